@@ -1,0 +1,98 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/wharfhq/wharf"
+
+// layers is the import direction of ARCHITECTURE.md, top to bottom: a
+// package may import only packages of a lower layer, never its own layer
+// (feature packages do not import each other) nor a higher one.
+var layers = [][]string{
+	{"", "e2e"}, // main and the black-box tests
+	{"server"},
+	{"server/dav", "server/tus", "server/phraseanet", "server/web"},
+	{"server/postproc", "server/events"},
+	{"space", "auth"},
+	{"store"},
+}
+
+func layerOf(pkg string) (int, bool) {
+	for i, l := range layers {
+		for _, p := range l {
+			if p == pkg {
+				return i, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestImportDirection parses every Go file of the module and fails when a
+// package imports one of its own layer or of a layer above it, or when a
+// package is missing from the table (so a new package has to be placed).
+func TestImportDirection(t *testing.T) {
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); p != "." && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules" || name == "bin") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		pkg := filepath.ToSlash(filepath.Dir(p))
+		if pkg == "." {
+			pkg = ""
+		}
+		from, ok := layerOf(pkg)
+		if !ok {
+			t.Errorf("%s: package %q is not placed in arch_test.go's layers; add it where ARCHITECTURE.md puts it", p, pkg)
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			ip, _ := strconv.Unquote(imp.Path.Value)
+			if ip != module && !strings.HasPrefix(ip, module+"/") {
+				continue
+			}
+			target := strings.TrimPrefix(strings.TrimPrefix(ip, module), "/")
+			if target == pkg && strings.HasSuffix(f.Name.Name, "_test") {
+				continue // external test package of the same package
+			}
+			to, ok := layerOf(target)
+			switch {
+			case !ok:
+				t.Errorf("%s imports %s, which is not in the layers table", p, ip)
+			case to <= from:
+				t.Errorf("%s (layer %d, %s) imports %s (layer %d): imports must point down, see ARCHITECTURE.md",
+					p, from, path.Join(module, pkg), ip, to)
+			}
+			checked++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no module-internal imports found: the walk is broken")
+	}
+}

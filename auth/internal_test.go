@@ -1,0 +1,136 @@
+package auth
+
+import (
+	"errors"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharfhq/wharf/store"
+)
+
+func TestPasswordHashFormat(t *testing.T) {
+	h := hashPassword(productionParams, "hunter2hunter2")
+	if !regexp.MustCompile(`^\$argon2id\$v=19\$m=65536,t=2,p=2\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`).MatchString(h) {
+		t.Fatalf("hash %q is not a PHC argon2id string with the production parameters", h)
+	}
+	// Parameters are read from the hash, so older or newer ones still verify.
+	other := hashPassword(argonParams{memory: 32, time: 3, threads: 2, keyLen: 24, saltLen: 8}, "pw")
+	cheap := hashPassword(minimalParams, "pw")
+	tests := []struct {
+		name, hash, password string
+		ok                   bool
+		err                  error
+	}{
+		{"production", h, "hunter2hunter2", true, nil},
+		{"production, wrong", h, "hunter2hunter3", false, nil},
+		{"other parameters", other, "pw", true, nil},
+		{"other parameters, wrong", other, "pW", false, nil},
+		{"minimal", cheap, "pw", true, nil},
+		{"argon2i", strings.Replace(cheap, "argon2id", "argon2i", 1), "pw", false, errBadHash},
+		{"other version", strings.Replace(cheap, "v=19", "v=16", 1), "pw", false, errBadHash},
+		{"parameters reordered", strings.Replace(cheap, "m=8,t=1", "t=1,m=8", 1), "pw", false, errBadHash},
+		{"huge memory", strings.Replace(cheap, "m=8", "m=999999999", 1), "pw", false, errBadHash},
+		{"bad base64", cheap + "!", "pw", false, errBadHash},
+		{"empty", "", "pw", false, errBadHash},
+		{"bcrypt", "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy", "pw", false, errBadHash},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, err := verifyPassword(tt.hash, tt.password)
+			if ok != tt.ok || !errors.Is(err, tt.err) {
+				t.Errorf("verifyPassword = %v, %v; want %v, %v", ok, err, tt.ok, tt.err)
+			}
+		})
+	}
+}
+
+// TestUnknownUserCostsAVerification guards against telling which user names
+// exist by timing: with production parameters a failed login for a user
+// that does not exist must still spend an argon2id verification (tens of
+// milliseconds), where a bare lookup takes well under one.
+func TestUnknownUserCostsAVerification(t *testing.T) {
+	if testing.Short() {
+		t.Skip("production argon2id parameters")
+	}
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := New(Config{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Login(t.Context(), "192.0.2.1:1", "nobody", "some password")
+	if !errors.Is(err, ErrUnauthenticated) {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 5*time.Millisecond {
+		t.Errorf("failed login of an unknown user took %v: no dummy verification?", d)
+	}
+}
+
+func TestAppSecretShape(t *testing.T) {
+	s := newAppSecret()
+	if !regexp.MustCompile(`^[a-z2-7]{5}(-[a-z2-7]{5}){7}$`).MatchString(s) {
+		t.Fatalf("app secret %q: want 8 dash-separated groups of 5 base32 characters", s)
+	}
+	h1, ok1 := appSecretHash(s)
+	h2, ok2 := appSecretHash(strings.ToUpper(strings.ReplaceAll(s, "-", " ")))
+	if !ok1 || !ok2 || h1 != h2 || len(h1) != 64 {
+		t.Errorf("hashes %q %v, %q %v", h1, ok1, h2, ok2)
+	}
+	for _, bad := range []string{"", "correct horse battery", s[:len(s)-1], s + "a", strings.Replace(s, s[:1], "1", 1)} {
+		if _, ok := appSecretHash(bad); ok {
+			t.Errorf("appSecretHash(%q) accepted", bad)
+		}
+	}
+	if id := randomID(12); !regexp.MustCompile(`^[a-z0-9]{12}$`).MatchString(id) {
+		t.Errorf("randomID = %q", id)
+	}
+}
+
+func TestMemoryIsBounded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	th := newThrottle(3, time.Minute)
+	for i := range throttleMax + 50 {
+		th.fail("user"+strconv.Itoa(i), now.Add(time.Duration(i)*time.Millisecond))
+	}
+	if n := len(th.m); n > throttleMax {
+		t.Errorf("throttle holds %d keys, want at most %d", n, throttleMax)
+	}
+	// The newest keys are kept, the oldest dropped.
+	if _, ok := th.m[throttleKey("user"+strconv.Itoa(throttleMax+49))]; !ok {
+		t.Errorf("newest key dropped")
+	}
+	// Windows that are over are pruned first.
+	later := now.Add(2 * time.Minute)
+	th.fail("fresh", later)
+	if n := len(th.m); n != 1 {
+		t.Errorf("after the window: %d keys, want 1", n)
+	}
+
+	c := newVerifiedCache()
+	for i := range verifiedMax + 50 {
+		c.put(int64(i), "hash", "pw", now)
+	}
+	if n := len(c.m); n > verifiedMax {
+		t.Errorf("cache holds %d entries, want at most %d", n, verifiedMax)
+	}
+	if !c.has(int64(verifiedMax+49), "hash", "pw", now) {
+		t.Errorf("newest entry missing")
+	}
+	if c.has(int64(verifiedMax+49), "hash", "pw", now.Add(verifiedTTL)) {
+		t.Errorf("entry outlived its TTL")
+	}
+	c.put(7, "hash", "pw", now)
+	c.evictUser(7)
+	if c.has(7, "hash", "pw", now) {
+		t.Errorf("evictUser left an entry")
+	}
+}

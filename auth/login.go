@@ -1,0 +1,203 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wharfhq/wharf/store"
+)
+
+// How a Principal proved who it is.
+const (
+	ViaPassword    = "password"     // the account password
+	ViaAppPassword = "app-password" // an app password, over Basic auth
+	ViaToken       = "token"        // a bearer token
+)
+
+// touchEvery is how often the last use of a credential is written: it is
+// read on every request anyway, so the check needs no memory of its own.
+const touchEvery = time.Minute
+
+// Principal is an authenticated caller.
+type Principal struct {
+	User User
+	// Via is ViaPassword, ViaAppPassword or ViaToken.
+	Via string
+	// AppPassword is the app password used, for ViaAppPassword.
+	AppPassword *AppPassword
+	// Token is the token used, for ViaToken: its kind, scopes, space and
+	// prefix limit what the caller may do.
+	Token *Token
+}
+
+// HasScope reports whether p may act for scope: always, unless p came with
+// a token limited to other scopes.
+func (p *Principal) HasScope(scope string) bool {
+	return p.Token == nil || p.Token.HasScope(scope)
+}
+
+// Covers reports whether p's credential reaches path p in space spaceID
+// (roles aside): always, unless p came with a token narrowed elsewhere.
+func (p *Principal) Covers(spaceID, path string) bool {
+	return p.Token == nil || p.Token.Covers(spaceID, path)
+}
+
+// Authenticate identifies the caller of r from its Authorization header:
+// Basic with the account password or an app password, or Bearer with a
+// token. It returns an error matching ErrUnauthenticated when credentials
+// are missing, malformed, wrong or expired, and a *ThrottledError (matching
+// ErrThrottled) while the user name or r's remote address has had too many
+// failures. The address is r.RemoteAddr: X-Forwarded-For is not trusted.
+// Other errors are the database's.
+func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, reason(ErrUnauthenticated, "no credentials")
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	switch strings.ToLower(scheme) {
+	case "basic":
+		name, password, ok := r.BasicAuth()
+		if !ok {
+			return nil, reason(ErrUnauthenticated, "malformed Basic credentials")
+		}
+		return s.Login(ctx, r.RemoteAddr, name, password)
+	case "bearer":
+		return s.AuthenticateToken(ctx, r.RemoteAddr, strings.TrimSpace(rest))
+	}
+	return nil, reason(ErrUnauthenticated, "unsupported authorization scheme %q: use Basic or Bearer", scheme)
+}
+
+func (s *Service) throttled(d time.Duration, what, value, addr string) error {
+	s.log.Warn("login throttled", what, value, "remote_addr", addr, "retry_after", d)
+	return &ThrottledError{RetryAfter: d}
+}
+
+// Login checks a user name and password (the account password or one of
+// the user's app passwords) from remoteAddr (host:port or host), with the
+// same errors and throttling as Authenticate.
+//
+// Throttling protects the account password. App passwords are checked
+// first and let through even while the user name is throttled: they cannot
+// be guessed, and otherwise anyone knowing a user name could lock all of
+// that user's devices out. For the same reason only a correct account
+// password resets the user name's failures; nothing resets an address's.
+func (s *Service) Login(ctx context.Context, remoteAddr, name, password string) (*Principal, error) {
+	now := s.now()
+	addr := addrKey(remoteAddr)
+	if d := s.addrs.retryAfter(addr, now); d > 0 {
+		return nil, s.throttled(d, "user", name, addr)
+	}
+	p, err := s.appPasswordLogin(ctx, name, password, now)
+	if p != nil || err != nil {
+		return p, err
+	}
+	ukey := strings.ToLower(name)
+	if d := s.users.retryAfter(ukey, now); d > 0 {
+		return nil, s.throttled(d, "user", name, addr)
+	}
+	p, err = s.passwordLogin(ctx, name, password, now)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		s.users.fail(ukey, now)
+		s.addrs.fail(addr, now)
+		s.log.Info("login failed", "user", name, "remote_addr", addr)
+		return nil, reason(ErrUnauthenticated, "wrong user name or password")
+	}
+	s.users.reset(ukey)
+	return p, nil
+}
+
+// appPasswordLogin returns a Principal if password is an app password of
+// user name, and nil, nil if it is not.
+func (s *Service) appPasswordLogin(ctx context.Context, name, password string, now time.Time) (*Principal, error) {
+	hash, ok := appSecretHash(password)
+	if !ok {
+		return nil, nil
+	}
+	a, u, err := s.db.AppPasswordByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !asciiEqualFold(u.Name, name) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: check app password: %w", err)
+	}
+	if now.Sub(a.LastUsedAt) >= touchEvery {
+		err := s.db.Update(ctx, func(tx *store.Tx) error { return tx.TouchAppPassword(ctx, a.ID, now) })
+		if err != nil {
+			// Not worth failing the request for.
+			s.log.Warn("cannot record app password use", "user", u.Name, "err", err)
+		}
+		a.LastUsedAt = now
+	}
+	ap := toAppPassword(a)
+	return &Principal{User: toUser(u), Via: ViaAppPassword, AppPassword: &ap}, nil
+}
+
+// passwordLogin returns a Principal if password is the account password of
+// user name, and nil, nil if it is not. A missing user costs the same
+// argon2id verification as a wrong password.
+func (s *Service) passwordLogin(ctx context.Context, name, password string, now time.Time) (*Principal, error) {
+	u, err := s.db.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		verifyPassword(s.dummyHash, password)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: check password: %w", err)
+	}
+	if !s.verified.has(u.ID, u.PasswordHash, password, now) {
+		ok, err := verifyPassword(u.PasswordHash, password)
+		if err != nil {
+			s.log.Error("cannot verify password", "user", u.Name, "err", err)
+		}
+		if !ok {
+			return nil, nil
+		}
+		s.verified.put(u.ID, u.PasswordHash, password, now)
+	}
+	return &Principal{User: toUser(u), Via: ViaPassword}, nil
+}
+
+// AuthenticateToken identifies the holder of a token secret (from a Bearer
+// header or a session cookie) connecting from remoteAddr, with the same
+// errors as Authenticate. Unknown secrets count as failures of the address;
+// expired ones do not (they were valid once, so they are not guesses).
+func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret string) (*Principal, error) {
+	now := s.now()
+	addr := addrKey(remoteAddr)
+	if d := s.addrs.retryAfter(addr, now); d > 0 {
+		return nil, s.throttled(d, "token", "", addr)
+	}
+	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 256 {
+		s.addrs.fail(addr, now)
+		return nil, reason(ErrUnauthenticated, "not a Wharf token")
+	}
+	st, u, err := s.db.TokenByHash(ctx, sha256Hex(secret))
+	if errors.Is(err, store.ErrNotFound) {
+		s.addrs.fail(addr, now)
+		s.log.Info("unknown token", "remote_addr", addr)
+		return nil, reason(ErrUnauthenticated, "unknown or revoked token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: check token: %w", err)
+	}
+	t := toToken(st)
+	if t.Expired(now) {
+		return nil, reason(ErrUnauthenticated, "token expired")
+	}
+	if now.Sub(t.LastUsedAt) >= touchEvery {
+		err := s.db.Update(ctx, func(tx *store.Tx) error { return tx.TouchToken(ctx, t.ID, now) })
+		if err != nil {
+			s.log.Warn("cannot record token use", "token", t.ID, "err", err)
+		}
+		t.LastUsedAt = now
+	}
+	return &Principal{User: toUser(u), Via: ViaToken, Token: &t}, nil
+}

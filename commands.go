@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/server"
+)
+
+// newCLI builds the command tree. stdin, stdout and stderr are parameters so
+// that tests can drive it.
+func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	c := &commands{stdin: stdin, stdout: stdout, stderr: stderr}
+	dataFlag := &cli.StringFlag{Name: "data", Usage: "data directory", Value: defaultDataDir()}
+	app := &cli.App{
+		Name:                 "wharf",
+		Usage:                "a file server for small teams: WebDAV, resumable uploads, Phraseanet hand-off",
+		Version:              version,
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // main prints errors, once
+		Flags: []cli.Flag{
+			dataFlag,
+			&cli.BoolFlag{Name: "log-json", Usage: "log as JSON lines instead of text"},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
+		},
+		Commands: []*cli.Command{
+			{
+				Name:   "serve",
+				Usage:  "run the server",
+				Action: c.serve,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "listen", Usage: "address to listen on", Value: "127.0.0.1:8080"},
+					&cli.StringFlag{Name: "public-url", Usage: "URL users reach this server at (default: from --listen)"},
+					&cli.StringFlag{Name: "admin-password", Usage: "password of the admin user created on first start (default: random, printed once)"},
+					&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long running requests may finish on shutdown", Value: 30 * time.Second},
+				},
+			},
+			{
+				Name:  "user",
+				Usage: "manage user accounts",
+				Subcommands: []*cli.Command{
+					{Name: "add", Usage: "create a user", ArgsUsage: "NAME", Action: c.userAdd, Flags: []cli.Flag{
+						&cli.BoolFlag{Name: "admin", Usage: "make the user an instance admin"},
+						&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from one line of standard input (default: generate and print one)"},
+					}},
+					{Name: "passwd", Usage: "set a user's password", ArgsUsage: "NAME", Action: c.userPasswd, Flags: []cli.Flag{
+						&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from one line of standard input (default: generate and print one)"},
+					}},
+					{Name: "list", Usage: "list users", Action: c.userList},
+					{Name: "remove", Usage: "delete a user and their credentials", ArgsUsage: "NAME", Action: c.userRemove},
+				},
+			},
+			{
+				Name:  "apppass",
+				Usage: "manage app passwords (one per device, for WebDAV clients)",
+				Subcommands: []*cli.Command{
+					{Name: "create", Usage: "create an app password and print it (shown once)", ArgsUsage: "USER", Action: c.apppassCreate, Flags: []cli.Flag{
+						&cli.StringFlag{Name: "label", Usage: "what the password is for, e.g. the device (default: generated)"},
+					}},
+					{Name: "list", Usage: "list a user's app passwords", ArgsUsage: "USER", Action: c.apppassList},
+					{Name: "revoke", Usage: "revoke an app password", ArgsUsage: "USER ID-OR-LABEL", Action: c.apppassRevoke},
+				},
+			},
+			{
+				Name:  "space",
+				Usage: "manage spaces",
+				Subcommands: []*cli.Command{
+					{Name: "create", Usage: "create a space and print its id", ArgsUsage: "NAME", Action: c.spaceCreate, Flags: []cli.Flag{
+						&cli.StringFlag{Name: "quota", Usage: "size limit, e.g. 500M, 20G, 1T (default: none)"},
+						&cli.StringFlag{Name: "owner", Usage: "user to make manager of the space"},
+					}},
+					{Name: "list", Usage: "list spaces", Action: c.spaceList},
+					{Name: "grant", Usage: "give a user a role (viewer, editor, manager) in a space", ArgsUsage: "SPACE USER ROLE", Action: c.spaceGrant},
+					{Name: "revoke", Usage: "remove a user from a space", ArgsUsage: "SPACE USER", Action: c.spaceRevoke},
+				},
+			},
+			{
+				Name:  "token",
+				Usage: "manage bearer tokens for scripts",
+				Subcommands: []*cli.Command{
+					{Name: "create", Usage: "create a token and print it (shown once)", ArgsUsage: "USER", Action: c.tokenCreate, Flags: []cli.Flag{
+						&cli.StringFlag{Name: "label", Usage: "what the token is for"},
+						&cli.StringSliceFlag{Name: "scope", Usage: "restrict the token to a scope (repeatable)"},
+						&cli.DurationFlag{Name: "ttl", Usage: "lifetime, e.g. 720h (default: no expiry)"},
+					}},
+					{Name: "list", Usage: "list a user's tokens", ArgsUsage: "USER", Action: c.tokenList},
+					{Name: "revoke", Usage: "revoke a token", ArgsUsage: "ID", Action: c.tokenRevoke},
+				},
+			},
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(*cli.Context) error {
+					fmt.Fprintln(stdout, "wharf", version)
+					return nil
+				},
+			},
+		},
+	}
+	withEnv(app.Flags, app.Commands)
+	return app
+}
+
+type commands struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func (c *commands) logger(cx *cli.Context) (*slog.Logger, error) {
+	return newLogger(c.stderr, cx.Bool("log-json"), cx.String("log-level"))
+}
+
+func (c *commands) serve(cx *cli.Context) error {
+	if err := args(cx); err != nil {
+		return err
+	}
+	log, err := c.logger(cx)
+	if err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(cx.String("listen")); err != nil {
+		return fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8080 or :8080", cx.String("listen"))
+	}
+	return server.Run(cx.Context, server.Config{
+		Dir:             cx.String("data"),
+		Listen:          cx.String("listen"),
+		PublicURL:       cx.String("public-url"),
+		AdminPassword:   cx.String("admin-password"),
+		Console:         c.stderr,
+		Logger:          log,
+		ShutdownTimeout: cx.Duration("shutdown-timeout"),
+	})
+}
+
+// open opens the existing data directory for a store command.
+func (c *commands) open(cx *cli.Context) (*server.Services, error) {
+	log, err := c.logger(cx)
+	if err != nil {
+		return nil, err
+	}
+	return server.Open(cx.Context, cx.String("data"), false, log)
+}
+
+// args checks the number of positional arguments against the names given.
+func args(cx *cli.Context, names ...string) error {
+	if cx.NArg() == len(names) {
+		return nil
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("%s takes no arguments (got %q)", cx.Command.FullName(), cx.Args().Slice())
+	}
+	return fmt.Errorf("usage: wharf %s %s", cx.Command.FullName(), strings.Join(names, " "))
+}
+
+// password reads one line from stdin with --password-stdin, or makes up a
+// strong password and reports that it did.
+func (c *commands) password(cx *cli.Context) (pw string, generated bool, err error) {
+	if !cx.Bool("password-stdin") {
+		return rand.Text(), true, nil
+	}
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return "", false, errors.New("--password-stdin: standard input is empty")
+		}
+		return "", false, fmt.Errorf("--password-stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), false, nil
+}
+
+func (c *commands) userAdd(cx *cli.Context) error {
+	if err := args(cx, "NAME"); err != nil {
+		return err
+	}
+	pw, generated, err := c.password(cx)
+	if err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	u, err := s.Auth.AddUser(cx.Context, cx.Args().First(), pw, cx.Bool("admin"))
+	if err != nil {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(c.stderr, "created user %q; password (shown once):\n", u.Name)
+		fmt.Fprintln(c.stdout, pw)
+	}
+	return nil
+}
+
+func (c *commands) userPasswd(cx *cli.Context) error {
+	if err := args(cx, "NAME"); err != nil {
+		return err
+	}
+	pw, generated, err := c.password(cx)
+	if err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Auth.SetPassword(cx.Context, cx.Args().First(), pw); err != nil {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(c.stderr, "new password for %q (shown once):\n", cx.Args().First())
+		fmt.Fprintln(c.stdout, pw)
+	}
+	return nil
+}
+
+func (c *commands) userList(cx *cli.Context) error {
+	if err := args(cx); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	users, err := s.Auth.Users(cx.Context)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADMIN\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, yesNo(u.Admin), u.CreatedAt.Local().Format(time.DateTime))
+	}
+	return tw.Flush()
+}
+
+func (c *commands) userRemove(cx *cli.Context) error {
+	if err := args(cx, "NAME"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Auth.RemoveUser(cx.Context, cx.Args().First())
+}
+
+func (c *commands) apppassCreate(cx *cli.Context) error {
+	if err := args(cx, "USER"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ap, secret, err := s.Auth.CreateAppPassword(cx.Context, cx.Args().First(), cx.String("label"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "app password %d (%s) for %q, shown once:\n", ap.ID, ap.Label, cx.Args().First())
+	fmt.Fprintln(c.stdout, secret)
+	return nil
+}
+
+func (c *commands) apppassList(cx *cli.Context) error {
+	if err := args(cx, "USER"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	aps, err := s.Auth.AppPasswords(cx.Context, cx.Args().First())
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tLABEL\tCREATED\tLAST USED")
+	for _, ap := range aps {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", ap.ID, ap.Label, ap.CreatedAt.Local().Format(time.DateTime), when(ap.LastUsedAt))
+	}
+	return tw.Flush()
+}
+
+func (c *commands) apppassRevoke(cx *cli.Context) error {
+	if err := args(cx, "USER", "ID-OR-LABEL"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Auth.RevokeAppPassword(cx.Context, cx.Args().Get(0), cx.Args().Get(1))
+}
+
+func (c *commands) spaceCreate(cx *cli.Context) error {
+	if err := args(cx, "NAME"); err != nil {
+		return err
+	}
+	var quota int64
+	if q := cx.String("quota"); q != "" {
+		var err error
+		if quota, err = parseSize(q); err != nil {
+			return fmt.Errorf("--quota: %w", err)
+		}
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	owner := cx.String("owner")
+	if owner != "" {
+		if _, err := s.Auth.User(cx.Context, owner); err != nil {
+			return fmt.Errorf("--owner: %w", err)
+		}
+	}
+	sp, err := s.Tree.CreateSpace(cx.Context, cx.Args().First(), quota)
+	if err != nil {
+		return err
+	}
+	if owner != "" {
+		if err := s.Auth.Grant(cx.Context, sp.ID, owner, auth.Manager); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(c.stdout, sp.ID)
+	return nil
+}
+
+func (c *commands) spaceList(cx *cli.Context) error {
+	if err := args(cx); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	spaces, err := s.Tree.Spaces(cx.Context)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tUSED\tQUOTA")
+	for _, sp := range spaces {
+		quota := "none"
+		if sp.QuotaBytes > 0 {
+			quota = formatSize(sp.QuotaBytes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sp.ID, sp.Name, formatSize(sp.UsedBytes), quota)
+	}
+	return tw.Flush()
+}
+
+func (c *commands) spaceGrant(cx *cli.Context) error {
+	if err := args(cx, "SPACE", "USER", "ROLE"); err != nil {
+		return err
+	}
+	role, err := auth.ParseRole(cx.Args().Get(2))
+	if err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.Tree.Space(cx.Context, cx.Args().Get(0)); err != nil {
+		return err
+	}
+	return s.Auth.Grant(cx.Context, cx.Args().Get(0), cx.Args().Get(1), role)
+}
+
+func (c *commands) spaceRevoke(cx *cli.Context) error {
+	if err := args(cx, "SPACE", "USER"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.Tree.Space(cx.Context, cx.Args().Get(0)); err != nil {
+		return err
+	}
+	return s.Auth.Revoke(cx.Context, cx.Args().Get(0), cx.Args().Get(1))
+}
+
+func (c *commands) tokenCreate(cx *cli.Context) error {
+	if err := args(cx, "USER"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	tok, secret, err := s.Auth.CreateToken(cx.Context, cx.Args().First(), auth.TokenOptions{
+		Kind:   "api",
+		Label:  cx.String("label"),
+		Scopes: cx.StringSlice("scope"),
+		TTL:    cx.Duration("ttl"),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "token %s for %q, shown once:\n", tok.ID, cx.Args().First())
+	fmt.Fprintln(c.stdout, secret)
+	return nil
+}
+
+func (c *commands) tokenList(cx *cli.Context) error {
+	if err := args(cx, "USER"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	toks, err := s.Auth.Tokens(cx.Context, cx.Args().First())
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tLABEL\tSCOPES\tEXPIRES\tLAST USED")
+	for _, t := range toks {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Label, strings.Join(t.Scopes, " "), when(t.ExpiresAt), when(t.LastUsedAt))
+	}
+	return tw.Flush()
+}
+
+func (c *commands) tokenRevoke(cx *cli.Context) error {
+	if err := args(cx, "ID"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Auth.RevokeToken(cx.Context, cx.Args().First())
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format(time.DateTime)
+}
+
+// parseSize reads a size like 1048576, 500K, 20G, 1.5T or 20GiB. K, M, G, T
+// (with or without B, iB) are powers of 1024: what a quota user means.
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGTP", t[n-1]); i >= 0 {
+			mult = 1 << (10 * (i + 1))
+			t = t[:n-1]
+		}
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
+	if err != nil || f < 0 || f*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size (examples: 500M, 20G, 1T)", s)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+func formatSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}

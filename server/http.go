@@ -1,0 +1,260 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/wharfhq/wharf/auth"
+)
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	principalKey
+)
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// principal returns the authenticated caller stored by requireAuth.
+func principal(ctx context.Context) *auth.Principal {
+	p, _ := ctx.Value(principalKey).(*auth.Principal)
+	return p
+}
+
+// handler is the whole HTTP surface: unauthenticated probes and OPTIONS, then
+// everything else behind authentication.
+func (a *app) handler() http.Handler {
+	authed := http.NewServeMux()
+	authed.HandleFunc("GET /api/v1/me", a.handleMe)
+	authed.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such resource"})
+	})
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	root.HandleFunc("GET /readyz", a.handleReady)
+	root.Handle("/", a.requireAuth(authed))
+
+	return a.withRequestID(a.withAccessLog(a.withRecover(a.withOptions(root))))
+}
+
+func (a *app) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := a.svc.DB.Ping(ctx); err != nil {
+		a.log.Warn("not ready", "err", err, "request_id", RequestID(r.Context()))
+		writeText(w, http.StatusServiceUnavailable, "database unavailable")
+		return
+	}
+	writeText(w, http.StatusOK, "ready")
+}
+
+// handleMe tells callers who they are and which spaces they may use; scripts
+// and the web UI use it to check credentials.
+func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
+	p := principal(r.Context())
+	roles, err := a.svc.Auth.SpaceRoles(r.Context(), p)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	type spaceRole struct {
+		ID   string `json:"id"`
+		Role string `json:"role"`
+	}
+	spaces := make([]spaceRole, 0, len(roles))
+	for id, role := range roles {
+		spaces = append(spaces, spaceRole{ID: id, Role: string(role)})
+	}
+	sort.Slice(spaces, func(i, j int) bool { return spaces[i].ID < spaces[j].ID })
+	writeJSON(w, http.StatusOK, map[string]any{
+		"user":   p.User.Name,
+		"admin":  p.User.Admin,
+		"via":    p.Via,
+		"spaces": spaces,
+	})
+}
+
+// withOptions answers OPTIONS on every path without authentication: Windows
+// Explorer gives up on a 401 there, and every WebDAV client probes it first.
+func (a *app) withOptions(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Allow", "OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK")
+		h.Set("DAV", "1, 2")
+		h.Set("MS-Author-Via", "DAV")
+		h.Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// requireAuth admits a request only with valid credentials: Basic with the
+// account password or an app password, or a Bearer token.
+func (a *app) requireAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.svc.Auth.Authenticate(r.Context(), r)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if lw, ok := w.(*logWriter); ok {
+			lw.user = p.User.Name
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+	})
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// withRequestID gives every request an id, taken from a well-formed incoming
+// X-Request-Id (so a proxy's id carries through) or made up, and echoes it.
+func (a *app) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = rand.Text()[:16]
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// logWriter records what was answered, for the access log. Unwrap lets
+// http.ResponseController reach the connection (deadlines, flushing).
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	user   string
+}
+
+func (w *logWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *logWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (a *app) withAccessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		lw := &logWriter{ResponseWriter: w}
+		next.ServeHTTP(lw, r)
+		if lw.status == 0 {
+			lw.status = http.StatusOK
+		}
+		level := slog.LevelInfo
+		if lw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		a.log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", RequestID(r.Context())),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", lw.status),
+			slog.Int64("bytes", lw.bytes),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("user", lw.user),
+			slog.String("remote", r.RemoteAddr),
+		)
+	})
+}
+
+func (a *app) withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v) // net/http's way to abort a response silently
+			}
+			a.log.Error("panic", "request_id", RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			writeText(w, http.StatusInternalServerError, "internal error (request "+RequestID(r.Context())+")")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// httpError is an error with what the client should see; anything else
+// that reaches writeError is logged and answered as a 500 without details.
+type httpError struct {
+	Status int
+	Msg    string
+}
+
+func (e *httpError) Error() string { return strconv.Itoa(e.Status) + " " + e.Msg }
+
+// writeError is the one place the JSON API and the auth gate turn an error
+// into a status.
+func (a *app) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	var te *auth.ThrottledError
+	switch {
+	case errors.As(err, &he):
+	case errors.As(err, &te):
+		secs := int(te.RetryAfter.Round(time.Second) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		he = &httpError{Status: http.StatusTooManyRequests, Msg: "too many failed logins; try again later"}
+	case errors.Is(err, auth.ErrUnauthenticated):
+		w.Header().Set("WWW-Authenticate", `Basic realm="Wharf", charset="UTF-8"`)
+		he = &httpError{Status: http.StatusUnauthorized, Msg: "authentication required"}
+	default:
+		a.log.Error("request failed", "request_id", RequestID(r.Context()), "err", err)
+		he = &httpError{Status: http.StatusInternalServerError, Msg: "internal error (request " + RequestID(r.Context()) + ")"}
+	}
+	writeJSON(w, he.Status, map[string]string{"error": he.Msg})
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,134 @@
+// Package server wires Wharf together: it opens the data directory and the
+// store, builds the services (auth, space and, as they land, the feature
+// packages under server/), puts one http.Handler in front of them and runs
+// the HTTP server until its context ends. It holds no business rules of its
+// own beyond first-start setup.
+//
+// server may import every Wharf package; nothing imports server but main.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Config is everything Run needs. Zero values mean the documented defaults.
+type Config struct {
+	// Dir is the data directory (required). It is created if missing.
+	Dir string
+	// Listen is the TCP address to serve on. "": 127.0.0.1:8080.
+	Listen string
+	// PublicURL is the address users and Phraseanet reach Wharf at, used in
+	// absolute links. "": derived from Listen.
+	PublicURL string
+	// AdminPassword is the password given to the "admin" user created on
+	// first start. "": a random one, printed once to Console.
+	AdminPassword string
+	// Console receives the one-time first-start message (the admin
+	// credentials). nil: io.Discard.
+	Console io.Writer
+	// Logger receives every log line. nil: slog.Default().
+	Logger *slog.Logger
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// after the context ends. 0: 30s.
+	ShutdownTimeout time.Duration
+	// Ready, if set, is called once the listener is open, with its address
+	// (tests use it to learn the port of "127.0.0.1:0").
+	Ready func(addr net.Addr)
+}
+
+func (c *Config) setDefaults() error {
+	if c.Dir == "" {
+		return errors.New("server: no data directory")
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Console == nil {
+		c.Console = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	return nil
+}
+
+// Run opens the data directory, performs first-start setup if it is empty,
+// and serves HTTP until ctx is cancelled; then it stops accepting
+// connections, lets in-flight requests finish (up to ShutdownTimeout) and
+// closes the store. It returns nil after a clean shutdown.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.setDefaults(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	svc, err := Open(ctx, cfg.Dir, true, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console); err != nil {
+		return err
+	}
+	app := &app{cfg: cfg, svc: svc, log: log}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler: app.handler(),
+		// No ReadTimeout/WriteTimeout: they would cut large uploads and
+		// downloads. Headers must arrive promptly; idle keep-alive
+		// connections are closed; body-level deadlines belong to the
+		// handlers that read bodies.
+		ReadHeaderTimeout: 15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "data", cfg.Dir, "url", app.publicURL(ln.Addr()))
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr())
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}
+
+// app is the HTTP face of a running server.
+type app struct {
+	cfg Config
+	svc *Services
+	log *slog.Logger
+}
+
+func (a *app) publicURL(addr net.Addr) string {
+	if a.cfg.PublicURL != "" {
+		return a.cfg.PublicURL
+	}
+	return "http://" + addr.String()
+}

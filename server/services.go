@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/space"
+	"github.com/wharfhq/wharf/store"
+)
+
+// Services are the parts of Wharf that work on one data directory. The
+// server uses them, and so do the store commands of the command line, which
+// may run while a server has the same directory open.
+type Services struct {
+	Dir  string
+	DB   *store.DB
+	Auth *auth.Service
+	Tree *space.Tree
+}
+
+// Open opens the data directory dir. With create, a missing directory is
+// created and must be writable; without it, a directory without a database is
+// an error, so that a mistyped --data does not quietly start an empty
+// instance. The caller closes the Services.
+func Open(ctx context.Context, dir string, create bool, log *slog.Logger) (*Services, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	dbPath := filepath.Join(dir, "wharf.db")
+	if create {
+		if err := ensureWritableDir(dir); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no Wharf data in %s (run \"wharf serve\" once to create it, or set --data / WHARF_DATA)", dir)
+	}
+	db, err := store.Open(ctx, dbPath)
+	if err != nil {
+		return nil, err
+	}
+	s := &Services{Dir: dir, DB: db}
+	s.Auth, err = auth.New(auth.Config{DB: db, Logger: log.With("component", "auth")})
+	if err == nil {
+		s.Tree, err = space.New(space.Config{DB: db, Dir: dir, Logger: log.With("component", "space")})
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the services and closes the database.
+func (s *Services) Close() error {
+	return errors.Join(s.Tree.Close(), s.DB.Close())
+}
+
+func ensureWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// FirstSpace is the id of the space created on first start.
+const FirstSpace = "files"
+
+// bootstrap makes an empty instance useful: when there is no user at all it
+// creates the instance admin "admin" (with adminPassword, or a random
+// password printed once to console) and a space "files" it manages.
+func (s *Services) bootstrap(ctx context.Context, adminPassword string, console io.Writer) error {
+	users, err := s.Auth.Users(ctx)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return nil
+	}
+	printed := adminPassword == ""
+	if printed {
+		adminPassword = rand.Text()
+	}
+	if _, err := s.Auth.AddUser(ctx, "admin", adminPassword, true); err != nil {
+		return fmt.Errorf("first start: create admin: %w", err)
+	}
+	if _, err := s.Tree.Space(ctx, FirstSpace); errors.Is(err, space.ErrNotFound) {
+		if _, err := s.Tree.CreateSpaceWithID(ctx, FirstSpace, "Files", 0); err != nil {
+			return fmt.Errorf("first start: create space %q: %w", FirstSpace, err)
+		}
+	} else if err != nil {
+		return err
+	}
+	if err := s.Auth.Grant(ctx, FirstSpace, "admin", auth.Manager); err != nil {
+		return fmt.Errorf("first start: grant admin: %w", err)
+	}
+	if printed {
+		fmt.Fprintf(console, "\nFirst start: created user \"admin\" with password\n\n    %s\n\n"+
+			"It is shown only this once. Change it with: wharf user passwd admin\n\n", adminPassword)
+	} else {
+		fmt.Fprintf(console, "First start: created user \"admin\" with the password from WHARF_ADMIN_PASSWORD.\n")
+	}
+	return nil
+}

@@ -1,0 +1,658 @@
+package space
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharfhq/wharf/store"
+)
+
+// PutOptions qualifies Put and PutFile.
+type PutOptions struct {
+	// ExpectedSize is the body's announced size (Content-Length,
+	// X-Expected-Entity-Length), or -1 if unknown. Beware: 0 means an empty
+	// body. It is checked against the quota before a byte is read, and a
+	// body shorter or longer than it gives ErrSizeMismatch and keeps
+	// nothing.
+	ExpectedSize int64
+	// MTime is the file's modification time. Zero: now.
+	MTime time.Time
+	// IfMatch is an If-Match value: "" no condition, "*" the file must
+	// exist, else a list of ETags one of which must be the current file's
+	// (strong comparison). A failed condition gives ErrPreconditionFailed.
+	IfMatch string
+	// IfNoneMatch is an If-None-Match value: "*" the file must not exist,
+	// else a list of ETags none of which may be the current file's (weak
+	// comparison).
+	IfNoneMatch string
+	// MIME is the file's media type. "": guessed from the name's extension.
+	MIME string
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// Put writes body to the file at p, creating or replacing it, and reports
+// whether it was created. The bytes are staged in uploads/, hashed with
+// SHA-256 and counted against the quota while they stream, fsynced, then
+// renamed into place with the index and used bytes updated in one
+// transaction. Until then the old file (if any) is untouched: a failing
+// body, a cancelled ctx or any error keeps it and leaves no staging file.
+//
+// Errors: ErrBadPath; ErrIsDir if p is a directory (or the root);
+// ErrParentMissing / ErrNotDir if p's parent is missing / a file;
+// ErrPreconditionFailed; ErrQuota (checked with ExpectedSize first, then
+// while streaming, then finally when committing); ErrSizeMismatch;
+// ErrNoSpace if the disk is full; the body's own error wrapped.
+func (t *Tree) Put(ctx context.Context, spaceID, p string, body io.Reader, o PutOptions) (n Node, created bool, err error) {
+	p, err = Clean(p)
+	what := op("put", spaceID, p)
+	if err == nil && p == "" {
+		err = fmt.Errorf("%w: the root", ErrIsDir)
+	}
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	st, err := t.open(spaceID)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	limit, err := t.precheck(ctx, spaceID, p, o)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	f, err := os.CreateTemp(t.uploads, stagingPfx+"*")
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	staged := f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(staged)
+		}
+	}()
+	size, sum, err := receive(ctx, f, body, limit, o.ExpectedSize)
+	mtime := o.MTime
+	if mtime.IsZero() {
+		mtime = t.now()
+	}
+	if err == nil {
+		// Set the mtime before the final fsync so it is durable with the data.
+		err = os.Chtimes(staged, time.Time{}, mtime)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = os.Stat(staged)
+	}
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	n, created, err = t.install(ctx, st, spaceID, p, staged, size, sum, stamp(fi.ModTime()), o)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	return n, created, nil
+}
+
+// precheck looks at the index before any byte is read, so that a request
+// doomed to fail does not upload first, and returns how many bytes the
+// file may have under the quota (-1: no limit). install checks again.
+func (t *Tree) precheck(ctx context.Context, spaceID, p string, o PutOptions) (int64, error) {
+	dir, _ := split(p)
+	if _, err := parentDir(ctx, t.db.Reader, spaceID, dir); err != nil {
+		return 0, err
+	}
+	cur, err := t.db.Node(ctx, spaceID, p)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	if exists && cur.IsDir {
+		return 0, ErrIsDir
+	}
+	if err := checkConditions(o, cur, exists); err != nil {
+		return 0, err
+	}
+	s, err := t.db.Space(ctx, spaceID)
+	if err != nil {
+		return 0, err
+	}
+	if s.QuotaBytes == 0 {
+		return -1, nil
+	}
+	// A write may always shrink or keep the space's usage; it may grow it
+	// up to the quota.
+	limit := cur.Size + max(0, s.QuotaBytes-s.UsedBytes)
+	if o.ExpectedSize > limit {
+		return 0, fmt.Errorf("%w: %d bytes announced, %d used of %d", ErrQuota, o.ExpectedSize, s.UsedBytes, s.QuotaBytes)
+	}
+	return limit, nil
+}
+
+// receive copies body to f, hashing it, and fails as soon as more than limit
+// bytes (limit >= 0) or more than expected bytes (expected >= 0) arrive, or
+// ctx is done.
+func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected int64) (int64, string, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	h := sha256.New()
+	var size int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, "", err
+		}
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			size += int64(n)
+			if limit >= 0 && size > limit {
+				return 0, "", fmt.Errorf("%w: the file may not exceed %d bytes", ErrQuota, limit)
+			}
+			if expected >= 0 && size > expected {
+				return 0, "", fmt.Errorf("%w: more than the %d bytes announced", ErrSizeMismatch, expected)
+			}
+			h.Write(buf[:n])
+			if _, err := f.Write(buf[:n]); err != nil {
+				return 0, "", err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return 0, "", fmt.Errorf("reading the body: %w", rerr)
+		}
+	}
+	if expected >= 0 && size != expected {
+		return 0, "", fmt.Errorf("%w: %d bytes received, %d announced", ErrSizeMismatch, size, expected)
+	}
+	return size, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// PutFile is Put for a file already written and fsynced in uploads/ (by
+// tus): staged is its absolute path and sha256hex its SHA-256 (""
+// computes it). The file is renamed into place, not copied. On success it
+// is gone from uploads/; on error it is left where it was, for the caller.
+// ExpectedSize, if >= 0, must equal the file's size.
+func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string, o PutOptions) (Node, bool, error) {
+	p, err := Clean(p)
+	what := op("put", spaceID, p)
+	if err == nil && p == "" {
+		err = fmt.Errorf("%w: the root", ErrIsDir)
+	}
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	st, err := t.open(spaceID)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	staged = filepath.Clean(staged)
+	if rel, err := filepath.Rel(t.uploads, staged); err != nil || !filepath.IsAbs(staged) || rel == "." || strings.HasPrefix(rel, "..") {
+		return Node{}, false, fail(what, fmt.Errorf("%w: staged file %s is not under %s", ErrBadPath, staged, t.uploads))
+	}
+	fi, err := os.Lstat(staged)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Node{}, false, fail(what, fmt.Errorf("%w: staged file %s is not a regular file", ErrBadPath, staged))
+	}
+	if o.ExpectedSize >= 0 && fi.Size() != o.ExpectedSize {
+		return Node{}, false, fail(what, fmt.Errorf("%w: %d bytes staged, %d announced", ErrSizeMismatch, fi.Size(), o.ExpectedSize))
+	}
+	sha256hex = strings.ToLower(sha256hex)
+	if sha256hex == "" {
+		if sha256hex, err = hashFile(ctx, staged); err != nil {
+			return Node{}, false, fail(what, err)
+		}
+	} else if b, err := hex.DecodeString(sha256hex); err != nil || len(b) != sha256.Size {
+		return Node{}, false, fail(what, fmt.Errorf("bad SHA-256 %q", sha256hex))
+	}
+	mtime := o.MTime
+	if mtime.IsZero() {
+		mtime = t.now()
+	}
+	if err := settle(staged, mtime); err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	if fi, err = os.Stat(staged); err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	n, created, err := t.install(ctx, st, spaceID, p, staged, fi.Size(), sha256hex, stamp(fi.ModTime()), o)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	return n, created, nil
+}
+
+// settle gives an adopted staged file our permissions and its mtime, and
+// makes both durable.
+func settle(name string, mtime time.Time) error {
+	if err := os.Chmod(name, filePerm); err != nil {
+		return err
+	}
+	if err := os.Chtimes(name, time.Time{}, mtime); err != nil {
+		return err
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func hashFile(ctx context.Context, name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return hashReader(ctx, f)
+}
+
+func hashReader(ctx context.Context, r io.Reader) (string, error) {
+	h := sha256.New()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := r.Read(*bp)
+		h.Write((*bp)[:n])
+		if err == io.EOF {
+			return hex.EncodeToString(h.Sum(nil)), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+}
+
+// install renames a staged file to p and indexes it, under the space's
+// mutex, checking everything precheck did against the current index.
+func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sum string, mtime time.Time, o PutOptions) (Node, bool, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := t.clock()
+	dir, name := split(p)
+	var n Node
+	var created bool
+	var backup string
+	err := t.commit(ctx, func(tx *store.Tx) (func(), error) {
+		parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := tx.Node(ctx, spaceID, p)
+		exists := err == nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if exists && cur.IsDir {
+			return nil, ErrIsDir
+		}
+		if err := checkConditions(o, cur, exists); err != nil {
+			return nil, err
+		}
+		delta := size - cur.Size
+		if err := checkQuota(ctx, tx.Reader, spaceID, delta); err != nil {
+			return nil, err
+		}
+		mimeType := o.MIME
+		if mimeType == "" {
+			mimeType = mimeFor(name)
+		}
+		if exists {
+			n = cur
+		} else {
+			n = Node{SpaceID: spaceID, ParentID: parent.ID, Path: p, Name: name, CTime: now}
+		}
+		n.Size, n.MTime, n.SHA256, n.MIME = size, mtime, sum, mimeType
+		n.ETag = fileETag(sum, size, mtime)
+		if exists {
+			err = tx.UpdateNode(ctx, n)
+		} else {
+			created = true
+			if n, err = tx.InsertNode(ctx, n); err == nil {
+				err = touchDir(ctx, tx, parent, now)
+			}
+		}
+		if err == nil && delta != 0 {
+			err = tx.AddUsed(ctx, spaceID, delta)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var undo func()
+		undo, backup, err = t.place(st, staged, p, exists)
+		return undo, err
+	})
+	if backup != "" {
+		os.Remove(backup) // after a failure undo has renamed it back already
+	}
+	if err != nil {
+		return Node{}, false, err
+	}
+	return n, created, nil
+}
+
+// place renames staged to p in the space, keeping a hard link to the file
+// it replaces (if replacing) so that the undo can put it back.
+func (t *Tree) place(st *spaceState, staged, p string, replacing bool) (undo func(), backup string, err error) {
+	dir, _ := split(p)
+	if err := checkDiskDir(st, dir); err != nil {
+		return nil, "", err
+	}
+	abs := st.abs(p)
+	if replacing {
+		backup = filepath.Join(t.uploads, stagingPfx+randomHex())
+		if err := os.Link(abs, backup); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				t.log.Warn("cannot keep the replaced file for an undo", "space", st.id, "path", p, "err", err)
+			}
+			backup = ""
+		}
+	}
+	if err := os.Rename(staged, abs); err != nil {
+		return nil, backup, err
+	}
+	undo = func() {
+		switch {
+		case backup != "":
+			t.undo("restore replaced file", os.Rename(backup, abs))
+		case !replacing:
+			t.undo("remove new file", os.Rename(abs, staged))
+		default:
+			t.undo("restore replaced file", errors.New("no copy of the old file was kept"))
+		}
+	}
+	return undo, backup, syncDir(st.root, dir)
+}
+
+// parentDir returns the directory node that will hold a new entry.
+func parentDir(ctx context.Context, r store.Reader, spaceID, dir string) (Node, error) {
+	parent, err := r.Node(ctx, spaceID, dir)
+	if errors.Is(err, store.ErrNotFound) {
+		return Node{}, fmt.Errorf("%w: %q", ErrParentMissing, dir)
+	}
+	if err != nil {
+		return Node{}, err
+	}
+	if !parent.IsDir {
+		return Node{}, fmt.Errorf("%w: parent %q is a file", ErrNotDir, dir)
+	}
+	return parent, nil
+}
+
+// checkQuota refuses a change that grows a space past its quota. Changes
+// that shrink it or keep it are always allowed, even over quota.
+func checkQuota(ctx context.Context, r store.Reader, spaceID string, delta int64) error {
+	if delta <= 0 {
+		return nil
+	}
+	s, err := r.Space(ctx, spaceID)
+	if err != nil {
+		return err
+	}
+	if s.QuotaBytes > 0 && s.UsedBytes+delta > s.QuotaBytes {
+		return fmt.Errorf("%w: %d more bytes, %d used of %d", ErrQuota, delta, s.UsedBytes, s.QuotaBytes)
+	}
+	return nil
+}
+
+// touchDir records that a directory's children changed: new mtime, new
+// ETag.
+func touchDir(ctx context.Context, tx *store.Tx, dir Node, now time.Time) error {
+	dir.MTime, dir.ETag = now, dirETag(now)
+	return tx.UpdateNode(ctx, dir)
+}
+
+// touchPath is touchDir for a directory known by path, read fresh.
+func touchPath(ctx context.Context, tx *store.Tx, spaceID, dir string, now time.Time) error {
+	n, err := tx.Node(ctx, spaceID, dir)
+	if err != nil {
+		return err
+	}
+	return touchDir(ctx, tx, n, now)
+}
+
+// diskPath turns a cleaned path into a name for the space's root.
+func diskPath(p string) string {
+	if p == "" {
+		return "."
+	}
+	return filepath.FromSlash(p)
+}
+
+func (st *spaceState) abs(p string) string { return filepath.Join(st.dir, filepath.FromSlash(p)) }
+
+// checkDiskDir checks, through the root, that dir is a directory inside the
+// space, before an absolute-path rename into it.
+func checkDiskDir(st *spaceState, dir string) error {
+	fi, err := st.root.Stat(diskPath(dir))
+	if err != nil {
+		return fmt.Errorf("directory %q on disk: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: %q on disk", ErrNotDir, dir)
+	}
+	return nil
+}
+
+// checkDiskEntry checks, through the root, that p exists inside the space
+// (not following a final symbolic link), before an absolute-path rename of
+// it. exists is false if nothing is there.
+func checkDiskEntry(st *spaceState, p string) (exists bool, err error) {
+	_, err = st.root.Lstat(diskPath(p))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%q on disk: %w", p, err)
+	}
+	return true, nil
+}
+
+// syncDir fsyncs a directory of the space so a rename into or out of it is
+// durable.
+func syncDir(root *os.Root, dir string) error {
+	f, err := root.Open(diskPath(dir))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func syncPath(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// Mkdir creates the directory p and returns its node. Errors: ErrBadPath;
+// ErrExists if anything is at p (the root included); ErrParentMissing /
+// ErrNotDir if p's parent is missing / a file.
+func (t *Tree) Mkdir(ctx context.Context, spaceID, p string) (Node, error) {
+	p, err := Clean(p)
+	what := op("mkdir", spaceID, p)
+	if err == nil && p == "" {
+		err = fmt.Errorf("%w: the root", ErrExists)
+	}
+	if err != nil {
+		return Node{}, fail(what, err)
+	}
+	st, err := t.open(spaceID)
+	if err != nil {
+		return Node{}, fail(what, err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := t.clock()
+	dir, name := split(p)
+	var n Node
+	err = t.commit(ctx, func(tx *store.Tx) (func(), error) {
+		parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.Node(ctx, spaceID, p); err == nil {
+			return nil, ErrExists
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		n, err = tx.InsertNode(ctx, Node{SpaceID: spaceID, ParentID: parent.ID, Path: p, Name: name,
+			IsDir: true, MTime: now, CTime: now, ETag: dirETag(now)})
+		if err == nil {
+			err = touchDir(ctx, tx, parent, now)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := st.root.Mkdir(diskPath(p), dirPerm); err != nil {
+			return nil, err
+		}
+		undo := func() { t.undo("remove new directory", st.root.Remove(diskPath(p))) }
+		return undo, syncDir(st.root, dir)
+	})
+	if err != nil {
+		return Node{}, fail(what, err)
+	}
+	return n, nil
+}
+
+// Delete deletes the file or the whole directory tree at p and lowers the
+// space's used bytes. The tree leaves the space at once (renamed to
+// uploads/) and its files are removed after the commit. Errors: ErrBadPath
+// (the root included); ErrNotFound.
+func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
+	p, err := Clean(p)
+	what := op("delete", spaceID, p)
+	if err == nil && p == "" {
+		err = fmt.Errorf("%w: cannot delete the root; delete the space", ErrBadPath)
+	}
+	if err != nil {
+		return fail(what, err)
+	}
+	st, err := t.open(spaceID)
+	if err != nil {
+		return fail(what, err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := t.clock()
+	trash := t.trashName()
+	err = t.commit(ctx, func(tx *store.Tx) (func(), error) {
+		removed, err := tx.DeleteSubtree(ctx, spaceID, p)
+		if err == nil && removed != 0 {
+			err = tx.AddUsed(ctx, spaceID, -removed)
+		}
+		if err == nil {
+			dir, _ := split(p)
+			err = touchPath(ctx, tx, spaceID, dir, now)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return t.moveOut(st, p, trash)
+	})
+	if err != nil {
+		return fail(what, err)
+	}
+	t.removeTrash(trash)
+	return nil
+}
+
+func (t *Tree) trashName() string { return filepath.Join(t.uploads, stagingPfx+randomHex()) }
+
+func (t *Tree) removeTrash(trash string) {
+	if err := os.RemoveAll(trash); err != nil {
+		t.log.Warn("cannot remove deleted files; they go at next start", "path", trash, "err", err)
+	}
+}
+
+// moveOut renames p out of the space to trash (in uploads/). Nothing on
+// disk at p is not an error: the index is what gets fixed.
+func (t *Tree) moveOut(st *spaceState, p, trash string) (undo func(), err error) {
+	exists, err := checkDiskEntry(st, p)
+	if err != nil || !exists {
+		if !exists && err == nil {
+			t.log.Warn("indexed entry missing on disk", "space", st.id, "path", p)
+		}
+		return nil, err
+	}
+	abs := st.abs(p)
+	if err := os.Rename(abs, trash); err != nil {
+		return nil, err
+	}
+	dir, _ := split(p)
+	undo = func() { t.undo("restore deleted entry", os.Rename(trash, abs)) }
+	return undo, syncDir(st.root, dir)
+}
+
+// SetMTime sets the modification time of the file or directory at p (on
+// disk and in the index) and returns the updated node. A file's ETag
+// changes with its mtime; a directory gets a fresh one. Errors:
+// ErrBadPath, ErrNotFound.
+func (t *Tree) SetMTime(ctx context.Context, spaceID, p string, mtime time.Time) (Node, error) {
+	p, err := Clean(p)
+	what := op("set mtime of", spaceID, p)
+	if err != nil {
+		return Node{}, fail(what, err)
+	}
+	st, err := t.open(spaceID)
+	if err != nil {
+		return Node{}, fail(what, err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := t.clock()
+	var n Node
+	err = t.commit(ctx, func(tx *store.Tx) (func(), error) {
+		var err error
+		if n, err = tx.Node(ctx, spaceID, p); err != nil {
+			return nil, err
+		}
+		old := n.MTime
+		if err := st.root.Chtimes(diskPath(p), time.Time{}, mtime); err != nil {
+			return nil, err
+		}
+		undo := func() { t.undo("restore mtime", st.root.Chtimes(diskPath(p), time.Time{}, old)) }
+		fi, err := st.root.Stat(diskPath(p))
+		if err != nil {
+			return undo, err
+		}
+		n.MTime = stamp(fi.ModTime())
+		if n.IsDir {
+			n.ETag = dirETag(now)
+		} else {
+			n.ETag = fileETag(n.SHA256, n.Size, n.MTime)
+		}
+		return undo, tx.UpdateNode(ctx, n)
+	})
+	if err != nil {
+		return Node{}, fail(what, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,313 @@
+// Package store owns Wharf's SQLite database: opening it, migrating its schema
+// and every SQL query the rest of Wharf runs. It knows SQL and nothing else: no
+// HTTP, no files on disk, no business rules. It imports only the standard
+// library and the SQLite driver.
+//
+// One DB holds two pools on the same file: a single writer connection (so
+// writes never fight over SQLite's write lock inside one process) and a pool
+// of read-only connections. WAL mode lets readers run beside the writer, and a
+// busy timeout lets another process (the command line) write while the server
+// runs.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Errors returned by queries; check them with errors.Is.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a row with the same unique key already exists.
+	ErrExists = errors.New("already exists")
+	// ErrTooNew: the database was written by a newer Wharf than this one.
+	ErrTooNew = errors.New("database schema is newer than this binary")
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// busyTimeout is how long a statement waits for another connection (or
+// process) holding the write lock before it fails with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// DB is an open Wharf database. It is safe for concurrent use. Read queries
+// are methods of the embedded Reader and run on the read pool; writes run in
+// Update.
+type DB struct {
+	Reader
+	w, r *sql.DB
+	path string
+}
+
+// Reader runs read-only queries, either on the read pool (DB) or inside a
+// write transaction (Tx), so a transaction sees its own writes.
+type Reader struct {
+	q querier
+}
+
+// Tx is a write transaction; see DB.Update.
+type Tx struct {
+	Reader
+	tx *sql.Tx
+}
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Open opens (creating it if needed) the database at path and brings its
+// schema up to date. It returns an error wrapping ErrTooNew if the file was
+// migrated by a newer version. The caller closes the DB.
+func Open(ctx context.Context, path string) (*DB, error) {
+	w, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	db := &DB{w: w, path: path}
+	if err := db.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
+	db.r = r
+	db.Reader = Reader{q: r}
+	return db, nil
+}
+
+func dsn(path string, readOnly bool) string {
+	v := url.Values{}
+	pragmas := []string{
+		"busy_timeout(" + strconv.Itoa(int(busyTimeout/time.Millisecond)) + ")",
+		"foreign_keys(1)",
+		"journal_mode(WAL)",
+		// FULL: a commit is on disk before it is acknowledged, power loss included.
+		"synchronous(FULL)",
+	}
+	if readOnly {
+		pragmas = append(pragmas, "query_only(1)")
+	}
+	for _, p := range pragmas {
+		v.Add("_pragma", p)
+	}
+	if !readOnly {
+		// Take the write lock at BEGIN, so a transaction never fails half-way
+		// with SQLITE_BUSY when it upgrades from reading to writing.
+		v.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
+}
+
+// Path returns the file the DB was opened from.
+func (db *DB) Path() string { return db.path }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	var errR error
+	if db.r != nil {
+		errR = db.r.Close()
+	}
+	return errors.Join(db.w.Close(), errR)
+}
+
+// Ping checks that both pools can reach the database.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping writer: %w", err)
+	}
+	var one int
+	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping reader: %w", err)
+	}
+	return nil
+}
+
+// Update runs fn in a write transaction on the writer connection and commits
+// it if fn returns nil. fn's error is returned unchanged (not wrapped) so
+// callers can match their own sentinels.
+func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	tx := &Tx{Reader: Reader{q: sqlTx}, tx: sqlTx}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the schema version of the open database and the
+// newest version this binary knows.
+func (db *DB) SchemaVersion(ctx context.Context) (have, known int, err error) {
+	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+		return 0, 0, fmt.Errorf("store: read schema version: %w", err)
+	}
+	ms, err := migrationFiles()
+	if err != nil {
+		return 0, 0, err
+	}
+	return have, len(ms), nil
+}
+
+type migration struct {
+	version int
+	name    string
+}
+
+// migrationFiles lists the embedded migrations, checking they are numbered
+// 1..n without gaps.
+func migrationFiles() ([]migration, error) {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("store: list migrations: %w", err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
+			return nil, fmt.Errorf("store: bad migration file name %q", e.Name())
+		}
+		ms = append(ms, migration{version: n, name: e.Name()})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("store: migration %s out of sequence (want %04d)", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	ms, err := migrationFiles()
+	if err != nil {
+		return err
+	}
+	var have int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+		return fmt.Errorf("store: open %s: %w", db.path, describe(err))
+	}
+	if have > len(ms) {
+		return fmt.Errorf("store: %s has schema version %d, this binary knows up to %d: %w", db.path, have, len(ms), ErrTooNew)
+	}
+	for _, m := range ms[have:] {
+		body, err := migrations.ReadFile("migrations/" + m.name)
+		if err != nil {
+			return fmt.Errorf("store: read migration %s: %w", m.name, err)
+		}
+		err = db.Update(ctx, func(tx *Tx) error {
+			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			// PRAGMA does not take parameters; version is an int we parsed.
+			_, err := tx.tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: migrate %s to version %d (%s): %w", db.path, m.version, m.name, describe(err))
+		}
+	}
+	return nil
+}
+
+// describe maps driver errors to the package's sentinels where one applies.
+func describe(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w (%v)", ErrExists, err)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// nanos and fromNanos convert between time.Time and the schema's INTEGER unix
+// nanoseconds. The zero time is stored as NULL where a column allows it.
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullNanos(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNullNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromNanos(n.Int64)
+}
+
+// Setting returns the value stored under key, or ErrNotFound.
+func (r Reader) Setting(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := r.q.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&v)
+	if err != nil {
+		return nil, fmt.Errorf("store: setting %q: %w", key, describe(err))
+	}
+	return v, nil
+}
+
+// PutSetting stores value under key, replacing any earlier value.
+func (tx *Tx) PutSetting(ctx context.Context, key string, value []byte) error {
+	_, err := tx.tx.ExecContext(ctx,
+		"INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		key, value)
+	if err != nil {
+		return fmt.Errorf("store: put setting %q: %w", key, describe(err))
+	}
+	return nil
+}
+
+// exec runs a write statement and reports ErrNotFound when it touched no row.
+func (tx *Tx) execOne(ctx context.Context, what, query string, args ...any) error {
+	res, err := tx.tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, describe(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: %s: %w", what, ErrNotFound)
+	}
+	return nil
+}
