@@ -49,6 +49,7 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "public-url", Usage: "URL users reach this server at (default: from --listen)"},
 					&cli.StringFlag{Name: "admin-password", Usage: "password of the admin user created on first start (default: random, printed once)"},
 					&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long running requests may finish on shutdown", Value: 30 * time.Second},
+					&cli.BoolFlag{Name: "dav-allow-infinity", Usage: "let WebDAV PROPFIND walk whole trees (Depth: infinity)"},
 				},
 			},
 			{
@@ -138,13 +139,14 @@ func (c *commands) serve(cx *cli.Context) error {
 		return fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8080 or :8080", cx.String("listen"))
 	}
 	return server.Run(cx.Context, server.Config{
-		Dir:             cx.String("data"),
-		Listen:          cx.String("listen"),
-		PublicURL:       cx.String("public-url"),
-		AdminPassword:   cx.String("admin-password"),
-		Console:         c.stderr,
-		Logger:          log,
-		ShutdownTimeout: cx.Duration("shutdown-timeout"),
+		Dir:              cx.String("data"),
+		Listen:           cx.String("listen"),
+		PublicURL:        cx.String("public-url"),
+		AdminPassword:    cx.String("admin-password"),
+		Console:          c.stderr,
+		Logger:           log,
+		ShutdownTimeout:  cx.Duration("shutdown-timeout"),
+		DAVAllowInfinity: cx.Bool("dav-allow-infinity"),
 	})
 }
 

@@ -107,7 +107,8 @@ type Service struct {
 	dummyHash string // verified when a user does not exist, so failures cost the same
 	signKey   []byte
 	verified  *verifiedCache
-	users     *throttle // failures per user name
+	argon     chan struct{} // one slot per argon2id verification running
+	users     *throttle     // failures per user name
 	addrs     *throttle // failures per remote address
 }
 
@@ -147,6 +148,7 @@ func New(cfg Config) (*Service, error) {
 		now:      cfg.Now,
 		params:   params,
 		verified: newVerifiedCache(),
+		argon:    make(chan struct{}, argonSlots),
 		users:    newThrottle(cfg.MaxFailures, cfg.FailureWindow),
 		addrs:    newThrottle(cfg.MaxFailures, cfg.FailureWindow),
 	}

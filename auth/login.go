@@ -140,18 +140,48 @@ func (s *Service) appPasswordLogin(ctx context.Context, name, password string, n
 	return &Principal{User: toUser(u), Via: ViaAppPassword, AppPassword: &ap}, nil
 }
 
+// argonSlots bounds the argon2id verifications running at once. Each
+// needs 64 MiB and a core for a fraction of a second: unbounded, a burst of
+// logins (a WebDAV client opening 16 connections, a guessing attack) would
+// take a gigabyte and gain no speed.
+const argonSlots = 2
+
+// argonSlot waits for a free verification slot; the caller frees it with
+// <-s.argon.
+func (s *Service) argonSlot(ctx context.Context) error {
+	select {
+	case s.argon <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // passwordLogin returns a Principal if password is the account password of
 // user name, and nil, nil if it is not. A missing user costs the same
 // argon2id verification as a wrong password.
 func (s *Service) passwordLogin(ctx context.Context, name, password string, now time.Time) (*Principal, error) {
 	u, err := s.db.UserByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
+		if err := s.argonSlot(ctx); err != nil {
+			return nil, err
+		}
+		defer func() { <-s.argon }()
 		verifyPassword(s.dummyHash, password)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: check password: %w", err)
 	}
+	if s.verified.has(u.ID, u.PasswordHash, password, now) {
+		return &Principal{User: toUser(u), Via: ViaPassword}, nil
+	}
+	if err := s.argonSlot(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.argon }()
+	// A client opening many connections at once sends the same credentials
+	// on each: those that waited find them verified by the first.
 	if !s.verified.has(u.ID, u.PasswordHash, password, now) {
 		ok, err := verifyPassword(u.PasswordHash, password)
 		if err != nil {
@@ -200,4 +230,18 @@ func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret stri
 		t.LastUsedAt = now
 	}
 	return &Principal{User: toUser(u), Via: ViaToken, Token: &t}, nil
+}
+
+type principalKey struct{}
+
+// NewContext returns a copy of ctx carrying p, the authenticated caller; the
+// server's authentication gate puts it there for every handler below it.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the caller stored by NewContext, or nil.
+func FromContext(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
 }

@@ -179,6 +179,13 @@ func (in *instance) stop() int {
 	return in.cmd.ProcessState.ExitCode()
 }
 
+// kill stops the server with SIGKILL, as a power cut or the OOM killer
+// would, and waits until it is gone.
+func (in *instance) kill() {
+	in.cmd.Process.Kill()
+	<-in.done
+}
+
 // do sends a request with Basic credentials user:pass (none when user is "").
 func (in *instance) do(method, path, user, pass string, body io.Reader) *http.Response {
 	in.t.Helper()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -19,10 +20,7 @@ import (
 
 type ctxKey int
 
-const (
-	requestIDKey ctxKey = iota
-	principalKey
-)
+const requestIDKey ctxKey = 0
 
 // RequestID returns the id of the request ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
@@ -30,17 +28,13 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// principal returns the authenticated caller stored by requireAuth.
-func principal(ctx context.Context) *auth.Principal {
-	p, _ := ctx.Value(principalKey).(*auth.Principal)
-	return p
-}
-
 // handler is the whole HTTP surface: unauthenticated probes and OPTIONS, then
 // everything else behind authentication.
 func (a *app) handler() http.Handler {
 	authed := http.NewServeMux()
 	authed.HandleFunc("GET /api/v1/me", a.handleMe)
+	authed.Handle("/dav/", a.dav)
+	authed.Handle("/dav", a.dav)
 	authed.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such resource"})
 	})
@@ -69,7 +63,7 @@ func (a *app) handleReady(w http.ResponseWriter, r *http.Request) {
 // handleMe tells callers who they are and which spaces they may use; scripts
 // and the web UI use it to check credentials.
 func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
-	p := principal(r.Context())
+	p := auth.FromContext(r.Context())
 	roles, err := a.svc.Auth.SpaceRoles(r.Context(), p)
 	if err != nil {
 		a.writeError(w, r, err)
@@ -121,7 +115,7 @@ func (a *app) requireAuth(next http.Handler) http.Handler {
 		if lw, ok := w.(*logWriter); ok {
 			lw.user = p.User.Name
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
 	})
 }
 
@@ -166,6 +160,17 @@ func (w *logWriter) Write(b []byte) (int, error) {
 }
 
 func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom keeps sendfile working for http.ServeContent on an *os.File:
+// net/http's own writer implements io.ReaderFrom, a wrapper hides it.
+func (w *logWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.Copy(w.ResponseWriter, r)
+	w.bytes += n
+	return n, err
+}
 
 func (w *logWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {

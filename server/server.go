@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/wharfhq/wharf/server/dav"
 )
 
 // Config is everything Run needs. Zero values mean the documented defaults.
@@ -38,6 +40,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after the context ends. 0: 30s.
 	ShutdownTimeout time.Duration
+	// DAVAllowInfinity lets PROPFIND walk whole trees (Depth: infinity).
+	// false: such requests get 403 propfind-finite-depth.
+	DAVAllowInfinity bool
 	// Ready, if set, is called once the listener is open, with its address
 	// (tests use it to learn the port of "127.0.0.1:0").
 	Ready func(addr net.Addr)
@@ -80,6 +85,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	app := &app{cfg: cfg, svc: svc, log: log}
+	app.dav, err = dav.New(dav.Config{
+		Tree:          svc.Tree,
+		Auth:          svc.Auth,
+		DB:            svc.DB,
+		Logger:        log.With("component", "dav"),
+		AllowInfinity: cfg.DAVAllowInfinity,
+	})
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -124,6 +139,7 @@ type app struct {
 	cfg Config
 	svc *Services
 	log *slog.Logger
+	dav *dav.Handler
 }
 
 func (a *app) publicURL(addr net.Addr) string {

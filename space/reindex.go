@@ -101,7 +101,7 @@ func (t *Tree) Reindex(ctx context.Context, spaceID string) error {
 			n, ok := known[p]
 			if ok {
 				if !d.isDir && (n.Size != d.size || !n.MTime.Equal(d.mtime) || n.SHA256 != d.sum) {
-					n.Size, n.MTime, n.SHA256 = d.size, d.mtime, d.sum
+					n.Size, n.MTime, n.SHA256, n.SHA1 = d.size, d.mtime, d.sum, ""
 					n.ETag = fileETag(d.sum, d.size, d.mtime)
 					if err := tx.UpdateNode(ctx, n); err != nil {
 						return err

@@ -2,10 +2,12 @@ package space
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -37,6 +39,21 @@ type PutOptions struct {
 	IfNoneMatch string
 	// MIME is the file's media type. "": guessed from the name's extension.
 	MIME string
+	// SHA1 makes Put compute the body's SHA-1 too and keep it in the index,
+	// for clients that can verify nothing else (rclone's owncloud vendor).
+	// Without it the node's SHA1 is "".
+	SHA1 bool
+	// Verify, if set, is called by Put once the whole body has been read,
+	// with its checksums, before anything becomes visible: an error keeps
+	// nothing and is returned (wrapped). Callers use it to check a checksum
+	// the client sent along (OC-Checksum, Digest).
+	Verify func(Sums) error
+}
+
+// Sums are a body's checksums as lowercase hex; SHA1 is "" unless
+// PutOptions.SHA1 asked for it.
+type Sums struct {
+	SHA256, SHA1 string
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
@@ -80,7 +97,10 @@ func (t *Tree) Put(ctx context.Context, spaceID, p string, body io.Reader, o Put
 			os.Remove(staged)
 		}
 	}()
-	size, sum, err := receive(ctx, f, body, limit, o.ExpectedSize)
+	size, sums, err := receive(ctx, f, body, limit, o.ExpectedSize, o.SHA1)
+	if err == nil && o.Verify != nil {
+		err = o.Verify(sums)
+	}
 	mtime := o.MTime
 	if mtime.IsZero() {
 		mtime = t.now()
@@ -102,7 +122,7 @@ func (t *Tree) Put(ctx context.Context, spaceID, p string, body io.Reader, o Put
 	if err != nil {
 		return Node{}, false, fail(what, err)
 	}
-	n, created, err = t.install(ctx, st, spaceID, p, staged, size, sum, stamp(fi.ModTime()), o)
+	n, created, err = t.install(ctx, st, spaceID, p, staged, size, sums, stamp(fi.ModTime()), o)
 	if err != nil {
 		return Node{}, false, fail(what, err)
 	}
@@ -147,41 +167,52 @@ func (t *Tree) precheck(ctx context.Context, spaceID, p string, o PutOptions) (i
 // receive copies body to f, hashing it, and fails as soon as more than limit
 // bytes (limit >= 0) or more than expected bytes (expected >= 0) arrive, or
 // ctx is done.
-func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected int64) (int64, string, error) {
+func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected int64, withSHA1 bool) (int64, Sums, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	h := sha256.New()
+	var h1 hash.Hash
+	if withSHA1 {
+		h1 = sha1.New()
+	}
 	var size int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return 0, "", err
+			return 0, Sums{}, err
 		}
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			size += int64(n)
 			if limit >= 0 && size > limit {
-				return 0, "", fmt.Errorf("%w: the file may not exceed %d bytes", ErrQuota, limit)
+				return 0, Sums{}, fmt.Errorf("%w: the file may not exceed %d bytes", ErrQuota, limit)
 			}
 			if expected >= 0 && size > expected {
-				return 0, "", fmt.Errorf("%w: more than the %d bytes announced", ErrSizeMismatch, expected)
+				return 0, Sums{}, fmt.Errorf("%w: more than the %d bytes announced", ErrSizeMismatch, expected)
 			}
 			h.Write(buf[:n])
+			if h1 != nil {
+				h1.Write(buf[:n])
+			}
 			if _, err := f.Write(buf[:n]); err != nil {
-				return 0, "", err
+				return 0, Sums{}, err
 			}
 		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			return 0, "", fmt.Errorf("reading the body: %w", rerr)
+			return 0, Sums{}, fmt.Errorf("reading the body: %w", rerr)
 		}
 	}
 	if expected >= 0 && size != expected {
-		return 0, "", fmt.Errorf("%w: %d bytes received, %d announced", ErrSizeMismatch, size, expected)
+		return 0, Sums{}, fmt.Errorf("%w: %d bytes received, %d announced", ErrSizeMismatch, size, expected)
 	}
-	return size, hex.EncodeToString(h.Sum(nil)), nil
+	sums := Sums{SHA256: hex.EncodeToString(h.Sum(nil))}
+	if h1 != nil {
+		sums.SHA1 = hex.EncodeToString(h1.Sum(nil))
+	}
+	return size, sums, nil
 }
 
 // PutFile is Put for a file already written and fsynced in uploads/ (by
@@ -234,7 +265,7 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 	if fi, err = os.Stat(staged); err != nil {
 		return Node{}, false, fail(what, err)
 	}
-	n, created, err := t.install(ctx, st, spaceID, p, staged, fi.Size(), sha256hex, stamp(fi.ModTime()), o)
+	n, created, err := t.install(ctx, st, spaceID, p, staged, fi.Size(), Sums{SHA256: sha256hex}, stamp(fi.ModTime()), o)
 	if err != nil {
 		return Node{}, false, fail(what, err)
 	}
@@ -288,7 +319,7 @@ func hashReader(ctx context.Context, r io.Reader) (string, error) {
 
 // install renames a staged file to p and indexes it, under the space's
 // mutex, checking everything precheck did against the current index.
-func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sum string, mtime time.Time, o PutOptions) (Node, bool, error) {
+func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sums Sums, mtime time.Time, o PutOptions) (Node, bool, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := t.clock()
@@ -325,8 +356,8 @@ func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged s
 		} else {
 			n = Node{SpaceID: spaceID, ParentID: parent.ID, Path: p, Name: name, CTime: now}
 		}
-		n.Size, n.MTime, n.SHA256, n.MIME = size, mtime, sum, mimeType
-		n.ETag = fileETag(sum, size, mtime)
+		n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME = size, mtime, sums.SHA256, sums.SHA1, mimeType
+		n.ETag = fileETag(sums.SHA256, size, mtime)
 		if exists {
 			err = tx.UpdateNode(ctx, n)
 		} else {

@@ -151,7 +151,7 @@ func TestNodeQueries(t *testing.T) {
 	ctx := context.Background()
 	db, root := openNodesDB(t)
 	// "a-b" and "a0" sort around "a/": they must stay out of a's subtree.
-	ns := mkTree(t, db, "s", "a/", "a/z", "a/b/", "a/b/c", "a/b/d", "a-b", "a0", "a/é")
+	ns := mkTree(t, db, "s", "a/", "a/z", "a/b/", "a/b/c", "a/b/d", "a-b", "a0", "a/é", "é/", "é/ü/", "é/ü/f", "é/g")
 
 	n, err := db.Node(ctx, "s", "a/b/c")
 	if err != nil || n.ID != ns["a/b/c"].ID || n.ParentID != ns["a/b"].ID || n.Size != 5 || n.IsDir ||
@@ -169,7 +169,7 @@ func TestNodeQueries(t *testing.T) {
 		t.Errorf("Children(a) = %v, %v; want %v", paths(kids), err, want)
 	}
 	kids, _ = db.Children(ctx, root.ID)
-	if want := []string{"a", "a-b", "a0"}; !slices.Equal(paths(kids), want) {
+	if want := []string{"a", "a-b", "a0", "é"}; !slices.Equal(paths(kids), want) {
 		t.Errorf("Children(root) = %v, want %v", paths(kids), want)
 	}
 	desc, _ := db.Descendants(ctx, "s", "a")
@@ -179,11 +179,30 @@ func TestNodeQueries(t *testing.T) {
 	if b, err := db.SubtreeBytes(ctx, "s", "a"); err != nil || b != 5+5+3+4 {
 		t.Errorf("SubtreeBytes(a) = %d, %v", b, err)
 	}
+	for _, tt := range []struct {
+		path string
+		want map[string]int64
+	}{
+		{"", map[string]int64{"a": 5 + 5 + 3 + 4, "é": 7 + 4}},
+		{"a", map[string]int64{"b": 5 + 5}},
+		{"a/b", nil},
+		{"é", map[string]int64{"ü": 7}}, // positions count characters
+	} {
+		got, err := db.ChildDirBytes(ctx, "s", tt.path)
+		if err != nil || len(got) != len(tt.want) {
+			t.Errorf("ChildDirBytes(%q) = %v, %v; want %v", tt.path, got, err, tt.want)
+		}
+		for k, v := range tt.want {
+			if got[k] != v {
+				t.Errorf("ChildDirBytes(%q)[%q] = %d, want %d", tt.path, k, got[k], v)
+			}
+		}
+	}
 	if b, _ := db.SubtreeBytes(ctx, "s", "a-b"); b != 3 {
 		t.Errorf("SubtreeBytes(file a-b) = %d, want 3", b)
 	}
-	if b, _ := db.FileBytes(ctx, "s"); b != 17+3+2 {
-		t.Errorf("FileBytes = %d, want 22", b)
+	if b, _ := db.FileBytes(ctx, "s"); b != 17+3+2+11 {
+		t.Errorf("FileBytes = %d, want 33", b)
 	}
 
 	err = db.Update(ctx, func(tx *Tx) error {

@@ -1,0 +1,291 @@
+// Package dav serves WebDAV (RFC 4918, class 1 and 2, plus RFC 4331 quota)
+// on Wharf's spaces: each space at /dav/spaces/<id>/, with /dav/ and
+// /dav/spaces/ as read-only collections listing the caller's spaces.
+//
+// Every method is served here, over the space package (bytes and the node
+// index) and the store (locks and dead properties). golang.org/x/net/webdav
+// contributes its contracts and types: the LockSystem here satisfies
+// webdav.LockSystem. Its Handler is not used, because what it gets wrong for
+// real clients sits in its request handling itself (see
+// ../shared/clients.md): temporary locks written on every request, 412 where
+// 423 is due, non-atomic PUT, MOVE defaulting to Overwrite F, no shared
+// locks, listings that stat every child.
+//
+// dav imports space, auth and store; it knows nothing of tus or Phraseanet.
+package dav
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/space"
+	"github.com/wharfhq/wharf/store"
+)
+
+// Config configures a Handler. Zero values mean the documented defaults.
+type Config struct {
+	// Tree holds the spaces (required).
+	Tree *space.Tree
+	// Auth answers who may do what in which space (required). The caller
+	// must already be authenticated: Handler reads the auth.Principal from
+	// the request context (auth.FromContext) and answers 401 without one.
+	Auth *auth.Service
+	// DB keeps locks and dead properties (required).
+	DB *store.DB
+	// Logger receives errors. nil: slog.Default().
+	Logger *slog.Logger
+	// AllowInfinity lets PROPFIND walk a whole tree (Depth: infinity or no
+	// Depth header). false: such requests get 403 propfind-finite-depth.
+	AllowInfinity bool
+	// MaxLockTimeout caps the timeout of a lock, Infinite included. 0: 1h.
+	MaxLockTimeout time.Duration
+	// Now tells the time. nil: time.Now.
+	Now func() time.Time
+}
+
+// Prefix is where the WebDAV tree is mounted; SpacesPrefix holds the spaces.
+const (
+	Prefix       = "/dav/"
+	SpacesPrefix = "/dav/spaces/"
+)
+
+// Handler serves WebDAV. It is safe for concurrent use.
+type Handler struct {
+	cfg   Config
+	tree  *space.Tree
+	auth  *auth.Service
+	db    *store.DB
+	locks *LockSystem
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New checks cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Tree == nil || cfg.Auth == nil || cfg.DB == nil {
+		return nil, errors.New("dav: Config needs Tree, Auth and DB")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxLockTimeout <= 0 {
+		cfg.MaxLockTimeout = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg, tree: cfg.Tree, auth: cfg.Auth, db: cfg.DB, log: cfg.Logger, now: cfg.Now}
+	h.locks = newLockSystem(cfg.DB, cfg.MaxLockTimeout, cfg.Now)
+	return h, nil
+}
+
+// resource is what a request URL names.
+type resource struct {
+	// Space is the space id; "" for the virtual collections /dav/ and
+	// /dav/spaces/.
+	Space string
+	// Path is the cleaned path inside the space ("" for its root); for a
+	// virtual collection, "" (/dav/) or "spaces" (/dav/spaces/).
+	Path string
+	// Role is the caller's role in Space (viewer for virtual collections).
+	Role auth.Role
+}
+
+// virtual reports whether r is one of the read-only collections above the
+// spaces.
+func (r resource) virtual() bool { return r.Space == "" }
+
+// href is the escaped URL path of a resource in a space, ending in "/" for
+// collections.
+func href(spaceID, p string, isDir bool) string {
+	s := SpacesPrefix + spaceID
+	if p != "" {
+		s += "/" + p
+	}
+	if isDir {
+		s += "/"
+	}
+	return (&url.URL{Path: s}).EscapedPath()
+}
+
+// ServeHTTP dispatches a WebDAV request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	status, err := h.serve(w, r)
+	if status == 0 {
+		return
+	}
+	h.writeStatus(w, r, status, err)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, error) {
+	p := auth.FromContext(r.Context())
+	if p == nil {
+		return http.StatusUnauthorized, errors.New("authentication required")
+	}
+	res, status, err := h.resolve(r, r.URL.Path, p)
+	if err != nil {
+		return status, err
+	}
+	write := isWrite(r.Method)
+	if write && (res.virtual() || !res.Role.Allows(auth.Editor) || !p.Covers(res.Space, res.Path)) {
+		if res.virtual() {
+			return http.StatusForbidden, clientError("this collection is read-only")
+		}
+		return http.StatusForbidden, clientError("your role in this space does not allow changes")
+	}
+	switch r.Method {
+	case http.MethodOptions:
+		return h.handleOptions(w, r, res)
+	case http.MethodGet, http.MethodHead:
+		return h.handleGet(w, r, res)
+	case http.MethodPut:
+		return h.handlePut(w, r, res)
+	case http.MethodDelete:
+		return h.handleDelete(w, r, res)
+	case "MKCOL":
+		return h.handleMkcol(w, r, res)
+	case "COPY", "MOVE":
+		return h.handleCopyMove(w, r, res, p)
+	case "PROPFIND":
+		return h.handlePropfind(w, r, res)
+	case "PROPPATCH":
+		return h.handleProppatch(w, r, res)
+	case "LOCK":
+		return h.handleLock(w, r, res)
+	case "UNLOCK":
+		return h.handleUnlock(w, r, res)
+	}
+	w.Header().Set("Allow", allowHeader)
+	return http.StatusMethodNotAllowed, clientError("method " + r.Method + " is not supported here")
+}
+
+const allowHeader = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK"
+
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodPut, http.MethodDelete, "MKCOL", "MOVE", "PROPPATCH", "LOCK", "UNLOCK":
+		return true
+	}
+	return false // COPY checks the destination itself
+}
+
+// resolve maps a URL path to a resource the caller may see. A space the
+// caller has no role in does not exist for them (404, never 403).
+func (h *Handler) resolve(r *http.Request, urlPath string, p *auth.Principal) (resource, int, error) {
+	rest, ok := strings.CutPrefix(urlPath, strings.TrimSuffix(Prefix, "/"))
+	if !ok || (rest != "" && rest[0] != '/') {
+		return resource{}, http.StatusNotFound, clientError("not a WebDAV path")
+	}
+	rest = strings.Trim(rest, "/")
+	if rest == "" {
+		return resource{Role: auth.Viewer}, 0, nil
+	}
+	rest, ok = strings.CutPrefix(rest, "spaces")
+	if !ok || (rest != "" && rest[0] != '/') {
+		return resource{}, http.StatusNotFound, clientError("no such collection")
+	}
+	rest = strings.TrimPrefix(rest, "/")
+	if rest == "" {
+		return resource{Path: "spaces", Role: auth.Viewer}, 0, nil
+	}
+	id, sub, _ := strings.Cut(rest, "/")
+	role, ok, err := h.auth.RoleIn(r.Context(), p, id)
+	if err != nil {
+		return resource{}, http.StatusInternalServerError, err
+	}
+	if !ok {
+		return resource{}, http.StatusNotFound, clientError("no such space")
+	}
+	clean, err := space.Clean(sub)
+	if err != nil {
+		return resource{}, http.StatusBadRequest, clientError(err.Error())
+	}
+	return resource{Space: id, Path: clean, Role: role}, 0, nil
+}
+
+// clientError is an error whose text is fit for the client.
+type clientError string
+
+func (e clientError) Error() string { return string(e) }
+
+// condError is a failed precondition or postcondition of RFC 4918 §16:
+// answered with its status and a DAV:error body naming the condition.
+type condError struct {
+	Cond  string   // e.g. "lock-token-submitted"
+	Hrefs []string // resources the condition is about, escaped
+}
+
+func (e *condError) Error() string { return "DAV:" + e.Cond }
+
+// writeStatus is the one place a handler's (status, error) becomes a
+// response: conditions as DAV:error XML, client errors as text, anything
+// else logged and answered without details.
+func (h *Handler) writeStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Wharf", charset="UTF-8"`)
+	}
+	var ce *condError
+	var msg clientError
+	switch {
+	case errors.As(err, &ce):
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.WriteHeader(status)
+		var b strings.Builder
+		b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:error xmlns:D="DAV:"><D:` + ce.Cond)
+		if len(ce.Hrefs) == 0 {
+			b.WriteString(`/>`)
+		} else {
+			b.WriteString(`>`)
+			for _, hr := range ce.Hrefs {
+				b.WriteString(`<D:href>` + xmlEscape(hr) + `</D:href>`)
+			}
+			b.WriteString(`</D:` + ce.Cond + `>`)
+		}
+		b.WriteString("</D:error>\n")
+		w.Write([]byte(b.String()))
+		return
+	case errors.As(err, &msg):
+	case err != nil && status >= 500:
+		h.log.Error("webdav request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		msg = clientError(http.StatusText(status))
+	case err != nil:
+		h.log.Debug("webdav request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		msg = clientError(http.StatusText(status))
+	default:
+		msg = clientError(http.StatusText(status))
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		fmt.Fprintln(w, string(msg))
+	}
+}
+
+// xmlEscape escapes s for XML character data and attribute values.
+func xmlEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		switch c {
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '"':
+			b.WriteString("&quot;")
+		case '\'':
+			b.WriteString("&apos;")
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}

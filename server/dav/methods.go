@@ -1,0 +1,497 @@
+package dav
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/space"
+)
+
+// spaceStatus maps an error of the space package to the status a WebDAV
+// client expects; the caller handles the errors whose status depends on the
+// method (ErrExists).
+func spaceStatus(err error) (int, error) {
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.Is(err, space.ErrNotFound):
+		return http.StatusNotFound, clientError("not found")
+	case errors.Is(err, space.ErrParentMissing), errors.Is(err, space.ErrNotDir):
+		return http.StatusConflict, clientError("the parent collection does not exist")
+	case errors.Is(err, space.ErrQuota):
+		return http.StatusInsufficientStorage, clientError("the space's quota is exhausted")
+	case errors.Is(err, space.ErrNoSpace):
+		return http.StatusInsufficientStorage, clientError("the server's disk is full")
+	case errors.Is(err, space.ErrPreconditionFailed):
+		return http.StatusPreconditionFailed, clientError("precondition failed")
+	case errors.Is(err, space.ErrSizeMismatch):
+		return http.StatusBadRequest, clientError("the body's size differs from the announced size")
+	case errors.Is(err, space.ErrBadPath):
+		return http.StatusBadRequest, clientError("invalid path")
+	case errors.Is(err, space.ErrIsDir):
+		return http.StatusMethodNotAllowed, clientError("that is a collection")
+	case errors.Is(err, errChecksum):
+		return http.StatusBadRequest, clientError(err.Error())
+	}
+	return http.StatusInternalServerError, err
+}
+
+func (h *Handler) handleOptions(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
+	// The server answers OPTIONS before authentication; this is for
+	// embedders that mount the handler alone.
+	w.Header().Set("Allow", allowHeader)
+	w.Header().Set("DAV", "1, 2")
+	w.Header().Set("MS-Author-Via", "DAV")
+	return http.StatusOK, nil
+}
+
+// handleGet serves a file through http.ServeContent on the real *os.File
+// (Range, conditional requests, sendfile), or a small HTML listing for a
+// collection.
+func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
+	if res.virtual() {
+		return h.listVirtual(w, r, res)
+	}
+	n, err := h.tree.Stat(r.Context(), res.Space, res.Path)
+	if err != nil {
+		return spaceStatus(err)
+	}
+	if n.IsDir {
+		return h.listDir(w, r, res, n)
+	}
+	f, n, err := h.tree.Open(r.Context(), res.Space, res.Path)
+	if err != nil {
+		return spaceStatus(err)
+	}
+	defer f.Close()
+	hd := w.Header()
+	hd.Set("ETag", n.ETag)
+	hd.Set("OC-ETag", n.ETag)
+	hd.Set("OC-FileId", strconv.FormatInt(n.ID, 10))
+	if n.MIME != "" {
+		hd.Set("Content-Type", n.MIME)
+	}
+	// Files are served as data, never rendered as a page of this origin.
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Content-Security-Policy", "sandbox")
+	http.ServeContent(w, r, n.Name, n.MTime, f)
+	return 0, nil
+}
+
+type listingEntry struct {
+	Name, Href, Size, Modified string
+	IsDir                      bool
+}
+
+var listingPage = template.Must(template.New("listing").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>{{.Title}}</title>
+<style>body{font:14px system-ui,sans-serif;margin:2em}td{padding:.2em 1em .2em 0}td.n{text-align:right}</style>
+</head><body><h1>{{.Title}}</h1>
+<table><tr><th>Name</th><th>Size</th><th>Modified</th></tr>
+{{if .Parent}}<tr><td><a href="{{.Parent}}">../</a></td><td></td><td></td></tr>{{end}}
+{{range .Entries}}<tr><td><a href="{{.Href}}">{{.Name}}{{if .IsDir}}/{{end}}</a></td><td class="n">{{.Size}}</td><td>{{.Modified}}</td></tr>
+{{end}}</table></body></html>
+`))
+
+func (h *Handler) writeListing(w http.ResponseWriter, r *http.Request, title, parent string, entries []listingEntry) (int, error) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return 0, nil
+	}
+	err := listingPage.Execute(w, map[string]any{"Title": title, "Parent": parent, "Entries": entries})
+	if err != nil {
+		h.log.Debug("writing listing", "err", err)
+	}
+	return 0, nil
+}
+
+func (h *Handler) listDir(w http.ResponseWriter, r *http.Request, res resource, dir space.Node) (int, error) {
+	children, err := h.tree.List(r.Context(), res.Space, res.Path)
+	if err != nil {
+		return spaceStatus(err)
+	}
+	w.Header().Set("ETag", dir.ETag)
+	entries := make([]listingEntry, 0, len(children))
+	for _, c := range children {
+		e := listingEntry{Name: c.Name, Href: href(res.Space, c.Path, c.IsDir), IsDir: c.IsDir,
+			Modified: c.MTime.UTC().Format("2006-01-02 15:04")}
+		if !c.IsDir {
+			e.Size = strconv.FormatInt(c.Size, 10)
+		}
+		entries = append(entries, e)
+	}
+	parent := SpacesPrefix
+	if res.Path != "" {
+		up, _, _ := cutLast(res.Path)
+		parent = href(res.Space, up, true)
+	}
+	return h.writeListing(w, r, res.Space+"/"+res.Path, parent, entries)
+}
+
+func (h *Handler) listVirtual(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
+	if res.Path == "" {
+		return h.writeListing(w, r, Prefix, "", []listingEntry{{Name: "spaces", Href: SpacesPrefix, IsDir: true}})
+	}
+	roles, err := h.auth.SpaceRoles(r.Context(), auth.FromContext(r.Context()))
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	ids := make([]string, 0, len(roles))
+	for id := range roles {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	entries := make([]listingEntry, 0, len(ids))
+	for _, id := range ids {
+		entries = append(entries, listingEntry{Name: id, Href: href(id, "", true), IsDir: true})
+	}
+	return h.writeListing(w, r, SpacesPrefix, Prefix, entries)
+}
+
+// cutLast splits p into its parent and last element.
+func cutLast(p string) (dir, name string, ok bool) {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return "", p, p != ""
+	}
+	return p[:i], p[i+1:], true
+}
+
+var errChecksum = errors.New("checksum mismatch")
+
+// handlePut writes a file atomically (staged, fsynced, renamed): an aborted
+// upload never leaves a truncated file. 201 on create, 204 on overwrite.
+func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
+	if res.Path == "" {
+		return http.StatusMethodNotAllowed, clientError("cannot PUT onto a space's root collection")
+	}
+	if r.Header.Get("Content-Range") != "" {
+		// x/net/webdav would truncate the file and write the fragment; we
+		// refuse instead of guessing (RFC 9110 §14.5 allows either).
+		return http.StatusNotImplemented, clientError("partial PUT (Content-Range) is not supported; upload resumably over tus instead")
+	}
+	if status, err := h.precondition(r, lockTarget{Space: res.Space, Path: res.Path}); status != 0 {
+		return status, err
+	}
+	opts := space.PutOptions{
+		ExpectedSize: r.ContentLength,
+		IfMatch:      r.Header.Get("If-Match"),
+		IfNoneMatch:  r.Header.Get("If-None-Match"),
+	}
+	if opts.ExpectedSize < 0 {
+		// Finder sends chunked bodies and says the size in this header.
+		if v := r.Header.Get("X-Expected-Entity-Length"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return http.StatusBadRequest, clientError("bad X-Expected-Entity-Length")
+			}
+			opts.ExpectedSize = n
+		}
+	}
+	mtimeSet := false
+	if v := r.Header.Get("X-OC-Mtime"); v != "" {
+		t, err := parseUnixTime(v)
+		if err != nil {
+			return http.StatusBadRequest, clientError("bad X-OC-Mtime: want seconds since 1970")
+		}
+		opts.MTime, mtimeSet = t, true
+	}
+	body := io.Reader(r.Body)
+	if v := r.Header.Get("OC-Checksum"); v != "" {
+		check, err := parseChecksum(v)
+		if err != nil {
+			return http.StatusBadRequest, clientError(err.Error())
+		}
+		if check.md5 != nil {
+			body = io.TeeReader(body, check.md5)
+		}
+		// A client that sends OC-Checksum reads oc:checksums back to verify
+		// its copy, and ownCloud's clients (rclone's owncloud vendor among
+		// them) know SHA-1 and MD5 only: keep a SHA-1 for them.
+		opts.SHA1 = true
+		opts.Verify = check.verify
+	}
+	n, created, err := h.tree.Put(r.Context(), res.Space, res.Path, body, opts)
+	if err != nil {
+		return spaceStatus(err)
+	}
+	hd := w.Header()
+	hd.Set("ETag", n.ETag)
+	hd.Set("OC-ETag", n.ETag)
+	hd.Set("OC-FileId", strconv.FormatInt(n.ID, 10))
+	if mtimeSet {
+		hd.Set("X-OC-Mtime", "accepted")
+	}
+	if created {
+		hd.Set("Location", href(res.Space, n.Path, false))
+		return http.StatusCreated, nil
+	}
+	return http.StatusNoContent, nil
+}
+
+// parseUnixTime reads seconds since the epoch, with an optional fraction.
+func parseUnixTime(v string) (time.Time, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || f < 0 || f > 1<<40 {
+		return time.Time{}, errors.New("bad time")
+	}
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
+}
+
+// checksum is an OC-Checksum to check a PUT's body against.
+type checksum struct {
+	algo, want string
+	md5        hash.Hash // the body teed off, for MD5 (Put computes the others)
+}
+
+// parseChecksum reads ownCloud's OC-Checksum header ("SHA256:<hex>", SHA1,
+// MD5; several may be given, space-separated: the strongest we know wins).
+func parseChecksum(v string) (*checksum, error) {
+	var best *checksum
+	rank := map[string]int{"MD5": 1, "SHA1": 2, "SHA256": 3}
+	size := map[string]int{"MD5": md5.Size, "SHA1": sha1.Size, "SHA256": sha256.Size}
+	for _, f := range strings.Fields(v) {
+		algo, sum, ok := strings.Cut(f, ":")
+		algo = strings.ToUpper(algo)
+		if !ok || rank[algo] == 0 {
+			continue
+		}
+		if b, err := hex.DecodeString(sum); err != nil || len(b) != size[algo] {
+			return nil, fmt.Errorf("bad OC-Checksum %q: not a hex %s", f, algo)
+		}
+		if best == nil || rank[algo] > rank[best.algo] {
+			best = &checksum{algo: algo, want: strings.ToLower(sum)}
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("OC-Checksum %q: no supported algorithm (SHA256, SHA1, MD5)", v)
+	}
+	if best.algo == "MD5" {
+		best.md5 = md5.New()
+	}
+	return best, nil
+}
+
+func (c *checksum) verify(s space.Sums) error {
+	got := s.SHA256
+	switch c.algo {
+	case "SHA1":
+		got = s.SHA1
+	case "MD5":
+		got = hex.EncodeToString(c.md5.Sum(nil))
+	}
+	if got != c.want {
+		return fmt.Errorf("%w: OC-Checksum says %s:%s, the body is %s:%s", errChecksum, c.algo, c.want, c.algo, got)
+	}
+	return nil
+}
+
+// checkHTTPConditions applies If-Match, If-None-Match and
+// If-Unmodified-Since to a method that changes an existing resource.
+func checkHTTPConditions(r *http.Request, n space.Node, exists bool) (int, error) {
+	im, inm := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")
+	switch {
+	case im == "*" && !exists,
+		im != "" && im != "*" && (!exists || !etagIn(im, n.ETag, false)),
+		inm == "*" && exists,
+		inm != "" && inm != "*" && exists && etagIn(inm, n.ETag, true):
+		return http.StatusPreconditionFailed, clientError("precondition failed")
+	}
+	if v := r.Header.Get("If-Unmodified-Since"); v != "" && exists && im == "" {
+		if t, err := http.ParseTime(v); err == nil && n.MTime.Truncate(time.Second).After(t) {
+			return http.StatusPreconditionFailed, clientError("modified since " + v)
+		}
+	}
+	return 0, nil
+}
+
+func etagIn(list, etag string, weak bool) bool {
+	for _, c := range strings.Split(list, ",") {
+		c = strings.TrimSpace(c)
+		if strings.HasPrefix(c, "W/") {
+			if !weak {
+				continue
+			}
+			c = c[2:]
+		}
+		if c == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
+	if res.Path == "" {
+		return http.StatusForbidden, clientError("a space's root cannot be deleted")
+	}
+	if r.URL.Fragment != "" {
+		return http.StatusBadRequest, clientError("fragment in request URI")
+	}
+	n, err := h.tree.Stat(r.Context(), res.Space, res.Path)
+	if err != nil {
+		return spaceStatus(err)
+	}
+	if status, err := checkHTTPConditions(r, n, true); status != 0 {
+		return status, err
+	}
+	if status, err := h.precondition(r, lockTarget{Space: res.Space, Path: res.Path, Deep: true}); status != 0 {
+		return status, err
+	}
+	if err := h.tree.Delete(r.Context(), res.Space, res.Path); err != nil {
+		return spaceStatus(err)
+	}
+	if err := h.locks.ReleaseTree(r.Context(), res.Space, res.Path); err != nil {
+		h.log.Warn("releasing locks after DELETE", "space", res.Space, "path", res.Path, "err", err)
+	}
+	return http.StatusNoContent, nil
+}
+
+func (h *Handler) handleMkcol(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
+	if r.ContentLength > 0 || (r.ContentLength < 0 && r.Header.Get("Transfer-Encoding") != "") {
+		// RFC 4918 §9.3: a body we do not understand is 415.
+		return http.StatusUnsupportedMediaType, clientError("MKCOL with a body is not supported")
+	}
+	if res.Path == "" {
+		return http.StatusMethodNotAllowed, clientError("the collection already exists")
+	}
+	if status, err := h.precondition(r, lockTarget{Space: res.Space, Path: res.Path}); status != 0 {
+		return status, err
+	}
+	if _, err := h.tree.Mkdir(r.Context(), res.Space, res.Path); err != nil {
+		if errors.Is(err, space.ErrExists) {
+			return http.StatusMethodNotAllowed, clientError("something by that name already exists")
+		}
+		return spaceStatus(err)
+	}
+	w.Header().Set("Location", href(res.Space, res.Path, true))
+	return http.StatusCreated, nil
+}
+
+// handleCopyMove serves COPY and MOVE within and across the caller's
+// spaces. MOVE defaults to Overwrite: T as RFC 4918 says (Finder relies on
+// it); the source's locks go away with a MOVE.
+func (h *Handler) handleCopyMove(w http.ResponseWriter, r *http.Request, src resource, p *auth.Principal) (int, error) {
+	move := r.Method == "MOVE"
+	if src.virtual() {
+		return http.StatusForbidden, clientError("this collection cannot be copied or moved")
+	}
+	dst, status, err := h.destination(r, p)
+	if status != 0 {
+		return status, err
+	}
+	if move && src.Path == "" {
+		return http.StatusForbidden, clientError("a space's root cannot be moved")
+	}
+	if dst.virtual() || dst.Path == "" {
+		return http.StatusForbidden, clientError("the destination cannot be replaced")
+	}
+	if !dst.Role.Allows(auth.Editor) || !p.Covers(dst.Space, dst.Path) {
+		return http.StatusForbidden, clientError("your role in the destination space does not allow changes")
+	}
+	if src.Space == dst.Space && src.Path == dst.Path {
+		return http.StatusForbidden, clientError("source and destination are the same")
+	}
+	overwrite := true
+	switch r.Header.Get("Overwrite") {
+	case "", "T", "t":
+	case "F", "f":
+		overwrite = false
+	default:
+		return http.StatusBadRequest, clientError("Overwrite must be T or F")
+	}
+	depth := -1
+	switch r.Header.Get("Depth") {
+	case "", "infinity":
+	case "0":
+		depth = 0
+	default:
+		return http.StatusBadRequest, clientError("Depth must be 0 or infinity")
+	}
+	n, err := h.tree.Stat(r.Context(), src.Space, src.Path)
+	if err != nil {
+		return spaceStatus(err)
+	}
+	if move && depth == 0 && n.IsDir {
+		return http.StatusBadRequest, clientError("MOVE of a collection needs Depth: infinity")
+	}
+	if status, err := checkHTTPConditions(r, n, true); status != 0 {
+		return status, err
+	}
+	// The source goes first so that its token can prove the caller's
+	// ownership of a lock on the destination (see lockTarget.OwnerMay).
+	var targets []lockTarget
+	if move {
+		targets = append(targets, lockTarget{Space: src.Space, Path: src.Path, Deep: true})
+	}
+	targets = append(targets, lockTarget{Space: dst.Space, Path: dst.Path, Deep: true, OwnerMay: move})
+	if status, err := h.precondition(r, targets...); status != 0 {
+		return status, err
+	}
+	var created bool
+	if move {
+		created, err = h.tree.Move(r.Context(), src.Space, src.Path, dst.Space, dst.Path, overwrite)
+	} else {
+		created, err = h.tree.Copy(r.Context(), src.Space, src.Path, dst.Space, dst.Path, overwrite, depth)
+	}
+	switch {
+	case errors.Is(err, space.ErrExists):
+		return http.StatusPreconditionFailed, clientError("the destination exists and Overwrite is F")
+	case errors.Is(err, space.ErrBadPath):
+		return http.StatusForbidden, clientError("cannot copy or move a collection into itself")
+	case err != nil:
+		return spaceStatus(err)
+	}
+	if move {
+		if err := h.locks.ReleaseTree(r.Context(), src.Space, src.Path); err != nil {
+			h.log.Warn("releasing locks after MOVE", "space", src.Space, "path", src.Path, "err", err)
+		}
+	}
+	if created {
+		w.Header().Set("Location", href(dst.Space, dst.Path, n.IsDir))
+		return http.StatusCreated, nil
+	}
+	return http.StatusNoContent, nil
+}
+
+// destination resolves the Destination header of COPY and MOVE: an absolute
+// URI on this host, or an absolute path, inside /dav/spaces/.
+func (h *Handler) destination(r *http.Request, p *auth.Principal) (resource, int, error) {
+	v := r.Header.Get("Destination")
+	if v == "" {
+		return resource{}, http.StatusBadRequest, clientError("Destination header missing")
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Path == "" || u.RawQuery != "" || u.Fragment != "" {
+		return resource{}, http.StatusBadRequest, clientError("bad Destination header")
+	}
+	if u.Host != "" && !strings.EqualFold(u.Host, r.Host) {
+		// RFC 4918 §9.8.4: the destination is on another server.
+		return resource{}, http.StatusBadGateway, clientError("Destination is on another server")
+	}
+	dst, status, err := h.resolve(r, u.Path, p)
+	if err != nil {
+		if status == http.StatusNotFound && !strings.HasPrefix(u.Path, SpacesPrefix) {
+			return resource{}, http.StatusBadGateway, clientError("Destination is outside the WebDAV tree")
+		}
+		return resource{}, status, err
+	}
+	return dst, 0, nil
+}

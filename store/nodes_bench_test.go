@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkChildren10k lists a directory of 10,000 files: the index side of
+// a Depth 1 PROPFIND or a GET listing.
+func BenchmarkChildren10k(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, b.TempDir()+"/wharf.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var dir Node
+	err = db.Update(ctx, func(tx *Tx) error {
+		now := time.Unix(1700000000, 0)
+		if err := tx.CreateSpace(ctx, Space{ID: "s", Name: "S", CreatedAt: now}); err != nil {
+			return err
+		}
+		root, err := tx.InsertNode(ctx, Node{SpaceID: "s", IsDir: true, MTime: now, CTime: now, ETag: `"r"`})
+		if err != nil {
+			return err
+		}
+		dir, err = tx.InsertNode(ctx, Node{SpaceID: "s", ParentID: root.ID, Path: "big", Name: "big", IsDir: true, MTime: now, CTime: now, ETag: `"d"`})
+		if err != nil {
+			return err
+		}
+		for i := range 10000 {
+			name := fmt.Sprintf("file-%05d.jpg", i)
+			_, err := tx.InsertNode(ctx, Node{SpaceID: "s", ParentID: dir.ID, Path: "big/" + name, Name: name,
+				Size: int64(i) * 1000, MTime: now.Add(time.Duration(i) * time.Second), CTime: now,
+				ETag: fmt.Sprintf(`"%016x"`, i), SHA256: fmt.Sprintf("%064x", i), MIME: "image/jpeg"})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ns, err := db.Children(ctx, dir.ID)
+		if err != nil || len(ns) != 10000 {
+			b.Fatal(len(ns), err)
+		}
+	}
+}
