@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wharfhq/wharf/store"
@@ -88,7 +89,7 @@ type Config struct {
 	// failure. 0: 15 minutes.
 	FailureWindow time.Duration
 	// PasswordCost selects the argon2id parameters of new password hashes.
-	// 0: production argon2id parameters (64 MiB, 2 passes, 2 lanes); tests
+	// 0: production argon2id parameters (19 MiB, 2 passes, 1 lane); tests
 	// may set 1 for a minimal cost. Existing hashes are always verified with
 	// the parameters written in them.
 	PasswordCost int
@@ -104,7 +105,7 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	params    argonParams
-	dummyHash string // verified when a user does not exist, so failures cost the same
+	dummy     func() string // a hash verified when a user does not exist, so failures cost the same
 	signKey   []byte
 	verified  *verifiedCache
 	argon     chan struct{} // one slot per argon2id verification running
@@ -152,7 +153,9 @@ func New(cfg Config) (*Service, error) {
 		users:    newThrottle(cfg.MaxFailures, cfg.FailureWindow),
 		addrs:    newThrottle(cfg.MaxFailures, cfg.FailureWindow),
 	}
-	s.dummyHash = hashPassword(params, string(randomBytes(16)))
+	// Made on first need: every store command and every start would pay
+	// for it otherwise.
+	s.dummy = sync.OnceValue(func() string { return hashPassword(params, string(randomBytes(16))) })
 	// New has no context in its signature; loading the key is one small
 	// query, done once.
 	key, err := loadSigningKey(context.Background(), cfg.DB)
