@@ -42,6 +42,18 @@ func (t *Tree) List(ctx context.Context, spaceID, p string) ([]Node, error) {
 	return ns, nil
 }
 
+// ListBatches is List for a directory already at hand, delivering the
+// children in batches as they are read (see store.Reader.ChildrenBatches).
+func (t *Tree) ListBatches(ctx context.Context, dir Node, size int, fn func([]Node) error) error {
+	if !dir.IsDir {
+		return fail(op("list", dir.SpaceID, dir.Path), ErrNotDir)
+	}
+	if err := t.db.ChildrenBatches(ctx, dir.ID, size, fn); err != nil {
+		return fail(op("list", dir.SpaceID, dir.Path), err)
+	}
+	return nil
+}
+
 // Open opens the file at p for reading and returns it with its node. The
 // file is the real *os.File, so http.ServeContent can use sendfile; the
 // caller closes it. It returns ErrNotFound if the index has nothing at p

@@ -160,6 +160,41 @@ func (r Reader) Children(ctx context.Context, parentID int64) ([]Node, error) {
 		"parent_id = ?", "name", parentID)
 }
 
+// ChildrenBatches calls fn with the children of a node, ordered by name, in
+// batches of up to size nodes as the rows are read, so that a caller can
+// write out a long listing while the rest is still being read. fn may keep
+// each batch. It stops at fn's first error and returns it.
+func (r Reader) ChildrenBatches(ctx context.Context, parentID int64, size int, fn func([]Node) error) error {
+	what := fmt.Sprintf("list children of node %d", parentID)
+	rows, err := r.q.QueryContext(ctx, "SELECT "+nodeCols+" FROM nodes WHERE parent_id = ? ORDER BY name", parentID)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, describe(err))
+	}
+	defer rows.Close()
+	size = max(size, 1)
+	batch := make([]Node, 0, size)
+	sc := newNodeScanner()
+	for rows.Next() {
+		n, err := sc.scan(rows)
+		if err != nil {
+			return fmt.Errorf("store: %s: %w", what, describe(err))
+		}
+		if batch = append(batch, n); len(batch) == size {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			batch = make([]Node, 0, size)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: %s: %w", what, describe(err))
+	}
+	if len(batch) > 0 {
+		return fn(batch)
+	}
+	return nil
+}
+
 // Descendants returns every node strictly below path in a space (the whole
 // space but its root for path ""), ordered by path so that a directory comes
 // before its contents.

@@ -370,3 +370,23 @@ func TestCopySubtree(t *testing.T) {
 		t.Errorf("copy of a missing node = %v, want ErrNotFound", err)
 	}
 }
+
+func TestChildrenBatches(t *testing.T) {
+	ctx := context.Background()
+	db, root := openNodesDB(t)
+	mkTree(t, db, "s", "e", "d/", "c", "b", "a", "d/x")
+	var got [][]string
+	err := db.ChildrenBatches(ctx, root.ID, 2, func(b []Node) error {
+		got = append(got, paths(b))
+		return nil
+	})
+	if want := [][]string{{"a", "b"}, {"c", "d"}, {"e"}}; err != nil || !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("ChildrenBatches = %v, %v; want %v", got, err, want)
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err = db.ChildrenBatches(ctx, root.ID, 2, func([]Node) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("ChildrenBatches after fn's error: %v after %d calls, want stop after 1", err, calls)
+	}
+}

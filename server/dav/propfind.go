@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
@@ -464,18 +465,39 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	if err != nil {
 		return spaceStatus(err)
 	}
-	var children []store.Node
-	if n.IsDir && depth != 0 {
-		if depth == 1 {
-			children, err = h.tree.List(ctx, res.Space, n.Path)
-		} else {
-			children, err = h.tree.Descendants(ctx, res.Space, n.Path)
+	// A Depth 1 listing is read in a goroutine while it is written out
+	// (streamChildren); Depth infinity, a rare request, is read whole.
+	var (
+		children []store.Node
+		batches  <-chan []store.Node
+		first    []store.Node
+	)
+	stream := n.IsDir && depth == 1
+	writing := false // the 207 has been sent
+	if stream {
+		var stop func() error
+		batches, stop = h.streamChildren(ctx, n)
+		defer func() {
+			if err := stop(); err != nil && writing && ctx.Err() == nil {
+				// The 207 is under way: all that is left is to cut it
+				// short, so that the client does not take a truncated
+				// listing for a whole one.
+				h.log.Error("PROPFIND listing failed midway", "space", res.Space, "path", n.Path, "err", err)
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		var ok bool
+		if first, ok = <-batches; !ok {
+			if err := stop(); err != nil {
+				return spaceStatus(err)
+			}
 		}
-		if err != nil {
+	} else if n.IsDir && depth != 0 {
+		if children, err = h.tree.Descendants(ctx, res.Space, n.Path); err != nil {
 			return spaceStatus(err)
 		}
 	}
-	listing := len(children) > 0
+	listing := stream || len(children) > 0
 	pw := newPropWriter(nil, req, res.Role, h.now())
 
 	var dead map[int64][]store.Prop
@@ -566,6 +588,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 	w.WriteHeader(http.StatusMultiStatus)
+	writing = true
 	m := newMSWriter(w)
 	pw.m = m
 	m.open()
@@ -575,6 +598,16 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 		m.raw("</D:href>")
 	})
 	prefix := href(res.Space, n.Path, true)
+	for b := first; b != nil; b = <-batches {
+		for i := range b {
+			c := &b[i]
+			e := propEntry{node: c, name: c.Name, dead: dead[c.ID], path: c.Path, locks: locks}
+			if c.IsDir && dirSizes != nil {
+				e.size, e.hasSize = dirSizes[c.Path], true
+			}
+			pw.response(&e, func() { m.href(prefix, c.Name, c.IsDir) })
+		}
+	}
 	for i := range children {
 		c := &children[i]
 		e := propEntry{node: c, name: c.Name, dead: dead[c.ID], path: c.Path, locks: locks}
@@ -595,6 +628,41 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 		h.log.Debug("writing PROPFIND response", "err", err)
 	}
 	return 0, nil
+}
+
+// streamChildren reads dir's children in a goroutine, in batches, so that
+// writing a long listing overlaps with reading it (two cores, two halves of
+// the work). stop cancels the reading, waits for the goroutine and returns
+// its error; it may be called more than once.
+func (h *Handler) streamChildren(ctx context.Context, dir store.Node) (batches <-chan []store.Node, stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	c := make(chan []store.Node, 4)
+	done := make(chan error, 1)
+	go func() {
+		defer close(c)
+		done <- h.tree.ListBatches(ctx, dir, 512, func(b []store.Node) error {
+			select {
+			case c <- b:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var err error
+	var once sync.Once
+	return c, func() error {
+		once.Do(func() {
+			cancel()
+			for range c {
+			}
+			err = <-done
+			if errors.Is(err, context.Canceled) {
+				err = nil
+			}
+		})
+		return err
+	}
 }
 
 // propfindVirtual answers for /dav/ (which holds spaces/) and /dav/spaces/
