@@ -20,7 +20,11 @@ var layers = [][]string{
 	{"", "e2e", "bench/davbench", "bench/xnetdav"}, // main, black-box tests, benchmark tools
 	{"server"},
 	{"server/dav", "server/tus", "server/phraseanet", "server/web"},
-	{"server/postproc", "server/events"},
+	{"server/postproc"},
+	// events imports nothing of Wharf; it sits below postproc so that the
+	// pipeline can publish its progress (ARCHITECTURE.md draws them side by
+	// side).
+	{"server/events"},
 	{"space", "auth"},
 	{"store"},
 }

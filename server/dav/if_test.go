@@ -96,11 +96,10 @@ func TestParseIfRejects(t *testing.T) {
 }
 
 func TestIfTokens(t *testing.T) {
-	h, err := parseIf("(<urn:a> Not <urn:b>) (<DAV:no-lock> [\"e\"]) </x> (<urn:c>)")
-	if err == nil {
+	if _, err := parseIf("(<urn:a> Not <urn:b>) (<DAV:no-lock> [\"e\"]) </x> (<urn:c>)"); err == nil {
 		t.Fatal("mixed tagged and untagged lists parsed")
 	}
-	h, err = parseIf("(<urn:a> Not <urn:b>) (<DAV:no-lock> [\"e\"]) (<urn:c>)")
+	h, err := parseIf("(<urn:a> Not <urn:b>) (<DAV:no-lock> [\"e\"]) (<urn:c>)")
 	if err != nil {
 		t.Fatal(err)
 	}
