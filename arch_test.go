@@ -17,7 +17,7 @@ const module = "github.com/wharfhq/wharf"
 // package may import only packages of a lower layer, never its own layer
 // (feature packages do not import each other) nor a higher one.
 var layers = [][]string{
-	{"", "e2e", "bench/davbench", "bench/xnetdav"}, // main, black-box tests, benchmark tools
+	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench"}, // main, black-box tests, benchmark tools
 	{"server"},
 	{"server/dav", "server/tus", "server/phraseanet", "server/web"},
 	{"server/postproc"},

@@ -50,6 +50,11 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "admin-password", Usage: "password of the admin user created on first start (default: random, printed once)"},
 					&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long running requests may finish on shutdown", Value: 30 * time.Second},
 					&cli.BoolFlag{Name: "dav-allow-infinity", Usage: "let WebDAV PROPFIND walk whole trees (Depth: infinity)"},
+					&cli.StringFlag{Name: "max-upload-size", Usage: "largest upload accepted, e.g. 20G (default: no limit beyond quotas)"},
+					&cli.DurationFlag{Name: "upload-expiry", Usage: "how long an unfinished tus upload is kept after its last chunk", Value: 24 * time.Hour},
+					&cli.DurationFlag{Name: "processing-wait", Usage: "how long the request that completes an upload waits for processing before answering 202", Value: 10 * time.Minute},
+					&cli.StringFlag{Name: "clamd", Usage: "clamd socket for virus scans: unix:/run/clamav/clamd.ctl or tcp:127.0.0.1:3310 (default: no scan)"},
+					&cli.StringFlag{Name: "reject", Usage: "what to do with a rejected upload's bytes: quarantine or delete", Value: "quarantine"},
 				},
 			},
 			{
@@ -138,6 +143,15 @@ func (c *commands) serve(cx *cli.Context) error {
 	if _, _, err := net.SplitHostPort(cx.String("listen")); err != nil {
 		return fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8080 or :8080", cx.String("listen"))
 	}
+	var maxUpload int64
+	if v := cx.String("max-upload-size"); v != "" {
+		if maxUpload, err = parseSize(v); err != nil {
+			return fmt.Errorf("--max-upload-size %q: %w", v, err)
+		}
+	}
+	if r := cx.String("reject"); r != "quarantine" && r != "delete" {
+		return fmt.Errorf("--reject %q: want quarantine or delete", r)
+	}
 	return server.Run(cx.Context, server.Config{
 		Dir:              cx.String("data"),
 		Listen:           cx.String("listen"),
@@ -147,6 +161,11 @@ func (c *commands) serve(cx *cli.Context) error {
 		Logger:           log,
 		ShutdownTimeout:  cx.Duration("shutdown-timeout"),
 		DAVAllowInfinity: cx.Bool("dav-allow-infinity"),
+		MaxUploadSize:    maxUpload,
+		UploadExpiry:     cx.Duration("upload-expiry"),
+		ProcessingWait:   cx.Duration("processing-wait"),
+		Clamd:            cx.String("clamd"),
+		Reject:           cx.String("reject"),
 	})
 }
 

@@ -3,8 +3,11 @@ module github.com/wharfhq/wharf
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.14
+	github.com/tus/tusd/v2 v2.10.1
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/crypto v0.58.0
+	golang.org/x/exp v0.0.0-20260611194520-c48552f49976
 	golang.org/x/net v0.62.0
 	golang.org/x/text v0.43.0
 	modernc.org/sqlite v1.61.1

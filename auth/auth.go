@@ -101,16 +101,16 @@ type Config struct {
 // either validated against the database on each use or only a throttling
 // hint.
 type Service struct {
-	db        *store.DB
-	log       *slog.Logger
-	now       func() time.Time
-	params    argonParams
-	dummy     func() string // a hash verified when a user does not exist, so failures cost the same
-	signKey   []byte
-	verified  *verifiedCache
-	argon     chan struct{} // one slot per argon2id verification running
-	users     *throttle     // failures per user name
-	addrs     *throttle // failures per remote address
+	db       *store.DB
+	log      *slog.Logger
+	now      func() time.Time
+	params   argonParams
+	dummy    func() string // a hash verified when a user does not exist, so failures cost the same
+	signKey  []byte
+	verified *verifiedCache
+	argon    chan struct{} // one slot per argon2id verification running
+	users    *throttle     // failures per user name
+	addrs    *throttle     // failures per remote address
 }
 
 // New validates cfg and returns a Service. It creates the URL signing key in

@@ -13,9 +13,12 @@ import (
 	"runtime/debug"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/server/dav"
+	"github.com/wharfhq/wharf/server/tus"
 )
 
 type ctxKey int
@@ -33,8 +36,11 @@ func RequestID(ctx context.Context) string {
 func (a *app) handler() http.Handler {
 	authed := http.NewServeMux()
 	authed.HandleFunc("GET /api/v1/me", a.handleMe)
-	authed.Handle("/dav/", a.dav)
+	authed.HandleFunc("GET /api/v1/uploads/{id}/progress", a.handleProgress)
+	authed.Handle("/dav/", a.davOrTus())
 	authed.Handle("/dav", a.dav)
+	authed.Handle("/tus/", a.tus)
+	authed.Handle("/tus", a.tus)
 	authed.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such resource"})
 	})
@@ -94,12 +100,35 @@ func (a *app) withOptions(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if r.URL.Path == "/tus" || strings.HasPrefix(r.URL.Path, "/tus/") {
+			a.tus.ServeHTTP(w, r) // tus discovery and browsers' CORS preflight
+			return
+		}
 		h := w.Header()
+		if a.tus != nil {
+			// oCIS-style clients learn here that they may POST uploads to a
+			// collection.
+			a.tus.SetOptionsHeaders(h)
+		}
 		h.Set("Allow", "OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE, LOCK, UNLOCK")
 		h.Set("DAV", "1, 2")
 		h.Set("MS-Author-Via", "DAV")
 		h.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// davOrTus sends oCIS-style tus creations (POST with Tus-Resumable on a
+// collection of a space) to tus, and everything else to WebDAV.
+func (a *app) davOrTus() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rest, ok := strings.CutPrefix(r.URL.Path, dav.SpacesPrefix)
+		if !ok || !tus.IsCreation(r) {
+			a.dav.ServeHTTP(w, r)
+			return
+		}
+		spaceID, dir, _ := strings.Cut(rest, "/")
+		a.tus.ServeDAVCreate(w, r, spaceID, strings.Trim(dir, "/"))
 	})
 }
 

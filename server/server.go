@@ -15,9 +15,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/wharfhq/wharf/server/dav"
+	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/server/tus"
 )
 
 // Config is everything Run needs. Zero values mean the documented defaults.
@@ -43,6 +47,21 @@ type Config struct {
 	// DAVAllowInfinity lets PROPFIND walk whole trees (Depth: infinity).
 	// false: such requests get 403 propfind-finite-depth.
 	DAVAllowInfinity bool
+	// MaxUploadSize is the largest upload accepted, in bytes. 0: no limit
+	// beyond the spaces' quotas.
+	MaxUploadSize int64
+	// UploadExpiry is how long an unfinished tus upload is kept after its
+	// last chunk. 0: 24 hours.
+	UploadExpiry time.Duration
+	// ProcessingWait is how long the request that completes an upload
+	// waits for processing before it answers 202. 0: 10 minutes.
+	ProcessingWait time.Duration
+	// Clamd is the clamd socket ("unix:/path" or "tcp:host:port") for
+	// virus scans. "": no scan.
+	Clamd string
+	// Reject is what becomes of a rejected upload's bytes: "quarantine"
+	// (the default, in <data>/quarantine) or "delete".
+	Reject string
 	// Ready, if set, is called once the listener is open, with its address
 	// (tests use it to learn the port of "127.0.0.1:0").
 	Ready func(addr net.Addr)
@@ -84,13 +103,61 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console); err != nil {
 		return err
 	}
-	app := &app{cfg: cfg, svc: svc, log: log}
+	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}
+
+	// The pipeline and the upload janitor run on their own context: they
+	// stop after the HTTP server has drained, so that no request is left
+	// waiting on a job that can no longer finish.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	runner, err := postproc.New(postproc.Config{
+		DB:            svc.DB,
+		Tree:          svc.Tree,
+		Bus:           app.bus,
+		Logger:        log.With("component", "postproc"),
+		Clamd:         cfg.Clamd,
+		Reject:        cfg.Reject,
+		QuarantineDir: filepath.Join(cfg.Dir, "quarantine"),
+		ThumbsDir:     filepath.Join(cfg.Dir, "thumbs"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := runner.Start(bg); err != nil {
+		return err
+	}
+	defer runner.Close()
+	app.jobs = runner
+	app.tus, err = tus.New(tus.Config{
+		Tree:           svc.Tree,
+		Auth:           svc.Auth,
+		DB:             svc.DB,
+		Pipeline:       runner,
+		Bus:            app.bus,
+		Logger:         log.With("component", "tus"),
+		UploadsDir:     filepath.Join(cfg.Dir, "uploads"),
+		PublicURL:      cfg.PublicURL,
+		MaxSize:        cfg.MaxUploadSize,
+		Expiry:         cfg.UploadExpiry,
+		ProcessingWait: cfg.ProcessingWait,
+	})
+	if err != nil {
+		return err
+	}
+	janitorDone := make(chan struct{})
+	go func() {
+		defer close(janitorDone)
+		app.tus.Run(bg)
+	}()
+	defer func() { stopBackground(); <-janitorDone }()
+
 	app.dav, err = dav.New(dav.Config{
 		Tree:          svc.Tree,
 		Auth:          svc.Auth,
 		DB:            svc.DB,
 		Logger:        log.With("component", "dav"),
 		AllowInfinity: cfg.DAVAllowInfinity,
+		Processor:     runner,
 	})
 	if err != nil {
 		return err
@@ -136,10 +203,13 @@ func Run(ctx context.Context, cfg Config) error {
 
 // app is the HTTP face of a running server.
 type app struct {
-	cfg Config
-	svc *Services
-	log *slog.Logger
-	dav *dav.Handler
+	cfg  Config
+	svc  *Services
+	log  *slog.Logger
+	dav  *dav.Handler
+	tus  *tus.Handler
+	bus  *events.Bus
+	jobs jobStatuser
 }
 
 func (a *app) publicURL(addr net.Addr) string {

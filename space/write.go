@@ -43,6 +43,10 @@ type PutOptions struct {
 	// for clients that can verify nothing else (rclone's owncloud vendor).
 	// Without it the node's SHA1 is "".
 	SHA1 bool
+	// KnownSHA1 is the file's SHA-1 (hex) as already computed, for PutFile
+	// to keep in the index without reading the file. "": none. Put ignores
+	// it.
+	KnownSHA1 string
 	// Verify, if set, is called by Put once the whole body has been read,
 	// with its checksums, before anything becomes visible: an error keeps
 	// nothing and is returned (wrapped). Callers use it to check a checksum
@@ -71,25 +75,56 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b 
 // while streaming, then finally when committing); ErrSizeMismatch;
 // ErrNoSpace if the disk is full; the body's own error wrapped.
 func (t *Tree) Put(ctx context.Context, spaceID, p string, body io.Reader, o PutOptions) (n Node, created bool, err error) {
+	sf, err := t.Stage(ctx, spaceID, p, body, o)
+	if err != nil {
+		return Node{}, false, err
+	}
+	what := op("put", spaceID, sf.Path)
+	st, err := t.open(spaceID)
+	if err == nil {
+		n, created, err = t.install(ctx, st, spaceID, sf.Path, sf.Name, sf.Size, sf.Sums, sf.MTime, o)
+	}
+	if err != nil {
+		os.Remove(sf.Name)
+		return Node{}, false, fail(what, err)
+	}
+	return n, created, nil
+}
+
+// Staged is a body written to uploads/ by Stage, waiting to be installed.
+type Staged struct {
+	Name  string // absolute path of the staging file
+	Path  string // the cleaned destination path in the space
+	Size  int64
+	Sums  Sums
+	MTime time.Time // as stored on the file
+}
+
+// Stage does the first half of Put: it checks p and the quota, then writes
+// body to a staging file in uploads/, hashing it and checking its size,
+// calls o.Verify, and fsyncs it; the file gets o.MTime (or now). The caller
+// installs it with PutFile or removes it (os.Remove(Staged.Name)); staging
+// files left by a crash are removed on the next start. Errors are Put's,
+// but for the conditions (checked by PutFile).
+func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o PutOptions) (sf Staged, err error) {
 	p, err = Clean(p)
 	what := op("put", spaceID, p)
 	if err == nil && p == "" {
 		err = fmt.Errorf("%w: the root", ErrIsDir)
 	}
-	if err != nil {
-		return Node{}, false, fail(what, err)
+	if err == nil {
+		_, err = t.open(spaceID)
 	}
-	st, err := t.open(spaceID)
-	if err != nil {
-		return Node{}, false, fail(what, err)
+	var limit int64
+	if err == nil {
+		limit, err = t.precheck(ctx, spaceID, p, o)
 	}
-	limit, err := t.precheck(ctx, spaceID, p, o)
 	if err != nil {
-		return Node{}, false, fail(what, err)
+		return Staged{}, fail(what, err)
 	}
 	f, err := os.CreateTemp(t.uploads, stagingPfx+"*")
 	if err != nil {
-		return Node{}, false, fail(what, err)
+		return Staged{}, fail(what, err)
 	}
 	staged := f.Name()
 	defer func() {
@@ -120,13 +155,9 @@ func (t *Tree) Put(ctx context.Context, spaceID, p string, body io.Reader, o Put
 		fi, err = os.Stat(staged)
 	}
 	if err != nil {
-		return Node{}, false, fail(what, err)
+		return Staged{}, fail(what, err)
 	}
-	n, created, err = t.install(ctx, st, spaceID, p, staged, size, sums, stamp(fi.ModTime()), o)
-	if err != nil {
-		return Node{}, false, fail(what, err)
-	}
-	return n, created, nil
+	return Staged{Name: staged, Path: p, Size: size, Sums: sums, MTime: stamp(fi.ModTime())}, nil
 }
 
 // precheck looks at the index before any byte is read, so that a request
@@ -255,6 +286,10 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 	} else if b, err := hex.DecodeString(sha256hex); err != nil || len(b) != sha256.Size {
 		return Node{}, false, fail(what, fmt.Errorf("bad SHA-256 %q", sha256hex))
 	}
+	sha1hex := strings.ToLower(o.KnownSHA1)
+	if b, err := hex.DecodeString(sha1hex); sha1hex != "" && (err != nil || len(b) != sha1.Size) {
+		return Node{}, false, fail(what, fmt.Errorf("bad SHA-1 %q", sha1hex))
+	}
 	mtime := o.MTime
 	if mtime.IsZero() {
 		mtime = t.now()
@@ -265,7 +300,7 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 	if fi, err = os.Stat(staged); err != nil {
 		return Node{}, false, fail(what, err)
 	}
-	n, created, err := t.install(ctx, st, spaceID, p, staged, fi.Size(), Sums{SHA256: sha256hex}, stamp(fi.ModTime()), o)
+	n, created, err := t.install(ctx, st, spaceID, p, staged, fi.Size(), Sums{SHA256: sha256hex, SHA1: sha1hex}, stamp(fi.ModTime()), o)
 	if err != nil {
 		return Node{}, false, fail(what, err)
 	}

@@ -15,6 +15,8 @@
 package dav
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/server/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -45,8 +48,19 @@ type Config struct {
 	AllowInfinity bool
 	// MaxLockTimeout caps the timeout of a lock, Infinite included. 0: 1h.
 	MaxLockTimeout time.Duration
+	// Processor checks every PUT before the file enters the space (the
+	// pipeline's quick steps: checksum, type sniffing, policy). nil: PUT
+	// installs the file directly.
+	Processor Processor
 	// Now tells the time. nil: time.Now.
 	Now func() time.Time
+}
+
+// Processor runs an uploaded file through processing and installs it
+// (postproc.Runner.Process): on refusal it returns a
+// *postproc.RejectedError, on any error the staged file is gone.
+type Processor interface {
+	Process(ctx context.Context, job postproc.Job) (postproc.Status, bool, error)
 }
 
 // Prefix is where the WebDAV tree is mounted; SpacesPrefix holds the spaces.
@@ -232,6 +246,7 @@ func (h *Handler) writeStatus(w http.ResponseWriter, r *http.Request, status int
 	}
 	var ce *condError
 	var msg clientError
+	var rej *postproc.RejectedError
 	switch {
 	case errors.As(err, &ce):
 		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
@@ -251,6 +266,13 @@ func (h *Handler) writeStatus(w http.ResponseWriter, r *http.Request, status int
 		w.Write([]byte(b.String()))
 		return
 	case errors.As(err, &msg):
+	case errors.As(err, &rej):
+		// Like the tus endpoint: which step refused the file, and why.
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": rej.Reason, "step": rej.Step})
+		return
 	case err != nil && status >= 500:
 		h.log.Error("webdav request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		msg = clientError(http.StatusText(status))

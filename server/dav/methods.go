@@ -2,6 +2,7 @@ package dav
 
 import (
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/server/postproc"
 	"github.com/wharfhq/wharf/space"
 )
 
@@ -227,7 +229,11 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 		opts.SHA1 = true
 		opts.Verify = check.verify
 	}
-	n, created, err := h.tree.Put(r.Context(), res.Space, res.Path, body, opts)
+	n, created, err := h.put(r, res, body, opts)
+	var rej *postproc.RejectedError
+	if errors.As(err, &rej) {
+		return http.StatusUnprocessableEntity, rej
+	}
 	if err != nil {
 		return spaceStatus(err)
 	}
@@ -243,6 +249,32 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 		return http.StatusCreated, nil
 	}
 	return http.StatusNoContent, nil
+}
+
+// put writes a PUT's body into the space: directly, or staged and then
+// through the Processor, which installs it if its checks pass.
+func (h *Handler) put(r *http.Request, res resource, body io.Reader, opts space.PutOptions) (space.Node, bool, error) {
+	ctx := r.Context()
+	if h.cfg.Processor == nil {
+		return h.tree.Put(ctx, res.Space, res.Path, body, opts)
+	}
+	sf, err := h.tree.Stage(ctx, res.Space, res.Path, body, opts)
+	if err != nil {
+		return space.Node{}, false, err
+	}
+	job := postproc.Job{
+		ID: "put-" + randomID(), Space: res.Space, Path: sf.Path, Staged: sf.Name, Size: sf.Size,
+		SHA256: sf.Sums.SHA256, SHA1: sf.Sums.SHA1, MTime: sf.MTime, Quick: true,
+		Put: space.PutOptions{IfMatch: opts.IfMatch, IfNoneMatch: opts.IfNoneMatch},
+	}
+	if p := auth.FromContext(ctx); p != nil {
+		job.UserID, job.User = p.User.ID, p.User.Name
+	}
+	st, created, err := h.cfg.Processor.Process(ctx, job)
+	if err != nil {
+		return space.Node{}, false, err
+	}
+	return *st.Node, created, nil
 }
 
 // parseUnixTime reads seconds since the epoch, with an optional fraction.
@@ -494,4 +526,11 @@ func (h *Handler) destination(r *http.Request, p *auth.Principal) (resource, int
 		return resource{}, status, err
 	}
 	return dst, 0, nil
+}
+
+// randomID is 16 random bytes in hex, for job ids.
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	return hex.EncodeToString(b[:])
 }

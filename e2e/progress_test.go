@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+)
+
+// testPNG is a real image, so that processing makes a thumbnail of it.
+func testPNG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), uint8(x ^ y), 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func tusCreate(t *testing.T, in *instance, size int, meta map[string]string) string {
+	t.Helper()
+	var pairs []string
+	for k, v := range meta {
+		pairs = append(pairs, k+" "+base64.StdEncoding.EncodeToString([]byte(v)))
+	}
+	h, _ := in.expect(http.StatusCreated, davReq{method: "POST", path: "/tus/", headers: map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Length": strconv.Itoa(size), "Upload-Metadata": strings.Join(pairs, ","),
+	}})
+	loc := h.Get("Location")
+	if loc == "" {
+		t.Fatal("tus creation answered no Location")
+	}
+	return loc[strings.LastIndex(loc, "/")+1:]
+}
+
+type progressMsg struct {
+	Type   string `json:"type"`
+	Status *struct {
+		State string `json:"state"`
+	} `json:"status"`
+	Event *struct {
+		Type string         `json:"type"`
+		Data map[string]any `json:"data"`
+	} `json:"event"`
+}
+
+// TestProgressWebsocket: an upload finished with Prefer: respond-async gets
+// 202 at once, and a websocket on its Progress-Location, opened while the
+// bytes were still arriving, sees every processing step, the new node and
+// the end, then closes normally.
+func TestProgressWebsocket(t *testing.T) {
+	in := davServer(t)
+	body := testPNG(t, 900, 700)
+	id := tusCreate(t, in, len(body), map[string]string{"space": "files", "path": "shot.png"})
+	progress := "/api/v1/uploads/" + id + "/progress"
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+davPW))
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(in.URL, "http")+progress,
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {auth}}})
+	if err != nil {
+		t.Fatalf("websocket on %s: %v", progress, err)
+	}
+	defer ws.CloseNow()
+	var first progressMsg
+	if err := wsjson.Read(ctx, ws, &first); err != nil || first.Status == nil || first.Status.State != "receiving" {
+		t.Fatalf("first message %+v, %v; want the status of an upload still receiving", first, err)
+	}
+
+	sum := sha256.Sum256(body)
+	h, _ := in.expect(http.StatusAccepted, davReq{method: "PATCH", path: "/tus/" + id, body: string(body), headers: map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
+		"Upload-Checksum": "sha256 " + base64.StdEncoding.EncodeToString(sum[:]), "Prefer": "respond-async"}})
+	if h.Get("Preference-Applied") != "respond-async" || h.Get("Progress-Location") != progress {
+		t.Errorf("202 headers: Preference-Applied %q, Progress-Location %q; want respond-async, %s",
+			h.Get("Preference-Applied"), h.Get("Progress-Location"), progress)
+	}
+
+	steps := map[string]bool{}
+	var types []string
+	for {
+		var m progressMsg
+		err := wsjson.Read(ctx, ws, &m)
+		if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading progress after %v: %v", types, err)
+		}
+		if m.Event == nil {
+			continue
+		}
+		types = append(types, m.Event.Type)
+		if m.Event.Type == "processing.step" {
+			steps[m.Event.Data["step"].(string)] = true
+		}
+	}
+	for _, s := range []string{"checksum", "sniff", "policy", "thumbnail", "metadata"} {
+		if !steps[s] {
+			t.Errorf("no processing.step event for %s; events: %v", s, types)
+		}
+	}
+	if n := len(types); n < 2 || types[n-1] != "processing.finished" || !strings.Contains(strings.Join(types, " "), "node.created") {
+		t.Errorf("events %v: want node.created and processing.finished last", types)
+	}
+
+	_, js := in.expect(http.StatusOK, davReq{method: "GET", path: progress, headers: map[string]string{"Accept": "application/json"}})
+	var st struct {
+		State, MIME string
+		Metadata    map[string]any
+	}
+	if err := json.Unmarshal([]byte(js), &st); err != nil || st.State != "done" || st.MIME != "image/png" || st.Metadata["width"] != 900.0 {
+		t.Errorf("progress JSON after the end: %s (%v)", js, err)
+	}
+	if _, got := in.expect(http.StatusOK, davReq{method: "GET", path: "/dav/spaces/files/shot.png"}); got != string(body) {
+		t.Errorf("the uploaded image differs in the space")
+	}
+	// A late websocket gets the final state at once, then a normal close.
+	late, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(in.URL, "http")+progress,
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {auth}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.CloseNow()
+	var m progressMsg
+	if err := wsjson.Read(ctx, late, &m); err != nil || m.Status == nil || m.Status.State != "done" {
+		t.Errorf("late websocket: %+v, %v; want the done status", m, err)
+	}
+	if err := wsjson.Read(ctx, late, &m); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Errorf("late websocket after the status: %v, want a normal close", err)
+	}
+}

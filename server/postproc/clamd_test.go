@@ -1,0 +1,294 @@
+package postproc
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// eicar is the EICAR anti-virus test file, assembled so that this source
+// file does not itself look like it to a scanner.
+var eicar = []byte(`X5O!P%@AP[4\PZX54(P^)7CC)7}$` + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+
+// fakeClamd serves one behaviour on a listener: it reads the INSTREAM
+// command and chunks and calls answer with the bytes received (or, if
+// cutAfter > 0, closes the connection after that many bytes).
+func fakeClamd(t *testing.T, ln net.Listener, cutAfter int, answer func(got []byte) string) {
+	t.Helper()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if cutAfter > 0 {
+					io.CopyN(io.Discard, c, int64(cutAfter))
+					return
+				}
+				cmd := make([]byte, len("zINSTREAM\x00"))
+				if _, err := io.ReadFull(c, cmd); err != nil || string(cmd) != "zINSTREAM\x00" {
+					io.WriteString(c, "UNKNOWN COMMAND\x00")
+					return
+				}
+				var got []byte
+				for {
+					var n [4]byte
+					if _, err := io.ReadFull(c, n[:]); err != nil {
+						return
+					}
+					size := binary.BigEndian.Uint32(n[:])
+					if size == 0 {
+						break
+					}
+					chunk := make([]byte, size)
+					if _, err := io.ReadFull(c, chunk); err != nil {
+						return
+					}
+					got = append(got, chunk...)
+				}
+				io.WriteString(c, answer(got)+"\x00")
+			}()
+		}
+	}()
+}
+
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	// Unix socket paths are limited to about 100 bytes: t.TempDir can be
+	// longer.
+	dir, err := os.MkdirTemp("", "wharf-clamd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func scanAnswer(got []byte) string {
+	if bytes.Contains(got, eicar) {
+		return "stream: Eicar-Test-Signature FOUND"
+	}
+	return "stream: OK"
+}
+
+func TestScanWithFakeClamd(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 40000) // several chunks
+	for _, tc := range []struct {
+		name    string
+		network string
+		cut     int
+		content []byte
+		step    string // "" passes
+		reason  string
+	}{
+		{name: "clean over tcp", network: "tcp", content: big},
+		{name: "clean over unix", network: "unix", content: []byte("clean")},
+		{name: "infected", network: "unix", content: append([]byte("prefix "), eicar...), step: "scan", reason: "virus found: Eicar-Test-Signature"},
+		{name: "connection cut mid-stream", network: "unix", cut: 70000, content: big, step: "scan", reason: "virus scan failed"},
+		{name: "connection cut before the reply", network: "tcp", cut: 10, content: []byte("tiny"), step: "scan", reason: "virus scan failed"},
+		{name: "nobody listening", network: "none", content: []byte("x"), step: "scan", reason: "virus scan failed: connect to clamd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			var addr string
+			switch tc.network {
+			case "tcp":
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				fakeClamd(t, ln, tc.cut, scanAnswer)
+				addr = "tcp:" + ln.Addr().String()
+			case "unix":
+				sock := filepath.Join(shortTempDir(t), "clamd.sock")
+				ln, err := net.Listen("unix", sock)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fakeClamd(t, ln, tc.cut, scanAnswer)
+				addr = "unix:" + sock
+			default:
+				addr = "unix:" + filepath.Join(shortTempDir(t), "nothing.sock")
+			}
+			r := f.runner(t, func(c *Config) { c.Clamd = addr })
+			job := f.stage(t, "scan", "f.bin", tc.content)
+			if err := r.Submit(context.Background(), job); err != nil {
+				t.Fatal(err)
+			}
+			st, err := wait(t, r, "scan")
+			if tc.step == "" {
+				if err != nil || st.State != Done {
+					t.Fatalf("%+v, %v; want it to pass", st, err)
+				}
+				if got := stepsSeen(f.events("scan")); !strings.Contains(strings.Join(got, " "), "policy scan thumbnail") {
+					t.Errorf("steps %v: scan did not run", got)
+				}
+				return
+			}
+			var rej *RejectedError
+			if !errors.As(err, &rej) || rej.Step != tc.step || !strings.Contains(rej.Reason, tc.reason) {
+				t.Fatalf("%+v, %v; want a rejection at %s saying %q", st, err, tc.step, tc.reason)
+			}
+			if _, err := f.tree.Stat(context.Background(), "s", "f.bin"); err == nil {
+				t.Error("a file that failed the scan is in the space")
+			}
+		})
+	}
+}
+
+func TestScanIsSkippedForQuickJobs(t *testing.T) {
+	f := newFixture(t)
+	r := f.runner(t, func(c *Config) { c.Clamd = "unix:/nonexistent/clamd.sock" })
+	job := f.stage(t, "q", "q.txt", []byte("quick"))
+	job.Quick = true
+	if err := r.Submit(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wait(t, r, "q"); err != nil {
+		t.Fatal(err)
+	}
+	if got := stepsSeen(f.events("q")); strings.Join(got, " ") != "checksum sniff policy install" {
+		t.Errorf("quick job ran %v", got)
+	}
+}
+
+// TestScanWithRealClamd starts clamd on a signature database of one EICAR
+// signature written here: no download.
+func TestScanWithRealClamd(t *testing.T) {
+	clamd, err := exec.LookPath("clamd")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/clamd", "/usr/local/sbin/clamd"} {
+			if _, serr := os.Stat(p); serr == nil {
+				clamd, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		msg := "clamd is not installed (apt-get install clamav-daemon): THE REAL VIRUS SCAN IS NOT TESTED"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip("!!! " + msg)
+	}
+	dir := shortTempDir(t)
+	sum := md5.Sum(eicar)
+	sig := fmt.Sprintf("%x:%d:Wharf-Test-Eicar\n", sum, len(eicar))
+	if err := os.WriteFile(filepath.Join(dir, "wharf.hdb"), []byte(sig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "clamd.sock")
+	conf := fmt.Sprintf(`LocalSocket %s
+DatabaseDirectory %s
+Foreground yes
+LogFile %s
+PidFile %s
+TemporaryDirectory %s
+`, sock, dir, filepath.Join(dir, "clamd.log"), filepath.Join(dir, "clamd.pid"), dir)
+	if os.Geteuid() == 0 {
+		conf += "User root\n" // else clamd drops to the clamav user, who cannot read the temp dir
+	}
+	confPath := filepath.Join(dir, "clamd.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(clamd, "--config-file="+confPath)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "clamd.log"))
+			t.Fatalf("clamd exited: %v\n%s\n%s", err, out.String(), log)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clamd did not open %s within 2 minutes:\n%s", sock, out.String())
+		}
+	}
+
+	f := newFixture(t)
+	r := f.runner(t, func(c *Config) { c.Clamd = "unix:" + sock })
+	ctx := context.Background()
+	infected := f.stage(t, "infected", "eicar.com", eicar)
+	clean := f.stage(t, "clean", "clean.txt", []byte("nothing to see here\n"))
+	for _, j := range []Job{infected, clean} {
+		if err := r.Submit(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := wait(t, r, "infected")
+	var rej *RejectedError
+	if !errors.As(err, &rej) || rej.Step != "scan" || !strings.Contains(rej.Reason, "virus found: Wharf-Test-Eicar") {
+		t.Errorf("EICAR: %+v, %v; want rejected by the scan", st, err)
+	}
+	if _, err := f.tree.Stat(ctx, "s", "eicar.com"); err == nil {
+		t.Error("EICAR file is in the space")
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "quarantine", "infected")); err != nil {
+		t.Errorf("EICAR file not quarantined: %v", err)
+	}
+	if st, err := wait(t, r, "clean"); err != nil || st.State != Done {
+		t.Errorf("clean file: %+v, %v", st, err)
+	}
+}
+
+// TestScanRespectsClose: a clamd that never answers does not hold Close up,
+// and the job is left to resume rather than passed or rejected.
+func TestScanRespectsClose(t *testing.T) {
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeClamd(t, ln, 1<<40, nil) // swallows everything, answers nothing
+	r, err := New(f.config(func(c *Config) { c.Clamd = "tcp:" + ln.Addr().String() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Submit(context.Background(), f.stage(t, "hang", "h.txt", []byte("hang"))); err != nil {
+		t.Fatal(err)
+	}
+	for st, _ := r.Status(context.Background(), "hang"); st.Step != "scan"; st, _ = r.Status(context.Background(), "hang") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	r.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v with a scan hanging", d)
+	}
+	rec, err := f.db.Job(context.Background(), "hang")
+	if err != nil || rec.State != "running" || rec.StepsDone != 3 {
+		t.Errorf("record %+v, %v; want running with 3 steps done", rec, err)
+	}
+}

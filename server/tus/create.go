@@ -1,0 +1,272 @@
+package tus
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"net/http"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/space"
+	"github.com/wharfhq/wharf/store"
+)
+
+// preCreate runs before tusd creates an upload, before any byte of the body
+// is read: it checks who may upload what where, records the upload and
+// gives tusd its id. A refusal leaves nothing in uploads/.
+func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+	none := handler.FileInfoChanges{}
+	rq := requestFrom(ev.Context)
+	if rq == nil || rq.p == nil {
+		return handler.HTTPResponse{}, none, tusError(http.StatusUnauthorized, "authentication required")
+	}
+	ctx, p, info := ev.Context, rq.p, ev.Upload
+	now := h.now()
+	u := store.Upload{
+		ID: newID(), UserID: p.User.ID, Size: info.Size, State: store.UploadReceiving,
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(h.expiry),
+	}
+	if p.Token != nil && p.Token.Kind == auth.KindUpload {
+		u.TokenID = p.Token.ID
+	}
+	if info.SizeIsDeferred {
+		u.Size = -1
+	}
+	if h.maxSize > 0 && info.Size > h.maxSize {
+		return handler.HTTPResponse{}, none, tusError(http.StatusRequestEntityTooLarge,
+			"the upload is larger than the largest allowed, %d bytes", h.maxSize)
+	}
+	if info.IsPartial {
+		// Its destination comes with the final upload.
+		u.Partial = true
+	} else {
+		spaceID, p2, err := h.target(ctx, rq, info.MetaData)
+		if err != nil {
+			return handler.HTTPResponse{}, none, err
+		}
+		u.SpaceID, u.Path = spaceID, p2
+		if err := h.checkTarget(ctx, p, &u, info); err != nil {
+			return handler.HTTPResponse{}, none, err
+		}
+		sum, err := parseWholeSum(info.MetaData["checksum"], rq.r.Header.Get("OC-Checksum"))
+		if err != nil {
+			return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "%v", err)
+		}
+		u.Expect = sum
+		if v := info.MetaData["mtime"]; v != "" {
+			secs, err := strconv.ParseFloat(v, 64)
+			if err != nil || secs <= 0 {
+				return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "metadata mtime %q is not a Unix time in seconds", v)
+			}
+			u.MTime = time.Unix(0, int64(secs*1e9)).UTC()
+		}
+		u.SHA256State = freshState(sha256.New())
+		if strings.Contains(u.Expect, "sha1:") {
+			u.SHA1State = freshState(sha1.New())
+		}
+	}
+	for _, id := range info.PartialUploads {
+		pu, err := h.db.Upload(ctx, id)
+		if err != nil || !pu.Partial || !owns(p, pu) || pu.State != store.UploadReceiving {
+			return handler.HTTPResponse{}, none, tusError(http.StatusNotFound, "no such partial upload %s", id)
+		}
+	}
+	err := h.db.Update(ctx, func(tx *store.Tx) error { return tx.InsertUpload(ctx, u) })
+	if err != nil {
+		return handler.HTTPResponse{}, none, fmt.Errorf("tus: record upload: %w", err)
+	}
+	h.publish(events.Event{Type: events.UploadCreated, Space: u.SpaceID, Path: u.Path, Upload: u.ID,
+		User: p.User.Name, Size: max(u.Size, 0)})
+	resp := handler.HTTPResponse{Header: handler.HTTPHeader{
+		"Upload-Expires": u.ExpiresAt.UTC().Format(http.TimeFormat),
+	}}
+	return resp, handler.FileInfoChanges{ID: u.ID}, nil
+}
+
+// target finds the destination of a new upload: the space and directory of
+// an oCIS-style creation's URL with metadata filename, else metadata space
+// and path, or space, dir and filename. A missing space is the only one the
+// caller can write to. The path is cleaned (space.Clean).
+func (h *Handler) target(ctx context.Context, rq *request, meta handler.MetaData) (string, string, error) {
+	spaceID, p := meta["space"], meta["path"]
+	if rq.dav != nil {
+		spaceID, p = rq.dav.space, ""
+		if meta["filename"] == "" {
+			return "", "", tusError(http.StatusBadRequest, "Upload-Metadata needs a filename")
+		}
+		p = joinPath(rq.dav.dir, meta["filename"])
+	} else if p == "" {
+		if meta["filename"] == "" {
+			return "", "", tusError(http.StatusBadRequest, "Upload-Metadata needs space and path, or filename (and dir)")
+		}
+		p = joinPath(meta["dir"], meta["filename"])
+	}
+	if spaceID == "" {
+		roles, err := h.auth.SpaceRoles(ctx, rq.p)
+		if err != nil {
+			return "", "", fmt.Errorf("tus: find the space: %w", err)
+		}
+		var writable []string
+		for id, role := range roles {
+			if role.Allows(auth.Editor) {
+				writable = append(writable, id)
+			}
+		}
+		if len(writable) != 1 {
+			sort.Strings(writable)
+			return "", "", tusError(http.StatusBadRequest, "Upload-Metadata needs space (one of: %s)", strings.Join(writable, ", "))
+		}
+		spaceID = writable[0]
+	}
+	// ".." is refused rather than resolved: a client must not climb out
+	// of the collection it names.
+	for _, e := range strings.Split(p, "/") {
+		if e == ".." {
+			return "", "", tusError(http.StatusBadRequest, "the path %q must not contain \"..\"", p)
+		}
+	}
+	clean, err := space.Clean(p)
+	if err != nil {
+		return "", "", tusError(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), space.ErrBadPath.Error()+": "))
+	}
+	if clean == "" {
+		return "", "", tusError(http.StatusBadRequest, "the upload needs a file name")
+	}
+	return spaceID, clean, nil
+}
+
+func joinPath(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return strings.TrimSuffix(dir, "/") + "/" + name
+}
+
+// checkTarget checks that p may write u's destination and that it can be
+// written: role, token, parent directory, name, size and quota.
+func (h *Handler) checkTarget(ctx context.Context, p *auth.Principal, u *store.Upload, info handler.FileInfo) error {
+	role, ok, err := h.auth.RoleIn(ctx, p, u.SpaceID)
+	if err != nil {
+		return fmt.Errorf("tus: role in %q: %w", u.SpaceID, err)
+	}
+	sp, serr := h.tree.Space(ctx, u.SpaceID)
+	if !ok || errors.Is(serr, space.ErrNotFound) {
+		return tusError(http.StatusNotFound, "no such space %q", u.SpaceID)
+	}
+	if serr != nil {
+		return fmt.Errorf("tus: space %q: %w", u.SpaceID, serr)
+	}
+	if !role.Allows(auth.Editor) || !p.Covers(u.SpaceID, u.Path) {
+		return tusError(http.StatusForbidden, "you may not upload to %s/%s", u.SpaceID, u.Path)
+	}
+	dir := path.Dir(u.Path)
+	if dir == "." {
+		dir = ""
+	}
+	parent, err := h.tree.Stat(ctx, u.SpaceID, dir)
+	switch {
+	case errors.Is(err, space.ErrNotFound):
+		return tusError(http.StatusConflict, "the folder %q does not exist in space %q", dir, u.SpaceID)
+	case err != nil:
+		return fmt.Errorf("tus: stat %s/%q: %w", u.SpaceID, dir, err)
+	case !parent.IsDir:
+		return tusError(http.StatusConflict, "%q is a file, not a folder", dir)
+	}
+	var replaced int64
+	cur, err := h.tree.Stat(ctx, u.SpaceID, u.Path)
+	switch {
+	case err == nil && cur.IsDir:
+		return tusError(http.StatusConflict, "%q is a folder", u.Path)
+	case err == nil:
+		replaced = cur.Size
+	case !errors.Is(err, space.ErrNotFound):
+		return fmt.Errorf("tus: stat %s/%q: %w", u.SpaceID, u.Path, err)
+	}
+	if sp.QuotaBytes > 0 && !info.SizeIsDeferred {
+		pending, err := h.db.PendingUploadBytes(ctx, u.SpaceID, "")
+		if err != nil {
+			return fmt.Errorf("tus: quota of %q: %w", u.SpaceID, err)
+		}
+		free := sp.QuotaBytes - sp.UsedBytes - pending + replaced
+		if info.Size > free {
+			return tusError(http.StatusInsufficientStorage, "not enough room in space %q: %d bytes needed, %d free",
+				u.SpaceID, info.Size, max(free, 0))
+		}
+	}
+	return nil
+}
+
+// newID returns a fresh upload id: 128 random bits in hex.
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// freshState is the marshalled state of a new digest.
+func freshState(d hash.Hash) []byte {
+	b, err := d.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic(err) // the standard library's digests always marshal
+	}
+	return b
+}
+
+// parseWholeSum parses the client's checksum of the whole file, from the
+// metadata "checksum" ("sha1 <hex or base64>", oCIS style) or an
+// OC-Checksum header ("SHA1:<hex>"), into the uploads table's form
+// ("algo:hex").
+func parseWholeSum(vals ...string) (string, error) {
+	var out []string
+	for _, v := range vals {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		algo, val, ok := strings.Cut(v, " ")
+		if !ok {
+			algo, val, ok = strings.Cut(v, ":")
+		}
+		algo = strings.ToLower(strings.TrimSpace(algo))
+		val = strings.TrimSpace(val)
+		n, known := digestSizes[algo]
+		if !ok || !known {
+			return "", fmt.Errorf("checksum %q: want \"<sha1|sha256|md5> <value>\"", v)
+		}
+		b, err := hex.DecodeString(val)
+		if err != nil || len(b) != n {
+			b, err = base64.StdEncoding.DecodeString(val)
+		}
+		if err != nil || len(b) != n {
+			return "", fmt.Errorf("checksum %q: not a %s in hex or base64", v, algo)
+		}
+		out = append(out, algo+":"+hex.EncodeToString(b))
+	}
+	return strings.Join(out, " "), nil
+}
+
+// parseExpect turns the uploads table's checksums into the pipeline's.
+func parseExpect(s string) []postproc.Checksum {
+	var out []postproc.Checksum
+	for _, f := range strings.Fields(s) {
+		algo, val, _ := strings.Cut(f, ":")
+		out = append(out, postproc.Checksum{Algo: algo, Hex: val})
+	}
+	return out
+}
