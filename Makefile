@@ -29,9 +29,10 @@ lint: ## go vet + staticcheck
 e2e: ## only the black-box tests of the built binary
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./e2e/...
 
-bench: build ## Go benchmarks, then WebDAV side by side with x/net/webdav and rclone (table for docs/benchmarks.md)
+bench: build ## Go benchmarks, then WebDAV (vs x/net/webdav, rclone) and tus (vs tusd, cp) side by side, for docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/davbench -wharf $(BIN) $(BENCHFLAGS)
+	cd bench/tusbench && $(GO) run . -wharf ../../$(BIN) $(BENCHFLAGS)
 
 package: ## .deb and .rpm (not yet)
 	@echo "packaging lands with the appliance issue"; exit 1

@@ -371,6 +371,9 @@ func (b *bench) server(ctx context.Context, kind string) error {
 				b.note("Wharf: %v — /tus/ is not there yet; its row stays empty", err)
 				return nil
 			}
+			if ctx.Err() != nil {
+				return err
+			}
 			return fmt.Errorf("%w\n%s", err, s.p.tail(10))
 		}
 		if i >= 0 {
