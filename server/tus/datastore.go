@@ -159,15 +159,20 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if err != nil {
 		return 0, fmt.Errorf("tus: write to %s: %w", u.id, err)
 	}
-	writers := append([]io.Writer{f}, d.writers()...)
+	hashers := d.writers()
 	var chunk hash.Hash
 	if rq != nil && rq.sum != nil {
-		chunk = newDigest(rq.sum.algo)
-		writers = append(writers, chunk)
+		if offset == 0 {
+			// A chunk from byte 0 is the same stream as the whole file:
+			// its digest, if the file's is computed, is the chunk's.
+			chunk = d.digest(rq.sum.algo)
+		}
+		if chunk == nil {
+			chunk = newDigest(rq.sum.algo)
+			hashers = append(hashers, chunk)
+		}
 	}
-	bp := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(writers...), onlyReader{src}, *bp)
-	copyBufs.Put(bp)
+	n, err := copyHashing(f, offset, src, hashers)
 
 	if chunk != nil {
 		// tusd's body reader hides a body cut short: compare with the
@@ -217,8 +222,68 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	return n, err
 }
 
-// onlyReader hides src's WriterTo, so io.CopyBuffer uses the buffer.
-type onlyReader struct{ io.Reader }
+// writebackEvery is how many bytes a chunk writes before it asks the
+// kernel to start putting them on disk (see startWriteback).
+const writebackEvery = 16 << 20
+
+// copyHashing appends src to dst, which is at offset start, and feeds the
+// same bytes, in order, to hashers in a second goroutine, so that hashing
+// a large body overlaps with receiving and writing it (SHA-256 alone runs
+// at about the speed of a disk), and has the kernel write back as it goes.
+// It returns the bytes written; on an error, the bytes hashed are exactly
+// those written.
+func copyHashing(dst *os.File, start int64, src io.Reader, hashers []io.Writer) (n int64, err error) {
+	var kicked int64   // bytes handed to writeback
+	const inFlight = 3 // buffers: one being read, up to two being hashed
+	free := make(chan *[]byte, inFlight)
+	for range inFlight {
+		free <- copyBufs.Get().(*[]byte)
+	}
+	full := make(chan []byte, inFlight)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		h := io.MultiWriter(hashers...)
+		for b := range full {
+			h.Write(b) // hashes never fail
+			bp := &b
+			*bp = b[:cap(b)]
+			free <- bp
+		}
+	}()
+	for {
+		bp := <-free
+		m, rerr := src.Read(*bp)
+		if m > 0 {
+			if _, werr := dst.Write((*bp)[:m]); werr != nil {
+				free <- bp
+				err = werr
+				break
+			}
+			n += int64(m)
+			full <- (*bp)[:m]
+			if n-kicked >= writebackEvery {
+				startWriteback(dst, start+kicked, n-kicked)
+				kicked = n
+			}
+		} else {
+			free <- bp
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	close(full)
+	<-hashed
+	for range inFlight {
+		copyBufs.Put(<-free)
+	}
+	return n, err
+}
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
@@ -226,6 +291,17 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 type digests struct {
 	sha256, sha1 hash.Hash // nil: not computed
 	covered      int64     // bytes fed
+}
+
+// digest is the whole-file digest for algo, or nil if it is not computed.
+func (d *digests) digest(algo string) hash.Hash {
+	switch algo {
+	case "sha256":
+		return d.sha256
+	case "sha1":
+		return d.sha1
+	}
+	return nil
 }
 
 func (d *digests) writers() []io.Writer {
