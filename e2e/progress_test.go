@@ -149,3 +149,37 @@ func TestProgressWebsocket(t *testing.T) {
 		t.Errorf("late websocket after the status: %v, want a normal close", err)
 	}
 }
+
+// TestPutRespondAsync: a WebDAV PUT with Prefer: respond-async is accepted
+// at once and its progress URL tells when the file is in the space.
+func TestPutRespondAsync(t *testing.T) {
+	in := davServer(t)
+	body := testPNG(t, 300, 200)
+	h, _ := in.expect(http.StatusAccepted, davReq{method: "PUT", path: "/dav/spaces/files/async.png", body: string(body),
+		headers: map[string]string{"Prefer": "respond-async"}})
+	progress := h.Get("Progress-Location")
+	if h.Get("Preference-Applied") != "respond-async" || !strings.HasPrefix(progress, "/api/v1/uploads/") {
+		t.Fatalf("202 without its headers: Preference-Applied %q, Progress-Location %q", h.Get("Preference-Applied"), progress)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, js := in.expect(http.StatusOK, davReq{method: "GET", path: progress, headers: map[string]string{"Accept": "application/json"}})
+		var st struct{ State, MIME string }
+		if err := json.Unmarshal([]byte(js), &st); err != nil {
+			t.Fatalf("progress JSON %q: %v", js, err)
+		}
+		if st.State == "done" {
+			if st.MIME != "image/png" {
+				t.Errorf("processed as %q, want image/png", st.MIME)
+			}
+			break
+		}
+		if st.State == "rejected" || time.Now().After(deadline) {
+			t.Fatalf("async PUT ended as %s", js)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, got := in.expect(http.StatusOK, davReq{method: "GET", path: "/dav/spaces/files/async.png"}); got != string(body) {
+		t.Error("the asynchronously PUT file differs in the space")
+	}
+}

@@ -100,6 +100,21 @@ type Staged struct {
 	MTime time.Time // as stored on the file
 }
 
+// Keep renames a staging file made by Stage to uploads/<name>, where the
+// next start will not remove it, for a caller that hands it to a job that
+// must survive a restart (the job then owns it). name must be a plain file
+// name not starting with "."; it returns the new absolute path.
+func (t *Tree) Keep(sf Staged, name string) (string, error) {
+	if name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
+		return "", fmt.Errorf("%w: keep staged file as %q", ErrBadPath, name)
+	}
+	kept := filepath.Join(t.uploads, name)
+	if err := os.Rename(sf.Name, kept); err != nil {
+		return "", fmt.Errorf("space: keep staged file: %w", err)
+	}
+	return kept, syncPath(t.uploads)
+}
+
 // Stage does the first half of Put: it checks p and the quota, then writes
 // body to a staging file in uploads/, hashing it and checking its size,
 // calls o.Verify, and fsyncs it; the file gets o.MTime (or now). The caller

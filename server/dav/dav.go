@@ -63,6 +63,13 @@ type Processor interface {
 	Process(ctx context.Context, job postproc.Job) (postproc.Status, bool, error)
 }
 
+// Submitter is the ability, optional for a Processor, to take a job in the
+// background (postproc.Runner.Submit): a PUT with Prefer: respond-async
+// then answers 202 at once, with a Progress-Location to follow.
+type Submitter interface {
+	Submit(ctx context.Context, job postproc.Job) error
+}
+
 // Prefix is where the WebDAV tree is mounted; SpacesPrefix holds the spaces.
 const (
 	Prefix       = "/dav/"

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -229,7 +230,10 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 		opts.SHA1 = true
 		opts.Verify = check.verify
 	}
-	n, created, err := h.put(r, res, body, opts)
+	n, created, err := h.put(w, r, res, body, opts)
+	if errors.Is(err, errAccepted) {
+		return http.StatusAccepted, nil
+	}
 	var rej *postproc.RejectedError
 	if errors.As(err, &rej) {
 		return http.StatusUnprocessableEntity, rej
@@ -251,9 +255,19 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 	return http.StatusNoContent, nil
 }
 
+// errAccepted is put's word for a file handed to the pipeline in the
+// background: the PUT answers 202 (put has set the headers).
+var errAccepted = errors.New("accepted for processing")
+
+// ProgressPrefix is where the progress of a job is served, as
+// ProgressPrefix + id + "/progress".
+const ProgressPrefix = "/api/v1/uploads/"
+
 // put writes a PUT's body into the space: directly, or staged and then
-// through the Processor, which installs it if its checks pass.
-func (h *Handler) put(r *http.Request, res resource, body io.Reader, opts space.PutOptions) (space.Node, bool, error) {
+// through the Processor, which installs it if its checks pass. With
+// Prefer: respond-async and a Processor that can Submit, the job runs in
+// the background and put returns errAccepted.
+func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body io.Reader, opts space.PutOptions) (space.Node, bool, error) {
 	ctx := r.Context()
 	if h.cfg.Processor == nil {
 		return h.tree.Put(ctx, res.Space, res.Path, body, opts)
@@ -270,11 +284,40 @@ func (h *Handler) put(r *http.Request, res resource, body io.Reader, opts space.
 	if p := auth.FromContext(ctx); p != nil {
 		job.UserID, job.User = p.User.ID, p.User.Name
 	}
+	if sub, ok := h.cfg.Processor.(Submitter); ok && preferAsync(r) {
+		// The job must outlive a restart: its bytes leave the staging
+		// files a start cleans up.
+		if job.Staged, err = h.tree.Keep(sf, job.ID); err != nil {
+			os.Remove(sf.Name)
+			return space.Node{}, false, err
+		}
+		if err := sub.Submit(ctx, job); err != nil {
+			os.Remove(job.Staged)
+			return space.Node{}, false, err
+		}
+		w.Header().Set("Preference-Applied", "respond-async")
+		w.Header().Set("Progress-Location", ProgressPrefix+job.ID+"/progress")
+		return space.Node{}, false, errAccepted
+	}
 	st, created, err := h.cfg.Processor.Process(ctx, job)
 	if err != nil {
 		return space.Node{}, false, err
 	}
 	return *st.Node, created, nil
+}
+
+// preferAsync reports whether the request says Prefer: respond-async
+// (RFC 7240).
+func preferAsync(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for p := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(p), ";")
+			if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // parseUnixTime reads seconds since the epoch, with an optional fraction.
