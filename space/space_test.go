@@ -979,3 +979,35 @@ func TestCopyWhileWriting(t *testing.T) {
 	}
 	<-done
 }
+
+// TestStageKeep: a staged file kept for a job survives the clean-up of a
+// restart, and PutFile installs it with the sums Stage computed.
+func TestStageKeep(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.space(t, "s", 0)
+	sf, err := f.tree.Stage(ctx, "s", "/a.txt", strings.NewReader("hello"), PutOptions{ExpectedSize: 5})
+	if err != nil || sf.Path != "a.txt" || sf.Size != 5 || sf.Sums.SHA256 != sum("hello") {
+		t.Fatalf("Stage = %+v, %v", sf, err)
+	}
+	if _, err := f.tree.Keep(sf, "../x"); !errors.Is(err, ErrBadPath) {
+		t.Errorf("Keep(../x) = %v, want ErrBadPath", err)
+	}
+	kept, err := f.tree.Keep(sf, "job-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A restart removes staging files, not kept ones.
+	restarted, err := New(Config{DB: f.db, Dir: f.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted.Close()
+	n, created, err := f.tree.PutFile(ctx, "s", sf.Path, kept, sf.Sums.SHA256, PutOptions{ExpectedSize: -1})
+	if err != nil || !created || n.Size != 5 {
+		t.Fatalf("PutFile(kept) = %+v, %v, %v", n, created, err)
+	}
+	if len(f.staging(t)) != 0 {
+		t.Errorf("staging files left: %v", f.staging(t))
+	}
+}
