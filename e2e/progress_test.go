@@ -10,6 +10,8 @@ import (
 	"image/color"
 	"image/png"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,5 +183,47 @@ func TestPutRespondAsync(t *testing.T) {
 	}
 	if _, got := in.expect(http.StatusOK, davReq{method: "GET", path: "/dav/spaces/files/async.png"}); got != string(body) {
 		t.Error("the asynchronously PUT file differs in the space")
+	}
+}
+
+// TestKillAfterAccepted: once a tus upload has been answered 202 its job
+// is durable. The server is killed right then, at whatever point
+// processing has reached; after a restart the job finishes, the file is in
+// the space exactly once and byte-identical, and nothing was quarantined.
+func TestKillAfterAccepted(t *testing.T) {
+	in := davServer(t)
+	body := testPNG(t, 2000, 1500)
+	id := tusCreate(t, in, len(body), map[string]string{"space": "files", "path": "crash.png"})
+	in.expect(http.StatusAccepted, davReq{method: "PATCH", path: "/tus/" + id, body: string(body), headers: map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Prefer": "respond-async"}})
+	in.kill()
+	in = start(t, in.Data, "WHARF_ADMIN_PASSWORD="+davPW)
+
+	progress := "/api/v1/uploads/" + id + "/progress"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, js := in.expect(http.StatusOK, davReq{method: "GET", path: progress, headers: map[string]string{"Accept": "application/json"}})
+		if strings.Contains(js, `"state":"done"`) {
+			break
+		}
+		if strings.Contains(js, `"state":"rejected"`) || time.Now().After(deadline) {
+			t.Fatalf("after the restart the job is %s", js)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, got := in.expect(http.StatusOK, davReq{method: "GET", path: "/dav/spaces/files/crash.png"}); got != string(body) {
+		t.Error("the file differs after the crash")
+	}
+	_, listing := in.expect(207, davReq{method: "PROPFIND", path: "/dav/spaces/files/", headers: map[string]string{"Depth": "1"}})
+	if n := strings.Count(listing, "<D:href>/dav/spaces/files/crash.png</D:href>"); n != 1 {
+		t.Errorf("crash.png listed %d times:\n%s", n, listing)
+	}
+	if q, _ := os.ReadDir(filepath.Join(in.Data, "quarantine")); len(q) != 0 {
+		t.Errorf("quarantine holds %d files after a clean resume", len(q))
+	}
+	// HEAD agrees, from the upload's record.
+	h, _ := in.expect(http.StatusOK, davReq{method: "HEAD", path: "/tus/" + id, headers: map[string]string{"Tus-Resumable": "1.0.0"}})
+	if h.Get("Upload-Offset") != strconv.Itoa(len(body)) {
+		t.Errorf("HEAD after the resume: Upload-Offset %q, want %d", h.Get("Upload-Offset"), len(body))
 	}
 }
