@@ -232,7 +232,21 @@ func checkProcessedOnce(t *testing.T, in *instance, res jsEvent) {
 	if loc := res.header("progress-location"); loc != "" && loc != "/api/v1/uploads/"+id+"/progress" {
 		t.Errorf("Progress-Location %q, want /api/v1/uploads/%s/progress", loc, id)
 	}
-	t.Logf("TODO(tus): check GET /api/v1/uploads/%s/progress shows one finished processing run", id)
+	// One processing run, finished, and it made the very file the last
+	// PATCH reported.
+	status, _, body := in.send("admin", tusPW, davReq{method: "GET", path: "/api/v1/uploads/" + id + "/progress",
+		headers: map[string]string{"Accept": "application/json"}})
+	var st struct {
+		State  string `json:"state"`
+		FileID int64  `json:"fileId"`
+		ETag   string `json:"etag"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); status != http.StatusOK || err != nil {
+		t.Fatalf("progress of %s: %d %s", id, status, body)
+	}
+	if st.State != "done" || strconv.FormatInt(st.FileID, 10) != res.header("oc-fileid") || st.ETag != res.header("etag") {
+		t.Errorf("progress of %s: %s; want done with file %s, ETag %s", id, body, res.header("oc-fileid"), res.header("etag"))
+	}
 }
 
 // ---- driving upload.mjs
