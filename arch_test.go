@@ -18,6 +18,7 @@ const module = "github.com/wharfhq/wharf"
 // (feature packages do not import each other) nor a higher one.
 var layers = [][]string{
 	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench"}, // main, black-box tests, benchmark tools
+	{"e2e/phrasesim"}, // the Phraseanet simulator the e2e tests drive; it imports nothing of Wharf
 	{"server"},
 	{"server/dav", "server/tus", "server/phraseanet", "server/web"},
 	{"server/postproc"},

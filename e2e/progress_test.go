@@ -227,3 +227,40 @@ func TestKillAfterAccepted(t *testing.T) {
 		t.Errorf("HEAD after the resume: Upload-Offset %q, want %d", h.Get("Upload-Offset"), len(body))
 	}
 }
+
+// TestSpacePolicy: a space's policy, set by "wharf space policy", refuses
+// uploads by content type, name and size, over WebDAV and tus alike, with
+// 422 naming the policy step; with --put full a PUT gets every step.
+func TestSpacePolicy(t *testing.T) {
+	in := davServer(t)
+	mustWharf(t, in.Data, "", "space", "policy", "files", "--allow-types", "image/*", "--deny-names", "*.exe", "--max-file-size", "1M")
+	png := string(testPNG(t, 64, 48))
+
+	for _, c := range []struct{ name, body string }{
+		{"notes.png", "plain text pretending to be a picture"}, // sniffed, not trusted by name
+		{"setup.exe", png},
+		{"huge.png", png + strings.Repeat("\x00", 1<<20)},
+	} {
+		_, body := in.expect(http.StatusUnprocessableEntity, davReq{method: "PUT", path: "/dav/spaces/files/" + c.name, body: c.body})
+		if !strings.Contains(body, `"step":"policy"`) {
+			t.Errorf("PUT %s refused with %s, want the policy step", c.name, body)
+		}
+		in.expect(http.StatusNotFound, davReq{method: "GET", path: "/dav/spaces/files/" + c.name})
+	}
+	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/files/ok.png", body: png})
+
+	id := tusCreate(t, in, 11, map[string]string{"space": "files", "path": "text.png"})
+	_, body := in.expect(http.StatusUnprocessableEntity, davReq{method: "PATCH", path: "/tus/" + id, body: "just words!",
+		headers: map[string]string{"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}})
+	if !strings.Contains(body, `"step":"policy"`) {
+		t.Errorf("tus upload refused with %s, want the policy step", body)
+	}
+
+	// With --put full, a PUT is thumbnailed like a tus upload.
+	mustWharf(t, in.Data, "", "space", "policy", "files", "--put", "full")
+	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/files/full.png", body: png})
+	thumbs, _ := os.ReadDir(filepath.Join(in.Data, "thumbs"))
+	if len(thumbs) != 1 {
+		t.Errorf("thumbs/ holds %d files after a full PUT and a quick one, want 1", len(thumbs))
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/server/dav"
+	"github.com/wharfhq/wharf/server/phraseanet"
 	"github.com/wharfhq/wharf/server/tus"
 )
 
@@ -41,6 +42,10 @@ func (a *app) handler() http.Handler {
 	authed.Handle("/dav", a.dav)
 	authed.Handle("/tus/", a.tus)
 	authed.Handle("/tus", a.tus)
+	if a.ph != nil {
+		authed.Handle(phraseanet.TargetsPath, a.ph.APIHandler())
+		authed.Handle(phraseanet.TargetsPath+"/", a.ph.APIHandler())
+	}
 	authed.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such resource"})
 	})
@@ -50,6 +55,15 @@ func (a *app) handler() http.Handler {
 		writeText(w, http.StatusOK, "ok")
 	})
 	root.HandleFunc("GET /readyz", a.handleReady)
+	if a.ph != nil {
+		// The uploader-compatible API Phraseanet calls: its own
+		// authorization (AssetToken, pull bearer tokens, signed URLs).
+		ph := a.ph.RootHandler()
+		root.Handle(phraseanet.AssetsPrefix, ph)
+		root.Handle(phraseanet.CommitsPath, ph)
+		root.Handle(phraseanet.CommitsPrefix, ph)
+		root.Handle(phraseanet.TokenPath, ph)
+	}
 	root.Handle("/", a.requireAuth(authed))
 
 	return a.withRequestID(a.withAccessLog(a.withRecover(a.withOptions(root))))

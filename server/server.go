@@ -20,6 +20,7 @@ import (
 
 	"github.com/wharfhq/wharf/server/dav"
 	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/server/phraseanet"
 	"github.com/wharfhq/wharf/server/postproc"
 	"github.com/wharfhq/wharf/server/tus"
 )
@@ -119,6 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Reject:        cfg.Reject,
 		QuarantineDir: filepath.Join(cfg.Dir, "quarantine"),
 		ThumbsDir:     filepath.Join(cfg.Dir, "thumbs"),
+		Policy:        spacePolicies(svc.DB, log.With("component", "postproc")),
 	})
 	if err != nil {
 		return err
@@ -167,6 +169,26 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
+	// The Phraseanet hand-off needs the public URL, which may come from
+	// the listener's address.
+	app.ph, err = phraseanet.New(phraseanet.Config{
+		DB:        svc.DB,
+		Tree:      svc.Tree,
+		Auth:      svc.Auth,
+		Bus:       app.bus,
+		Logger:    log.With("component", "phraseanet"),
+		PublicURL: app.publicURL(ln.Addr()),
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	phDone := make(chan struct{})
+	go func() {
+		defer close(phDone)
+		app.ph.Run(bg)
+	}()
+	defer func() { stopBackground(); <-phDone }()
 	srv := &http.Server{
 		Handler: app.handler(),
 		// No ReadTimeout/WriteTimeout: they would cut large uploads and
@@ -210,6 +232,7 @@ type app struct {
 	tus  *tus.Handler
 	bus  *events.Bus
 	jobs jobStatuser
+	ph   *phraseanet.Service
 }
 
 func (a *app) publicURL(addr net.Addr) string {

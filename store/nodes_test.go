@@ -390,3 +390,26 @@ func TestChildrenBatches(t *testing.T) {
 		t.Errorf("ChildrenBatches after fn's error: %v after %d calls, want stop after 1", err, calls)
 	}
 }
+
+func TestSpacePolicy(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openNodesDB(t)
+	if p, err := db.SpacePolicy(ctx, "s"); err != nil || p != "" {
+		t.Errorf("SpacePolicy(new space) = %q, %v; want none", p, err)
+	}
+	err := db.Update(ctx, func(tx *Tx) error {
+		if err := tx.SetSpacePolicy(ctx, "nope", "{}"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("SetSpacePolicy(unknown) = %v, want ErrNotFound", err)
+		}
+		return tx.SetSpacePolicy(ctx, "s", `{"maxSize":5}`)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := db.SpacePolicy(ctx, "s"); err != nil || p != `{"maxSize":5}` {
+		t.Errorf("SpacePolicy = %q, %v", p, err)
+	}
+	if _, err := db.SpacePolicy(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SpacePolicy(unknown) = %v, want ErrNotFound", err)
+	}
+}

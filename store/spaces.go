@@ -109,3 +109,21 @@ func (tx *Tx) SetUsed(ctx context.Context, id string, bytes int64) error {
 	return tx.execOne(ctx, fmt.Sprintf("set used bytes of space %q", id),
 		"UPDATE spaces SET used_bytes = ? WHERE id = ?", bytes, id)
 }
+
+// SpacePolicy returns a space's upload policy as stored (JSON, "" for
+// none), or an error wrapping ErrNotFound.
+func (r Reader) SpacePolicy(ctx context.Context, id string) (string, error) {
+	var p string
+	err := r.q.QueryRowContext(ctx, "SELECT policy FROM spaces WHERE id = ?", id).Scan(&p)
+	if err != nil {
+		return "", fmt.Errorf("store: get policy of space %q: %w", id, describe(err))
+	}
+	return p, nil
+}
+
+// SetSpacePolicy stores a space's upload policy (JSON, "" for none), or
+// returns an error wrapping ErrNotFound.
+func (tx *Tx) SetSpacePolicy(ctx context.Context, id, policy string) error {
+	return tx.execOne(ctx, fmt.Sprintf("set policy of space %q", id),
+		"UPDATE spaces SET policy = ? WHERE id = ?", policy, id)
+}

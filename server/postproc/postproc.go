@@ -82,6 +82,10 @@ type Status struct {
 	Updated time.Time `json:"updated"`
 	// Node is the installed file, once Done.
 	Node *space.Node `json:"-"`
+	// Created tells, once Done, whether the install created the file
+	// rather than replacing one (known to the process that installed it;
+	// false when read back from the record).
+	Created bool `json:"-"`
 	// ETag and FileID of the installed file, once Done.
 	ETag   string `json:"etag,omitempty"`
 	FileID int64  `json:"fileId,omitempty"`

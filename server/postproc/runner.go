@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -59,16 +60,40 @@ type Config struct {
 // quota is always checked).
 type Policy struct {
 	// MaxSize is the largest file in bytes. 0: no limit.
-	MaxSize int64
+	MaxSize int64 `json:"maxSize,omitempty"`
 	// AllowTypes lists the media types accepted, by the sniffed type (not
 	// the name): "image/jpeg", "image/*", "*/*". Empty: all.
-	AllowTypes []string
+	AllowTypes []string `json:"allowTypes,omitempty"`
 	// DenyTypes lists media types refused, in the same form; it wins over
 	// AllowTypes. Empty: none.
-	DenyTypes []string
+	DenyTypes []string `json:"denyTypes,omitempty"`
 	// DenyNames lists path.Match patterns refused for the file's name (its
 	// last element), ASCII case ignored: "*.exe", "desktop.ini". Empty: none.
-	DenyNames []string
+	DenyNames []string `json:"denyNames,omitempty"`
+	// FullOnPut makes Process run every step (virus scan, thumbnails,
+	// metadata) for WebDAV PUTs too, as a durable job. false: the quick
+	// steps only, inline.
+	FullOnPut bool `json:"fullOnPut,omitempty"`
+}
+
+// Check reports the first malformed pattern of p, if any.
+func (p Policy) Check() error {
+	for _, list := range [][]string{p.AllowTypes, p.DenyTypes} {
+		for _, m := range list {
+			if t, sub, ok := strings.Cut(m, "/"); !ok || t == "" || sub == "" || strings.ContainsAny(m, " ,;") {
+				return fmt.Errorf("media type %q: want type/subtype, type/* or */*", m)
+			}
+		}
+	}
+	for _, n := range p.DenyNames {
+		if _, err := path.Match(n, ""); err != nil || strings.Contains(n, "/") {
+			return fmt.Errorf("name pattern %q: want a file name pattern like *.exe", n)
+		}
+	}
+	if p.MaxSize < 0 {
+		return fmt.Errorf("maximum size %d", p.MaxSize)
+	}
+	return nil
 }
 
 // Runner runs processing jobs on a bounded pool of workers. It is safe for
@@ -298,8 +323,12 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 		os.Remove(job.Staged)
 		return Status{}, false, fmt.Errorf("postproc: process %q: %w", job.ID, err)
 	}
+	policy := r.policy(job.Space)
+	if policy.FullOnPut {
+		return r.processFully(ctx, job)
+	}
 	job.Quick = true
-	t := &task{job: record(job, r.now().UTC()), meta: map[string]any{}, policy: r.policy(job.Space)}
+	t := &task{job: record(job, r.now().UTC()), meta: map[string]any{}, policy: policy}
 	t.job.State = store.JobRunning
 	for _, s := range r.steps {
 		if !s.quick() {
@@ -336,8 +365,23 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 	}
 	r.publish(t, typ, map[string]any{"id": n.ID, "etag": n.ETag})
 	st = statusOf(*j)
-	st.Node = &n
+	st.Node, st.Created = &n, created
 	return st, created, nil
+}
+
+// processFully is Process for a space that wants every step on PUTs: a
+// durable job, waited for.
+func (r *Runner) processFully(ctx context.Context, job Job) (Status, bool, error) {
+	job.Quick = false
+	if err := r.Submit(ctx, job); err != nil {
+		os.Remove(job.Staged)
+		return Status{}, false, err
+	}
+	st, err := r.Wait(ctx, job.ID)
+	if err != nil {
+		return st, false, err
+	}
+	return st, st.Created, nil
 }
 
 func checkJob(j Job) error {
@@ -569,7 +613,7 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 	}
 	switch j.State {
 	case store.JobDone:
-		r.finish(t.job, nil)
+		r.finish(t.job, nil, false)
 		return false
 	case store.JobRejected:
 		return r.dispose(ctx, t)
@@ -659,9 +703,9 @@ func (r *Runner) publish(t *task, typ string, data map[string]any) {
 }
 
 // finish makes a final job's status known to waiters and drops its entry.
-func (r *Runner) finish(j store.Job, n *space.Node) {
+func (r *Runner) finish(j store.Job, n *space.Node, created bool) {
 	st := statusOf(j)
-	st.Node = n
+	st.Node, st.Created = n, created
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e := r.live[j.ID]; e != nil {
@@ -719,7 +763,7 @@ func (r *Runner) installed(ctx context.Context, t *task, n space.Node, created b
 	}
 	r.publish(t, typ, map[string]any{"id": n.ID, "etag": n.ETag})
 	r.publish(t, events.ProcessingFinished, map[string]any{"id": n.ID, "etag": n.ETag, "metadata": t.meta})
-	r.finish(*j, &n)
+	r.finish(*j, &n, created)
 	return false
 }
 
@@ -781,7 +825,7 @@ func (r *Runner) discard(staged, id string) error {
 // next Start tries again.
 func (r *Runner) dispose(ctx context.Context, t *task) (retry bool) {
 	j := &t.job
-	defer r.finish(*j, nil)
+	defer r.finish(*j, nil, false)
 	if j.Staged == "" {
 		return false
 	}

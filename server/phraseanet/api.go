@@ -1,0 +1,247 @@
+package phraseanet
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/store"
+)
+
+// TargetsPath is where APIHandler is mounted (the path and its subtree).
+const TargetsPath = "/api/v1/targets"
+
+// APIHandler serves /api/v1/targets… for scripts and the web UI. It must be
+// mounted behind Wharf's authentication: it reads the auth.Principal from
+// the request context (none: 401).
+//
+//	GET  /api/v1/targets               the targets of the caller's spaces
+//	GET  /api/v1/targets/{id}/commits  a target's commits (viewer)
+//	POST /api/v1/targets/{id}/commits  make a commit (editor)
+func (s *Service) APIHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+TargetsPath, s.handle(s.apiTargets))
+	mux.HandleFunc("GET "+TargetsPath+"/{id}/commits", s.handle(s.apiCommits))
+	mux.HandleFunc("POST "+TargetsPath+"/{id}/commits", s.handle(s.apiCreateCommit))
+	return mux
+}
+
+// targetRole returns the target and the caller's role in its space. A
+// target in a space the caller cannot see is not found.
+func (s *Service) targetRole(r *http.Request, id string) (Target, auth.Role, error) {
+	p := auth.FromContext(r.Context())
+	if p == nil {
+		return Target{}, "", &unauthorized{Msg: "authentication required", Schemes: `Basic realm="Wharf", charset="UTF-8"`}
+	}
+	t, err := s.db.Target(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Target{}, "", fmt.Errorf("%w: target %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return Target{}, "", err
+	}
+	role, ok, err := s.auth.RoleIn(r.Context(), p, t.SpaceID)
+	if err != nil {
+		return Target{}, "", err
+	}
+	if !ok {
+		return Target{}, "", fmt.Errorf("%w: target %q", ErrNotFound, id)
+	}
+	return t, role, nil
+}
+
+type targetOut struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Space       string          `json:"space"`
+	Folder      string          `json:"folder"`
+	Mode        string          `json:"mode"`
+	URL         string          `json:"url,omitempty"`
+	Scheme      string          `json:"scheme"`
+	Notifies    bool            `json:"notifies"`
+	Destination string          `json:"destination"`
+	Params      json.RawMessage `json:"params"`
+	FormSchema  json.RawMessage `json:"formSchema"`
+	Every       string          `json:"every,omitempty"`
+	DailyAt     string          `json:"dailyAt,omitempty"`
+	MaxFiles    int             `json:"maxFiles"`
+	MaxBytes    int64           `json:"maxBytes"`
+	AfterAck    string          `json:"afterAck"`
+	Grace       string          `json:"grace"`
+	Retention   string          `json:"retention"`
+	Enabled     bool            `json:"enabled"`
+	PullURI     string          `json:"pullUri,omitempty"`
+	LastRunAt   *time.Time      `json:"lastRunAt,omitempty"`
+	CreatedAt   time.Time       `json:"createdAt"`
+}
+
+func (s *Service) targetOut(t Target) targetOut {
+	out := targetOut{
+		ID: t.ID, Name: t.Name, Space: t.SpaceID, Folder: t.Folder, Mode: t.Mode, URL: t.EnqueueURL,
+		Scheme: t.Scheme, Notifies: notifies(t), Destination: t.Destination, Params: formJSON(t.Params),
+		FormSchema: json.RawMessage("null"), DailyAt: t.DailyAt, MaxFiles: t.MaxFiles, MaxBytes: t.MaxBytes,
+		AfterAck: t.AfterAck, Grace: t.Grace.String(), Retention: t.Retention.String(), Enabled: t.Enabled,
+		CreatedAt: t.CreatedAt,
+	}
+	if t.FormSchema != "" {
+		out.FormSchema = json.RawMessage(t.FormSchema)
+	}
+	if t.Every > 0 {
+		out.Every = t.Every.String()
+	}
+	if pulls(t) && s.publicURL != "" {
+		out.PullURI, _ = PullURI(s.publicURL, t.ID)
+	}
+	if !t.LastRunAt.IsZero() {
+		lr := t.LastRunAt
+		out.LastRunAt = &lr
+	}
+	return out
+}
+
+func (s *Service) apiTargets(w http.ResponseWriter, r *http.Request) error {
+	p := auth.FromContext(r.Context())
+	if p == nil {
+		return &unauthorized{Msg: "authentication required", Schemes: `Basic realm="Wharf", charset="UTF-8"`}
+	}
+	roles, err := s.auth.SpaceRoles(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	ts, err := s.db.Targets(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []targetOut{}
+	for _, t := range ts {
+		if _, ok := roles[t.SpaceID]; ok {
+			out = append(out, s.targetOut(t))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type assetOut struct {
+	ID           string `json:"id"`
+	Path         string `json:"path"`
+	Size         int64  `json:"size,omitempty"`
+	Acknowledged bool   `json:"acknowledged"`
+}
+
+type commitOut struct {
+	ID             string          `json:"id"`
+	Token          string          `json:"token,omitempty"`
+	State          string          `json:"state"`
+	Attempts       int             `json:"attempts"`
+	LastError      string          `json:"lastError,omitempty"`
+	NextAttemptAt  *time.Time      `json:"nextAttemptAt,omitempty"`
+	UserID         int64           `json:"userId"`
+	FormData       json.RawMessage `json:"formData"`
+	TotalSize      int64           `json:"totalSize"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	AcknowledgedAt *time.Time      `json:"acknowledgedAt,omitempty"`
+	Assets         []assetOut      `json:"assets"`
+}
+
+func commitOutOf(c Commit, as []Asset, withToken bool) commitOut {
+	out := commitOut{ID: c.ID, State: c.State, Attempts: c.Attempts, LastError: c.LastError, UserID: c.UserID,
+		FormData: formJSON(c.FormData), TotalSize: c.TotalSize, CreatedAt: c.CreatedAt, Assets: []assetOut{}}
+	if withToken {
+		out.Token = c.Token
+	}
+	if c.State == store.CommitFailing && !c.NextAttemptAt.IsZero() {
+		n := c.NextAttemptAt
+		out.NextAttemptAt = &n
+	}
+	if !c.AcknowledgedAt.IsZero() {
+		a := c.AcknowledgedAt
+		out.AcknowledgedAt = &a
+	}
+	for _, a := range as {
+		out.Assets = append(out.Assets, assetOut{ID: a.ID, Path: a.Path, Size: a.Size, Acknowledged: !a.AcknowledgedAt.IsZero()})
+	}
+	return out
+}
+
+func (s *Service) apiCommits(w http.ResponseWriter, r *http.Request) error {
+	t, role, err := s.targetRole(r, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	cs, assets, err := s.Commits(r.Context(), t.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]commitOut, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, commitOutOf(c, assets[c.ID], role.Allows(auth.Editor)))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Service) apiCreateCommit(w http.ResponseWriter, r *http.Request) error {
+	t, role, err := s.targetRole(r, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if !role.Allows(auth.Editor) {
+		return fmt.Errorf("%w: committing needs the editor role in space %q", ErrForbidden, t.SpaceID)
+	}
+	var in struct {
+		Nodes    []json.Number   `json:"nodes"`
+		Paths    []string        `json:"paths"`
+		FormData json.RawMessage `json:"formData"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		return fmt.Errorf("%w: cannot read the body", ErrBadInput)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		return fmt.Errorf("%w: body: want {\"nodes\":[ids]} or {\"paths\":[paths]}, optionally with \"formData\":{…}: %v", ErrBadInput, err)
+	}
+	req := CommitRequest{TargetID: t.ID, Paths: in.Paths}
+	if p := auth.FromContext(r.Context()); p != nil {
+		req.UserID = p.User.ID
+	}
+	for _, n := range in.Nodes {
+		id, err := strconv.ParseInt(n.String(), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: node id %q", ErrBadInput, n.String())
+		}
+		req.NodeIDs = append(req.NodeIDs, id)
+	}
+	if req.Form, err = decodeForm(in.FormData); err != nil {
+		return err
+	}
+	c, as, err := s.CreateCommit(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	type created struct {
+		ID     string `json:"id"`
+		Path   string `json:"path"`
+		NodeID int64  `json:"node"`
+	}
+	out := struct {
+		ID     string    `json:"id"`
+		Token  string    `json:"token"`
+		State  string    `json:"state"`
+		Assets []created `json:"assets"`
+	}{ID: c.ID, Token: c.Token, State: c.State}
+	for _, a := range as {
+		out.Assets = append(out.Assets, created{ID: a.ID, Path: a.Path, NodeID: a.NodeID})
+	}
+	w.Header().Set("Location", TargetsPath+"/"+t.ID+"/commits")
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}

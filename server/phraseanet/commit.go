@@ -1,0 +1,229 @@
+package phraseanet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/space"
+	"github.com/wharfhq/wharf/store"
+)
+
+// Commit and Asset are the store's rows.
+type (
+	Commit = store.Commit
+	Asset  = store.Asset
+)
+
+// CommitRequest asks for a commit of some files of a target's space.
+type CommitRequest struct {
+	TargetID string
+	UserID   int64 // the committing user; 0 for the scheduler
+	// NodeIDs and Paths name the files (either or both). A path is relative
+	// to the space root; if nothing is there and the target has a folder,
+	// it is tried relative to that folder.
+	NodeIDs []int64
+	Paths   []string
+	// Form is the user's form data (nil: none); see MergeForm.
+	Form map[string]any
+}
+
+// CommittedError names the files of a request already in a commit. It
+// matches ErrCommitted.
+type CommittedError struct{ Paths []string }
+
+func (e *CommittedError) Error() string {
+	return "already in a commit: " + strings.Join(e.Paths, ", ")
+}
+
+func (e *CommittedError) Is(target error) bool { return target == ErrCommitted }
+
+// CreateCommit makes a commit of the requested files with the merged,
+// validated form data, and queues its push if the target notifies.
+// Errors: ErrNotFound (target, file), ErrBadInput (a *FormError for the
+// form, or a directory, no files, over the target's limits),
+// ErrCommitted (a *CommittedError).
+func (s *Service) CreateCommit(ctx context.Context, req CommitRequest) (Commit, []Asset, error) {
+	t, err := s.db.Target(ctx, req.TargetID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Commit{}, nil, fmt.Errorf("%w: target %q", ErrNotFound, req.TargetID)
+	}
+	if err != nil {
+		return Commit{}, nil, fmt.Errorf("phraseanet: create commit: %w", err)
+	}
+	var nodes []space.Node
+	seen := map[int64]bool{}
+	add := func(n space.Node) error {
+		if n.SpaceID != t.SpaceID {
+			return fmt.Errorf("%w: file %d", ErrNotFound, n.ID)
+		}
+		if n.IsDir {
+			return fmt.Errorf("%w: %q is a directory", ErrBadInput, n.Path)
+		}
+		if !seen[n.ID] {
+			seen[n.ID] = true
+			nodes = append(nodes, n)
+		}
+		return nil
+	}
+	for _, id := range req.NodeIDs {
+		n, err := s.db.NodeByID(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return Commit{}, nil, fmt.Errorf("%w: file %d", ErrNotFound, id)
+		}
+		if err != nil {
+			return Commit{}, nil, fmt.Errorf("phraseanet: create commit: %w", err)
+		}
+		if err := add(n); err != nil {
+			return Commit{}, nil, err
+		}
+	}
+	for _, p := range req.Paths {
+		n, err := s.tree.Stat(ctx, t.SpaceID, p)
+		if errors.Is(err, space.ErrNotFound) && t.Folder != "" {
+			n, err = s.tree.Stat(ctx, t.SpaceID, path.Join(t.Folder, p))
+		}
+		switch {
+		case errors.Is(err, space.ErrNotFound):
+			return Commit{}, nil, fmt.Errorf("%w: file %q", ErrNotFound, p)
+		case errors.Is(err, space.ErrBadPath):
+			return Commit{}, nil, fmt.Errorf("%w: path %q", ErrBadInput, p)
+		case err != nil:
+			return Commit{}, nil, fmt.Errorf("phraseanet: create commit: %w", err)
+		}
+		if err := add(n); err != nil {
+			return Commit{}, nil, err
+		}
+	}
+	if len(nodes) == 0 {
+		return Commit{}, nil, fmt.Errorf("%w: a commit needs at least one file", ErrBadInput)
+	}
+	var total int64
+	for _, n := range nodes {
+		total += n.Size
+	}
+	if len(nodes) > t.MaxFiles {
+		return Commit{}, nil, fmt.Errorf("%w: %d files, the target takes at most %d per commit", ErrBadInput, len(nodes), t.MaxFiles)
+	}
+	if total > t.MaxBytes {
+		return Commit{}, nil, fmt.Errorf("%w: %d bytes, the target takes at most %d per commit", ErrBadInput, total, t.MaxBytes)
+	}
+	form := req.Form
+	if form == nil {
+		form = map[string]any{}
+	}
+	merged, err := checkForm(t, form)
+	if err != nil {
+		return Commit{}, nil, err
+	}
+	return s.insertCommit(ctx, t, req.UserID, merged, nodes)
+}
+
+// insertCommit stores a commit of nodes with the final form data. It
+// returns a *CommittedError if any node is (or was) in a commit.
+func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form map[string]any, nodes []space.Node) (Commit, []Asset, error) {
+	formJSON, err := json.Marshal(form)
+	if err != nil {
+		return Commit{}, nil, fmt.Errorf("%w: form data: %v", ErrBadInput, err)
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Path < nodes[j].Path })
+	now := s.now()
+	c := Commit{
+		ID: newUUID(), TargetID: t.ID, Token: newToken(21), UserID: userID, FormData: string(formJSON),
+		State: store.CommitPending, Push: notifies(t), CreatedAt: now,
+	}
+	assets := make([]Asset, len(nodes))
+	ids := make([]int64, len(nodes))
+	for i, n := range nodes {
+		c.TotalSize += n.Size
+		ids[i] = n.ID
+		assets[i] = Asset{ID: newUUID(), CommitID: c.ID, NodeID: n.ID, SpaceID: n.SpaceID, Path: n.Path,
+			Size: n.Size, OriginalName: n.Name, MIME: n.MIME, CreatedAt: now}
+		if assets[i].MIME == "" {
+			assets[i].MIME = "application/octet-stream"
+		}
+	}
+	err = s.db.Update(ctx, func(tx *store.Tx) error {
+		done, err := tx.HandedOff(ctx, ids)
+		if err != nil {
+			return err
+		}
+		if len(done) > 0 {
+			ce := &CommittedError{}
+			for _, n := range nodes {
+				if done[n.ID] {
+					ce.Paths = append(ce.Paths, n.Path)
+				}
+			}
+			return ce
+		}
+		return tx.InsertCommit(ctx, c, assets)
+	})
+	var ce *CommittedError
+	switch {
+	case errors.As(err, &ce):
+		return Commit{}, nil, err
+	case errors.Is(err, store.ErrNotFound):
+		return Commit{}, nil, fmt.Errorf("%w: target %q", ErrNotFound, t.ID)
+	case errors.Is(err, store.ErrExists):
+		// A node committed between HandedOff and the insert cannot happen
+		// (one writer), but a clash on a random id would end here.
+		return Commit{}, nil, &CommittedError{}
+	case err != nil:
+		return Commit{}, nil, fmt.Errorf("phraseanet: create commit: %w", err)
+	}
+	s.publish(events.Event{Type: events.CommitCreated, Space: t.SpaceID, Path: t.Folder, Size: c.TotalSize,
+		Data: map[string]any{"commit": c.ID, "target": t.ID, "assets": len(assets), "push": c.Push}})
+	if c.Push {
+		kick(s.pushKick)
+	}
+	return c, assets, nil
+}
+
+// Commits returns a target's commits, unacknowledged first, then oldest
+// first, with their assets.
+func (s *Service) Commits(ctx context.Context, targetID string) ([]Commit, map[string][]Asset, error) {
+	cs, _, err := s.db.Commits(ctx, store.CommitFilter{TargetID: targetID})
+	if err != nil {
+		return nil, nil, fmt.Errorf("phraseanet: %w", err)
+	}
+	assets := make(map[string][]Asset, len(cs))
+	for _, c := range cs {
+		as, err := s.db.CommitAssets(ctx, c.ID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("phraseanet: %w", err)
+		}
+		assets[c.ID] = as
+	}
+	return cs, assets, nil
+}
+
+// ack records an acknowledgement (of one asset, or of a whole commit when
+// assetID is "") and, when the commit becomes acknowledged, publishes it
+// and wakes the janitor.
+func (s *Service) ack(ctx context.Context, t Target, c Commit, assetID string) error {
+	var acked bool
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if assetID != "" {
+			acked, err = tx.AckAsset(ctx, assetID, s.now())
+		} else {
+			acked, err = tx.AckCommit(ctx, c.ID, s.now())
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("phraseanet: acknowledge: %w", err)
+	}
+	if acked {
+		s.publish(events.Event{Type: events.CommitAcknowledged, Space: t.SpaceID, Path: t.Folder, Size: c.TotalSize,
+			Data: map[string]any{"commit": c.ID, "target": t.ID, "after_ack": t.AfterAck}})
+		kick(s.ackKick)
+	}
+	return nil
+}

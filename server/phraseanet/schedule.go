@@ -1,0 +1,147 @@
+package phraseanet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wharfhq/wharf/space"
+	"github.com/wharfhq/wharf/store"
+)
+
+// runScheduler makes the scheduled commits of every target as they come
+// due, checking every Tick, until ctx ends.
+func (s *Service) runScheduler(ctx context.Context) {
+	ticker := time.NewTicker(s.tick)
+	defer ticker.Stop()
+	for {
+		s.scheduleDue(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// scheduleDue runs the scheduler once for each enabled target whose time
+// has come.
+func (s *Service) scheduleDue(ctx context.Context) {
+	ts, err := s.db.Targets(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("scheduler: list targets", "err", err)
+		}
+		return
+	}
+	now := s.now()
+	for _, t := range ts {
+		if ctx.Err() != nil {
+			return
+		}
+		if !t.Enabled || !due(t, now) {
+			continue
+		}
+		n, err := s.RunSchedule(ctx, t.ID)
+		if err != nil {
+			s.log.Error("scheduler", "target", t.Name, "err", err)
+			continue
+		}
+		if n > 0 {
+			s.log.Info("scheduled commits made", "target", t.Name, "commits", n)
+		}
+	}
+}
+
+// due reports whether t's scheduled run has come at now.
+func due(t Target, now time.Time) bool {
+	switch {
+	case t.Every > 0:
+		return !now.Before(t.LastRunAt.Add(t.Every))
+	case t.DailyAt != "":
+		at, err := time.Parse("15:04", t.DailyAt)
+		if err != nil {
+			return false
+		}
+		local := now.Local()
+		slot := time.Date(local.Year(), local.Month(), local.Day(), at.Hour(), at.Minute(), 0, 0, time.Local)
+		if slot.After(local) {
+			slot = slot.AddDate(0, 0, -1)
+		}
+		return t.LastRunAt.Before(slot)
+	}
+	return false
+}
+
+// RunSchedule batches the files of t's folder that are in no commit yet
+// (the after-ack move folder and empty files excepted) into commits with
+// the target's default form data, respecting its limits, and records the
+// run. A file larger than the byte limit goes alone. It returns how many
+// commits it made; never an empty one.
+func (s *Service) RunSchedule(ctx context.Context, targetID string) (int, error) {
+	t, err := s.db.Target(ctx, targetID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("%w: target %q", ErrNotFound, targetID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("phraseanet: schedule: %w", err)
+	}
+	runAt := s.now()
+	files, err := s.db.UnhandedFiles(ctx, t.SpaceID, t.Folder)
+	if err != nil {
+		return 0, fmt.Errorf("phraseanet: schedule %q: %w", t.Name, err)
+	}
+	exclude := moveFolder(t)
+	var batches [][]space.Node
+	var cur []space.Node
+	var curBytes int64
+	for _, n := range files {
+		if n.Size == 0 || (exclude != "" && within(n.Path, exclude)) {
+			continue
+		}
+		if len(cur) > 0 && (len(cur) >= t.MaxFiles || curBytes+n.Size > t.MaxBytes) {
+			batches = append(batches, cur)
+			cur, curBytes = nil, 0
+		}
+		cur = append(cur, n)
+		curBytes += n.Size
+	}
+	if len(cur) > 0 {
+		batches = append(batches, cur)
+	}
+	made := 0
+	var firstErr error
+	if len(batches) > 0 {
+		form, err := checkForm(t, map[string]any{})
+		if err != nil {
+			// The defaults do not satisfy the schema: nothing can be
+			// committed on schedule; say why at every run.
+			return 0, fmt.Errorf("phraseanet: schedule %q: default form data: %w", t.Name, err)
+		}
+		for _, b := range batches {
+			if _, _, err := s.insertCommit(ctx, t, 0, form, b); err != nil {
+				// A file committed meanwhile (by the API): the others go
+				// at the next run.
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			made++
+		}
+	}
+	err = s.db.Update(ctx, func(tx *store.Tx) error { return tx.SetTargetLastRun(ctx, t.ID, runAt) })
+	if err != nil {
+		return made, fmt.Errorf("phraseanet: schedule %q: %w", t.Name, err)
+	}
+	if firstErr != nil && !errors.Is(firstErr, ErrCommitted) {
+		return made, firstErr
+	}
+	return made, nil
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	return p == dir || len(p) > len(dir) && p[:len(dir)] == dir && p[len(dir)] == '/'
+}

@@ -1,0 +1,38 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/store"
+)
+
+// spacePolicies reads each space's upload policy from the store for the
+// pipeline. A policy that cannot be read or decoded is logged and refuses
+// every file (a type nobody has): failing open would let
+// through what the space's managers meant to keep out.
+func spacePolicies(db *store.DB, log *slog.Logger) func(spaceID string) postproc.Policy {
+	return func(spaceID string) postproc.Policy {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		raw, err := db.SpacePolicy(ctx, spaceID)
+		if err != nil {
+			log.Error("cannot read the space's policy; refusing its uploads", "space", spaceID, "err", err)
+			return refuseAll
+		}
+		var p postproc.Policy
+		if raw == "" {
+			return p
+		}
+		if err := json.Unmarshal([]byte(raw), &p); err != nil {
+			log.Error("the space's policy is not valid JSON; refusing its uploads", "space", spaceID, "err", err)
+			return refuseAll
+		}
+		return p
+	}
+}
+
+var refuseAll = postproc.Policy{AllowTypes: []string{"wharf/policy-unreadable"}}
