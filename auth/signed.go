@@ -74,7 +74,9 @@ func (s *Service) VerifyURL(u *url.URL) error {
 	if len(q["sig"]) != 1 || len(q["expires"]) != 1 {
 		return reason(ErrUnauthenticated, "URL is not signed")
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(q.Get("sig"))
+	// Strict: a signature is one string, not every string that decodes to
+	// the same bytes (the last character carries two unused bits).
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(q.Get("sig"))
 	q.Del("sig")
 	if err != nil || !hmac.Equal(sig, s.urlMAC(u.Path, q)) {
 		return reason(ErrUnauthenticated, "bad URL signature")
