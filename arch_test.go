@@ -22,9 +22,9 @@ var layers = [][]string{
 	{"server"},
 	{"server/dav", "server/tus", "server/phraseanet", "server/web"},
 	{"server/postproc"},
-	// events imports nothing of Wharf; it sits below postproc so that the
-	// pipeline can publish its progress (ARCHITECTURE.md draws them side by
-	// side).
+	// events sits below postproc so that the pipeline can publish its
+	// progress (ARCHITECTURE.md draws them side by side); it reads space
+	// and auth for its websocket's get, list and authorization.
 	{"server/events"},
 	{"space", "auth"},
 	{"store"},

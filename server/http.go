@@ -38,6 +38,7 @@ func (a *app) handler() http.Handler {
 	authed := http.NewServeMux()
 	authed.HandleFunc("GET /api/v1/me", a.handleMe)
 	authed.HandleFunc("GET /api/v1/uploads/{id}/progress", a.handleProgress)
+	authed.Handle("GET /api/v1/events", a.evh)
 	authed.Handle("/dav/", a.davOrTus())
 	authed.Handle("/dav", a.dav)
 	authed.Handle("/tus/", a.tus)

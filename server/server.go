@@ -153,6 +153,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-janitorDone }()
 
+	app.evh, err = events.NewHandler(events.HandlerConfig{Bus: app.bus, Auth: svc.Auth, Tree: svc.Tree,
+		Logger: log.With("component", "events")})
+	if err != nil {
+		return err
+	}
 	app.dav, err = dav.New(dav.Config{
 		Tree:          svc.Tree,
 		Auth:          svc.Auth,
@@ -160,6 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:        log.With("component", "dav"),
 		AllowInfinity: cfg.DAVAllowInfinity,
 		Processor:     runner,
+		Bus:           app.bus,
 	})
 	if err != nil {
 		return err
@@ -233,6 +239,7 @@ type app struct {
 	bus  *events.Bus
 	jobs jobStatuser
 	ph   *phraseanet.Service
+	evh  *events.Handler
 }
 
 func (a *app) publicURL(addr net.Addr) string {

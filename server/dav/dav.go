@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/server/events"
 	"github.com/wharfhq/wharf/server/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -52,8 +53,31 @@ type Config struct {
 	// pipeline's quick steps: checksum, type sniffing, policy). nil: PUT
 	// installs the file directly.
 	Processor Processor
+	// Bus receives node.created, node.moved and node.deleted for what
+	// WebDAV changes (the Processor publishes for the files it installs).
+	// nil: no events.
+	Bus *events.Bus
 	// Now tells the time. nil: time.Now.
 	Now func() time.Time
+}
+
+// publish sends a node event about a change r made, if there is a Bus.
+func (h *Handler) publish(r *http.Request, typ, spaceID, p string, n *space.Node, data map[string]any) {
+	if h.cfg.Bus == nil {
+		return
+	}
+	e := events.Event{Type: typ, Space: spaceID, Path: p, Data: data}
+	if pr := auth.FromContext(r.Context()); pr != nil {
+		e.User = pr.User.Name
+	}
+	if n != nil {
+		e.MIME, e.Size = n.MIME, n.Size
+		if e.Data == nil {
+			e.Data = map[string]any{}
+		}
+		e.Data["id"], e.Data["dir"] = n.ID, n.IsDir
+	}
+	h.cfg.Bus.Publish(e)
 }
 
 // Processor runs an uploaded file through processing and installs it

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/server/events"
 	"github.com/wharfhq/wharf/server/postproc"
 	"github.com/wharfhq/wharf/space"
 )
@@ -270,7 +271,15 @@ const ProgressPrefix = "/api/v1/uploads/"
 func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body io.Reader, opts space.PutOptions) (space.Node, bool, error) {
 	ctx := r.Context()
 	if h.cfg.Processor == nil {
-		return h.tree.Put(ctx, res.Space, res.Path, body, opts)
+		n, created, err := h.tree.Put(ctx, res.Space, res.Path, body, opts)
+		if err == nil {
+			typ := events.NodeCreated
+			if !created {
+				typ = events.NodeUpdated
+			}
+			h.publish(r, typ, res.Space, n.Path, &n, nil)
+		}
+		return n, created, err
 	}
 	sf, err := h.tree.Stage(ctx, res.Space, res.Path, body, opts)
 	if err != nil {
@@ -433,6 +442,7 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request, res resou
 	if err := h.tree.Delete(r.Context(), res.Space, res.Path); err != nil {
 		return spaceStatus(err)
 	}
+	h.publish(r, events.NodeDeleted, res.Space, n.Path, &n, nil)
 	if err := h.locks.ReleaseTree(r.Context(), res.Space, res.Path); err != nil {
 		h.log.Warn("releasing locks after DELETE", "space", res.Space, "path", res.Path, "err", err)
 	}
@@ -450,12 +460,14 @@ func (h *Handler) handleMkcol(w http.ResponseWriter, r *http.Request, res resour
 	if status, err := h.precondition(r, lockTarget{Space: res.Space, Path: res.Path}); status != 0 {
 		return status, err
 	}
-	if _, err := h.tree.Mkdir(r.Context(), res.Space, res.Path); err != nil {
+	dir, err := h.tree.Mkdir(r.Context(), res.Space, res.Path)
+	if err != nil {
 		if errors.Is(err, space.ErrExists) {
 			return http.StatusMethodNotAllowed, clientError("something by that name already exists")
 		}
 		return spaceStatus(err)
 	}
+	h.publish(r, events.NodeCreated, res.Space, dir.Path, &dir, nil)
 	w.Header().Set("Location", href(res.Space, res.Path, true))
 	return http.StatusCreated, nil
 }
@@ -539,11 +551,34 @@ func (h *Handler) handleCopyMove(w http.ResponseWriter, r *http.Request, src res
 			h.log.Warn("releasing locks after MOVE", "space", src.Space, "path", src.Path, "err", err)
 		}
 	}
+	h.publishCopyMove(r, move, src, dst)
 	if created {
 		w.Header().Set("Location", href(dst.Space, dst.Path, n.IsDir))
 		return http.StatusCreated, nil
 	}
 	return http.StatusNoContent, nil
+}
+
+// publishCopyMove tells what a COPY or MOVE did: node.moved within a
+// space; across spaces, whose subscribers may differ, node.deleted in the
+// source's and node.created in the destination's.
+func (h *Handler) publishCopyMove(r *http.Request, move bool, src, dst resource) {
+	if h.cfg.Bus == nil {
+		return
+	}
+	n, err := h.tree.Stat(r.Context(), dst.Space, dst.Path)
+	if err != nil {
+		return // changed again meanwhile; that change tells its own story
+	}
+	switch {
+	case move && src.Space == dst.Space:
+		h.publish(r, events.NodeMoved, dst.Space, n.Path, &n, map[string]any{"from": src.Path})
+	case move:
+		h.publish(r, events.NodeDeleted, src.Space, src.Path, nil, map[string]any{"to": dst.Space + "/" + n.Path})
+		h.publish(r, events.NodeCreated, dst.Space, n.Path, &n, nil)
+	default:
+		h.publish(r, events.NodeCreated, dst.Space, n.Path, &n, map[string]any{"copyOf": src.Space + "/" + src.Path})
+	}
 }
 
 // destination resolves the Destination header of COPY and MOVE: an absolute

@@ -1,12 +1,3 @@
-// Package events is Wharf's in-process publish/subscribe: every change
-// (an upload created, a processing step done, a node created, a commit
-// pushed) is published as an Event, and whoever cares subscribes with a
-// filter. Publishing never blocks: a subscriber that falls behind loses
-// events and is told so (Subscription.Dropped), it never slows the
-// publisher down.
-//
-// events imports nothing of Wharf; the websocket endpoints that expose the
-// bus live with the handlers that serve them.
 package events
 
 import (
@@ -52,76 +43,217 @@ type Event struct {
 
 // Bus delivers events to subscribers. The zero value is not usable: call
 // New. It is safe for concurrent use.
+//
+// Publishers are serialised, so that every subscriber sees events in Seq
+// order. Subscriptions whose filter pins the event's space (or, failing
+// that, its exact type) are indexed under it, so that a Publish evaluates
+// only the subscriptions that may want the event plus those with no pin:
+// see BenchmarkPublish10k.
 type Bus struct {
-	mu   sync.RWMutex
-	subs map[*Subscription]struct{}
-	seq  atomic.Uint64
-	now  func() time.Time
+	mu      sync.Mutex
+	seq     uint64
+	bySpace map[string][]*Subscription
+	byType  map[string][]*Subscription
+	rest    []*Subscription
+	gone    []*Subscription // scratch for Publish: subscriptions closed by overflow
+	n       int             // open subscriptions
+	now     func() time.Time
 }
 
 // New returns an empty Bus.
 func New() *Bus {
-	return &Bus{subs: map[*Subscription]struct{}{}, now: time.Now}
+	return &Bus{bySpace: map[string][]*Subscription{}, byType: map[string][]*Subscription{}, now: time.Now}
 }
 
 // Publish sends e to every subscriber whose filter accepts it, and returns
-// e as sent (with Seq and Time set). It never blocks.
+// e as sent (with Seq and Time set). It never blocks on a subscriber: one
+// whose buffer is full loses the event (see Subscription.Dropped).
 func (b *Bus) Publish(e Event) Event {
-	e.Seq = b.seq.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	e.Seq = b.seq
 	if e.Time.IsZero() {
 		e.Time = b.now().UTC()
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for s := range b.subs {
-		if s.filter == nil || s.filter(e) {
-			s.deliver(e)
+	for _, s := range b.bySpace[e.Space] {
+		b.offer(s, &e)
+	}
+	for _, s := range b.byType[e.Type] {
+		b.offer(s, &e)
+	}
+	for _, s := range b.rest {
+		b.offer(s, &e)
+	}
+	for i, s := range b.gone {
+		b.remove(s)
+		b.gone[i] = nil
+	}
+	b.gone = b.gone[:0]
+	return e
+}
+
+// offer delivers e to s if s wants it; b.mu is held.
+func (b *Bus) offer(s *Subscription, e *Event) {
+	if s.closed || (s.match != nil && !s.match(e)) || (s.allow != nil && !s.allow(e)) {
+		return
+	}
+	select {
+	case s.c <- *e:
+	default:
+		s.dropped.Add(1)
+		if s.closeOnOverflow {
+			s.overflowed.Store(true)
+			s.closed = true // delivers nothing more; removed after the loop
+			b.gone = append(b.gone, s)
 		}
 	}
-	return e
 }
 
 // Subscribe registers a subscriber for the events filter accepts (all if
 // filter is nil), buffering up to buf of them (at least 1). The caller must
-// Close it.
+// Close it. The filter runs under the bus's lock: it must be fast and must
+// not call the bus. A subscription with a func filter is evaluated on every
+// Publish; prefer SubscribeWith and a Filter, which the bus can index.
 func (b *Bus) Subscribe(filter func(Event) bool, buf int) *Subscription {
-	s := &Subscription{bus: b, filter: filter, c: make(chan Event, max(buf, 1))}
+	o := SubscribeOptions{Buffer: buf}
+	if filter != nil {
+		o.Allow = func(e *Event) bool { return filter(*e) }
+	}
+	return b.SubscribeWith(o)
+}
+
+// SubscribeOptions describe a subscription.
+type SubscribeOptions struct {
+	// Filter selects the events. Nil: all.
+	Filter *Filter
+	// Allow, if not nil, must also accept an event for it to be delivered
+	// (an authorization check, say). It runs under the bus's lock for the
+	// events Filter accepts: it must be fast, must not keep e and must not
+	// call the bus.
+	Allow func(e *Event) bool
+	// Buffer is how many events may wait in C. 0: 1.
+	Buffer int
+	// CloseOnOverflow, when set, ends the subscription at the first event
+	// it loses: C is closed after the events buffered before it, and
+	// Overflowed reports true. The subscriber then knows that what it
+	// received has no gap, and may resubscribe. Otherwise it goes on and
+	// only Dropped counts the losses.
+	CloseOnOverflow bool
+}
+
+// SubscribeWith registers a subscriber described by o. The caller must
+// Close it.
+func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
+	s := &Subscription{bus: b, allow: o.Allow, closeOnOverflow: o.CloseOnOverflow,
+		c: make(chan Event, max(o.Buffer, 1))}
+	if f := o.Filter; f != nil {
+		s.match = f.match
+		switch {
+		case f.spaces != nil:
+			s.spaces = f.spaces
+		case f.types != nil:
+			s.types = f.types
+		}
+	}
 	b.mu.Lock()
-	b.subs[s] = struct{}{}
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	switch {
+	case s.spaces != nil:
+		for _, k := range s.spaces {
+			b.bySpace[k] = append(b.bySpace[k], s)
+		}
+	case s.types != nil:
+		for _, k := range s.types {
+			b.byType[k] = append(b.byType[k], s)
+		}
+	default:
+		b.rest = append(b.rest, s)
+	}
+	b.n++
 	return s
+}
+
+// remove unindexes s and closes its channel; b.mu is held.
+func (b *Bus) remove(s *Subscription) {
+	switch {
+	case s.spaces != nil:
+		for _, k := range s.spaces {
+			if l := without(b.bySpace[k], s); len(l) > 0 {
+				b.bySpace[k] = l
+			} else {
+				delete(b.bySpace, k)
+			}
+		}
+	case s.types != nil:
+		for _, k := range s.types {
+			if l := without(b.byType[k], s); len(l) > 0 {
+				b.byType[k] = l
+			} else {
+				delete(b.byType, k)
+			}
+		}
+	default:
+		b.rest = without(b.rest, s)
+	}
+	s.closed = true
+	b.n--
+	close(s.c)
+}
+
+// without removes s from l, not keeping the order (delivery order across
+// subscribers does not matter).
+func without(l []*Subscription, s *Subscription) []*Subscription {
+	for i, x := range l {
+		if x == s {
+			last := len(l) - 1
+			l[i], l[last] = l[last], nil
+			return l[:last]
+		}
+	}
+	return l
+}
+
+// Len returns the number of open subscriptions.
+func (b *Bus) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n
 }
 
 // Subscription is one subscriber's stream of events.
 type Subscription struct {
-	bus     *Bus
-	filter  func(Event) bool
-	c       chan Event
-	dropped atomic.Uint64
-	once    sync.Once
+	bus             *Bus
+	match, allow    func(*Event) bool
+	spaces, types   []string // the index keys, as in Filter
+	closeOnOverflow bool
+	c               chan Event
+	dropped         atomic.Uint64
+	overflowed      atomic.Bool
+	closed          bool // guarded by bus.mu
+	once            sync.Once
 }
 
-// C delivers the events. It is closed by Close.
+// C delivers the events. It is closed by Close, or on overflow (see
+// SubscribeOptions.CloseOnOverflow).
 func (s *Subscription) C() <-chan Event { return s.c }
 
 // Dropped is the number of events lost because the buffer was full.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
-// Close unsubscribes and closes C. It is idempotent.
+// Overflowed reports whether a subscription made with CloseOnOverflow was
+// ended because it lost an event.
+func (s *Subscription) Overflowed() bool { return s.overflowed.Load() }
+
+// Close unsubscribes and closes C (events already buffered remain
+// readable). It is idempotent and safe to call after an overflow.
 func (s *Subscription) Close() {
 	s.once.Do(func() {
-		s.bus.mu.Lock()
-		delete(s.bus.subs, s)
-		s.bus.mu.Unlock()
-		close(s.c) // no Publish holds the read lock with s in subs any more
+		b := s.bus
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if !s.closed { // else an overflow has removed it
+			b.remove(s)
+		}
 	})
-}
-
-// deliver is called with the bus's read lock held, so C is not closed.
-func (s *Subscription) deliver(e Event) {
-	select {
-	case s.c <- e:
-	default:
-		s.dropped.Add(1)
-	}
 }

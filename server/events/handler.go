@@ -1,0 +1,541 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/space"
+)
+
+// HandlerConfig configures the events websocket (see NewHandler).
+type HandlerConfig struct {
+	// Bus is where the events come from. Required.
+	Bus *Bus
+	// Auth tells which spaces a caller may read. Required.
+	Auth *auth.Service
+	// Tree answers get and list. Required.
+	Tree *space.Tree
+	// Logger receives connection errors. Nil: discard.
+	Logger *slog.Logger
+	// MaxSubscriptions is how many subscriptions one socket may hold at
+	// once. 0: 32.
+	MaxSubscriptions int
+	// QueueSize is how many events may wait for one subscription before it
+	// overflows. Each slot holds an Event (about 150 bytes) and is
+	// allocated up front. 0: 64.
+	QueueSize int
+	// ReadLimit is the largest client message, in bytes; a larger one
+	// closes the socket (status 1009). 0: 64 KiB.
+	ReadLimit int64
+	// PingEvery is how often the server pings the client; a client that
+	// does not answer within WriteTimeout is gone. 0: 30 s.
+	PingEvery time.Duration
+	// WriteTimeout bounds each write and ping: a client that stops reading
+	// for that long is disconnected. 0: 10 s.
+	WriteTimeout time.Duration
+	// RolesEvery is how often an open socket re-reads its user and roles,
+	// so that a revoked role or a deleted account stops the events within
+	// that time. 0: 10 s.
+	RolesEvery time.Duration
+	// OriginPatterns are the other origins (host patterns, see
+	// websocket.AcceptOptions) whose pages may open the socket. Nil: the
+	// request's own host only, which is what keeps another site's page
+	// from using a visitor's session cookie.
+	OriginPatterns []string
+}
+
+// Handler serves the events websocket, GET /api/v1/events: see the package
+// documentation for the protocol. It is safe for concurrent use.
+type Handler struct {
+	cfg HandlerConfig
+	log *slog.Logger
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// NewHandler checks cfg, fills its defaults and returns the handler. The
+// caller authenticates requests before it (auth.NewContext): a request
+// without a principal is answered 401.
+func NewHandler(cfg HandlerConfig) (*Handler, error) {
+	switch {
+	case cfg.Bus == nil:
+		return nil, errors.New("events: handler: Bus is required")
+	case cfg.Auth == nil:
+		return nil, errors.New("events: handler: Auth is required")
+	case cfg.Tree == nil:
+		return nil, errors.New("events: handler: Tree is required")
+	case cfg.MaxSubscriptions < 0, cfg.QueueSize < 0, cfg.ReadLimit < 0, cfg.PingEvery < 0,
+		cfg.WriteTimeout < 0, cfg.RolesEvery < 0:
+		return nil, errors.New("events: handler: negative limit")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.MaxSubscriptions = cmpOr(cfg.MaxSubscriptions, 32)
+	cfg.QueueSize = cmpOr(cfg.QueueSize, 64)
+	cfg.ReadLimit = cmpOr(cfg.ReadLimit, 64<<10)
+	cfg.PingEvery = cmpOr(cfg.PingEvery, 30*time.Second)
+	cfg.WriteTimeout = cmpOr(cfg.WriteTimeout, 10*time.Second)
+	cfg.RolesEvery = cmpOr(cfg.RolesEvery, 10*time.Second)
+	return &Handler{cfg: cfg, log: cfg.Logger}, nil
+}
+
+func cmpOr[T int | int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Messages of the protocol.
+type (
+	request struct {
+		Action    string          `json:"action"`
+		RequestID json.RawMessage `json:"requestId"`
+		Filter    json.RawMessage `json:"filter"`
+		Channel   string          `json:"channel"`
+		Space     string          `json:"space"`
+		Path      string          `json:"path"`
+	}
+	response struct {
+		RequestID json.RawMessage `json:"requestId,omitempty"`
+		Status    int             `json:"status"`
+		Result    any             `json:"result,omitempty"`
+		Error     string          `json:"error,omitempty"`
+	}
+	eventMessage struct {
+		Channel string `json:"channel"`
+		Event   *Event `json:"event"`
+	}
+	overflowMessage struct {
+		Type    string `json:"type"` // "overflow"
+		Channel string `json:"channel"`
+	}
+	subscribed struct {
+		Channel string `json:"channel"`
+	}
+	// NodeJSON is a node as get and list answer it.
+	NodeJSON struct {
+		ID     int64     `json:"id"`
+		Space  string    `json:"space"`
+		Path   string    `json:"path"`
+		Name   string    `json:"name"`
+		IsDir  bool      `json:"isDir"`
+		Size   int64     `json:"size"`
+		MTime  time.Time `json:"mtime"`
+		ETag   string    `json:"etag"`
+		MIME   string    `json:"mime,omitempty"`
+		SHA256 string    `json:"sha256,omitempty"`
+	}
+)
+
+func nodeJSON(n space.Node) NodeJSON {
+	return NodeJSON{ID: n.ID, Space: n.SpaceID, Path: n.Path, Name: n.Name, IsDir: n.IsDir, Size: n.Size,
+		MTime: n.MTime, ETag: n.ETag, MIME: n.MIME, SHA256: n.SHA256}
+}
+
+// statusError is a request's failure as the client sees it.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+var errNotFound = &statusError{http.StatusNotFound, "not found"}
+
+// errGone ends a socket whose user or token no longer exists.
+var errGone = errors.New("credentials revoked")
+
+// access is what a socket's caller may receive, as of its last reading of
+// the roles. It is immutable; the session swaps it.
+type access struct {
+	p      *auth.Principal     // with the user as last read
+	all    bool                // every space, and events without one (an unrestricted admin)
+	spaces map[string]struct{} // else the spaces it may read
+}
+
+// allows reports whether the caller may see e: an event of a space it may
+// read, within its token's path if any.
+func (a *access) allows(e *Event) bool {
+	if e.Space == "" {
+		return a.all
+	}
+	if !a.all {
+		if _, ok := a.spaces[e.Space]; !ok {
+			return false
+		}
+	}
+	return a.p.Covers(e.Space, e.Path)
+}
+
+// loadAccess reads p's user and roles afresh. It returns errGone when the
+// user was deleted (or replaced) or the token expired.
+func (h *Handler) loadAccess(ctx context.Context, p *auth.Principal) (*access, error) {
+	u, err := h.cfg.Auth.User(ctx, p.User.Name)
+	if errors.Is(err, auth.ErrNotFound) || err == nil && u.ID != p.User.ID {
+		return nil, errGone
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.Token != nil && p.Token.Expired(time.Now()) {
+		return nil, errGone
+	}
+	q := *p
+	q.User = u
+	roles, err := h.cfg.Auth.SpaceRoles(ctx, &q)
+	if err != nil {
+		return nil, err
+	}
+	a := &access{p: &q, all: u.Admin && (q.Token == nil || q.Token.SpaceID == ""),
+		spaces: make(map[string]struct{}, len(roles))}
+	for id, r := range roles {
+		if r.Allows(auth.Viewer) {
+			a.spaces[id] = struct{}{}
+		}
+	}
+	return a, nil
+}
+
+// ServeHTTP upgrades to a websocket and serves it until the client goes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := auth.FromContext(ctx)
+	if p == nil {
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+		return
+	}
+	a, err := h.loadAccess(ctx, p)
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, errGone) {
+			status = http.StatusUnauthorized
+		} else {
+			h.log.Error("read roles", "user", p.User.Name, "err", err)
+		}
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	if err != nil {
+		return // Accept has answered
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(h.cfg.ReadLimit)
+	s := &session{h: h, c: c, out: make(chan any), chans: map[string]*channel{},
+		log: h.log.With("user", p.User.Name)}
+	s.access.Store(a)
+	s.run(ctx)
+}
+
+// session is one socket.
+type session struct {
+	h      *Handler
+	c      *websocket.Conn
+	log    *slog.Logger
+	access atomic.Pointer[access]
+	out    chan any // messages for the writer, in order
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	chans map[string]*channel
+	next  int
+}
+
+// channel is one subscription of a session.
+type channel struct {
+	id  string
+	sub *Subscription
+	// mu orders a forwarded event and an unsubscribe: once gone is set
+	// under it, no event of the channel is queued any more.
+	mu   sync.Mutex
+	gone bool
+}
+
+func (s *session) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		s.wg.Wait() // the reader, and the forwarders it started
+		s.mu.Lock()
+		for _, ch := range s.chans {
+			ch.sub.Close()
+		}
+		s.mu.Unlock()
+	}()
+	s.wg.Go(func() {
+		defer cancel()
+		s.read(ctx)
+	})
+	code, reason := s.write(ctx)
+	if code != 0 {
+		s.c.Close(code, reason)
+	}
+}
+
+// write sends the queued messages, pings and re-reads the roles, until the
+// client goes or the roles reading says to close (with that status).
+func (s *session) write(ctx context.Context) (websocket.StatusCode, string) {
+	ping := time.NewTicker(s.h.cfg.PingEvery)
+	defer ping.Stop()
+	roles := time.NewTicker(s.h.cfg.RolesEvery)
+	defer roles.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ""
+		case m := <-s.out:
+			wctx, cancel := context.WithTimeout(ctx, s.h.cfg.WriteTimeout)
+			err := wsjson.Write(wctx, s.c, m)
+			cancel()
+			if err != nil {
+				return 0, ""
+			}
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, s.h.cfg.WriteTimeout)
+			err := s.c.Ping(pctx)
+			cancel()
+			if err != nil {
+				return 0, ""
+			}
+		case <-roles.C:
+			a, err := s.h.loadAccess(ctx, s.access.Load().p)
+			switch {
+			case errors.Is(err, errGone):
+				return websocket.StatusPolicyViolation, "credentials revoked"
+			case ctx.Err() != nil:
+				return 0, ""
+			case err != nil:
+				// Failing closed: better a reconnect than events the
+				// caller may no longer see.
+				s.log.Error("re-read roles", "err", err)
+				return websocket.StatusTryAgainLater, "try again"
+			}
+			s.access.Store(a)
+		}
+	}
+}
+
+// send queues m for the writer; false if the session is ending.
+func (s *session) send(ctx context.Context, m any) bool {
+	select {
+	case s.out <- m:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// read serves the client's messages one after the other.
+func (s *session) read(ctx context.Context) {
+	for {
+		typ, data, err := s.c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var req request
+		var res response
+		switch {
+		case typ != websocket.MessageText:
+			res = response{Status: http.StatusBadRequest, Error: "messages are JSON text"}
+		default:
+			if err := json.Unmarshal(data, &req); err != nil {
+				// A wrong type leaves the other fields decoded: echo the id.
+				res = response{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "bad message: " + describe(err)}
+				req = request{}
+				break
+			}
+			res = s.serve(ctx, &req)
+		}
+		if !s.send(ctx, res) {
+			return
+		}
+		if ch := s.started(&req, &res); ch != nil {
+			// After the answer, so that the channel is known before its events.
+			s.wg.Go(func() { s.forward(ctx, ch) })
+		}
+	}
+}
+
+// describe turns a message's decoding error into words for the client.
+func describe(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("%s: want a %s, got %s", te.Field, te.Type, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "invalid JSON: " + se.Error()
+	}
+	return err.Error()
+}
+
+// serve answers one request.
+func (s *session) serve(ctx context.Context, req *request) response {
+	res, err := s.do(ctx, req)
+	if err == nil {
+		return response{RequestID: req.RequestID, Status: http.StatusOK, Result: res}
+	}
+	// The one place where errors become statuses.
+	var se *statusError
+	var fe *FilterError
+	switch {
+	case errors.As(err, &se):
+		return response{RequestID: req.RequestID, Status: se.status, Error: se.msg}
+	case errors.As(err, &fe):
+		return response{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "filter: " + fe.Error()}
+	case errors.Is(err, space.ErrNotFound):
+		return response{RequestID: req.RequestID, Status: http.StatusNotFound, Error: "not found"}
+	case errors.Is(err, space.ErrBadPath):
+		return response{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "path: invalid path"}
+	case errors.Is(err, space.ErrNotDir):
+		return response{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "path: not a directory"}
+	}
+	s.log.Error("events request", "action", req.Action, "err", err)
+	return response{RequestID: req.RequestID, Status: http.StatusInternalServerError, Error: "internal error"}
+}
+
+func (s *session) do(ctx context.Context, req *request) (any, error) {
+	switch req.Action {
+	case "subscribe":
+		return s.subscribe(req)
+	case "unsubscribe":
+		return s.unsubscribe(req)
+	case "get", "list":
+		return s.node(ctx, req)
+	case "":
+		return nil, &statusError{http.StatusBadRequest, `action: missing (use subscribe, unsubscribe, get or list)`}
+	}
+	return nil, &statusError{http.StatusBadRequest,
+		fmt.Sprintf("action: unknown action %q (use subscribe, unsubscribe, get or list)", truncate(req.Action))}
+}
+
+func (s *session) subscribe(req *request) (any, error) {
+	f, err := ParseFilter(req.Filter)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.chans) >= s.h.cfg.MaxSubscriptions {
+		return nil, &statusError{http.StatusTooManyRequests,
+			fmt.Sprintf("too many subscriptions: at most %d per socket", s.h.cfg.MaxSubscriptions)}
+	}
+	s.next++
+	ch := &channel{id: "c" + strconv.Itoa(s.next)}
+	ch.sub = s.h.cfg.Bus.SubscribeWith(SubscribeOptions{Filter: f, Buffer: s.h.cfg.QueueSize,
+		CloseOnOverflow: true, Allow: func(e *Event) bool { return s.access.Load().allows(e) }})
+	s.chans[ch.id] = ch
+	return subscribed{Channel: ch.id}, nil
+}
+
+// started returns the channel that res has just announced, if any.
+func (s *session) started(req *request, res *response) *channel {
+	sub, ok := res.Result.(subscribed)
+	if !ok || req.Action != "subscribe" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.chans[sub.Channel]
+}
+
+func (s *session) unsubscribe(req *request) (any, error) {
+	s.mu.Lock()
+	ch := s.chans[req.Channel]
+	delete(s.chans, req.Channel)
+	s.mu.Unlock()
+	if ch == nil {
+		return nil, &statusError{http.StatusNotFound, fmt.Sprintf("channel: no channel %q", truncate(req.Channel))}
+	}
+	ch.mu.Lock()
+	ch.gone = true
+	ch.mu.Unlock()
+	ch.sub.Close()
+	return subscribed{Channel: ch.id}, nil
+}
+
+// forward sends ch's events to the client, then the overflow notice if
+// that is why they ended.
+func (s *session) forward(ctx context.Context, ch *channel) {
+	for {
+		var e Event
+		var open bool
+		select {
+		case e, open = <-ch.sub.C():
+		case <-ctx.Done():
+			return
+		}
+		if !open {
+			break
+		}
+		// Checked again: the roles may have been re-read since Publish.
+		if !s.access.Load().allows(&e) {
+			continue
+		}
+		ch.mu.Lock()
+		ok := !ch.gone && s.send(ctx, eventMessage{Channel: ch.id, Event: &e})
+		ch.mu.Unlock()
+		if !ok {
+			return
+		}
+	}
+	if !ch.sub.Overflowed() {
+		return // unsubscribed, or the session is ending
+	}
+	s.mu.Lock()
+	mine := s.chans[ch.id] == ch
+	delete(s.chans, ch.id)
+	s.mu.Unlock()
+	if mine {
+		s.log.Debug("subscription overflowed", "channel", ch.id)
+		s.send(ctx, overflowMessage{Type: "overflow", Channel: ch.id})
+	}
+}
+
+// node answers get (the node) and list (its children). A space the caller
+// may not read is not found, like a path outside its token.
+func (s *session) node(ctx context.Context, req *request) (any, error) {
+	if req.Space == "" {
+		return nil, &statusError{http.StatusBadRequest, "space: required"}
+	}
+	p, err := space.Clean(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	prin := s.access.Load().p
+	if _, ok, err := s.h.cfg.Auth.RoleIn(ctx, prin, req.Space); err != nil {
+		return nil, err
+	} else if !ok || !prin.Covers(req.Space, p) {
+		return nil, errNotFound
+	}
+	if req.Action == "get" {
+		n, err := s.h.cfg.Tree.Stat(ctx, req.Space, p)
+		if err != nil {
+			return nil, err
+		}
+		return nodeJSON(n), nil
+	}
+	ns, err := s.h.cfg.Tree.List(ctx, req.Space, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NodeJSON, len(ns))
+	for i, n := range ns {
+		out[i] = nodeJSON(n)
+	}
+	return out, nil
+}

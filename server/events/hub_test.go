@@ -1,0 +1,262 @@
+package events
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+func mustFilter(t testing.TB, s string) *Filter {
+	t.Helper()
+	f, err := ParseFilter([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestOrderPerSubscriber publishes from several goroutines at once and
+// checks that every subscriber, indexed or not, gets exactly the events
+// its filter accepts, in Seq order.
+func TestOrderPerSubscriber(t *testing.T) {
+	b := New()
+	filters := []string{`{}`, `{"space":"s1"}`, `{"space":["s1","s2"]}`, `{"type":"node.created"}`,
+		`{"type":"node.*","prefix":{"field":"path","value":"a/"}}`, `{"not":{"space":"s0"}}`}
+	subs := make([]*Subscription, len(filters))
+	flts := make([]*Filter, len(filters))
+	for i, f := range filters {
+		flts[i] = mustFilter(t, f)
+		subs[i] = b.SubscribeWith(SubscribeOptions{Filter: flts[i], Buffer: 10000})
+		defer subs[i].Close()
+	}
+	const publishers, each = 4, 500
+	var mu sync.Mutex
+	var published []Event
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(p), 1))
+			types := []string{NodeCreated, NodeDeleted, UploadProgress}
+			for i := range each {
+				e := b.Publish(Event{Type: types[r.IntN(3)], Space: fmt.Sprintf("s%d", r.IntN(3)),
+					Path: fmt.Sprintf("%c/%d", 'a'+r.IntN(2), i)})
+				mu.Lock()
+				published = append(published, e)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	byseq := make(map[uint64]Event, len(published))
+	for _, e := range published {
+		byseq[e.Seq] = e
+	}
+	for i, s := range subs {
+		want := 0
+		for seq := uint64(1); seq <= publishers*each; seq++ {
+			if e := byseq[seq]; flts[i].Match(&e) {
+				want++
+			}
+		}
+		if len(s.C()) != want {
+			t.Errorf("%s: got %d events, want %d", filters[i], len(s.C()), want)
+		}
+		var last uint64
+		for range len(s.C()) {
+			e := <-s.C()
+			if e.Seq <= last {
+				t.Fatalf("%s: event #%d after #%d", filters[i], e.Seq, last)
+			}
+			if !flts[i].Match(&e) {
+				t.Errorf("%s: got %+v", filters[i], e)
+			}
+			last = e.Seq
+		}
+		if s.Dropped() != 0 {
+			t.Errorf("%s: dropped %d", filters[i], s.Dropped())
+		}
+	}
+}
+
+func TestOverflowEndsSubscription(t *testing.T) {
+	for _, filter := range []string{`{}`, `{"space":["a","b"]}`, `{"type":"node.created"}`} {
+		t.Run(filter, func(t *testing.T) {
+			b := New()
+			s := b.SubscribeWith(SubscribeOptions{Filter: mustFilter(t, filter), Buffer: 2, CloseOnOverflow: true})
+			other := b.SubscribeWith(SubscribeOptions{Buffer: 10})
+			defer other.Close()
+			for i := range 5 {
+				b.Publish(Event{Type: NodeCreated, Space: "a", Path: fmt.Sprint(i)})
+			}
+			var got []string
+			for e := range s.C() { // ends: C is closed
+				got = append(got, e.Path)
+			}
+			if fmt.Sprint(got) != "[0 1]" || !s.Overflowed() || s.Dropped() != 1 {
+				t.Errorf("got %v, overflowed %v, dropped %d; want [0 1], true, 1", got, s.Overflowed(), s.Dropped())
+			}
+			if b.Len() != 1 || len(other.C()) != 5 {
+				t.Errorf("Len = %d, other got %d; want 1 and 5", b.Len(), len(other.C()))
+			}
+			s.Close() // after an overflow: no panic, no double close
+			if b.Len() != 1 {
+				t.Errorf("Len = %d after Close, want 1", b.Len())
+			}
+		})
+	}
+}
+
+func TestDropWithoutOverflowClose(t *testing.T) {
+	b := New()
+	s := b.SubscribeWith(SubscribeOptions{Buffer: 1})
+	defer s.Close()
+	b.Publish(Event{Type: NodeCreated})
+	b.Publish(Event{Type: NodeCreated}) // lost
+	<-s.C()
+	b.Publish(Event{Type: NodeDeleted})
+	if e := <-s.C(); e.Type != NodeDeleted || s.Dropped() != 1 || s.Overflowed() {
+		t.Errorf("got %s, dropped %d, overflowed %v; want node.deleted, 1, false", e.Type, s.Dropped(), s.Overflowed())
+	}
+}
+
+func TestBusUnsubscribe(t *testing.T) {
+	b := New()
+	subs := []*Subscription{
+		b.SubscribeWith(SubscribeOptions{Filter: mustFilter(t, `{"space":["a","b"]}`), Buffer: 10}),
+		b.SubscribeWith(SubscribeOptions{Filter: mustFilter(t, `{"type":["node.created","node.deleted"]}`), Buffer: 10}),
+		b.SubscribeWith(SubscribeOptions{Buffer: 10}),
+		b.Subscribe(func(e Event) bool { return true }, 10),
+	}
+	keep := b.SubscribeWith(SubscribeOptions{Filter: mustFilter(t, `{"space":"a"}`), Buffer: 10})
+	defer keep.Close()
+	if b.Len() != 5 {
+		t.Fatalf("Len = %d, want 5", b.Len())
+	}
+	for _, s := range subs {
+		s.Close()
+	}
+	b.Publish(Event{Type: NodeCreated, Space: "a"})
+	for i, s := range subs {
+		if _, ok := <-s.C(); ok {
+			t.Errorf("subscription %d got an event after Close", i)
+		}
+	}
+	if b.Len() != 1 || len(keep.C()) != 1 {
+		t.Errorf("Len = %d, kept got %d; want 1 and 1", b.Len(), len(keep.C()))
+	}
+	if len(b.bySpace) != 1 || len(b.byType) != 0 || len(b.rest) != 0 {
+		t.Errorf("index not cleaned: %d spaces, %d types, %d rest", len(b.bySpace), len(b.byType), len(b.rest))
+	}
+}
+
+func TestAllow(t *testing.T) {
+	b := New()
+	s := b.SubscribeWith(SubscribeOptions{Buffer: 10, Allow: func(e *Event) bool { return e.Space == "mine" }})
+	defer s.Close()
+	b.Publish(Event{Type: NodeCreated, Space: "theirs"})
+	b.Publish(Event{Type: NodeCreated, Space: "mine"})
+	b.Publish(Event{Type: NodeCreated})
+	if len(s.C()) != 1 || (<-s.C()).Space != "mine" {
+		t.Error("Allow not applied")
+	}
+}
+
+// benchBus returns a bus with n subscriptions shaped like those of a busy
+// server: most pinned to one of 500 spaces (a folder view), some to types
+// (a dashboard), and one in ten with no pin at all (a prefix, a size
+// range), all behind an authorization check. Their buffers are large and
+// drained, as a live client would.
+func benchBus(tb testing.TB, n int, shape string) (*Bus, func()) {
+	b := New()
+	readable := map[string]bool{}
+	for i := range 500 {
+		readable[fmt.Sprintf("space-%d", i)] = i%2 == 0
+	}
+	allow := func(e *Event) bool { return readable[e.Space] }
+	var subs []*Subscription
+	for i := range n {
+		var f string
+		switch {
+		case shape == "unpinned":
+			f = fmt.Sprintf(`{"type":"node.*","prefix":{"field":"path","value":"dir-%d/"}}`, i)
+		case shape == "all":
+			f = `{}`
+		case i%10 < 8:
+			f = fmt.Sprintf(`{"space":"space-%d","type":"node.*","prefix":{"field":"path","value":"dir-%d/"}}`, i%500, i%7)
+		case i%10 == 8:
+			f = `{"type":["processing.finished","processing.aborted"],"user":"alice"}`
+		default:
+			f = fmt.Sprintf(`{"and":[{"prefix":{"field":"path","value":"dir-%d/"}},{"range":{"field":"size","gt":1048576}}]}`, i%7)
+		}
+		subs = append(subs, b.SubscribeWith(SubscribeOptions{Filter: mustFilter(tb, f), Allow: allow, Buffer: 64}))
+	}
+	var wg sync.WaitGroup
+	for _, s := range subs {
+		wg.Go(func() {
+			for range s.C() {
+			}
+		})
+	}
+	return b, func() {
+		for _, s := range subs {
+			s.Close()
+		}
+		wg.Wait()
+	}
+}
+
+func benchEvents() []Event {
+	types := []string{NodeCreated, NodeUpdated, UploadProgress, ProcessingFinished}
+	evs := make([]Event, 1024)
+	for i := range evs {
+		evs[i] = Event{Type: types[i%len(types)], Space: fmt.Sprintf("space-%d", i*7%500),
+			Path: fmt.Sprintf("dir-%d/file-%d.jpg", i%7, i), User: "alice", Size: int64(i) << 12}
+	}
+	return evs
+}
+
+// BenchmarkPublish10k is the cost of one Publish with 10,000 subscriptions:
+// "mixed" is the realistic shape of benchBus, "unpinned" makes every filter
+// run on every event (nothing indexed), "all" makes every subscription
+// (behind the authorization check) want every event of a readable space.
+// The budget is 1 ms per event.
+func BenchmarkPublish10k(b *testing.B) {
+	for _, shape := range []string{"mixed", "unpinned", "all"} {
+		b.Run(shape, func(b *testing.B) {
+			bus, done := benchBus(b, 10000, shape)
+			defer done()
+			evs := benchEvents()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				bus.Publish(evs[i%len(evs)])
+			}
+		})
+	}
+}
+
+// TestPublish10kBudget fails when the mixed and unpinned shapes of
+// BenchmarkPublish10k exceed 1 ms per event. Not under -race (it
+// multiplies the cost tenfold) nor -short.
+func TestPublish10kBudget(t *testing.T) {
+	if raceEnabled || testing.Short() {
+		t.Skip("timing test: skipped under -race and -short")
+	}
+	for _, shape := range []string{"mixed", "unpinned"} {
+		bus, done := benchBus(t, 10000, shape)
+		evs := benchEvents()
+		const n = 2000
+		start := time.Now()
+		for i := range n {
+			bus.Publish(evs[i%len(evs)])
+		}
+		per := time.Since(start) / n
+		done()
+		t.Logf("%s: %v per Publish", shape, per)
+		if per > time.Millisecond {
+			t.Errorf("%s: %v per Publish with 10,000 subscriptions, budget 1ms", shape, per)
+		}
+	}
+}
