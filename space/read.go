@@ -43,14 +43,39 @@ func (t *Tree) List(ctx context.Context, spaceID, p string) ([]Node, error) {
 }
 
 // ListBatches is List for a directory already at hand, delivering the
-// children in batches as they are read (see store.Reader.ChildrenBatches).
+// children in batches as they are read (see store.Reader.ChildrenBatches),
+// or from a cache of recent listings while nothing in the space has
+// changed since (a repeated listing of a large folder costs one small
+// query). fn must not modify the batches, which may be shared.
 func (t *Tree) ListBatches(ctx context.Context, dir Node, size int, fn func([]Node) error) error {
+	what := op("list", dir.SpaceID, dir.Path)
 	if !dir.IsDir {
-		return fail(op("list", dir.SpaceID, dir.Path), ErrNotDir)
+		return fail(what, ErrNotDir)
 	}
-	if err := t.db.ChildrenBatches(ctx, dir.ID, size, fn); err != nil {
-		return fail(op("list", dir.SpaceID, dir.Path), err)
+	size = max(size, 1)
+	// The generation is read before the listing: a change in between
+	// labels the listing older than it is, which only costs a miss.
+	gen, err := t.db.SpaceGeneration(ctx, dir.SpaceID)
+	if err != nil {
+		return fail(what, err)
 	}
+	if nodes, ok := t.listings.get(dir.ID, gen); ok {
+		for i := 0; i < len(nodes); i += size {
+			if err := fn(nodes[i:min(i+size, len(nodes)):min(i+size, len(nodes))]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var all []Node
+	err = t.db.ChildrenBatches(ctx, dir.ID, size, func(b []Node) error {
+		all = append(all, b...)
+		return fn(b)
+	})
+	if err != nil {
+		return fail(what, err)
+	}
+	t.listings.put(dir.ID, gen, all)
 	return nil
 }
 

@@ -98,6 +98,8 @@ type Tree struct {
 
 	mu    sync.Mutex
 	state map[string]*spaceState
+
+	listings *listingCache
 }
 
 // spaceState is what a Tree keeps per open space.
@@ -131,6 +133,8 @@ func New(cfg Config) (*Tree, error) {
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		state:   map[string]*spaceState{},
+
+		listings: newListingCache(maxCachedNodes),
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)

@@ -1011,3 +1011,82 @@ func TestStageKeep(t *testing.T) {
 		t.Errorf("staging files left: %v", f.staging(t))
 	}
 }
+
+// TestListBatchesCache: a listing served from the cache is never stale,
+// whatever changed the space and whoever changed it.
+func TestListBatchesCache(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.space(t, "s", 0)
+	f.mkdir(t, "s", "d")
+	f.put(t, "s", "d/a", "1")
+	list := func(tr *Tree) string {
+		t.Helper()
+		dir, err := tr.Stat(ctx, "s", "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		err = tr.ListBatches(ctx, dir, 2, func(b []Node) error {
+			for _, n := range b {
+				out = append(out, fmt.Sprintf("%s:%d", n.Name, n.Size))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out, " ")
+	}
+	other, err := New(Config{DB: f.db, Dir: f.dir}) // another process on the same data
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	steps := []struct {
+		change func()
+		want   string
+	}{
+		{func() {}, "a:1"},
+		{func() {}, "a:1"}, // from the cache
+		{func() { f.put(t, "s", "d/b", "22") }, "a:1 b:2"},
+		{func() { f.put(t, "s", "d/a", "333") }, "a:3 b:2"},
+		{func() {
+			if _, _, err := other.Put(ctx, "s", "d/c", strings.NewReader("4444"), PutOptions{ExpectedSize: -1}); err != nil {
+				t.Fatal(err)
+			}
+		}, "a:3 b:2 c:4"},
+		{func() {
+			if _, err := other.SetMTime(ctx, "s", "d/c", time.Unix(5, 0)); err != nil {
+				t.Fatal(err)
+			}
+		}, "a:3 b:2 c:4"},
+		{func() {
+			if _, err := f.tree.Move(ctx, "s", "d/b", "s", "d/e", false); err != nil {
+				t.Fatal(err)
+			}
+		}, "a:3 c:4 e:2"},
+		{func() {
+			if err := other.Delete(ctx, "s", "d/a"); err != nil {
+				t.Fatal(err)
+			}
+		}, "c:4 e:2"},
+	}
+	for i, s := range steps {
+		s.change()
+		if got := list(f.tree); got != s.want {
+			t.Errorf("step %d: listing %q, want %q", i, got, s.want)
+		}
+	}
+	// The mtime change above must show too, not just names and sizes.
+	dir, _ := f.tree.Stat(ctx, "s", "d")
+	f.tree.ListBatches(ctx, dir, 10, func(b []Node) error {
+		for _, n := range b {
+			if n.Name == "c" && !n.MTime.Equal(time.Unix(5, 0)) {
+				t.Errorf("cached listing shows c's old mtime %v", n.MTime)
+			}
+		}
+		return nil
+	})
+}

@@ -413,3 +413,48 @@ func TestSpacePolicy(t *testing.T) {
 		t.Errorf("SpacePolicy(unknown) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestSpaceGeneration: every kind of node change moves the generation of
+// the spaces it touches, and reads do not.
+func TestSpaceGeneration(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openNodesDB(t)
+	ns := mkTree(t, db, "s", "a/", "a/f", "b/")
+	gen := func() int64 {
+		t.Helper()
+		g, err := db.SpaceGeneration(ctx, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	changes := []struct {
+		name string
+		fn   func(tx *Tx) error
+	}{
+		{"update", func(tx *Tx) error { n := ns["a/f"]; n.Size = 99; return tx.UpdateNode(ctx, n) }},
+		{"move", func(tx *Tx) error { return tx.MoveSubtree(ctx, "s", "a/f", "s", "b/f", ns["b"].ID, "f") }},
+		{"copy", func(tx *Tx) error {
+			_, err := tx.CopySubtree(ctx, "s", "b/f", "s", "a/g", ns["a"].ID, "g", false, time.Unix(3, 0))
+			return err
+		}},
+		{"delete", func(tx *Tx) error { _, err := tx.DeleteSubtree(ctx, "s", "a"); return err }},
+	}
+	for _, c := range changes {
+		before := gen()
+		if err := db.Update(ctx, c.fn); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if gen() <= before {
+			t.Errorf("%s did not move the generation (%d)", c.name, before)
+		}
+	}
+	before := gen()
+	db.Children(ctx, ns["b"].ID)
+	if gen() != before {
+		t.Error("a read moved the generation")
+	}
+	if _, err := db.SpaceGeneration(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SpaceGeneration(unknown) = %v, want ErrNotFound", err)
+	}
+}

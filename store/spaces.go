@@ -127,3 +127,16 @@ func (tx *Tx) SetSpacePolicy(ctx context.Context, id, policy string) error {
 	return tx.execOne(ctx, fmt.Sprintf("set policy of space %q", id),
 		"UPDATE spaces SET policy = ? WHERE id = ?", policy, id)
 }
+
+// SpaceGeneration returns a number that changes whenever a node of the
+// space does (kept by triggers, whoever writes), or an error wrapping
+// ErrNotFound. Equal numbers mean no node of the space changed between the
+// two reads.
+func (r Reader) SpaceGeneration(ctx context.Context, id string) (int64, error) {
+	var g int64
+	err := r.q.QueryRowContext(ctx, "SELECT generation FROM spaces WHERE id = ?", id).Scan(&g)
+	if err != nil {
+		return 0, fmt.Errorf("store: get generation of space %q: %w", id, describe(err))
+	}
+	return g, nil
+}
