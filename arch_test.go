@@ -18,8 +18,10 @@ const module = "github.com/wharfhq/wharf"
 // (feature packages do not import each other) nor a higher one.
 var layers = [][]string{
 	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench"}, // main, black-box tests, benchmark tools
-	{"e2e/phrasesim"}, // the Phraseanet simulator the e2e tests drive; it imports nothing of Wharf
-	{"server"},
+	// the Phraseanet simulator the e2e tests drive, and the HTTP client of
+	// login, push and pull (main imports it); neither imports anything of Wharf
+	{"e2e/phrasesim", "client"},
+	{"server", "ops"}, // ops: backup, restore, check; server does not import it
 	{"server/dav", "server/tus", "server/phraseanet", "server/web"},
 	{"server/postproc"},
 	// events sits below postproc so that the pipeline can publish its

@@ -143,6 +143,13 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 					}},
 				},
 			},
+			c.loginCommand(),
+			c.logoutCommand(),
+			c.pushCommand(),
+			c.pullCommand(),
+			c.backupCommand(),
+			c.restoreCommand(),
+			c.checkCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -200,6 +207,7 @@ func (c *commands) serve(cx *cli.Context) error {
 		ProcessingWait:   cx.Duration("processing-wait"),
 		Clamd:            cx.String("clamd"),
 		Reject:           cx.String("reject"),
+		Notify:           server.NotifierFromEnv(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC")),
 	})
 }
 

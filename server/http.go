@@ -38,6 +38,11 @@ func (a *app) handler() http.Handler {
 	authed := http.NewServeMux()
 	authed.HandleFunc("GET /api/v1/me", a.handleMe)
 	authed.HandleFunc("GET /api/v1/uploads/{id}/progress", a.handleProgress)
+	authed.HandleFunc("POST "+uploadTokensPath, a.handleCreateUploadToken)
+	authed.HandleFunc("GET "+uploadTokensPath, a.handleListUploadTokens)
+	authed.HandleFunc("DELETE "+uploadTokensPath+"/{id}", a.handleRevokeUploadToken)
+	authed.HandleFunc("POST "+finalizePath, a.handleFinalize)
+	authed.HandleFunc("GET "+metadataPrefix+"{space}/{path...}", a.handleMetadata)
 	authed.Handle("GET /api/v1/events", a.evh)
 	authed.Handle("/dav/", a.davOrTus())
 	authed.Handle("/dav", a.dav)
@@ -56,6 +61,9 @@ func (a *app) handler() http.Handler {
 		writeText(w, http.StatusOK, "ok")
 	})
 	root.HandleFunc("GET /readyz", a.handleReady)
+	// Session tokens are had for a password: no authentication before.
+	root.HandleFunc("POST "+sessionPath, a.handleCreateSession)
+	root.HandleFunc("DELETE "+sessionPath, a.handleRevokeSession)
 	if a.ph != nil {
 		// The uploader-compatible API Phraseanet calls: its own
 		// authorization (AssetToken, pull bearer tokens, signed URLs).
@@ -65,7 +73,7 @@ func (a *app) handler() http.Handler {
 		root.Handle(phraseanet.CommitsPrefix, ph)
 		root.Handle(phraseanet.TokenPath, ph)
 	}
-	root.Handle("/", a.requireAuth(authed))
+	root.Handle("/", a.requireAuth(a.limitUploadTokens(authed)))
 
 	return a.withRequestID(a.withAccessLog(a.withRecover(a.withOptions(root))))
 }

@@ -66,6 +66,10 @@ type Config struct {
 	// Ready, if set, is called once the listener is open, with its address
 	// (tests use it to learn the port of "127.0.0.1:0").
 	Ready func(addr net.Addr)
+	// Notify tells systemd (Type=notify) that the server is ready, alive
+	// (the watchdog) and stopping. Zero: not started by systemd, nothing
+	// is sent.
+	Notify Notifier
 }
 
 func (c *Config) setDefaults() error {
@@ -211,6 +215,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
+	// The listener is open: connections queue in the kernel until Serve
+	// accepts them, so systemd may start what depends on Wharf now.
+	if err := cfg.Notify.Notify("READY=1"); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
+	wdCtx, stopWatchdog := context.WithCancel(context.WithoutCancel(ctx))
+	wdDone := make(chan struct{})
+	go func() {
+		defer close(wdDone)
+		cfg.Notify.RunWatchdog(wdCtx, svc.DB.Ping, func(err error) { log.Warn("systemd watchdog", "err", err) })
+	}()
+	defer func() { stopWatchdog(); <-wdDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -220,6 +236,9 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	if err := cfg.Notify.Notify("STOPPING=1"); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -240,6 +259,7 @@ type app struct {
 	jobs jobStatuser
 	ph   *phraseanet.Service
 	evh  *events.Handler
+	pub  publisher // the publish API's state (publish.go)
 }
 
 func (a *app) publicURL(addr net.Addr) string {

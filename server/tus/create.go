@@ -44,6 +44,17 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 	}
 	if p.Token != nil && p.Token.Kind == auth.KindUpload {
 		u.TokenID = p.Token.ID
+		if p.Token.Expired(now) {
+			return handler.HTTPResponse{}, none, tusError(http.StatusUnauthorized, "the upload token has expired")
+		}
+		// Its limits are counted on announced sizes, before any byte:
+		// neither a deferred length nor parts to concatenate can be.
+		if info.IsPartial || len(info.PartialUploads) > 0 {
+			return handler.HTTPResponse{}, none, tusError(http.StatusForbidden, "an upload token cannot create partial uploads")
+		}
+		if info.SizeIsDeferred {
+			return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "an upload token needs Upload-Length at creation")
+		}
 	}
 	if info.SizeIsDeferred {
 		u.Size = -1
@@ -61,6 +72,10 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 			return handler.HTTPResponse{}, none, err
 		}
 		u.SpaceID, u.Path = spaceID, p2
+		if u.TokenID != "" && !p.Covers(u.SpaceID, u.Path) {
+			return handler.HTTPResponse{}, none, tusError(http.StatusForbidden,
+				"this upload token only allows uploads under %s/%s", p.Token.SpaceID, p.Token.Prefix)
+		}
 		if err := h.checkTarget(ctx, p, &u, info); err != nil {
 			return handler.HTTPResponse{}, none, err
 		}
@@ -87,7 +102,18 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 			return handler.HTTPResponse{}, none, tusError(http.StatusNotFound, "no such partial upload %s", id)
 		}
 	}
-	err := h.db.Update(ctx, func(tx *store.Tx) error { return tx.InsertUpload(ctx, u) })
+	err := h.db.Update(ctx, func(tx *store.Tx) error {
+		if u.TokenID != "" {
+			if err := chargeToken(ctx, tx, u); err != nil {
+				return err
+			}
+		}
+		return tx.InsertUpload(ctx, u)
+	})
+	var refusal handler.Error
+	if errors.As(err, &refusal) {
+		return handler.HTTPResponse{}, none, refusal
+	}
 	if err != nil {
 		return handler.HTTPResponse{}, none, fmt.Errorf("tus: record upload: %w", err)
 	}
@@ -97,6 +123,33 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 		"Upload-Expires": u.ExpiresAt.UTC().Format(http.TimeFormat),
 	}}
 	return resp, handler.FileInfoChanges{ID: u.ID}, nil
+}
+
+// chargeToken counts upload u against the limits of the upload token that
+// creates it, in the transaction that records u, so that concurrent
+// creations cannot together exceed them. A token without limits is only
+// checked to still exist.
+func chargeToken(ctx context.Context, tx *store.Tx, u store.Upload) error {
+	lim, err := tx.UploadTokenLimits(ctx, u.TokenID)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, err := tx.TokenByID(ctx, u.TokenID); errors.Is(err, store.ErrNotFound) {
+			return tusError(http.StatusUnauthorized, "the upload token has been revoked")
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if lim.MaxFiles > 0 && lim.UsedFiles+1 > lim.MaxFiles {
+		return tusError(http.StatusForbidden, "this upload token allows %d files and all have been created", lim.MaxFiles)
+	}
+	if lim.MaxBytes > 0 && lim.UsedBytes+u.Size > lim.MaxBytes {
+		return tusError(http.StatusRequestEntityTooLarge,
+			"this upload token allows %d bytes in all: %d used, this upload needs %d", lim.MaxBytes, lim.UsedBytes, u.Size)
+	}
+	return tx.AddUploadTokenUsage(ctx, u.TokenID, u.Size, 1)
 }
 
 // target finds the destination of a new upload: the space and directory of

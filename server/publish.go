@@ -1,0 +1,835 @@
+package server
+
+// The publish flow scripts and partners use (issue 9, docs/publish.md):
+// session tokens from a password, upload tokens narrowed to one space and
+// prefix with byte and file limits, and the finalization of uploads
+// (metadata on the new files, one Phraseanet commit of them).
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/server/dav"
+	"github.com/wharfhq/wharf/server/phraseanet"
+	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/server/tus"
+	"github.com/wharfhq/wharf/space"
+	"github.com/wharfhq/wharf/store"
+)
+
+// Lifetimes of the tokens the publish API makes.
+const (
+	sessionTTL        = 30 * 24 * time.Hour
+	maxSessionTTL     = 365 * 24 * time.Hour
+	uploadTokenTTL    = 24 * time.Hour
+	maxUploadTokenTTL = 90 * 24 * time.Hour
+)
+
+// finalizeWait bounds how long a finalization waits for processing before
+// it reports the files still processing.
+const finalizeWait = 2 * time.Minute
+
+// maxFinalizeUploads bounds the uploads of one finalization.
+const maxFinalizeUploads = 10000
+
+// maxMetadata bounds the metadata JSON stored on each file.
+const maxMetadata = 64 << 10
+
+// publisher is the state of the publish API: finalizations that may make a
+// commit run one at a time, so that two identical ones make one commit.
+type publisher struct {
+	mu sync.Mutex
+}
+
+// jobWaiter is the pipeline's ability to wait for a job, which
+// postproc.Runner has; without it, finalize reports without waiting.
+type jobWaiter interface {
+	Wait(ctx context.Context, id string) (postproc.Status, error)
+}
+
+// readJSON decodes r's body (at most limit bytes) into v, with numbers as
+// json.Number; an empty body leaves v alone.
+func readJSON(r *http.Request, limit int64, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return &httpError{Status: http.StatusBadRequest, Msg: "cannot read the body"}
+	}
+	if int64(len(b)) > limit {
+		return &httpError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("the body is larger than %d bytes", limit)}
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return &httpError{Status: http.StatusBadRequest, Msg: "the body is not the JSON expected: " + err.Error()}
+	}
+	return nil
+}
+
+func badRequest(format string, args ...any) error {
+	return &httpError{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+}
+
+// seconds reads an optional expires_in: 0 gives def, and it must not
+// exceed most.
+func seconds(v json.Number, def, most time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := v.Int64()
+	if err != nil || n < 0 {
+		return 0, badRequest("expires_in %s: want a whole number of seconds", v)
+	}
+	if n == 0 {
+		return def, nil
+	}
+	if time.Duration(n) > most/time.Second {
+		return 0, badRequest("expires_in %d: at most %d seconds", n, int64(most/time.Second))
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// authError turns auth's refusals of input into client errors.
+func authError(err error) error {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return err
+	case errors.Is(err, auth.ErrBadToken), errors.Is(err, auth.ErrBadName):
+		return &httpError{Status: http.StatusBadRequest, Msg: err.Error()}
+	case errors.Is(err, auth.ErrNotFound):
+		return &httpError{Status: http.StatusNotFound, Msg: err.Error()}
+	}
+	return err
+}
+
+// handleCreateSession serves POST /api/v1/auth/token: a user name and the
+// account password or an app password (JSON {"user","password"} or Basic)
+// give a bearer session token. It is mounted before authentication and
+// never takes a token as credentials.
+func (a *app) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		User      string      `json:"user"`
+		Password  string      `json:"password"`
+		ExpiresIn json.Number `json:"expires_in"`
+		Label     string      `json:"label"`
+	}
+	if err := readJSON(r, 64<<10, &in); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if in.User == "" && in.Password == "" {
+		in.User, in.Password, _ = r.BasicAuth()
+	}
+	if in.User == "" || in.Password == "" {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Wharf", charset="UTF-8"`)
+		a.writeError(w, r, &httpError{Status: http.StatusUnauthorized,
+			Msg: `send a user name and password, as JSON {"user","password"} or Basic`})
+		return
+	}
+	ttl, err := seconds(in.ExpiresIn, sessionTTL, maxSessionTTL)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	p, err := a.svc.Auth.Login(r.Context(), r.RemoteAddr, in.User, in.Password)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if lw, ok := w.(*logWriter); ok {
+		lw.user = p.User.Name
+	}
+	label := in.Label
+	if label == "" {
+		label = "session from " + p.Via
+	}
+	tok, secret, err := a.svc.Auth.CreateToken(r.Context(), p.User.Name, auth.TokenOptions{Kind: auth.KindSession, Label: label, TTL: ttl})
+	if err != nil {
+		a.writeError(w, r, authError(err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": tok.ID, "token": secret, "expiresAt": tok.ExpiresAt, "user": p.User.Name,
+	})
+}
+
+// handleRevokeSession serves DELETE /api/v1/auth/token: it revokes the
+// bearer token the request carries. Upload tokens are revoked by their
+// creator instead (DELETE /api/v1/upload-tokens/{id}).
+func (a *app) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
+	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "bearer") {
+		a.writeError(w, r, &httpError{Status: http.StatusUnauthorized, Msg: "send the token to revoke as Authorization: Bearer"})
+		return
+	}
+	p, err := a.svc.Auth.AuthenticateToken(r.Context(), r.RemoteAddr, strings.TrimSpace(secret))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if p.Token.Kind == auth.KindUpload {
+		a.writeError(w, r, &httpError{Status: http.StatusForbidden, Msg: "an upload token is revoked by its creator: DELETE /api/v1/upload-tokens/" + p.Token.ID})
+		return
+	}
+	if err := a.svc.Auth.RevokeToken(r.Context(), p.Token.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// limitUploadTokens keeps callers authenticated by an upload token to what
+// such a token is for: creating tus uploads (at /tus/ or oCIS-style on a
+// collection), resuming, ending and watching the uploads it created, and
+// finalizing them. Everything else is 403. It runs after requireAuth.
+func (a *app) limitUploadTokens(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := auth.FromContext(r.Context())
+		if p == nil || p.Token == nil || p.Token.Kind != auth.KindUpload || a.uploadTokenMay(r, p.Token) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		msg := "an upload token may only create and resume tus uploads and finalize them"
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			a.writeError(w, r, &httpError{Status: http.StatusForbidden, Msg: msg})
+			return
+		}
+		writeText(w, http.StatusForbidden, msg)
+	})
+}
+
+func (a *app) uploadTokenMay(r *http.Request, t *auth.Token) bool {
+	p := r.URL.Path
+	switch {
+	case p == "/tus" || strings.HasPrefix(p, tus.BasePath):
+		return true // tus checks the space, prefix, limits and owner
+	case strings.HasPrefix(p, dav.SpacesPrefix) && tus.IsCreation(r):
+		return true
+	case p == finalizePath:
+		return r.Method == http.MethodPost
+	case r.Method == http.MethodGet:
+		rest, ok := strings.CutPrefix(p, tus.ProgressPrefix)
+		id, ok2 := strings.CutSuffix(rest, "/progress")
+		if !ok || !ok2 || id == "" || strings.Contains(id, "/") {
+			return false
+		}
+		u, err := a.svc.DB.Upload(r.Context(), id)
+		return err == nil && u.TokenID == t.ID
+	}
+	return false
+}
+
+// uploadTokenOut describes an upload token; Token (the secret) only when
+// it is created.
+type uploadTokenOut struct {
+	ID         string     `json:"id"`
+	Token      string     `json:"token,omitempty"`
+	User       string     `json:"user,omitempty"`
+	Label      string     `json:"label,omitempty"`
+	Space      string     `json:"space"`
+	Prefix     string     `json:"prefix"`
+	MaxBytes   int64      `json:"maxBytes"`
+	MaxFiles   int64      `json:"maxFiles"`
+	UsedBytes  *int64     `json:"usedBytes,omitempty"`
+	UsedFiles  *int64     `json:"usedFiles,omitempty"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	ExpiresAt  time.Time  `json:"expiresAt"`
+	Expired    *bool      `json:"expired,omitempty"`
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	TusURL     string     `json:"tusURL,omitempty"`
+}
+
+// baseURL is the server's public URL: the configured one, else the
+// request's scheme and host.
+func (a *app) baseURL(r *http.Request) string {
+	if a.cfg.PublicURL != "" {
+		return strings.TrimSuffix(a.cfg.PublicURL, "/")
+	}
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// handleCreateUploadToken serves POST /api/v1/upload-tokens: an editor of
+// a space makes a token that may only create uploads below a prefix of it,
+// within byte and file limits, until it expires.
+func (a *app) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := auth.FromContext(ctx)
+	var in struct {
+		Space     string      `json:"space"`
+		Prefix    string      `json:"prefix"`
+		MaxBytes  json.Number `json:"max_bytes"`
+		MaxFiles  json.Number `json:"max_files"`
+		ExpiresIn json.Number `json:"expires_in"`
+		Label     string      `json:"label"`
+	}
+	err := readJSON(r, 64<<10, &in)
+	if err == nil && in.Space == "" {
+		err = badRequest(`an upload token needs a "space"`)
+	}
+	var limits store.UploadTokenLimits
+	for _, l := range []struct {
+		name string
+		v    json.Number
+		to   *int64
+	}{{"max_bytes", in.MaxBytes, &limits.MaxBytes}, {"max_files", in.MaxFiles, &limits.MaxFiles}} {
+		if err != nil || l.v == "" {
+			continue
+		}
+		if *l.to, err = l.v.Int64(); err != nil || *l.to < 0 {
+			err = badRequest("%s %s: want a whole number, 0 for no limit", l.name, l.v)
+		}
+	}
+	var ttl time.Duration
+	if err == nil {
+		ttl, err = seconds(in.ExpiresIn, uploadTokenTTL, maxUploadTokenTTL)
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	prefix := strings.Trim(in.Prefix, "/")
+	role, ok, err := a.svc.Auth.RoleIn(ctx, p, in.Space)
+	if err == nil && ok {
+		if _, serr := a.svc.Tree.Space(ctx, in.Space); errors.Is(serr, space.ErrNotFound) {
+			ok = false
+		} else {
+			err = serr
+		}
+	}
+	switch {
+	case err != nil:
+	case !ok:
+		err = &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such space %q", in.Space)}
+	case !role.Allows(auth.Editor) || !p.Covers(in.Space, prefix):
+		err = &httpError{Status: http.StatusForbidden, Msg: fmt.Sprintf("making upload tokens for %s/%s needs the editor role there", in.Space, prefix)}
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	label := in.Label
+	if label == "" {
+		label = "upload to " + in.Space + "/" + prefix
+	}
+	tok, secret, err := a.svc.Auth.CreateToken(ctx, p.User.Name, auth.TokenOptions{
+		Kind: auth.KindUpload, Label: label, TTL: ttl, SpaceID: in.Space, Prefix: prefix,
+	})
+	if err != nil {
+		a.writeError(w, r, authError(err))
+		return
+	}
+	limits.TokenID = tok.ID
+	// The secret is not out yet: until the limits are stored, nobody can
+	// use the token.
+	if err := a.svc.DB.Update(ctx, func(tx *store.Tx) error { return tx.PutUploadTokenLimits(ctx, limits) }); err != nil {
+		if rerr := a.svc.Auth.RevokeToken(context.WithoutCancel(ctx), tok.ID); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		a.writeError(w, r, fmt.Errorf("server: store upload token limits: %w", err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Location", uploadTokensPath+"/"+tok.ID)
+	writeJSON(w, http.StatusCreated, uploadTokenOut{
+		ID: tok.ID, Token: secret, Space: tok.SpaceID, Prefix: tok.Prefix, MaxBytes: limits.MaxBytes,
+		MaxFiles: limits.MaxFiles, CreatedAt: tok.CreatedAt, ExpiresAt: tok.ExpiresAt, TusURL: a.baseURL(r) + tus.BasePath,
+	})
+}
+
+// handleListUploadTokens serves GET /api/v1/upload-tokens: the caller's
+// upload tokens, or everyone's for an admin, with their limits and usage.
+func (a *app) handleListUploadTokens(w http.ResponseWriter, r *http.Request) {
+	p := auth.FromContext(r.Context())
+	var uid int64
+	if !p.User.Admin {
+		uid = p.User.ID
+	}
+	rows, err := a.svc.DB.UploadTokens(r.Context(), uid)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	now := time.Now()
+	out := make([]uploadTokenOut, 0, len(rows))
+	for _, t := range rows {
+		o := uploadTokenOut{ID: t.ID, User: t.UserName, Label: t.Label, Space: t.SpaceID, Prefix: t.Prefix,
+			MaxBytes: t.Limits.MaxBytes, MaxFiles: t.Limits.MaxFiles, UsedBytes: &t.Limits.UsedBytes,
+			UsedFiles: &t.Limits.UsedFiles, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}
+		expired := !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+		o.Expired = &expired
+		if !t.LastUsedAt.IsZero() {
+			o.LastUsedAt = &t.LastUsedAt
+		}
+		out = append(out, o)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleRevokeUploadToken serves DELETE /api/v1/upload-tokens/{id}: its
+// creator or an admin revokes it; from then on it is refused (401).
+func (a *app) handleRevokeUploadToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := auth.FromContext(ctx)
+	id := r.PathValue("id")
+	t, err := a.svc.Auth.Token(ctx, id)
+	if errors.Is(err, auth.ErrNotFound) || err == nil && (t.Kind != auth.KindUpload || !p.User.Admin && t.UserID != p.User.ID) {
+		err = &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no upload token %q", id)}
+	}
+	if err == nil {
+		err = a.svc.Auth.RevokeToken(ctx, id)
+	}
+	if err != nil {
+		a.writeError(w, r, authError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Paths of the publish API.
+const (
+	sessionPath      = "/api/v1/auth/token"
+	uploadTokensPath = "/api/v1/upload-tokens"
+	finalizePath     = "/api/v1/uploads/finalize"
+	metadataPrefix   = "/api/v1/metadata/"
+)
+
+// finalFile is one upload's line in a finalization's answer.
+type finalFile struct {
+	Upload string `json:"upload"`
+	State  string `json:"state"` // done, rejected or processing
+	Space  string `json:"space"`
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	Error  string `json:"error"`
+	Step   string `json:"step"`
+	// Status is 404 for an upload that does not exist or is not the
+	// caller's.
+	Status int   `json:"status,omitempty"`
+	node   int64 // the installed file, when done
+}
+
+type finalCommit struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+}
+
+type finalAnswer struct {
+	Files  []finalFile  `json:"files"`
+	Commit *finalCommit `json:"commit"`
+}
+
+// Finalization states of a file.
+const (
+	finalDone       = "done"
+	finalRejected   = "rejected"
+	finalProcessing = "processing"
+)
+
+// finalizeOwns reports whether p may finalize upload u: its user, and for
+// a caller with an upload token, only the uploads that token created.
+func finalizeOwns(p *auth.Principal, u store.Upload) bool {
+	if p.User.ID != u.UserID || u.Partial {
+		return false
+	}
+	return p.Token == nil || p.Token.Kind != auth.KindUpload || p.Token.ID == u.TokenID
+}
+
+// handleFinalize serves POST /api/v1/uploads/finalize.
+func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := auth.FromContext(ctx)
+	var in struct {
+		Uploads  []string        `json:"uploads"`
+		Metadata json.RawMessage `json:"metadata"`
+		Target   string          `json:"target"`
+		Form     json.RawMessage `json:"form"`
+	}
+	if err := readJSON(r, 4<<20, &in); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ids := slices.Clone(in.Uploads)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	switch {
+	case len(ids) == 0:
+		a.writeError(w, r, badRequest(`"uploads" must list the ids of the uploads to finalize`))
+		return
+	case len(ids) > maxFinalizeUploads:
+		a.writeError(w, r, badRequest("at most %d uploads per finalization", maxFinalizeUploads))
+		return
+	case ids[0] == "":
+		a.writeError(w, r, badRequest("an upload id is empty"))
+		return
+	}
+	meta, err := compactObject(in.Metadata, "metadata")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	form := map[string]any{}
+	if f := bytes.TrimSpace(in.Form); len(f) > 0 && string(f) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(f))
+		dec.UseNumber()
+		if err := dec.Decode(&form); err != nil || form == nil {
+			a.writeError(w, r, badRequest(`"form" must be a JSON object`))
+			return
+		}
+	}
+	var target *store.Target
+	if in.Target != "" {
+		t, err := a.finalizeTarget(ctx, p, in.Target, form)
+		if err != nil {
+			a.writePublishError(w, r, err)
+			return
+		}
+		target = &t
+	} else if len(form) > 0 {
+		a.writeError(w, r, badRequest(`"form" needs a "target"`))
+		return
+	}
+
+	key := finalizeKey(p.User.ID, target, ids)
+	if js, ok := a.recordedFinalization(ctx, p, key, ids); ok {
+		writeJSONBytes(w, js)
+		return
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, finalizeWait)
+	ans := finalAnswer{Files: make([]finalFile, 0, len(ids))}
+	final := true
+	for _, id := range ids {
+		f, err := a.finalFile(wctx, p, id)
+		if err != nil {
+			cancel()
+			a.writeError(w, r, err)
+			return
+		}
+		final = final && f.State != finalProcessing
+		ans.Files = append(ans.Files, f)
+	}
+	cancel()
+	var nodes []int64
+	for _, f := range ans.Files {
+		if f.State == finalDone {
+			nodes = append(nodes, f.node)
+		}
+	}
+	if !final {
+		// Not the last word: the metadata of what is done is stored, the
+		// commit waits for the whole set, and nothing is recorded.
+		if err := a.storeMetadata(ctx, nodes, meta); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		js, _ := json.Marshal(ans)
+		writeJSONBytes(w, js)
+		return
+	}
+
+	a.pub.mu.Lock()
+	defer a.pub.mu.Unlock()
+	if js, ok := a.recordedFinalization(ctx, p, key, ids); ok {
+		writeJSONBytes(w, js)
+		return
+	}
+	if target != nil && len(nodes) > 0 {
+		if a.ph == nil {
+			a.writeError(w, r, errors.New("server: no Phraseanet service"))
+			return
+		}
+		c, _, err := a.ph.CreateCommit(ctx, phraseanet.CommitRequest{TargetID: target.ID, UserID: p.User.ID, NodeIDs: nodes, Form: form})
+		if err != nil {
+			a.writePublishError(w, r, err)
+			return
+		}
+		ans.Commit = &finalCommit{ID: c.ID, State: c.State}
+	}
+	// From here on the commit exists: the answer is recorded whatever
+	// else happens, so that a retry cannot make a second one.
+	ctx = context.WithoutCancel(ctx)
+	js, err := json.Marshal(ans)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	rec := store.Finalization{Key: key, UserID: p.User.ID, Answer: string(js), CreatedAt: time.Now()}
+	if target != nil {
+		rec.TargetID = target.ID
+	}
+	if ans.Commit != nil {
+		rec.CommitID = ans.Commit.ID
+	}
+	err = a.svc.DB.Update(ctx, func(tx *store.Tx) error {
+		if err := putMetadata(ctx, tx, nodes, meta); err != nil {
+			return err
+		}
+		return tx.InsertFinalization(ctx, rec)
+	})
+	if err != nil {
+		a.writeError(w, r, fmt.Errorf("server: record finalization: %w", err))
+		return
+	}
+	writeJSONBytes(w, js)
+}
+
+// compactObject checks that raw is a JSON object (or absent) of at most
+// maxMetadata bytes, and returns it compacted ("" when absent).
+func compactObject(raw json.RawMessage, name string) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return "", badRequest("%q must be a JSON object", name)
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return "", badRequest("%q must be a JSON object", name)
+	}
+	if b.Len() > maxMetadata {
+		return "", badRequest("%q is larger than %d bytes", name, maxMetadata)
+	}
+	return b.String(), nil
+}
+
+// finalizeTarget finds the target named by id or name, checks the caller
+// may commit to it and that form fits its schema (a *phraseanet.FormError
+// naming the bad fields otherwise), before anything is waited for.
+func (a *app) finalizeTarget(ctx context.Context, p *auth.Principal, name string, form map[string]any) (store.Target, error) {
+	t, err := a.svc.DB.Target(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		t, err = a.svc.DB.TargetByName(ctx, name)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Target{}, &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such target %q", name)}
+	}
+	if err != nil {
+		return store.Target{}, err
+	}
+	role, ok, err := a.svc.Auth.RoleIn(ctx, p, t.SpaceID)
+	if err != nil {
+		return store.Target{}, err
+	}
+	if !ok {
+		return store.Target{}, &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such target %q", name)}
+	}
+	if !role.Allows(auth.Editor) {
+		return store.Target{}, &httpError{Status: http.StatusForbidden, Msg: fmt.Sprintf("committing to target %q needs the editor role in space %q", name, t.SpaceID)}
+	}
+	var params map[string]any
+	if t.Params != "" {
+		if err := json.Unmarshal([]byte(t.Params), &params); err != nil {
+			return store.Target{}, fmt.Errorf("server: target %q params: %w", t.ID, err)
+		}
+	}
+	merged := phraseanet.MergeForm(form, params, t.Destination)
+	var sc phraseanet.Schema
+	if t.FormSchema != "" {
+		if err := json.Unmarshal([]byte(t.FormSchema), &sc); err != nil {
+			return store.Target{}, fmt.Errorf("server: target %q form schema: %w", t.ID, err)
+		}
+	}
+	err = sc.Validate(merged)
+	fe, _ := err.(*phraseanet.FormError)
+	if err != nil && fe == nil {
+		return store.Target{}, err
+	}
+	if d := merged["collection_destination"]; d == nil || d == "" {
+		if fe == nil {
+			fe = &phraseanet.FormError{Fields: map[string]string{}}
+		}
+		fe.Fields["collection_destination"] = "required: the target has no default destination"
+	}
+	if fe != nil {
+		return store.Target{}, fe
+	}
+	return t, nil
+}
+
+// writePublishError answers the errors of the Phraseanet service as its own
+// API does (400 naming the bad form fields, 409 naming files already
+// committed), and others through writeError.
+func (a *app) writePublishError(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *phraseanet.FormError
+	var ce *phraseanet.CommittedError
+	switch {
+	case errors.As(err, &fe):
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid form data", "fields": fe.Fields})
+	case errors.As(err, &ce):
+		writeJSON(w, http.StatusConflict, map[string]any{"error": "file already in a commit", "paths": ce.Paths})
+	case errors.Is(err, phraseanet.ErrBadInput), errors.Is(err, phraseanet.ErrNotFound):
+		// ErrNotFound here is a file outside the target's space.
+		a.writeError(w, r, &httpError{Status: http.StatusBadRequest, Msg: err.Error()})
+	default:
+		a.writeError(w, r, err)
+	}
+}
+
+// finalizeKey identifies a finalization: the caller, the target and the
+// sorted upload ids.
+func finalizeKey(userID int64, target *store.Target, ids []string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "user %d\n", userID)
+	if target != nil {
+		fmt.Fprintf(h, "target %s\n", target.ID)
+	}
+	for _, id := range ids {
+		fmt.Fprintf(h, "upload %s\n", id)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// recordedFinalization returns the answer recorded under key, unless one
+// of the uploads still on record is not p's to finalize (an upload token
+// replaying its user's finalization of other uploads).
+func (a *app) recordedFinalization(ctx context.Context, p *auth.Principal, key string, ids []string) ([]byte, bool) {
+	rec, err := a.svc.DB.Finalization(ctx, key)
+	if err != nil || rec.UserID != p.User.ID {
+		return nil, false
+	}
+	for _, id := range ids {
+		if u, err := a.svc.DB.Upload(ctx, id); err == nil && !finalizeOwns(p, u) {
+			return nil, false
+		}
+	}
+	return []byte(rec.Answer), true
+}
+
+// finalFile reports upload id, waiting (until ctx ends) for its processing.
+func (a *app) finalFile(ctx context.Context, p *auth.Principal, id string) (finalFile, error) {
+	f := finalFile{Upload: id}
+	u, err := a.svc.DB.Upload(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !finalizeOwns(p, u) {
+		f.State, f.Error, f.Status = finalRejected, "no such upload", http.StatusNotFound
+		return f, nil
+	}
+	if err != nil {
+		return f, err
+	}
+	f.Space, f.Path, f.Size = u.SpaceID, u.Path, max(u.Size, 0)
+	if u.State == store.UploadProcessing {
+		if jw, ok := a.jobs.(jobWaiter); ok {
+			st, werr := jw.Wait(ctx, id)
+			var rej *postproc.RejectedError
+			switch {
+			case werr == nil && st.State == postproc.Done:
+				u.State, u.NodeID = store.UploadDone, st.FileID
+			case errors.As(werr, &rej):
+				u.State, u.Step, u.Error = store.UploadRejected, rej.Step, rej.Reason
+			case errors.Is(werr, postproc.ErrUnknownJob):
+				// The job record is gone: the upload's own says how it ended.
+				if u, err = a.svc.DB.Upload(context.WithoutCancel(ctx), id); err != nil {
+					return f, err
+				}
+			}
+		}
+	}
+	switch u.State {
+	case store.UploadReceiving:
+		f.State, f.Step = finalProcessing, "receiving"
+		f.Error = fmt.Sprintf("not all bytes received yet: %d of %d", u.Received, max(u.Size, 0))
+	case store.UploadProcessing:
+		f.State = finalProcessing
+	case store.UploadRejected:
+		f.State, f.Step, f.Error = finalRejected, u.Step, u.Error
+	case store.UploadDone:
+		n, err := a.svc.DB.NodeByID(context.WithoutCancel(ctx), u.NodeID)
+		if errors.Is(err, store.ErrNotFound) {
+			f.State, f.Error = finalRejected, "the file was removed after its upload"
+			return f, nil
+		}
+		if err != nil {
+			return f, err
+		}
+		f.State, f.Space, f.Path, f.Size, f.SHA256, f.node = finalDone, n.SpaceID, n.Path, n.Size, n.SHA256, n.ID
+	}
+	return f, nil
+}
+
+// storeMetadata stores meta (a JSON object; "": none) on nodes.
+func (a *app) storeMetadata(ctx context.Context, nodes []int64, meta string) error {
+	if meta == "" || len(nodes) == 0 {
+		return nil
+	}
+	return a.svc.DB.Update(ctx, func(tx *store.Tx) error { return putMetadata(ctx, tx, nodes, meta) })
+}
+
+func putMetadata(ctx context.Context, tx *store.Tx, nodes []int64, meta string) error {
+	if meta == "" {
+		return nil
+	}
+	now := time.Now()
+	for _, id := range nodes {
+		err := tx.PutNodeMetadata(ctx, id, meta, now)
+		if err != nil && !errors.Is(err, store.ErrNotFound) { // a file deleted meanwhile has no metadata
+			return err
+		}
+	}
+	return nil
+}
+
+// handleMetadata serves GET /api/v1/metadata/{space}/{path...}: the
+// metadata finalizations stored on a file ({} when none), for its viewers.
+func (a *app) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := auth.FromContext(ctx)
+	spaceID, fp := r.PathValue("space"), r.PathValue("path")
+	_, ok, err := a.svc.Auth.RoleIn(ctx, p, spaceID)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var n space.Node
+	if ok && p.Covers(spaceID, fp) {
+		n, err = a.svc.Tree.Stat(ctx, spaceID, fp)
+	}
+	switch {
+	case !ok || !p.Covers(spaceID, fp) || errors.Is(err, space.ErrNotFound) || errors.Is(err, space.ErrBadPath):
+		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such file"})
+		return
+	case err != nil:
+		a.writeError(w, r, err)
+		return
+	}
+	js, err := a.svc.DB.NodeMetadata(ctx, n.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		js, err = "{}", nil
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"space": n.SpaceID, "path": n.Path, "metadata": json.RawMessage(js)})
+}
+
+func writeJSONBytes(w http.ResponseWriter, js []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(js)
+	w.Write([]byte("\n"))
+}
