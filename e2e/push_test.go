@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wharfhq/wharf/e2e/phrasesim"
 )
 
 // cliUser runs the client commands (login, push, pull) of the binary as a
@@ -739,4 +741,50 @@ func TestPushRejected(t *testing.T) {
 		t.Errorf("the rejected file is in the space: HEAD %d", status)
 	}
 	t.Logf("rejected: %s", rej.Error)
+}
+
+// TestPushToPhraseanet: "wharf push --target" hands what it uploaded to
+// Phraseanet as one commit, which the simulator ingests byte-identical and
+// acknowledges; pushing again changes nothing.
+func TestPushToPhraseanet(t *testing.T) {
+	ps := startPh(t)
+	files := phFiles(t, "pushed-")
+	sim := newPhSim(t, phrasesim.Current, ps, expectMap(files))
+	kv := ps.addTarget(t, "dam", pushArgs(sim)...)
+
+	src := t.TempDir()
+	args := []string{"push", "--space", "files", "--to", phFolder, "--target", kv["id"], "--form", "metadata-2=From wharf push"}
+	for _, f := range files {
+		p := filepath.Join(src, f.name)
+		if err := os.WriteFile(p, f.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, p)
+	}
+	u := newCLIUser(t)
+	if res := u.run("admin\n"+davPW+"\n", "login", ps.URL); res.code != 0 {
+		t.Fatalf("login: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := u.run("", args...); res.code != 0 {
+		t.Fatalf("push --target: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	recs := waitIngested(t, sim, ps, files, 30*time.Second)
+	for _, r := range recs {
+		if fmt.Sprint(r.FormData["metadata-2"]) != "From wharf push" {
+			t.Errorf("%s reached Phraseanet with form data %v", r.Name, r.FormData)
+		}
+	}
+	states := ps.commitStates(t, kv["id"])
+	if len(states) != 1 {
+		t.Fatalf("commits after one push: %v, want exactly one", states)
+	}
+	for id := range states {
+		ps.waitState(t, kv["id"], id, "acknowledged", 30*time.Second)
+	}
+	if res := u.run("", args...); res.code != 0 {
+		t.Fatalf("second push: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if states := ps.commitStates(t, kv["id"]); len(states) != 1 {
+		t.Errorf("commits after pushing the same files again: %v, want still one", states)
+	}
 }
