@@ -98,10 +98,10 @@ func mimeFor(name string) string {
 	return "application/octet-stream"
 }
 
-// matchETag reports whether etag is in list, a comma-separated If-Match or
+// MatchETag reports whether etag is in list, a comma-separated If-Match or
 // If-None-Match value. Strong comparison ignores weak tags (W/"…"); weak
 // comparison strips the W/.
-func matchETag(list, etag string, weak bool) bool {
+func MatchETag(list, etag string, weak bool) bool {
 	for _, c := range strings.Split(list, ",") {
 		c = strings.TrimSpace(c)
 		if strings.HasPrefix(c, "W/") {
@@ -123,11 +123,11 @@ func checkConditions(o PutOptions, cur Node, exists bool) error {
 	switch {
 	case o.IfMatch == "*" && !exists:
 		return fmt.Errorf("%w: If-Match: * but nothing is there", ErrPreconditionFailed)
-	case o.IfMatch != "" && o.IfMatch != "*" && (!exists || !matchETag(o.IfMatch, cur.ETag, false)):
+	case o.IfMatch != "" && o.IfMatch != "*" && (!exists || !MatchETag(o.IfMatch, cur.ETag, false)):
 		return fmt.Errorf("%w: If-Match %s does not match", ErrPreconditionFailed, o.IfMatch)
 	case o.IfNoneMatch == "*" && exists:
 		return fmt.Errorf("%w: If-None-Match: * but it exists", ErrPreconditionFailed)
-	case o.IfNoneMatch != "" && o.IfNoneMatch != "*" && exists && matchETag(o.IfNoneMatch, cur.ETag, true):
+	case o.IfNoneMatch != "" && o.IfNoneMatch != "*" && exists && MatchETag(o.IfNoneMatch, cur.ETag, true):
 		return fmt.Errorf("%w: If-None-Match %s matches", ErrPreconditionFailed, o.IfNoneMatch)
 	}
 	return nil

@@ -393,9 +393,9 @@ func checkHTTPConditions(r *http.Request, n space.Node, exists bool) (int, error
 	im, inm := r.Header.Get("If-Match"), r.Header.Get("If-None-Match")
 	switch {
 	case im == "*" && !exists,
-		im != "" && im != "*" && (!exists || !etagIn(im, n.ETag, false)),
+		im != "" && im != "*" && (!exists || !space.MatchETag(im, n.ETag, false)),
 		inm == "*" && exists,
-		inm != "" && inm != "*" && exists && etagIn(inm, n.ETag, true):
+		inm != "" && inm != "*" && exists && space.MatchETag(inm, n.ETag, true):
 		return http.StatusPreconditionFailed, clientError("precondition failed")
 	}
 	if v := r.Header.Get("If-Unmodified-Since"); v != "" && exists && im == "" {
@@ -404,22 +404,6 @@ func checkHTTPConditions(r *http.Request, n space.Node, exists bool) (int, error
 		}
 	}
 	return 0, nil
-}
-
-func etagIn(list, etag string, weak bool) bool {
-	for _, c := range strings.Split(list, ",") {
-		c = strings.TrimSpace(c)
-		if strings.HasPrefix(c, "W/") {
-			if !weak {
-				continue
-			}
-			c = c[2:]
-		}
-		if c == etag {
-			return true
-		}
-	}
-	return false
 }
 
 func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
