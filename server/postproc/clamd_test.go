@@ -3,23 +3,20 @@ package postproc
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfhq/wharf/internal/clamdtest"
 )
 
-// eicar is the EICAR anti-virus test file, assembled so that this source
-// file does not itself look like it to a scanner.
-var eicar = []byte(`X5O!P%@AP[4\PZX54(P^)7CC)7}$` + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+var eicar = clamdtest.EICAR
 
 // fakeClamd serves one behaviour on a listener: it reads the INSTREAM
 // command and chunks and calls answer with the bytes received (or, if
@@ -66,17 +63,7 @@ func fakeClamd(t *testing.T, ln net.Listener, cutAfter int, answer func(got []by
 	}()
 }
 
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	// Unix socket paths are limited to about 100 bytes: t.TempDir can be
-	// longer.
-	dir, err := os.MkdirTemp("", "wharf-clamd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+func shortTempDir(t *testing.T) string { return clamdtest.ShortTempDir(t) }
 
 func scanAnswer(got []byte) string {
 	if bytes.Contains(got, eicar) {
@@ -166,74 +153,9 @@ func TestScanIsSkippedForQuickJobs(t *testing.T) {
 	}
 }
 
-// TestScanWithRealClamd starts clamd on a signature database of one EICAR
-// signature written here: no download.
+// TestScanWithRealClamd runs the real clamd (see clamdtest): no download.
 func TestScanWithRealClamd(t *testing.T) {
-	clamd, err := exec.LookPath("clamd")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/clamd", "/usr/local/sbin/clamd"} {
-			if _, serr := os.Stat(p); serr == nil {
-				clamd, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		msg := "clamd is not installed (apt-get install clamav-daemon): THE REAL VIRUS SCAN IS NOT TESTED"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("!!! " + msg)
-	}
-	dir := shortTempDir(t)
-	sum := md5.Sum(eicar)
-	sig := fmt.Sprintf("%x:%d:Wharf-Test-Eicar\n", sum, len(eicar))
-	if err := os.WriteFile(filepath.Join(dir, "wharf.hdb"), []byte(sig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "clamd.sock")
-	conf := fmt.Sprintf(`LocalSocket %s
-DatabaseDirectory %s
-Foreground yes
-LogFile %s
-PidFile %s
-TemporaryDirectory %s
-`, sock, dir, filepath.Join(dir, "clamd.log"), filepath.Join(dir, "clamd.pid"), dir)
-	if os.Geteuid() == 0 {
-		conf += "User root\n" // else clamd drops to the clamav user, who cannot read the temp dir
-	}
-	confPath := filepath.Join(dir, "clamd.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(clamd, "--config-file="+confPath)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "clamd.log"))
-			t.Fatalf("clamd exited: %v\n%s\n%s", err, out.String(), log)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("clamd did not open %s within 2 minutes:\n%s", sock, out.String())
-		}
-	}
-
+	sock := clamdtest.Start(t)
 	f := newFixture(t)
 	r := f.runner(t, func(c *Config) { c.Clamd = "unix:" + sock })
 	ctx := context.Background()
@@ -246,7 +168,7 @@ TemporaryDirectory %s
 	}
 	st, err := wait(t, r, "infected")
 	var rej *RejectedError
-	if !errors.As(err, &rej) || rej.Step != "scan" || !strings.Contains(rej.Reason, "virus found: Wharf-Test-Eicar") {
+	if !errors.As(err, &rej) || rej.Step != "scan" || !strings.Contains(rej.Reason, "virus found: "+clamdtest.Signature) {
 		t.Errorf("EICAR: %+v, %v; want rejected by the scan", st, err)
 	}
 	if _, err := f.tree.Stat(ctx, "s", "eicar.com"); err == nil {
