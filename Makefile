@@ -34,6 +34,19 @@ bench: build ## Go benchmarks, then WebDAV (vs x/net/webdav, rclone) and tus (vs
 	$(GO) run ./bench/davbench -wharf $(BIN) $(BENCHFLAGS)
 	cd bench/tusbench && $(GO) run . -wharf ../../$(BIN) $(BENCHFLAGS)
 
+FUZZTIME    ?= 10m
+FUZZ        := ./server/dav:FuzzParsePropfind ./server/dav:FuzzParseProppatch ./server/dav:FuzzReadLockInfo \
+               ./server/dav:FuzzParseIf ./server/tus:FuzzUploadMetadata ./server/tus:FuzzParseChunkSum \
+               ./server/tus:FuzzParseWholeSum ./space:FuzzClean ./server/events:FuzzParseFilter \
+               ./server/postproc:FuzzReadEXIF
+
+.PHONY: fuzz
+fuzz: ## each native fuzz target for FUZZTIME (default 10m), one after the other; seeds in testdata/fuzz
+	@set -e; for t in $(FUZZ); do \
+	  echo "== $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
+
 package: ## .deb and .rpm (not yet)
 	@echo "packaging lands with the appliance issue"; exit 1
 

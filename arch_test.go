@@ -22,7 +22,7 @@ var layers = [][]string{
 	// login, push and pull (main imports it); neither imports anything of Wharf
 	{"e2e/phrasesim", "client"},
 	{"server", "ops"}, // ops: backup, restore, check; server does not import it
-	{"server/dav", "server/tus", "server/phraseanet", "server/web"},
+	{"server/dav", "server/tus", "server/phraseanet", "server/web", "server/tlsconf"},
 	{"server/postproc"},
 	// events sits below postproc so that the pipeline can publish its
 	// progress (ARCHITECTURE.md draws them side by side); it reads space

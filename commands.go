@@ -20,6 +20,7 @@ import (
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/server"
 	"github.com/wharfhq/wharf/server/phraseanet"
+	"github.com/wharfhq/wharf/server/tlsconf"
 )
 
 // newCLI builds the command tree. stdin, stdout and stderr are parameters so
@@ -58,8 +59,16 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 					&cli.DurationFlag{Name: "processing-wait", Usage: "how long the request that completes an upload waits for processing before answering 202", Value: 10 * time.Minute},
 					&cli.StringFlag{Name: "clamd", Usage: "clamd socket for virus scans: unix:/run/clamav/clamd.ctl or tcp:127.0.0.1:3310 (default: no scan)"},
 					&cli.StringFlag{Name: "reject", Usage: "what to do with a rejected upload's bytes: quarantine or delete", Value: "quarantine"},
+					&cli.StringFlag{Name: "tls", Usage: "HTTPS: off, internal (a local CA; see wharf ca export) or acme (Let's Encrypt) (default: off on a loopback --listen, internal otherwise)"},
+					&cli.StringSliceFlag{Name: "domain", Usage: "name the certificate is for (repeatable or comma-separated; --tls acme needs one)"},
+					&cli.StringFlag{Name: "acme-ca", Usage: "ACME directory URL", Value: tlsconf.LetsEncrypt},
+					&cli.StringFlag{Name: "acme-email", Usage: "contact address for the ACME account (expiry and problem notices)"},
+					&cli.StringSliceFlag{Name: "acme-challenges", Usage: "ACME challenge types to use: http-01, tls-alpn-01 (default: both)", Hidden: true},
+					&cli.StringFlag{Name: "acme-ca-root", Usage: "PEM file of extra roots trusted for the ACME directory's HTTPS (test CAs)", Hidden: true},
+					&cli.StringFlag{Name: "http-listen", Usage: "with TLS on, plain-HTTP address that redirects to HTTPS and answers ACME HTTP-01, or off (default: :80 when it can be bound)"},
 				},
 			},
+			c.caCommand(),
 			{
 				Name:  "user",
 				Usage: "manage user accounts",
@@ -193,6 +202,11 @@ func (c *commands) serve(cx *cli.Context) error {
 	if r := cx.String("reject"); r != "quarantine" && r != "delete" {
 		return fmt.Errorf("--reject %q: want quarantine or delete", r)
 	}
+	if t := cx.String("tls"); t != "" {
+		if _, err := tlsconf.ParseMode(t); err != nil {
+			return fmt.Errorf("--tls %q: want off, internal or acme", t)
+		}
+	}
 	return server.Run(cx.Context, server.Config{
 		Dir:              cx.String("data"),
 		Listen:           cx.String("listen"),
@@ -207,6 +221,13 @@ func (c *commands) serve(cx *cli.Context) error {
 		ProcessingWait:   cx.Duration("processing-wait"),
 		Clamd:            cx.String("clamd"),
 		Reject:           cx.String("reject"),
+		TLS:              cx.String("tls"),
+		Domains:          cx.StringSlice("domain"),
+		ACMECA:           cx.String("acme-ca"),
+		ACMEEmail:        cx.String("acme-email"),
+		ACMECARoot:       cx.String("acme-ca-root"),
+		ACMEChallenges:   cx.StringSlice("acme-challenges"),
+		HTTPListen:       cx.String("http-listen"),
 		Notify:           server.NotifierFromEnv(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC")),
 	})
 }

@@ -510,7 +510,7 @@ func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	key := finalizeKey(p.User.ID, target, ids)
+	key := finalizeKey(p, target, ids)
 	if js, ok := a.recordedFinalization(ctx, p, key, ids); ok {
 		writeJSONBytes(w, js)
 		return
@@ -688,11 +688,15 @@ func (a *app) writePublishError(w http.ResponseWriter, r *http.Request, err erro
 	}
 }
 
-// finalizeKey identifies a finalization: the caller, the target and the
-// sorted upload ids.
-func finalizeKey(userID int64, target *store.Target, ids []string) string {
+// finalizeKey identifies a finalization: the caller (the user, and the
+// upload token when it holds one: the token and its user may finalize the
+// same set with different answers), the target and the sorted upload ids.
+func finalizeKey(p *auth.Principal, target *store.Target, ids []string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "user %d\n", userID)
+	fmt.Fprintf(h, "user %d\n", p.User.ID)
+	if p.Token != nil && p.Token.Kind == auth.KindUpload {
+		fmt.Fprintf(h, "upload token %s\n", p.Token.ID)
+	}
 	if target != nil {
 		fmt.Fprintf(h, "target %s\n", target.ID)
 	}

@@ -63,6 +63,26 @@ type Config struct {
 	// Reject is what becomes of a rejected upload's bytes: "quarantine"
 	// (the default, in <data>/quarantine) or "delete".
 	Reject string
+	// TLS is how HTTPS is served: "off", "internal" (a local CA under
+	// <data>/certs) or "acme" (certmagic). "": off when Listen is a
+	// loopback address, internal otherwise.
+	TLS string
+	// Domains are the names the certificate is for; acme needs one.
+	Domains []string
+	// ACMECA is the ACME directory URL. "": Let's Encrypt production.
+	ACMECA string
+	// ACMEEmail is the ACME account's contact address. "": none.
+	ACMEEmail string
+	// ACMEChallenges are the ACME challenge types to use: "http-01",
+	// "tls-alpn-01". nil: both.
+	ACMEChallenges []string
+	// ACMECARoot is a PEM file of extra roots trusted for the ACME
+	// directory's own HTTPS (a test CA). "": the system's.
+	ACMECARoot string
+	// HTTPListen is the plain-HTTP listener used when TLS is on: it
+	// redirects to HTTPS and answers ACME HTTP-01 challenges. "": :80 if
+	// it can be bound (a warning if not); "off": none.
+	HTTPListen string
 	// Ready, if set, is called once the listener is open, with its address
 	// (tests use it to learn the port of "127.0.0.1:0").
 	Ready func(addr net.Addr)
@@ -179,6 +199,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
+	if err := app.openTLS(ln); err != nil {
+		ln.Close()
+		return err
+	}
+	if app.tls != nil {
+		defer app.tls.close()
+	}
 	// The Phraseanet hand-off needs the public URL, which may come from
 	// the listener's address.
 	app.ph, err = phraseanet.New(phraseanet.Config{
@@ -211,6 +238,9 @@ func Run(ctx context.Context, cfg Config) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if app.tls != nil {
+		app.tls.start(bg, app, srv)
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "data", cfg.Dir, "url", app.publicURL(ln.Addr()))
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
@@ -229,7 +259,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer func() { stopWatchdog(); <-wdDone }()
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // certificates come from TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
@@ -260,11 +296,12 @@ type app struct {
 	ph   *phraseanet.Service
 	evh  *events.Handler
 	pub  publisher // the publish API's state (publish.go)
+	tls  *https    // nil: plain HTTP (https.go)
 }
 
 func (a *app) publicURL(addr net.Addr) string {
 	if a.cfg.PublicURL != "" {
 		return a.cfg.PublicURL
 	}
-	return "http://" + addr.String()
+	return a.tls.scheme() + "://" + a.tls.publicHost(a, addr)
 }

@@ -404,12 +404,16 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 }
 
 // owns reports whether p created upload u: the same user and, for an upload
-// created with an upload token, the same token.
+// created with an upload token or a caller holding one, the same token (an
+// upload token reaches only the uploads it created, not all of its user's).
 func owns(p *auth.Principal, u store.Upload) bool {
 	if p == nil || p.User.ID != u.UserID {
 		return false
 	}
-	return u.TokenID == "" || p.Token != nil && p.Token.ID == u.TokenID
+	if u.TokenID != "" || p.Token != nil && p.Token.Kind == auth.KindUpload {
+		return p.Token != nil && p.Token.ID == u.TokenID
+	}
+	return true
 }
 
 func progressURL(id string) string { return ProgressPrefix + id + "/progress" }

@@ -1,0 +1,692 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+)
+
+// The authorization matrix of issue 8: every surface against every actor,
+// with the exact status each must get and no byte of space "alpha" leaking
+// to an actor that may not read it.
+
+// Actors, in the order of the columns of the matrix.
+const (
+	anon       = iota // no credentials
+	badPW             // a user's name with a wrong password
+	revoked           // an app password, revoked
+	expired           // a bearer token past its --ttl
+	viewer            // viewer in alpha
+	editor            // editor in alpha (with an app password, as WebDAV clients are told to)
+	manager           // manager in alpha
+	other             // editor in beta, no role in alpha
+	admin             // administrator
+	upTok             // upload token of editor for alpha/partner/
+	assetOther        // AssetToken of another commit (commit 2)
+	tampered          // no credentials; on signed URLs, a tampered signature
+	assetOwn          // baseline: AssetToken of commit 1
+	nActors
+)
+
+var actorNames = [nActors]string{"anon", "badpw", "revok", "expir", "viewr", "editr", "mangr", "other", "admin", "uptok", "astOt", "tampr", "astOw"}
+
+// row is the expected status of one surface for each actor, in column order.
+type row = [nActors]int
+
+// Status patterns shared by many surfaces of space alpha.
+var (
+	//                anon badpw revok expir viewr editr mangr other admin uptok astOt tampr astOw
+	davRead   = row{401, 401, 401, 401, 0, 0, 0, 404, 0, 403, 401, 401, 401}
+	davWrite  = row{401, 401, 401, 401, 403, 0, 0, 404, 0, 403, 401, 401, 401} // 0: the success status
+	anyUser   = row{401, 401, 401, 401, 0, 0, 0, 0, 0, 403, 401, 401, 401}
+	nobody    = row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200}
+	tusOwner  = row{401, 401, 401, 401, 404, 0, 404, 404, 404, 404, 401, 401, 401}
+	phAsset   = row{401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 403, 401, 200}
+	phPulling = row{401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401}
+)
+
+// fill replaces the 0 cells of r with ok.
+func fill(r row, ok int) row {
+	for i := range r {
+		if r[i] == 0 {
+			r[i] = ok
+		}
+	}
+	return r
+}
+
+// authzActor is how one actor presents itself.
+type authzActor struct {
+	idx      int
+	user, pw string // Basic
+	header   string // Authorization, when not Basic
+	// failing actors count as failed logins: each of their requests comes
+	// from a fresh loopback address and names a fresh user often enough
+	// that throttling (10 failures per address or user name) never answers
+	// in place of the status under test.
+	failing bool
+}
+
+// authzEnv is the server and the fixtures of the matrix.
+type authzEnv struct {
+	t  *testing.T
+	ps *phServer
+
+	mu      sync.Mutex
+	nextIP  int
+	guesses []*guessUser // pool for badPW and revoked
+	actors  [nActors]*authzActor
+	clients map[string]*http.Client
+
+	targetID, asset1, commit1, commit2 string
+	signedURL, tamperedURL             string
+	uploadToken                        string
+	finUpload                          string // a complete upload of editor, for progress and finalize
+}
+
+type guessUser struct {
+	name, revokedPW string
+	failures        int
+}
+
+const (
+	secret     = "CONFIDENTIAL-ALPHA-4711"
+	hiddenName = "roster-alpha-7.xlsx" // a file of alpha no request names
+	targetName = "alpha-intake"
+	finName    = "fin-secret-9.txt"
+	pwSuffix   = " password 123"
+)
+
+// clientFrom returns an HTTP client whose connections come from ip.
+func (e *authzEnv) clientFrom(ip string) *http.Client {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, ok := e.clients[ip]; ok {
+		return c
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	e.clients[ip] = c
+	e.t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// freshIP is a loopback address no request came from yet.
+func (e *authzEnv) freshIP() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.nextIP++
+	return fmt.Sprintf("127.%d.%d.%d", 100+e.nextIP/65536, e.nextIP/256%256, e.nextIP%256)
+}
+
+// guess returns a user of the pool with few failures, making one if needed.
+func (e *authzEnv) guess() *guessUser {
+	e.mu.Lock()
+	for _, g := range e.guesses {
+		if g.failures < 8 {
+			g.failures++
+			e.mu.Unlock()
+			return g
+		}
+	}
+	n := len(e.guesses)
+	e.mu.Unlock()
+	g := &guessUser{name: fmt.Sprintf("guess%d", n), failures: 1}
+	data := e.ps.data
+	mustWharf(e.t, data, g.name+pwSuffix+"\n", "user", "add", g.name, "--password-stdin")
+	mustWharf(e.t, data, "", "space", "grant", "alpha", g.name, "viewer")
+	g.revokedPW = mustWharf(e.t, data, "", "apppass", "create", g.name, "--label", "old-laptop")
+	mustWharf(e.t, data, "", "apppass", "revoke", g.name, "old-laptop")
+	e.mu.Lock()
+	e.guesses = append(e.guesses, g)
+	e.mu.Unlock()
+	return g
+}
+
+// authorize sets a's credentials on r and returns the client to send it with.
+func (e *authzEnv) authorize(a *authzActor, r *http.Request) *http.Client {
+	ip := fmt.Sprintf("127.0.1.%d", 10+a.idx)
+	switch {
+	case a.idx == badPW:
+		r.SetBasicAuth(e.guess().name, "not the password at all")
+	case a.idx == revoked:
+		g := e.guess()
+		r.SetBasicAuth(g.name, g.revokedPW)
+	case a.user != "":
+		r.SetBasicAuth(a.user, a.pw)
+	case a.header != "":
+		r.Header.Set("Authorization", a.header)
+	}
+	if a.failing {
+		ip = e.freshIP()
+	}
+	return e.clientFrom(ip)
+}
+
+// call sends req (a path on the server, or an absolute URL) as a.
+func (e *authzEnv) call(a *authzActor, req davReq) (int, http.Header, string) {
+	e.t.Helper()
+	u := req.path
+	if strings.HasPrefix(u, "/") {
+		u = e.ps.URL + u
+	}
+	var body io.Reader = http.NoBody
+	if req.body != "" {
+		body = strings.NewReader(req.body)
+	}
+	r, err := http.NewRequestWithContext(e.t.Context(), req.method, u, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range req.headers {
+		r.Header.Set(k, v)
+	}
+	resp, err := e.authorize(a, r).Do(r)
+	if err != nil {
+		e.t.Fatalf("%s %s as %s: %v", req.method, req.path, actorNames[a.idx], err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// as sends req as a and fails the test unless the status is want.
+func (e *authzEnv) as(a int, want int, req davReq) (http.Header, string) {
+	e.t.Helper()
+	status, h, body := e.call(e.actors[a], req)
+	if status != want {
+		e.t.Fatalf("setup: %s %s as %s: %d, want %d\n%s", req.method, req.path, actorNames[a], status, want, body)
+	}
+	return h, body
+}
+
+// tusNew creates an upload of size bytes at path of alpha as actor a.
+func (e *authzEnv) tusNew(a int, path string, size int) string {
+	e.t.Helper()
+	meta := "space " + base64.StdEncoding.EncodeToString([]byte("alpha")) + ",path " + base64.StdEncoding.EncodeToString([]byte(path))
+	h, _ := e.as(a, 201, davReq{method: "POST", path: "/tus/", headers: map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Length": strconv.Itoa(size), "Upload-Metadata": meta}})
+	loc := h.Get("Location")
+	return loc[strings.LastIndex(loc, "/")+1:]
+}
+
+// lockBody is a LOCK request body.
+const lockBody = `<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>` +
+	`<D:locktype><D:write/></D:locktype><D:owner><D:href>authz</D:href></D:owner></D:lockinfo>`
+
+// commitFiles commits paths of alpha to the target as admin.
+func (e *authzEnv) commitFiles(paths ...string) commitResp {
+	e.t.Helper()
+	b, _ := json.Marshal(map[string]any{"paths": paths})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, _, got := e.call(e.actors[admin], davReq{method: "POST", path: "/api/v1/targets/" + e.targetID + "/commits",
+			body: string(b), headers: map[string]string{"Content-Type": "application/json"}})
+		if status == http.StatusCreated {
+			var c commitResp
+			if err := json.Unmarshal([]byte(got), &c); err != nil || len(c.Assets) != len(paths) || c.Token == "" {
+				e.t.Fatalf("commit %v: %s", paths, got)
+			}
+			return c
+		}
+		if status == http.StatusConflict || status >= 500 || time.Now().After(deadline) {
+			e.t.Fatalf("commit %v: %d %s", paths, status, got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func newAuthzEnv(t *testing.T) *authzEnv {
+	ps := startPh(t)
+	e := &authzEnv{t: t, ps: ps, clients: map[string]*http.Client{}}
+	d := ps.data
+	if got := mustWharf(t, d, "", "space", "create", "Alpha", "--owner", "admin"); got != "alpha" {
+		t.Fatalf("space create Alpha: id %q", got)
+	}
+	mustWharf(t, d, "", "space", "create", "Beta", "--owner", "admin")
+	for _, u := range []string{"viewer", "editor", "manager", "other"} {
+		mustWharf(t, d, u+pwSuffix+"\n", "user", "add", u, "--password-stdin")
+	}
+	mustWharf(t, d, "", "space", "grant", "alpha", "viewer", "viewer")
+	mustWharf(t, d, "", "space", "grant", "alpha", "editor", "editor")
+	mustWharf(t, d, "", "space", "grant", "alpha", "manager", "manager")
+	mustWharf(t, d, "", "space", "grant", "beta", "other", "editor")
+	editorPW := mustWharf(t, d, "", "apppass", "create", "editor", "--label", "laptop")
+	expiredTok := mustWharf(t, d, "", "token", "create", "editor", "--label", "short", "--ttl", "1s")
+	expiresAt := time.Now().Add(time.Second)
+
+	for i := range e.actors {
+		e.actors[i] = &authzActor{idx: i}
+	}
+	e.actors[badPW].failing, e.actors[revoked].failing = true, true
+	e.actors[expired].header = "Bearer " + expiredTok
+	for i, u := range map[int]string{viewer: "viewer", manager: "manager", other: "other"} {
+		e.actors[i].user, e.actors[i].pw = u, u+pwSuffix
+	}
+	e.actors[editor].user, e.actors[editor].pw = "editor", editorPW
+	e.actors[admin].user, e.actors[admin].pw = "admin", davPW
+
+	// The contents of alpha.
+	const sp = "/dav/spaces/alpha/"
+	e.as(admin, 201, davReq{method: "PUT", path: sp + "doc.txt", body: secret + " doc"})
+	e.as(admin, 201, davReq{method: "PUT", path: sp + hiddenName, body: secret + " roster"})
+	e.as(admin, 201, davReq{method: "MKCOL", path: sp + "partner"})
+	e.as(admin, 201, davReq{method: "MKCOL", path: sp + "to-dam"})
+	e.as(admin, 201, davReq{method: "PUT", path: sp + "to-dam/c1.txt", body: secret + " c1"})
+	e.as(admin, 201, davReq{method: "PUT", path: sp + "to-dam/c2.txt", body: "c2"})
+	e.as(admin, 201, davReq{method: "PUT", path: "/dav/spaces/beta/b.txt", body: "beta"})
+
+	// A pull target on alpha and two commits: their AssetTokens, a signed
+	// download URL of commit 1's asset and a tampered copy of it.
+	out := mustWharf(t, d, "", "target", "add", targetName, "--space", "alpha", "--folder", "to-dam", "--destination", "42",
+		"--mode", "pull", "--public-url", "http://"+ps.addr)
+	for line := range strings.SplitSeq(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id="); ok {
+			e.targetID = v
+		}
+	}
+	c1, c2 := e.commitFiles("to-dam/c1.txt"), e.commitFiles("to-dam/c2.txt")
+	e.commit1, e.commit2, e.asset1 = c1.ID, c2.ID, c1.Assets[0].ID
+	e.actors[assetOwn].header = "AssetToken " + c1.Token
+	e.actors[assetOther].header = "AssetToken " + c2.Token
+	_, meta := e.as(assetOwn, 200, davReq{method: "GET", path: "/assets/" + e.asset1})
+	var m struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal([]byte(meta), &m); err != nil || m.URL == "" {
+		t.Fatalf("GET /assets/%s: no url in %s", e.asset1, meta)
+	}
+	e.signedURL = m.URL
+	u, err := url.Parse(m.URL)
+	if err != nil || len(u.Query()) == 0 {
+		t.Fatalf("signed url %q has no query", m.URL)
+	}
+	q, longest := u.Query(), ""
+	for k, vs := range q {
+		if len(vs[0]) > len(q.Get(longest)) {
+			longest = k
+		}
+	}
+	sig := []byte(q.Get(longest)) // the signature: the longest parameter
+	if sig[len(sig)-1] == 'A' {
+		sig[len(sig)-1] = 'B'
+	} else {
+		sig[len(sig)-1] = 'A'
+	}
+	q.Set(longest, string(sig))
+	u.RawQuery = q.Encode()
+	e.tamperedURL = u.String()
+
+	// An upload token of editor for alpha/partner/.
+	_, tok := e.as(editor, 201, davReq{method: "POST", path: "/api/v1/upload-tokens",
+		body: `{"space":"alpha","prefix":"partner"}`, headers: map[string]string{"Content-Type": "application/json"}})
+	var ut struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal([]byte(tok), &ut); ut.Token == "" {
+		t.Fatalf("upload token: %s", tok)
+	}
+	e.actors[upTok].header = "Bearer " + ut.Token
+
+	// A finished upload of editor.
+	e.finUpload = e.tusNew(editor, "partner/"+finName, len(secret))
+	e.as(editor, 204, davReq{method: "PATCH", path: "/tus/" + e.finUpload, body: secret, headers: map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}})
+
+	time.Sleep(time.Until(expiresAt) + 100*time.Millisecond)
+	return e
+}
+
+// surface is one row of the matrix.
+type surface struct {
+	name string
+	want row
+	// run performs the request as a and returns the status and body.
+	run func(e *authzEnv, a *authzActor) (int, string)
+	// capability: the URL itself authorizes, so a 2xx body may carry
+	// alpha's bytes to anyone who holds it.
+	capability bool
+	// owners, when set, are the only actors whose 2xx bodies may name
+	// alpha's files; by default those with a role in alpha (and the
+	// AssetToken of the commit, on Phraseanet's API).
+	owners []int
+	// markers are extra strings no non-owner may see.
+	markers []string
+}
+
+// req makes a run function of a request, built per actor (for paths that
+// must be fresh) by mk.
+func req(mk func(e *authzEnv, a *authzActor) davReq) func(*authzEnv, *authzActor) (int, string) {
+	return func(e *authzEnv, a *authzActor) (int, string) {
+		status, _, body := e.call(a, mk(e, a))
+		return status, body
+	}
+}
+
+// fixed is req for a request that is the same for every actor.
+func fixed(r davReq) func(*authzEnv, *authzActor) (int, string) {
+	return req(func(*authzEnv, *authzActor) davReq { return r })
+}
+
+func hdr(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// fresh is a file of alpha made by admin for a's request alone.
+func fresh(e *authzEnv, a *authzActor, prefix string) string {
+	p := "/dav/spaces/alpha/" + prefix + "-" + actorNames[a.idx] + ".txt"
+	e.as(admin, 201, davReq{method: "PUT", path: p, body: secret + " " + prefix})
+	return p
+}
+
+var tusHdr = []string{"Tus-Resumable", "1.0.0"}
+
+func authzSurfaces() []surface {
+	const doc = "/dav/spaces/alpha/doc.txt"
+	const propfind = `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`
+	const proppatch = `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:W="urn:example:authz"><D:set><D:prop>` +
+		`<W:note>x</W:note></D:prop></D:set></D:propertyupdate>`
+	tusMeta := func(path string) string {
+		return "space " + base64.StdEncoding.EncodeToString([]byte("alpha")) + ",path " + base64.StdEncoding.EncodeToString([]byte(path))
+	}
+	editorUpload := func(e *authzEnv, a *authzActor) string {
+		return "/tus/" + e.tusNew(editor, "partner/up-"+actorNames[a.idx]+"-"+strconv.Itoa(e.nextIP)+".bin", 10)
+	}
+	return []surface{
+		// WebDAV on a file (and the root) of alpha.
+		{name: "dav GET", want: fill(davRead, 200), run: fixed(davReq{method: "GET", path: doc})},
+		{name: "dav PUT", want: fill(davWrite, 204), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "PUT", path: fresh(e, a, "put"), body: "overwritten"}
+		})},
+		{name: "dav PROPFIND file", want: fill(davRead, 207), run: fixed(davReq{method: "PROPFIND", path: doc, body: propfind, headers: hdr("Depth", "0")})},
+		{name: "dav PROPFIND root d1", want: fill(davRead, 207), run: fixed(davReq{method: "PROPFIND", path: "/dav/spaces/alpha/", headers: hdr("Depth", "1")})},
+		{name: "dav PROPFIND /spaces/", want: fill(anyUser, 207), markers: []string{"/dav/spaces/alpha/"},
+			run: fixed(davReq{method: "PROPFIND", path: "/dav/spaces/", headers: hdr("Depth", "1")})},
+		{name: "dav PROPPATCH", want: fill(davWrite, 207), run: fixed(davReq{method: "PROPPATCH", path: doc, body: proppatch})},
+		{name: "dav MKCOL", want: fill(davWrite, 201), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "MKCOL", path: "/dav/spaces/alpha/mk-" + actorNames[a.idx]}
+		})},
+		{name: "dav DELETE", want: fill(davWrite, 204), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "DELETE", path: fresh(e, a, "del")}
+		})},
+		{name: "dav COPY", want: fill(davWrite, 201), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "COPY", path: doc, headers: hdr("Destination", e.ps.URL+"/dav/spaces/alpha/cp-"+actorNames[a.idx]+".txt")}
+		})},
+		{name: "dav MOVE", want: fill(davWrite, 201), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "MOVE", path: fresh(e, a, "mv"), headers: hdr("Destination", e.ps.URL+"/dav/spaces/alpha/mvd-"+actorNames[a.idx]+".txt")}
+		})},
+		{name: "dav LOCK", want: fill(davWrite, 200), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "LOCK", path: fresh(e, a, "lk"), body: lockBody, headers: hdr("Depth", "0", "Timeout", "Second-600")}
+		})},
+		// The lock is editor's: only editor may remove it.
+		{name: "dav UNLOCK (editor's)", want: row{401, 401, 401, 401, 403, 204, 403, 404, 403, 403, 401, 401, 401},
+			run: req(func(e *authzEnv, a *authzActor) davReq {
+				p := fresh(e, a, "ul")
+				h, _ := e.as(editor, 200, davReq{method: "LOCK", path: p, body: lockBody, headers: hdr("Depth", "0", "Timeout", "Second-600")})
+				return davReq{method: "UNLOCK", path: p, headers: hdr("Lock-Token", h.Get("Lock-Token"))}
+			})},
+
+		// tus.
+		{name: "tus create A/partner/", want: row{401, 401, 401, 401, 403, 201, 201, 404, 201, 201, 401, 401, 401},
+			run: req(func(e *authzEnv, a *authzActor) davReq {
+				return davReq{method: "POST", path: "/tus/", headers: hdr("Tus-Resumable", "1.0.0", "Upload-Length", "10",
+					"Upload-Metadata", tusMeta("partner/t-"+actorNames[a.idx]+".bin"))}
+			})},
+		{name: "tus create A/ (no prefix)", want: row{401, 401, 401, 401, 403, 201, 201, 404, 201, 403, 401, 401, 401},
+			run: req(func(e *authzEnv, a *authzActor) davReq {
+				return davReq{method: "POST", path: "/tus/", headers: hdr("Tus-Resumable", "1.0.0", "Upload-Length", "10",
+					"Upload-Metadata", tusMeta("t-"+actorNames[a.idx]+".bin"))}
+			})},
+		{name: "tus HEAD (editor's)", want: fill(tusOwner, 200), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "HEAD", path: editorUpload(e, a), headers: hdr(tusHdr...)}
+		})},
+		{name: "tus PATCH (editor's)", want: fill(tusOwner, 204), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "PATCH", path: editorUpload(e, a), body: "abc", headers: hdr("Tus-Resumable", "1.0.0",
+				"Upload-Offset", "0", "Content-Type", "application/offset+octet-stream")}
+		})},
+		{name: "tus DELETE (editor's)", want: fill(tusOwner, 204), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "DELETE", path: editorUpload(e, a), headers: hdr(tusHdr...)}
+		})},
+
+		// JSON API.
+		{name: "GET /api/v1/me", want: fill(anyUser, 200), run: fixed(davReq{method: "GET", path: "/api/v1/me"}),
+			markers: []string{`"alpha"`}},
+		{name: "GET targets", want: fill(anyUser, 200), run: fixed(davReq{method: "GET", path: "/api/v1/targets"})},
+		{name: "GET target commits", want: fill(davRead, 200), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "GET", path: "/api/v1/targets/" + e.targetID + "/commits"}
+		})},
+		{name: "POST target commits", want: fill(davWrite, 201), run: req(func(e *authzEnv, a *authzActor) davReq {
+			f := "cm-" + actorNames[a.idx] + ".txt"
+			e.as(admin, 201, davReq{method: "PUT", path: "/dav/spaces/alpha/to-dam/" + f, body: "commit me"})
+			return davReq{method: "POST", path: "/api/v1/targets/" + e.targetID + "/commits", body: `{"paths":["to-dam/` + f + `"]}`,
+				headers: hdr("Content-Type", "application/json")}
+		})},
+		{name: "POST upload-tokens", want: fill(davWrite, 201), run: fixed(davReq{method: "POST", path: "/api/v1/upload-tokens",
+			body: `{"space":"alpha","prefix":"partner"}`, headers: hdr("Content-Type", "application/json")})},
+		{name: "GET upload progress", want: fill(davRead, 200), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "GET", path: "/api/v1/uploads/" + e.finUpload + "/progress", headers: hdr("Accept", "application/json")}
+		})},
+		// Non-owners, the upload token of the owner included, get 200 with
+		// the upload "rejected", status 404.
+		{name: "POST finalize (editor's)", want: fill(row{401, 401, 401, 401, 0, 0, 0, 0, 0, 0, 401, 401, 401}, 200), owners: []int{editor}, markers: []string{finName},
+			run: req(func(e *authzEnv, a *authzActor) davReq {
+				return davReq{method: "POST", path: "/api/v1/uploads/finalize", body: `{"uploads":["` + e.finUpload + `"]}`,
+					headers: hdr("Content-Type", "application/json")}
+			})},
+
+		// Phraseanet's API: AssetToken only.
+		{name: "ph GET asset", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "GET", path: "/assets/" + e.asset1}
+		})},
+		{name: "ph GET asset download", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "GET", path: "/assets/" + e.asset1 + "/download"}
+		})},
+		{name: "ph GET commit", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "GET", path: "/commits/" + e.commit1}
+		})},
+		{name: "ph GET commits list", want: phPulling, run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "GET", path: "/commits?target=" + e.targetID}
+		})},
+		{name: "ph POST asset ack", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "POST", path: "/assets/" + e.asset1 + "/ack"}
+		})},
+		{name: "ph POST commit ack", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "POST", path: "/commits/" + e.commit1 + "/ack"}
+		})},
+
+		// Signed download URLs authorize by themselves.
+		{name: "signed URL", capability: true, want: row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200},
+			run: req(func(e *authzEnv, a *authzActor) davReq {
+				if a.idx == tampered {
+					return davReq{method: "GET", path: e.tamperedURL}
+				}
+				return davReq{method: "GET", path: e.signedURL}
+			})},
+
+		// Unauthenticated probes.
+		{name: "OPTIONS dav file", want: nobody, run: fixed(davReq{method: "OPTIONS", path: doc})},
+		{name: "OPTIONS /tus/", want: nobody, run: fixed(davReq{method: "OPTIONS", path: "/tus/"})},
+		{name: "GET /healthz", want: nobody, run: fixed(davReq{method: "GET", path: "/healthz"})},
+		{name: "GET /readyz", want: nobody, run: fixed(davReq{method: "GET", path: "/readyz"})},
+	}
+}
+
+// cell is what one actor got on one surface.
+type cell struct {
+	status int
+	leak   string // what leaked, if anything
+}
+
+// TestAuthzMatrix: every surface × every actor, exact statuses, no leak.
+func TestAuthzMatrix(t *testing.T) {
+	e := newAuthzEnv(t)
+	surfaces := authzSurfaces()
+	got := make([][nActors]cell, len(surfaces))
+	baseMarkers := []string{secret, hiddenName, targetName}
+	roleInA := map[int]bool{viewer: true, editor: true, manager: true, admin: true}
+
+	for i, s := range surfaces {
+		for a := range nActors {
+			status, body := s.run(e, e.actors[a])
+			c := cell{status: status}
+			owner := roleInA[a] || a == assetOwn && strings.HasPrefix(s.name, "ph ")
+			if s.owners != nil {
+				owner = false
+				for _, o := range s.owners {
+					owner = owner || o == a
+				}
+			}
+			if status >= 400 || !owner && !(s.capability && status < 300) {
+				for _, m := range append(append([]string(nil), baseMarkers...), s.markers...) {
+					if strings.Contains(body, m) {
+						c.leak = m
+					}
+				}
+			}
+			got[i][a] = c
+		}
+	}
+
+	// The events socket: everyone subscribes to everything, then admin
+	// writes in alpha and then in beta. Those with a role in alpha see the
+	// first; the others must see nothing of alpha (other, who is in beta,
+	// sees beta's event, so their socket is known to work).
+	evWant := row{401, 401, 401, 401, 101, 101, 101, 101, 101, 403, 401, 401, 401}
+	evGot := e.eventsRow(roleInA)
+	surfaces = append(surfaces, surface{name: "events socket", want: evWant})
+	got = append(got, evGot)
+
+	var bad []string
+	for i, s := range surfaces {
+		for a := range nActors {
+			c := got[i][a]
+			if c.status != s.want[a] {
+				bad = append(bad, fmt.Sprintf("%s as %s: got %d, want %d", s.name, actorNames[a], c.status, s.want[a]))
+			}
+			if c.leak != "" {
+				bad = append(bad, fmt.Sprintf("%s as %s: %d answer leaks %q", s.name, actorNames[a], c.status, c.leak))
+			}
+		}
+	}
+	t.Logf("matrix (go test -v shows it):\n%s", matrix(surfaces, got))
+	if len(bad) > 0 {
+		t.Errorf("authorization matrix: %d wrong cells\n%s\n\n%s", len(bad), strings.Join(bad, "\n"), matrix(surfaces, got))
+	}
+}
+
+// matrix renders what every actor got; a wrong cell reads got≠want, a leak
+// gets a trailing "L".
+func matrix(surfaces []surface, got [][nActors]cell) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-26s", "")
+	for _, n := range actorNames {
+		fmt.Fprintf(&b, " %-7s", n)
+	}
+	b.WriteString("\n")
+	for i, s := range surfaces {
+		fmt.Fprintf(&b, "%-26s", s.name)
+		for a := range nActors {
+			c := got[i][a]
+			v := strconv.Itoa(c.status)
+			if c.status != s.want[a] {
+				v += "≠" + strconv.Itoa(s.want[a])
+			}
+			if c.leak != "" {
+				v += "L"
+			}
+			fmt.Fprintf(&b, " %-7s", v)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// eventsRow dials the events socket as every actor and reports, per actor,
+// the status of the handshake and whether an event of alpha leaked.
+func (e *authzEnv) eventsRow(roleInA map[int]bool) [nActors]cell {
+	ctx, cancel := context.WithTimeout(e.t.Context(), time.Minute)
+	defer cancel()
+	var out [nActors]cell
+	conns := map[int]*websocket.Conn{}
+	for a := range nActors {
+		r, _ := http.NewRequest("GET", e.ps.URL, nil)
+		client := e.authorize(e.actors[a], r)
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.ps.URL, "http")+"/api/v1/events",
+			&websocket.DialOptions{HTTPClient: client, HTTPHeader: r.Header})
+		if err != nil {
+			if resp == nil {
+				e.t.Fatalf("events socket as %s: %v", actorNames[a], err)
+			}
+			out[a].status = resp.StatusCode
+			continue
+		}
+		e.t.Cleanup(func() { c.CloseNow() })
+		out[a].status = http.StatusSwitchingProtocols
+		if err := c.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","requestId":"s","filter":{}}`)); err != nil {
+			e.t.Fatal(err)
+		}
+		var ans struct {
+			RequestID string `json:"requestId"`
+			Status    int    `json:"status"`
+		}
+		if err := wsjson.Read(ctx, c, &ans); err != nil || ans.Status != 200 {
+			e.t.Fatalf("subscribe as %s: %+v %v", actorNames[a], ans, err)
+		}
+		conns[a] = c
+	}
+	e.as(admin, 201, davReq{method: "PUT", path: "/dav/spaces/alpha/ev-" + secret + ".txt", body: secret})
+	e.as(admin, 201, davReq{method: "PUT", path: "/dav/spaces/beta/ev-beta.txt", body: "beta"})
+	for a, c := range conns {
+		// Read until the event this actor must see last: beta's for
+		// other, alpha's for the others (admin sees both, alpha first).
+		waitFor := "alpha"
+		if !roleInA[a] {
+			waitFor = "beta"
+		}
+		for {
+			var m struct {
+				Event *struct {
+					Type, Space, Path string
+				} `json:"event"`
+			}
+			rctx, stop := context.WithTimeout(ctx, 5*time.Second)
+			err := wsjson.Read(rctx, c, &m)
+			stop()
+			if err != nil {
+				out[a].leak = "socket silent: " + err.Error()
+				if roleInA[a] {
+					out[a].leak = "no event of alpha: " + err.Error()
+				}
+				break
+			}
+			if m.Event == nil {
+				continue
+			}
+			if m.Event.Space == "alpha" && !roleInA[a] {
+				out[a].leak = "event " + m.Event.Type + " " + m.Event.Path
+			}
+			if m.Event.Space == waitFor && strings.HasPrefix(m.Event.Path, "ev-") {
+				break
+			}
+		}
+	}
+	return out
+}
