@@ -37,7 +37,6 @@ type reporter struct {
 	active     map[string]*activeFile
 	drawn      int  // lines of the last TTY block
 	stopped    bool // no more bars
-	lastTotal  time.Time
 	stopTicker chan struct{}
 	tickerDone chan struct{}
 }

@@ -93,7 +93,6 @@ type authzEnv struct {
 
 	targetID, asset1, commit1, commit2 string
 	signedURL, tamperedURL             string
-	uploadToken                        string
 	finUpload                          string // a complete upload of editor, for progress and finalize
 }
 
