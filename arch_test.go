@@ -29,7 +29,7 @@ var layers = [][]string{
 	// and auth for its websocket's get, list and authorization.
 	{"server/events"},
 	{"space", "auth"},
-	{"store", "internal/clamdtest"}, // clamdtest starts the real clamd for tests; it imports nothing of Wharf
+	{"store", "internal/clamdtest", "internal/fakeclock"}, // test support: the real clamd, a settable clock; they import nothing of Wharf
 }
 
 func layerOf(pkg string) (int, bool) {

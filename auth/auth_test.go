@@ -9,33 +9,20 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/fakeclock"
 	"github.com/wharfhq/wharf/store"
 )
 
 const goodPassword = "correct horse battery"
 
-// clock is an injectable Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	svc   *auth.Service
 	db    *store.DB
-	clock *clock
+	clock *fakeclock.Clock
 }
 
 // newEnv opens a real database with spaces s1 and s2 and a Service on it
@@ -47,7 +34,7 @@ func newEnv(t *testing.T, cfg func(*auth.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	c := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	c := fakeclock.New(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	err = db.Update(t.Context(), func(tx *store.Tx) error {
 		for _, id := range []string{"s1", "s2"} {
 			if err := tx.CreateSpace(t.Context(), store.Space{ID: id, Name: id, CreatedAt: c.Now()}); err != nil {

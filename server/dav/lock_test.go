@@ -18,26 +18,10 @@ import (
 	"golang.org/x/net/webdav"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/fakeclock"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // lockFixture is a real Handler on a real SQLite file and data directory,
 // with space "s" where alice and bob are editors and carol a viewer, and
@@ -45,7 +29,7 @@ func (c *testClock) Advance(d time.Duration) {
 // coll/inner, dir2/, dir2/x.
 type lockFixture struct {
 	dir   string
-	clock *testClock
+	clock *fakeclock.Clock
 	db    *store.DB
 	tree  *space.Tree
 	auth  *auth.Service
@@ -57,7 +41,7 @@ type lockFixture struct {
 
 func newLockFixture(t *testing.T) *lockFixture {
 	t.Helper()
-	f := &lockFixture{dir: t.TempDir(), clock: &testClock{now: time.Unix(1700000000, 0).UTC()}}
+	f := &lockFixture{dir: t.TempDir(), clock: fakeclock.New(time.Unix(1700000000, 0).UTC())}
 	f.open(t)
 	t.Cleanup(func() { f.close() })
 	ctx := t.Context()

@@ -14,33 +14,11 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/fakeclock"
 	"github.com/wharfhq/wharf/server/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // fixture is a data directory with a space "s", users alice (editor),
 // bob (viewer) and carol (no role), a Service on a fake clock, and an
@@ -52,7 +30,7 @@ type fixture struct {
 	auth  *auth.Service
 	tree  *space.Tree
 	bus   *events.Bus
-	clock *testClock
+	clock *fakeclock.Clock
 	svc   *Service
 	srv   *httptest.Server
 	cfg   Config
@@ -92,7 +70,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		}
 	}
 	f := &fixture{ctx: ctx, db: db, auth: au, tree: tree, bus: events.New(),
-		clock: &testClock{now: time.Now().UTC().Truncate(time.Second)}}
+		clock: fakeclock.New(time.Now().UTC().Truncate(time.Second))}
 	var handler http.Handler
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(f.srv.Close)

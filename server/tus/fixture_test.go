@@ -19,27 +19,11 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/fakeclock"
 	"github.com/wharfhq/wharf/server/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fakePipe is a Pipeline whose jobs end as told: done at once, rejected at
 // once, or held until release.
@@ -146,7 +130,7 @@ var _ Pipeline = (*fakePipe)(nil)
 // is a member. The server authenticates by the X-Test-User header.
 type fixture struct {
 	dir   string
-	clock *testClock
+	clock *fakeclock.Clock
 	db    *store.DB
 	tree  *space.Tree
 	auth  *auth.Service
@@ -160,7 +144,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir(), clock: &testClock{now: time.Unix(1_700_000_000, 0).UTC()}, pipe: newFakePipe(),
+	f := &fixture{dir: t.TempDir(), clock: fakeclock.New(time.Unix(1_700_000_000, 0).UTC()), pipe: newFakePipe(),
 		users: map[string]*auth.Principal{}}
 	ctx := t.Context()
 	var err error
