@@ -224,7 +224,7 @@ func (a *app) uploadTokenMay(r *http.Request, t *auth.Token) bool {
 	case p == finalizePath:
 		return r.Method == http.MethodPost
 	case r.Method == http.MethodGet:
-		rest, ok := strings.CutPrefix(p, tus.ProgressPrefix)
+		rest, ok := strings.CutPrefix(p, postproc.ProgressPrefix)
 		id, ok2 := strings.CutSuffix(rest, "/progress")
 		if !ok || !ok2 || id == "" || strings.Contains(id, "/") {
 			return false

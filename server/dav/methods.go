@@ -260,10 +260,6 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 // background: the PUT answers 202 (put has set the headers).
 var errAccepted = errors.New("accepted for processing")
 
-// ProgressPrefix is where the progress of a job is served, as
-// ProgressPrefix + id + "/progress".
-const ProgressPrefix = "/api/v1/uploads/"
-
 // put writes a PUT's body into the space: directly, or staged and then
 // through the Processor, which installs it if its checks pass. With
 // Prefer: respond-async and a Processor that can Submit, the job runs in
@@ -305,7 +301,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body
 			return space.Node{}, false, err
 		}
 		w.Header().Set("Preference-Applied", "respond-async")
-		w.Header().Set("Progress-Location", ProgressPrefix+job.ID+"/progress")
+		w.Header().Set("Progress-Location", postproc.ProgressURL(job.ID))
 		return space.Node{}, false, errAccepted
 	}
 	st, created, err := h.cfg.Processor.Process(ctx, job)

@@ -8,21 +8,20 @@ import (
 
 // Event types. The part before the dot is the subject.
 const (
-	UploadCreated       = "upload.created"
-	UploadProgress      = "upload.progress"
-	UploadCompleted     = "upload.completed"
-	ProcessingStep      = "processing.step"
-	ProcessingFinished  = "processing.finished"
-	ProcessingAborted   = "processing.aborted"
-	NodeCreated         = "node.created"
-	NodeUpdated         = "node.updated"
-	NodeMoved           = "node.moved"
-	NodeDeleted         = "node.deleted"
-	CommitCreated       = "commit.created"
-	CommitPushed        = "commit.pushed"
-	CommitAcknowledged  = "commit.acknowledged"
-	CommitFailed        = "commit.failed"
-	SubscriptionDropped = "subscription.dropped" // sent to a subscriber that lost events
+	UploadCreated      = "upload.created"
+	UploadProgress     = "upload.progress"
+	UploadCompleted    = "upload.completed"
+	ProcessingStep     = "processing.step"
+	ProcessingFinished = "processing.finished"
+	ProcessingAborted  = "processing.aborted"
+	NodeCreated        = "node.created"
+	NodeUpdated        = "node.updated"
+	NodeMoved          = "node.moved"
+	NodeDeleted        = "node.deleted"
+	CommitCreated      = "commit.created"
+	CommitPushed       = "commit.pushed"
+	CommitAcknowledged = "commit.acknowledged"
+	CommitFailed       = "commit.failed"
 )
 
 // Event is one thing that happened. The common fields are set where they

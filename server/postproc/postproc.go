@@ -105,6 +105,14 @@ var ErrClosed = errors.New("postproc: runner closed")
 // ErrJobExists is returned by Submit for a job id already submitted.
 var ErrJobExists = errors.New("postproc: job already submitted")
 
+// ProgressPrefix is where the server serves a job's progress, as
+// ProgressURL builds it; the upload front ends name it in
+// Progress-Location.
+const ProgressPrefix = "/api/v1/uploads/"
+
+// ProgressURL is the path of job id's progress (JSON or websocket).
+func ProgressURL(id string) string { return ProgressPrefix + id + "/progress" }
+
 // ErrUnknownJob is returned for a job id that was never submitted (or whose
 // record has been cleaned up).
 var ErrUnknownJob = errors.New("postproc: unknown job")

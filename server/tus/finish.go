@@ -155,13 +155,13 @@ func prefersAsync(r *http.Request) bool {
 func (h *Handler) writeAccepted(w http.ResponseWriter, r *http.Request, id string, applied bool) {
 	hdr := w.Header()
 	hdr.Set("Tus-Resumable", "1.0.0")
-	hdr.Set("Progress-Location", progressURL(id))
+	hdr.Set("Progress-Location", postproc.ProgressURL(id))
 	if applied {
 		hdr.Set("Preference-Applied", "respond-async")
 	}
 	hdr.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	json.NewEncoder(w).Encode(map[string]string{"id": id, "state": "processing", "progress": progressURL(id)})
+	json.NewEncoder(w).Encode(map[string]string{"id": id, "state": "processing", "progress": postproc.ProgressURL(id)})
 }
 
 func (h *Handler) writeRejected(w http.ResponseWriter, u store.Upload) {
@@ -176,7 +176,7 @@ func (h *Handler) writeRejected(w http.ResponseWriter, u store.Upload) {
 func (h *Handler) writeLocked(w http.ResponseWriter, r *http.Request, id, msg string) {
 	w.Header().Set("Retry-After", retryAfter)
 	if id != "" {
-		w.Header().Set("Progress-Location", progressURL(id))
+		w.Header().Set("Progress-Location", postproc.ProgressURL(id))
 	}
 	h.writeError(w, r, http.StatusLocked, msg)
 }

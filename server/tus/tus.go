@@ -58,10 +58,6 @@ type Pipeline interface {
 // BasePath is where the tus endpoint is mounted.
 const BasePath = "/tus/"
 
-// ProgressPrefix is where the progress of an upload's processing is served
-// (/api/v1/uploads/<id>/progress); tus only names it in Progress-Location.
-const ProgressPrefix = "/api/v1/uploads/"
-
 // Config configures a Handler. Zero values mean the documented defaults.
 type Config struct {
 	// Tree holds the spaces uploads go to. Required.
@@ -324,7 +320,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, da
 	case rq.done != nil || rq.submitErr != nil:
 		// Creation that completed the upload (with its body, empty, or
 		// by concatenation): tus clients expect 201 here.
-		hw.header.Set("Progress-Location", progressURL(hw.uploadID()))
+		hw.header.Set("Progress-Location", postproc.ProgressURL(hw.uploadID()))
 		hw.flush()
 	case rq.tusd && !rec.Partial && (method == http.MethodHead || method == http.MethodPatch) && hw.complete(rec):
 		// All bytes in, yet no job: an earlier submission failed, or
@@ -415,8 +411,6 @@ func owns(p *auth.Principal, u store.Upload) bool {
 	}
 	return true
 }
-
-func progressURL(id string) string { return ProgressPrefix + id + "/progress" }
 
 // writeError is the one place a refusal of this package's own becomes a
 // response: the status, the tus headers, and a plain message (no body for
