@@ -554,42 +554,47 @@ func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
 		writeJSONBytes(w, js)
 		return
 	}
+	// The answer is recorded in the transaction that makes the commit (or,
+	// without one, on its own): a retry after any crash either finds the
+	// recorded answer or makes the commit afresh, never a second one.
+	rec := store.Finalization{Key: key, UserID: p.User.ID, CreatedAt: time.Now()}
+	var js []byte
+	record := func(ctx context.Context, tx *store.Tx) error {
+		var err error
+		if js, err = json.Marshal(ans); err != nil {
+			return err
+		}
+		rec.Answer = string(js)
+		if err := putMetadata(ctx, tx, nodes, meta); err != nil {
+			return err
+		}
+		return tx.InsertFinalization(ctx, rec)
+	}
+	ctx = context.WithoutCancel(ctx)
 	if target != nil && len(nodes) > 0 {
 		if a.ph == nil {
 			a.writeError(w, r, errors.New("server: no Phraseanet service"))
 			return
 		}
-		c, _, err := a.ph.CreateCommit(ctx, phraseanet.CommitRequest{TargetID: target.ID, UserID: p.User.ID, NodeIDs: nodes, Form: form})
+		rec.TargetID = target.ID
+		_, _, err = a.ph.CreateCommit(ctx, phraseanet.CommitRequest{TargetID: target.ID, UserID: p.User.ID, NodeIDs: nodes, Form: form,
+			Record: func(ctx context.Context, tx *store.Tx, c phraseanet.Commit) error {
+				ans.Commit = &finalCommit{ID: c.ID, State: c.State}
+				rec.CommitID = c.ID
+				return record(ctx, tx)
+			}})
 		if err != nil {
 			a.writePublishError(w, r, err)
 			return
 		}
-		ans.Commit = &finalCommit{ID: c.ID, State: c.State}
-	}
-	// From here on the commit exists: the answer is recorded whatever
-	// else happens, so that a retry cannot make a second one.
-	ctx = context.WithoutCancel(ctx)
-	js, err := json.Marshal(ans)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	rec := store.Finalization{Key: key, UserID: p.User.ID, Answer: string(js), CreatedAt: time.Now()}
-	if target != nil {
-		rec.TargetID = target.ID
-	}
-	if ans.Commit != nil {
-		rec.CommitID = ans.Commit.ID
-	}
-	err = a.svc.DB.Update(ctx, func(tx *store.Tx) error {
-		if err := putMetadata(ctx, tx, nodes, meta); err != nil {
-			return err
+	} else {
+		if target != nil {
+			rec.TargetID = target.ID
 		}
-		return tx.InsertFinalization(ctx, rec)
-	})
-	if err != nil {
-		a.writeError(w, r, fmt.Errorf("server: record finalization: %w", err))
-		return
+		if err = a.svc.DB.Update(ctx, func(tx *store.Tx) error { return record(ctx, tx) }); err != nil {
+			a.writeError(w, r, fmt.Errorf("server: record finalization: %w", err))
+			return
+		}
 	}
 	writeJSONBytes(w, js)
 }
@@ -811,6 +816,9 @@ func (a *app) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		n, err = a.svc.Tree.Stat(ctx, spaceID, fp)
 	}
 	switch {
+	case ok && errors.Is(err, space.ErrBadPath):
+		a.writeError(w, r, &httpError{Status: http.StatusBadRequest, Msg: "invalid path"})
+		return
 	case !ok || !p.Covers(spaceID, fp) || errors.Is(err, space.ErrNotFound) || errors.Is(err, space.ErrBadPath):
 		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such file"})
 		return

@@ -31,6 +31,11 @@ type CommitRequest struct {
 	Paths   []string
 	// Form is the user's form data (nil: none); see MergeForm.
 	Form map[string]any
+	// Record, when set, runs inside the transaction that stores the
+	// commit, so that what the caller records about it (an idempotency
+	// answer, say) exists if and only if the commit does. Its error
+	// undoes the commit.
+	Record func(ctx context.Context, tx *store.Tx, c Commit) error
 }
 
 // CommittedError names the files of a request already in a commit. It
@@ -121,12 +126,12 @@ func (s *Service) CreateCommit(ctx context.Context, req CommitRequest) (Commit, 
 	if err != nil {
 		return Commit{}, nil, err
 	}
-	return s.insertCommit(ctx, t, req.UserID, merged, nodes)
+	return s.insertCommit(ctx, t, req.UserID, merged, nodes, req.Record)
 }
 
 // insertCommit stores a commit of nodes with the final form data. It
 // returns a *CommittedError if any node is (or was) in a commit.
-func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form map[string]any, nodes []space.Node) (Commit, []Asset, error) {
+func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form map[string]any, nodes []space.Node, record func(context.Context, *store.Tx, Commit) error) (Commit, []Asset, error) {
 	formJSON, err := json.Marshal(form)
 	if err != nil {
 		return Commit{}, nil, fmt.Errorf("%w: form data: %v", ErrBadInput, err)
@@ -162,7 +167,13 @@ func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form
 			}
 			return ce
 		}
-		return tx.InsertCommit(ctx, c, assets)
+		if err := tx.InsertCommit(ctx, c, assets); err != nil {
+			return err
+		}
+		if record != nil {
+			return record(ctx, tx, c)
+		}
+		return nil
 	})
 	var ce *CommittedError
 	switch {

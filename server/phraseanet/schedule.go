@@ -120,7 +120,7 @@ func (s *Service) RunSchedule(ctx context.Context, targetID string) (int, error)
 			return 0, fmt.Errorf("phraseanet: schedule %q: default form data: %w", t.Name, err)
 		}
 		for _, b := range batches {
-			if _, _, err := s.insertCommit(ctx, t, 0, form, b); err != nil {
+			if _, _, err := s.insertCommit(ctx, t, 0, form, b, nil); err != nil {
 				// A file committed meanwhile (by the API): the others go
 				// at the next run.
 				if firstErr == nil {
