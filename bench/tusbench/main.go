@@ -97,6 +97,7 @@ func main() {
 	flag.IntVar(&cfg.Parallel, "parallel", 0, "concurrent uploads while peak RSS is measured (default 8; -quick 2)")
 	flag.DurationVar(&cfg.Timeout, "timeout", 30*time.Minute, "the whole run stops after this long")
 	flag.StringVar(&cfg.TmpDir, "tmp", "", "where to make the temporary directory (default $TMPDIR or /tmp); everything is written there")
+	only := flag.String("rows", strings.Join(rows, ","), "rows to measure, comma-separated (for A/B runs of one server: -rows wharf)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments %q", flag.Args())
@@ -114,6 +115,14 @@ func main() {
 		}
 		cfg.Size = n
 	}
+	var keep []string
+	for _, r := range strings.Split(*only, ",") {
+		if r = strings.TrimSpace(r); !slices.Contains(rows, r) {
+			fatalf("-rows: %q is not one of %s", r, strings.Join(rows, ", "))
+		}
+		keep = append(keep, r)
+	}
+	rows = keep
 	if cfg.Runs < 1 || cfg.Parallel < 1 || cfg.Timeout <= 0 {
 		fatalf("-runs, -parallel and -timeout must be positive")
 	}
@@ -154,6 +163,7 @@ func progress(format string, args ...any) {
 // result is one row of the table.
 type result struct {
 	times []time.Duration // of the timed runs
+	cpu   []time.Duration // the server's CPU time during each timed run (Linux)
 	cell  string          // instead of the times: why there are none, e.g. "n/a (404)"
 	wall  time.Duration   // of the parallel phase
 	pcell string          // instead of wall: why there is none
@@ -362,7 +372,9 @@ func (b *bench) server(ctx context.Context, kind string) error {
 	for i := -warmups; i < b.cfg.Runs; i++ {
 		flushDisks()
 		progress("%s %s: POST + one PATCH of %s", kind, runName(i, b.cfg.Runs), fmtBytes(b.cfg.Size))
+		cpu0, cerr := cpuTime(s.p.cmd.Process.Pid)
 		d, err := b.upload(ctx, s, fmt.Sprintf("%s-%d.bin", namePrefix, i+warmups))
+		cpu1, cerr1 := cpuTime(s.p.cmd.Process.Pid)
 		if err != nil {
 			s.p.stop()
 			res.cell = cellErr(err)
@@ -379,7 +391,14 @@ func (b *bench) server(ctx context.Context, kind string) error {
 		if i >= 0 {
 			res.times = append(res.times, d)
 		}
-		progress("  %s (%s)", fmtSeconds(d), fmtRate(b.cfg.Size, d))
+		if cerr == nil && cerr1 == nil {
+			if i >= 0 {
+				res.cpu = append(res.cpu, cpu1-cpu0)
+			}
+			progress("  %s (%s), server CPU %s", fmtSeconds(d), fmtRate(b.cfg.Size, d), fmtSeconds(cpu1-cpu0))
+		} else {
+			progress("  %s (%s)", fmtSeconds(d), fmtRate(b.cfg.Size, d))
+		}
 		if err := b.clean(ctx, s, fmt.Sprintf("%s-%d.bin", namePrefix, i+warmups)); err != nil {
 			b.note("%s: cleaning up after %s: %v", kind, runName(i, b.cfg.Runs), err)
 		}
@@ -743,6 +762,15 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	if len(runs) > 0 {
 		b.notes = append(b.notes, "all runs: "+strings.Join(runs, "; "))
 	}
+	var cpus []string
+	for _, r := range rows {
+		if c := b.res[r].cpu; len(c) > 0 {
+			cpus = append(cpus, fmt.Sprintf("%s %s", r, fmtSeconds(median(c))))
+		}
+	}
+	if len(cpus) > 0 {
+		b.notes = append(b.notes, "server CPU time (user + system) per timed upload, median: "+strings.Join(cpus, "; "))
+	}
 	if len(b.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes:")
 		for _, n := range b.notes {
@@ -879,6 +907,32 @@ func mountOf(dir string) (dev, typ, opts string) {
 		}
 	}
 	return dev, typ, opts
+}
+
+// cpuTime is the CPU time (user + system) process pid has used so far
+// (Linux only): unlike wall time, other load on the machine barely moves
+// it, so it compares two builds on a busy machine.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold anything: utime and stime are the 12th and 13th of them.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
 // peakRSS is VmHWM of process pid in bytes (Linux only).

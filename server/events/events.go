@@ -55,8 +55,16 @@ type Bus struct {
 	byType  map[string][]*Subscription
 	rest    []*Subscription
 	gone    []*Subscription // scratch for Publish: subscriptions closed by overflow
-	n       int             // open subscriptions
-	now     func() time.Time
+	woken   []*Subscription // scratch for Publish: readers to wake
+
+	// The readers to wake, handed from Publish to a short-lived goroutine
+	// (wakeAll), so that a Publish to many idle readers does not pay for
+	// rescheduling each of them.
+	wakeMu sync.Mutex
+	wakeQ  []*Subscription
+	waking bool // wakeAll is running
+	n      int  // open subscriptions
+	now    func() time.Time
 }
 
 // New returns an empty Bus.
@@ -67,6 +75,10 @@ func New() *Bus {
 // Publish sends e to every subscriber whose filter accepts it, and returns
 // e as sent (with Seq and Time set). It never blocks on a subscriber: one
 // whose buffer is full loses the event (see Subscription.Dropped).
+//
+// The event is copied once and the subscribers share that copy: queuing it
+// for one is a pointer store under that subscription's own lock, and a
+// waiting reader is woken only when its queue was empty (see Ready).
 func (b *Bus) Publish(e Event) Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -75,31 +87,85 @@ func (b *Bus) Publish(e Event) Event {
 	if e.Time.IsZero() {
 		e.Time = b.now().UTC()
 	}
+	shared := new(Event)
+	*shared = e
 	for _, s := range b.bySpace[e.Space] {
-		b.offer(s, &e)
+		b.offer(s, shared)
 	}
 	for _, s := range b.byType[e.Type] {
-		b.offer(s, &e)
+		b.offer(s, shared)
 	}
 	for _, s := range b.rest {
-		b.offer(s, &e)
+		b.offer(s, shared)
 	}
 	for i, s := range b.gone {
 		b.remove(s)
 		b.gone[i] = nil
 	}
 	b.gone = b.gone[:0]
+	if len(b.woken) > 0 {
+		b.wakeMu.Lock()
+		if len(b.wakeQ) == 0 {
+			b.wakeQ, b.woken = b.woken, b.wakeQ
+		} else {
+			b.wakeQ = append(b.wakeQ, b.woken...)
+			clear(b.woken)
+		}
+		b.woken = b.woken[:0]
+		start := !b.waking
+		b.waking = true
+		b.wakeMu.Unlock()
+		if start {
+			go b.wakeAll()
+		}
+	}
 	return e
 }
 
-// offer delivers e to s if s wants it; b.mu is held.
+// wakeAll signals the readers queued by Publish until none is left. A
+// signal is only a hint (Take finds what there is): one sent late, or
+// after the subscription ended, is harmless.
+func (b *Bus) wakeAll() {
+	var q []*Subscription
+	for {
+		b.wakeMu.Lock()
+		q, b.wakeQ = b.wakeQ, q[:0]
+		if len(q) == 0 {
+			b.waking = false
+			b.wakeMu.Unlock()
+			return
+		}
+		b.wakeMu.Unlock()
+		for i, s := range q {
+			s.signal()
+			q[i] = nil
+		}
+	}
+}
+
+// offer queues e for s if s wants it; b.mu is held.
 func (b *Bus) offer(s *Subscription, e *Event) {
 	if s.closed || (s.match != nil && !s.match(e)) || (s.allow != nil && !s.allow(e)) {
 		return
 	}
-	select {
-	case s.c <- *e:
-	default:
+	var queued bool
+	if c := s.c.Load(); c != nil {
+		// Read through C: a copy on its channel.
+		select {
+		case *c <- *e:
+			queued = true
+		default:
+		}
+	} else {
+		var wake bool
+		s.mu.Lock()
+		queued, wake = s.push(e)
+		s.mu.Unlock()
+		if wake {
+			b.woken = append(b.woken, s)
+		}
+	}
+	if !queued {
 		s.dropped.Add(1)
 		if s.closeOnOverflow {
 			s.overflowed.Store(true)
@@ -145,7 +211,7 @@ type SubscribeOptions struct {
 // Close it.
 func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
 	s := &Subscription{bus: b, allow: o.Allow, closeOnOverflow: o.CloseOnOverflow,
-		c: make(chan Event, max(o.Buffer, 1))}
+		size: max(o.Buffer, 1), wake: make(chan struct{}, 1)}
 	if f := o.Filter; f != nil {
 		s.match = f.match
 		switch {
@@ -197,7 +263,13 @@ func (b *Bus) remove(s *Subscription) {
 	}
 	s.closed = true
 	b.n--
-	close(s.c)
+	s.mu.Lock()
+	s.ended = true
+	if c := s.c.Load(); c != nil {
+		close(*c) // offer sends on it only under b.mu, for open subscriptions
+	}
+	s.mu.Unlock()
+	s.signal()
 }
 
 // without removes s from l, not keeping the order (delivery order across
@@ -220,22 +292,121 @@ func (b *Bus) Len() int {
 	return b.n
 }
 
-// Subscription is one subscriber's stream of events.
+// Subscription is one subscriber's stream of events. Its events wait in a
+// bounded queue of its own; the subscriber reads them either with Ready and
+// Take (in batches, no copy: the cheap way, for many subscribers) or with C
+// (a channel of copies, for the simple cases), not both.
 type Subscription struct {
 	bus             *Bus
 	match, allow    func(*Event) bool
 	spaces, types   []string // the index keys, as in Filter
 	closeOnOverflow bool
-	c               chan Event
 	dropped         atomic.Uint64
 	overflowed      atomic.Bool
 	closed          bool // guarded by bus.mu
 	once            sync.Once
+	wake            chan struct{}              // 1 slot: events queued, or the end
+	c               atomic.Pointer[chan Event] // set by C (under mu): events go there instead of ring
+
+	mu    sync.Mutex // guards what follows
+	size  int        // the queue's bound
+	ring  []*Event   // the queue, from head, n long; allocated at the first event
+	head  int
+	n     int
+	ended bool // closed or overflowed: nothing more is queued
 }
 
-// C delivers the events. It is closed by Close, or on overflow (see
-// SubscribeOptions.CloseOnOverflow).
-func (s *Subscription) C() <-chan Event { return s.c }
+// signal wakes the reader waiting on Ready, if it is not already due to
+// wake: one slot, so a signal not yet taken needs no second one.
+func (s *Subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push queues e; s.mu is held. It reports whether e was queued (false: the
+// queue was full) and whether the reader must be woken (the queue was
+// empty).
+func (s *Subscription) push(e *Event) (queued, wake bool) {
+	if s.c.Load() != nil {
+		// C was called since offer looked: the channel takes it.
+		select {
+		case *s.c.Load() <- *e:
+			return true, false
+		default:
+			return false, false
+		}
+	}
+	if s.n == s.size {
+		return false, false
+	}
+	if s.ring == nil {
+		s.ring = make([]*Event, min(s.size, 16))
+	}
+	if s.n == len(s.ring) {
+		// Grow towards size: most subscriptions never hold many.
+		r := make([]*Event, min(s.size, 2*len(s.ring)))
+		for i := range s.n {
+			r[i] = s.ring[(s.head+i)%len(s.ring)]
+		}
+		s.ring, s.head = r, 0
+	}
+	s.ring[(s.head+s.n)%len(s.ring)] = e
+	s.n++
+	return true, s.n == 1
+}
+
+// Ready receives a signal when events may be waiting for Take, or the
+// subscription has ended (Close, or an overflow with CloseOnOverflow):
+// Take then returns what is left and false. Signals are hints: one may
+// find nothing to take.
+func (s *Subscription) Ready() <-chan struct{} { return s.wake }
+
+// Take appends the queued events to dst, oldest first, empties the queue
+// and returns dst, and whether the subscription goes on (false once it
+// has ended and nothing is left). The events are shared with the other
+// subscribers: read them, never change them (Data included).
+func (s *Subscription) Take(dst []*Event) ([]*Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n0 := len(dst)
+	for s.n > 0 {
+		dst = append(dst, s.ring[s.head])
+		s.ring[s.head] = nil
+		s.head = (s.head + 1) % len(s.ring)
+		s.n--
+	}
+	s.head = 0
+	return dst, len(dst) > n0 || !s.ended
+}
+
+// C delivers the events as a channel. It is closed by Close, or on
+// overflow (see SubscribeOptions.CloseOnOverflow). The first call moves
+// the events already queued into the channel, in order; from then on
+// Publish sends to it (a copy per event), and Ready and Take see nothing.
+func (s *Subscription) C() <-chan Event {
+	if c := s.c.Load(); c != nil {
+		return *c
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.c.Load(); c != nil {
+		return *c
+	}
+	c := make(chan Event, s.size)
+	for ; s.n > 0; s.n-- {
+		c <- *s.ring[s.head]
+		s.ring[s.head] = nil
+		s.head = (s.head + 1) % len(s.ring)
+	}
+	s.ring = nil
+	if s.ended {
+		close(c)
+	}
+	s.c.Store(&c)
+	return c
+}
 
 // Dropped is the number of events lost because the buffer was full.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }

@@ -471,26 +471,26 @@ func (s *session) unsubscribe(req *request) (any, error) {
 // forward sends ch's events to the client, then the overflow notice if
 // that is why they ended.
 func (s *session) forward(ctx context.Context, ch *channel) {
-	for {
-		var e Event
-		var open bool
+	var batch []*Event
+	for open := true; open; {
 		select {
-		case e, open = <-ch.sub.C():
+		case <-ch.sub.Ready():
 		case <-ctx.Done():
 			return
 		}
-		if !open {
-			break
-		}
-		// Checked again: the roles may have been re-read since Publish.
-		if !s.access.Load().allows(&e) {
-			continue
-		}
-		ch.mu.Lock()
-		ok := !ch.gone && s.send(ctx, eventMessage{Channel: ch.id, Event: &e})
-		ch.mu.Unlock()
-		if !ok {
-			return
+		batch, open = ch.sub.Take(batch[:0])
+		for i, e := range batch {
+			batch[i] = nil
+			// Checked again: the roles may have been re-read since Publish.
+			if !s.access.Load().allows(e) {
+				continue
+			}
+			ch.mu.Lock()
+			ok := !ch.gone && s.send(ctx, eventMessage{Channel: ch.id, Event: e})
+			ch.mu.Unlock()
+			if !ok {
+				return
+			}
 		}
 	}
 	if !ch.sub.Overflowed() {
