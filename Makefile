@@ -34,11 +34,21 @@ bench: build ## Go benchmarks, then WebDAV (vs x/net/webdav, rclone) and tus (vs
 	$(GO) run ./bench/davbench -wharf $(BIN) $(BENCHFLAGS)
 	cd bench/tusbench && $(GO) run . -wharf ../../$(BIN) $(BENCHFLAGS)
 
+SOAKLOG     ?= bin/soak.log
+
+.PHONY: soak
+soak: ## 100 crash trials (SIGKILL mid-upload/processing/push) and a 5-minute, 200-client load test; summary at the end
+	mkdir -p $(dir $(SOAKLOG)); set -o pipefail; CGO_ENABLED=1 WHARF_CRASH_TRIALS=100 WHARF_LOAD_DURATION=5m $(GO) test -count=1 -timeout 90m \
+	  -run '^(TestCrashTrials|TestLoad)$$' -v ./e2e/ 2>&1 | tee $(SOAKLOG) | grep -E '^\s*--- (PASS|FAIL): Test[A-Za-z]+ '; \
+	  status=$$?; echo "== summary (full log: $(SOAKLOG))"; \
+	  grep -E 'crash trials: |^ +(load: |\||server: peak)|^(ok|FAIL)\s' $(SOAKLOG); exit $$status
+
 FUZZTIME    ?= 10m
 FUZZ        := ./server/dav:FuzzParsePropfind ./server/dav:FuzzParseProppatch ./server/dav:FuzzReadLockInfo \
                ./server/dav:FuzzParseIf ./server/tus:FuzzUploadMetadata ./server/tus:FuzzParseChunkSum \
                ./server/tus:FuzzParseWholeSum ./space:FuzzClean ./server/events:FuzzParseFilter \
-               ./server/postproc:FuzzReadEXIF
+               ./server/postproc:FuzzReadEXIF ./server/dav:FuzzParseDestination ./server/dav:FuzzParseTimeout \
+               ./server/dav:FuzzParseChecksum ./server/dav:FuzzPreferAsync ./server/tus:FuzzCheckMetadata
 
 .PHONY: fuzz
 fuzz: ## each native fuzz target for FUZZTIME (default 10m), one after the other; seeds in testdata/fuzz
@@ -47,8 +57,9 @@ fuzz: ## each native fuzz target for FUZZTIME (default 10m), one after the other
 	  $(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
 	done
 
-package: ## .deb and .rpm (not yet)
-	@echo "packaging lands with the appliance issue"; exit 1
+DIST        ?= dist
+package: build ## .deb and .rpm in dist/ (nfpm; see packaging/package.sh, docs/install.md)
+	GO='$(GO)' packaging/package.sh $(BIN) '$(VERSION)' $(DIST)
 
 help: ## this list
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'

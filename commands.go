@@ -57,6 +57,8 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "max-upload-size", Usage: "largest upload accepted, e.g. 20G (default: no limit beyond quotas)"},
 					&cli.DurationFlag{Name: "upload-expiry", Usage: "how long an unfinished tus upload is kept after its last chunk", Value: 24 * time.Hour},
 					&cli.DurationFlag{Name: "processing-wait", Usage: "how long the request that completes an upload waits for processing before answering 202", Value: 10 * time.Minute},
+					&cli.IntFlag{Name: "max-uploads-per-user", Usage: "uploads one user may have in flight at once (PUT, PATCH, POST with a body); more get 429, -1: no cap", Value: 16},
+					&cli.DurationFlag{Name: "body-timeout", Usage: "window in which a request body must make progress (16 KiB) or be cut", Value: 60 * time.Second, Hidden: true},
 					&cli.StringFlag{Name: "clamd", Usage: "clamd socket for virus scans: unix:/run/clamav/clamd.ctl or tcp:127.0.0.1:3310 (default: no scan)"},
 					&cli.StringFlag{Name: "reject", Usage: "what to do with a rejected upload's bytes: quarantine or delete", Value: "quarantine"},
 					&cli.StringFlag{Name: "tls", Usage: "HTTPS: off, internal (a local CA; see wharf ca export) or acme (Let's Encrypt) (default: off on a loopback --listen, internal otherwise)"},
@@ -65,6 +67,7 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "acme-email", Usage: "contact address for the ACME account (expiry and problem notices)"},
 					&cli.StringSliceFlag{Name: "acme-challenges", Usage: "ACME challenge types to use: http-01, tls-alpn-01 (default: both)", Hidden: true},
 					&cli.StringFlag{Name: "acme-ca-root", Usage: "PEM file of extra roots trusted for the ACME directory's HTTPS (test CAs)", Hidden: true},
+					&cli.StringFlag{Name: "metrics-listen", Usage: "also serve /metrics here, without authentication, for a local Prometheus, e.g. 127.0.0.1:9090 (default: /metrics only for instance admins on --listen)"},
 					&cli.StringFlag{Name: "http-listen", Usage: "with TLS on, plain-HTTP address that redirects to HTTPS and answers ACME HTTP-01, or off (default: :80 when it can be bound)"},
 				},
 			},
@@ -159,6 +162,7 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			c.backupCommand(),
 			c.restoreCommand(),
 			c.checkCommand(),
+			c.completionCommand(), c.manCommand(), c.serviceCommand(), // commands_completion.go, service_*.go
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -170,6 +174,7 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 	}
 	withEnv(app.Flags, app.Commands)
+	withConfigFile(app, stdout) // config.go
 	return app
 }
 
@@ -179,7 +184,7 @@ type commands struct {
 }
 
 func (c *commands) logger(cx *cli.Context) (*slog.Logger, error) {
-	return newLogger(c.stderr, cx.Bool("log-json"), cx.String("log-level"))
+	return newLogger(c.stderr, logJSON(cx), cx.String("log-level"))
 }
 
 func (c *commands) serve(cx *cli.Context) error {
@@ -207,7 +212,7 @@ func (c *commands) serve(cx *cli.Context) error {
 			return fmt.Errorf("--tls %q: want off, internal or acme", t)
 		}
 	}
-	return server.Run(cx.Context, server.Config{
+	return runServer(cx, server.Config{ // service_windows.go, service_other.go
 		Dir:              cx.String("data"),
 		Listen:           cx.String("listen"),
 		PublicURL:        cx.String("public-url"),
@@ -219,6 +224,8 @@ func (c *commands) serve(cx *cli.Context) error {
 		MaxUploadSize:    maxUpload,
 		UploadExpiry:     cx.Duration("upload-expiry"),
 		ProcessingWait:   cx.Duration("processing-wait"),
+		UploadsPerUser:   cx.Int("max-uploads-per-user"),
+		BodyTimeout:      cx.Duration("body-timeout"),
 		Clamd:            cx.String("clamd"),
 		Reject:           cx.String("reject"),
 		TLS:              cx.String("tls"),
@@ -228,6 +235,7 @@ func (c *commands) serve(cx *cli.Context) error {
 		ACMECARoot:       cx.String("acme-ca-root"),
 		ACMEChallenges:   cx.StringSlice("acme-challenges"),
 		HTTPListen:       cx.String("http-listen"),
+		MetricsListen:    cx.String("metrics-listen"),
 		Notify:           server.NotifierFromEnv(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC")),
 	})
 }

@@ -117,6 +117,9 @@ func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
+	if args[len(args)-1] == completionFlag {
+		return completionArgs(args) // shell completion: see commands_completion.go
+	}
 	out := []string{args[0]}
 	rest := args[1:]
 	flags, cmds := app.Flags, app.Commands

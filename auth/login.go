@@ -32,6 +32,9 @@ type Principal struct {
 	// Token is the token used, for ViaToken: its kind, scopes, space and
 	// prefix limit what the caller may do.
 	Token *Token
+	// Cookie is set when the token came from the session cookie
+	// (SessionCookie) rather than an Authorization header.
+	Cookie bool
 }
 
 // HasScope reports whether p may act for scope: always, unless p came with
@@ -48,14 +51,21 @@ func (p *Principal) Covers(spaceID, path string) bool {
 
 // Authenticate identifies the caller of r from its Authorization header:
 // Basic with the account password or an app password, or Bearer with a
-// token. It returns an error matching ErrUnauthenticated when credentials
-// are missing, malformed, wrong or expired, and a *ThrottledError (matching
+// token; without that header, from the session cookie (SessionCookie), in
+// which case a method other than GET, HEAD and OPTIONS needs the session's
+// CSRF token in CSRFHeader and a websocket upgrade a same-origin Origin,
+// else the error matches ErrCSRF. It returns an error matching
+// ErrUnauthenticated when credentials are missing, malformed, wrong or
+// expired, and a *ThrottledError (matching
 // ErrThrottled) while the user name or r's remote address has had too many
 // failures. The address is r.RemoteAddr: X-Forwarded-For is not trusted.
 // Other errors are the database's.
 func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			return s.authenticateCookie(ctx, r, c.Value)
+		}
 		return nil, reason(ErrUnauthenticated, "no credentials")
 	}
 	scheme, rest, _ := strings.Cut(h, " ")

@@ -86,7 +86,10 @@ func mustWharf(t *testing.T, data, stdin string, args ...string) string {
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WHARF_") && !strings.HasPrefix(kv, "STATE_DIRECTORY=") {
+		// JOURNAL_STREAM, INVOCATION_ID: a CI runner under systemd would
+		// otherwise get JSON logs, which the harness does not read.
+		if !strings.HasPrefix(kv, "WHARF_") && !strings.HasPrefix(kv, "STATE_DIRECTORY=") &&
+			!strings.HasPrefix(kv, "JOURNAL_STREAM=") && !strings.HasPrefix(kv, "INVOCATION_ID=") {
 			env = append(env, kv)
 		}
 	}

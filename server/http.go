@@ -20,6 +20,7 @@ import (
 	"github.com/wharfhq/wharf/server/dav"
 	"github.com/wharfhq/wharf/server/phraseanet"
 	"github.com/wharfhq/wharf/server/tus"
+	"github.com/wharfhq/wharf/server/web"
 )
 
 type ctxKey int
@@ -52,6 +53,18 @@ func (a *app) handler() http.Handler {
 		authed.Handle(phraseanet.TargetsPath, a.ph.APIHandler())
 		authed.Handle(phraseanet.TargetsPath+"/", a.ph.APIHandler())
 	}
+	if a.web != nil {
+		api := a.web.API()
+		authed.Handle(web.SpacesPath, api)
+		authed.Handle(web.SpacesPath+"/", api)
+		authed.Handle(web.AppPasswordsPath, api)
+		authed.Handle(web.AppPasswordsPath+"/", api)
+		authed.Handle(web.PasswordPath, api)
+		authed.Handle(web.AdminPrefix, api)
+	}
+	if a.met != nil {
+		authed.HandleFunc("GET "+MetricsPath, a.handleMetrics) // instance admins only
+	}
 	authed.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such resource"})
 	})
@@ -73,9 +86,17 @@ func (a *app) handler() http.Handler {
 		root.Handle(phraseanet.CommitsPrefix, ph)
 		root.Handle(phraseanet.TokenPath, ph)
 	}
-	root.Handle("/", a.requireAuth(a.limitUploadTokens(authed)))
+	if a.web != nil {
+		// The UI's pages and its cookie login need no authentication
+		// before; the session endpoints read the cookie themselves.
+		root.Handle(web.SessionPath, a.web.Session())
+		root.Handle("GET /{$}", a.web.Pages())
+		root.Handle("GET /ui", a.web.Pages())
+		root.Handle("GET "+web.UIPrefix, a.web.Pages())
+	}
+	root.Handle("/", a.requireAuth(a.limitUploadTokens(a.limitUploads(authed))))
 
-	return a.withRequestID(a.withAccessLog(a.withRecover(a.withOptions(root))))
+	return a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(root))))))
 }
 
 func (a *app) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -234,22 +255,38 @@ func (a *app) withAccessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		lw := &logWriter{ResponseWriter: w}
+		var body *countingBody
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &countingBody{ReadCloser: r.Body}
+			r.Body = body
+		}
 		next.ServeHTTP(lw, r)
 		if lw.status == 0 {
 			lw.status = http.StatusOK
+		}
+		var in int64
+		if body != nil {
+			in = body.n
+		}
+		if a.met != nil {
+			a.met.observeRequest(r, lw.status, in, lw.bytes)
 		}
 		level := slog.LevelInfo
 		if lw.status >= 500 {
 			level = slog.LevelWarn
 		}
+		// Only the path: queries carry signatures of signed URLs, and
+		// credentials never reach the log.
 		a.log.LogAttrs(r.Context(), level, "request",
 			slog.String("request_id", RequestID(r.Context())),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", lw.status),
-			slog.Int64("bytes", lw.bytes),
+			slog.Int64("bytes_in", in),
+			slog.Int64("bytes_out", lw.bytes),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("user", lw.user),
+			slog.String("space", spaceOfRequest(r)),
 			slog.String("remote", r.RemoteAddr),
 		)
 	})
@@ -292,14 +329,32 @@ func (a *app) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		secs := int(te.RetryAfter.Round(time.Second) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 		he = &httpError{Status: http.StatusTooManyRequests, Msg: "too many failed logins; try again later"}
+	case errors.Is(err, auth.ErrCSRF):
+		he = &httpError{Status: http.StatusForbidden, Msg: err.Error()}
 	case errors.Is(err, auth.ErrUnauthenticated):
-		w.Header().Set("WWW-Authenticate", `Basic realm="Wharf", charset="UTF-8"`)
+		if !fromBrowserScript(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="Wharf", charset="UTF-8"`)
+		}
 		he = &httpError{Status: http.StatusUnauthorized, Msg: "authentication required"}
 	default:
 		a.log.Error("request failed", "request_id", RequestID(r.Context()), "err", err)
 		he = &httpError{Status: http.StatusInternalServerError, Msg: "internal error (request " + RequestID(r.Context()) + ")"}
 	}
 	writeJSON(w, he.Status, map[string]string{"error": he.Msg})
+}
+
+// fromBrowserScript reports whether r comes from the web UI's scripts (it
+// carries the session cookie, or a browser says it is a fetch): a Basic
+// challenge would make the browser prompt for a password over the UI.
+func fromBrowserScript(r *http.Request) bool {
+	if _, err := r.Cookie(auth.SessionCookie); err == nil {
+		return true
+	}
+	switch r.Header.Get("Sec-Fetch-Mode") {
+	case "cors", "same-origin":
+		return true
+	}
+	return false
 }
 
 func writeText(w http.ResponseWriter, status int, msg string) {

@@ -306,7 +306,14 @@ func (a *app) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	prefix := strings.Trim(in.Prefix, "/")
+	prefix, err := space.Clean(in.Prefix)
+	if err != nil {
+		// As on every other surface that takes a path: no "..",
+		// backslashes, control characters, drive letters or overlong
+		// names; NFC, so that it matches the paths it must cover.
+		a.writeError(w, r, badRequest("token path prefix %q is not a valid path in a space", in.Prefix))
+		return
+	}
 	role, ok, err := a.svc.Auth.RoleIn(ctx, p, in.Space)
 	if err == nil && ok {
 		if _, serr := a.svc.Tree.Space(ctx, in.Space); errors.Is(serr, space.ErrNotFound) {

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/wharfhq/wharf/server/dav"
@@ -23,6 +24,7 @@ import (
 	"github.com/wharfhq/wharf/server/phraseanet"
 	"github.com/wharfhq/wharf/server/postproc"
 	"github.com/wharfhq/wharf/server/tus"
+	"github.com/wharfhq/wharf/server/web"
 )
 
 // Config is everything Run needs. Zero values mean the documented defaults.
@@ -57,6 +59,13 @@ type Config struct {
 	// ProcessingWait is how long the request that completes an upload
 	// waits for processing before it answers 202. 0: 10 minutes.
 	ProcessingWait time.Duration
+	// UploadsPerUser caps each user's uploads in flight (PUT, PATCH,
+	// POST with a body); beyond it requests get 429. 0: 16; negative: no
+	// cap.
+	UploadsPerUser int
+	// BodyTimeout is the window in which a request body must make
+	// progress (16 KiB) or be cut. 0: 60s.
+	BodyTimeout time.Duration
 	// Clamd is the clamd socket ("unix:/path" or "tcp:host:port") for
 	// virus scans. "": no scan.
 	Clamd string
@@ -83,6 +92,13 @@ type Config struct {
 	// redirects to HTTPS and answers ACME HTTP-01 challenges. "": :80 if
 	// it can be bound (a warning if not); "off": none.
 	HTTPListen string
+	// MetricsListen is an extra listener that serves only /metrics,
+	// without authentication, for a local Prometheus (metrics.go). "":
+	// none; /metrics is then only for instance admins on Listen.
+	MetricsListen string
+	// MetricsReady, if set, is called with the metrics listener's address
+	// once it is open (tests).
+	MetricsReady func(addr net.Addr)
 	// Ready, if set, is called once the listener is open, with its address
 	// (tests use it to learn the port of "127.0.0.1:0").
 	Ready func(addr net.Addr)
@@ -129,12 +145,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}
+	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
 	// The pipeline and the upload janitor run on their own context: they
 	// stop after the HTTP server has drained, so that no request is left
 	// waiting on a job that can no longer finish.
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		app.met.watchJobs(bg, app.bus, svc.DB)
+	}()
+	defer func() { stopBackground(); <-metricsDone }()
 	runner, err := postproc.New(postproc.Config{
 		DB:            svc.DB,
 		Tree:          svc.Tree,
@@ -195,6 +218,19 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	app.web, err = web.New(web.Config{
+		Tree:         svc.Tree,
+		Auth:         svc.Auth,
+		Bus:          app.bus,
+		Logger:       log.With("component", "web"),
+		ThumbsDir:    filepath.Join(cfg.Dir, "thumbs"),
+		SecureCookie: strings.HasPrefix(cfg.PublicURL, "https://"),
+		Locks:        svc.DB,
+	})
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
@@ -226,6 +262,14 @@ func Run(ctx context.Context, cfg Config) error {
 		app.ph.Run(bg)
 	}()
 	defer func() { stopBackground(); <-phDone }()
+	if cfg.MetricsListen != "" {
+		stopMetrics, err := app.serveMetrics(ctx)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	srv := &http.Server{
 		Handler: app.handler(),
 		// No ReadTimeout/WriteTimeout: they would cut large uploads and
@@ -295,8 +339,10 @@ type app struct {
 	jobs jobStatuser
 	ph   *phraseanet.Service
 	evh  *events.Handler
+	web  *web.Handler
 	pub  publisher // the publish API's state (publish.go)
 	tls  *https    // nil: plain HTTP (https.go)
+	met  *metrics  // nil in tests that build an app by hand (metrics.go)
 }
 
 func (a *app) publicURL(addr net.Addr) string {

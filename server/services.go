@@ -45,6 +45,10 @@ func Open(ctx context.Context, dir string, create bool, log *slog.Logger) (*Serv
 	if err != nil {
 		return nil, err
 	}
+	if up := db.Upgraded(); up.Backup != "" {
+		log.Info("database schema upgraded; the database as it was is kept", "from_schema", up.From, "to_schema", up.To,
+			"backup", up.Backup, "backups_kept", store.KeepBackups, "backups_removed", up.Removed)
+	}
 	s := &Services{Dir: dir, DB: db}
 	s.Auth, err = auth.New(auth.Config{DB: db, Logger: log.With("component", "auth")})
 	if err == nil {

@@ -158,7 +158,45 @@ func New(cfg Config) (*Tree, error) {
 			}
 		}
 	}
+	t.keepReserve()
 	return t, nil
+}
+
+// The reserve is a file of zeros in the data directory that keeps a little
+// room on its file system for SQLite: when uploads have filled the disk, a
+// DELETE still needs a few pages of journal to free space. Delete
+// removes the reserve and tries again when it fails for want of room, and
+// puts it back afterwards; New creates it when there is room.
+const (
+	reserveName = ".disk-reserve"
+	reserveSize = 1 << 20
+)
+
+// keepReserve (re)creates the reserve if it is missing or short; it gives
+// up quietly when the disk has no room for it.
+func (t *Tree) keepReserve() {
+	name := filepath.Join(filepath.Dir(t.spaces), reserveName)
+	if fi, err := os.Stat(name); err == nil && fi.Size() == reserveSize {
+		return
+	}
+	tmp := filepath.Join(t.uploads, stagingPfx+"reserve")
+	err := os.WriteFile(tmp, make([]byte, reserveSize), filePerm)
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		t.log.Debug("no room for the disk-full reserve", "err", err)
+	}
+}
+
+// releaseReserve removes the reserve; false if there was none.
+func (t *Tree) releaseReserve() bool {
+	err := os.Remove(filepath.Join(filepath.Dir(t.spaces), reserveName))
+	if err == nil {
+		t.log.Warn("disk full: released the reserve to let a delete through")
+	}
+	return err == nil
 }
 
 // Close closes the spaces' roots. Files returned by Open stay usable.
@@ -233,7 +271,7 @@ func fail(op string, err error) error {
 	case errors.Is(err, fs.ErrExist):
 		// On disk but not in the index: Reindex will pick it up.
 		err = fmt.Errorf("%w (%v)", ErrExists, err)
-	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || store.IsFull(err):
 		err = fmt.Errorf("%w (%v)", ErrNoSpace, err)
 	}
 	return fmt.Errorf("space: %s: %w", op, err)

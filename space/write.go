@@ -643,8 +643,8 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := t.clock()
-	trash := t.trashName()
-	err = t.commit(ctx, func(tx *store.Tx) (func(), error) {
+	var trash string
+	del := func(tx *store.Tx) (func(), error) {
 		removed, err := tx.DeleteSubtree(ctx, spaceID, p)
 		if err == nil && removed != 0 {
 			err = tx.AddUsed(ctx, spaceID, -removed)
@@ -657,11 +657,19 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 			return nil, err
 		}
 		return t.moveOut(st, p, trash)
-	})
+	}
+	trash = t.trashName()
+	err = t.commit(ctx, del)
+	if err != nil && errors.Is(fail(what, err), ErrNoSpace) && t.releaseReserve() {
+		// Deleting is how room is made: spend the reserve on it.
+		trash = t.trashName()
+		err = t.commit(ctx, del)
+	}
 	if err != nil {
 		return fail(what, err)
 	}
 	t.removeTrash(trash)
+	t.keepReserve()
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -52,6 +53,8 @@ type DB struct {
 	Reader
 	w, r *sql.DB
 	path string
+	busy atomic.Int64 // see BusyErrors
+	up   Upgrade      // see Upgraded
 }
 
 // Reader runs read-only queries, either on the read pool (DB) or inside a
@@ -76,7 +79,12 @@ type querier interface {
 // schema up to date. It returns an error wrapping ErrTooNew if the file was
 // migrated by a newer version. The caller closes the DB.
 func Open(ctx context.Context, path string) (*DB, error) {
-	w, err := sql.Open("sqlite", dsn(path, false))
+	return open(ctx, path, busyTimeout)
+}
+
+// open is Open with the busy timeout as a parameter, for tests.
+func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
+	w, err := sql.Open("sqlite", dsn(path, false, busy))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -87,7 +95,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", dsn(path, true))
+	r, err := sql.Open("sqlite", dsn(path, true, busy))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -99,10 +107,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool, busy time.Duration) string {
 	v := url.Values{}
 	pragmas := []string{
-		"busy_timeout(" + strconv.Itoa(int(busyTimeout/time.Millisecond)) + ")",
+		"busy_timeout(" + strconv.Itoa(int(busy/time.Millisecond)) + ")",
 		"foreign_keys(1)",
 		"journal_mode(WAL)",
 		// FULL: a commit is on disk before it is acknowledged, power loss included.
@@ -152,14 +160,17 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
+		db.countBusy(err)
 		return fmt.Errorf("store: begin: %w", err)
 	}
 	tx := &Tx{Reader: Reader{q: sqlTx}, tx: sqlTx}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
+		db.countBusy(err)
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
+		db.countBusy(err)
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	return nil
@@ -218,7 +229,10 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("store: open %s: %w", db.path, describe(err))
 	}
 	if have > len(ms) {
-		return fmt.Errorf("store: %s has schema version %d, this binary knows up to %d: %w", db.path, have, len(ms), ErrTooNew)
+		return &TooNewError{Path: db.path, Have: have, Known: len(ms)}
+	}
+	if err := db.backupBeforeMigrate(ctx, have, len(ms)); err != nil {
+		return err
 	}
 	for _, m := range ms[have:] {
 		body, err := migrations.ReadFile("migrations/" + m.name)
@@ -234,6 +248,10 @@ func (db *DB) migrate(ctx context.Context) error {
 			return err
 		})
 		if err != nil {
+			if db.up.Backup != "" {
+				return fmt.Errorf("store: migrate %s to version %d (%s; the database as it was before the upgrade is in %s): %w",
+					db.path, m.version, m.name, db.up.Backup, describe(err))
+			}
 			return fmt.Errorf("store: migrate %s to version %d (%s): %w", db.path, m.version, m.name, describe(err))
 		}
 	}

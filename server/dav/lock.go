@@ -511,6 +511,11 @@ func readLockInfo(body io.Reader) (*lockInfo, int, error) {
 func (h *Handler) handleLock(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
 	ctx := r.Context()
 	now := h.now()
+	if r.ContentLength > maxLockBody {
+		// Refused before reading, so a client that sent Expect:
+		// 100-continue never sends the body.
+		return http.StatusRequestEntityTooLarge, clientError(fmt.Sprintf("LOCK body larger than %d bytes", maxLockBody))
+	}
 	li, status, err := readLockInfo(r.Body)
 	if status != 0 {
 		return status, err

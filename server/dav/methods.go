@@ -50,6 +50,9 @@ func spaceStatus(err error) (int, error) {
 		return http.StatusMethodNotAllowed, clientError("that is a collection")
 	case errors.Is(err, errChecksum):
 		return http.StatusBadRequest, clientError(err.Error())
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The server cut a body that stalled or trickled.
+		return http.StatusRequestTimeout, clientError("the request body arrived too slowly")
 	}
 	return http.StatusInternalServerError, err
 }
@@ -564,26 +567,41 @@ func (h *Handler) publishCopyMove(r *http.Request, move bool, src, dst resource)
 // destination resolves the Destination header of COPY and MOVE: an absolute
 // URI on this host, or an absolute path, inside /dav/spaces/.
 func (h *Handler) destination(r *http.Request, p *auth.Principal) (resource, int, error) {
-	v := r.Header.Get("Destination")
-	if v == "" {
-		return resource{}, http.StatusBadRequest, clientError("Destination header missing")
+	dpath, status, err := parseDestination(r.Header.Values("Destination"), r.Host)
+	if status != 0 {
+		return resource{}, status, err
 	}
-	u, err := url.Parse(v)
-	if err != nil || u.Path == "" || u.RawQuery != "" || u.Fragment != "" {
-		return resource{}, http.StatusBadRequest, clientError("bad Destination header")
-	}
-	if u.Host != "" && !strings.EqualFold(u.Host, r.Host) {
-		// RFC 4918 §9.8.4: the destination is on another server.
-		return resource{}, http.StatusBadGateway, clientError("Destination is on another server")
-	}
-	dst, status, err := h.resolve(r, u.Path, p)
+	dst, status, err := h.resolve(r, dpath, p)
 	if err != nil {
-		if status == http.StatusNotFound && !strings.HasPrefix(u.Path, SpacesPrefix) {
+		if status == http.StatusNotFound && !strings.HasPrefix(dpath, SpacesPrefix) {
 			return resource{}, http.StatusBadGateway, clientError("Destination is outside the WebDAV tree")
 		}
 		return resource{}, status, err
 	}
 	return dst, 0, nil
+}
+
+// parseDestination reads the values of a Destination header: exactly one,
+// an absolute URI (http or https) or an absolute path (RFC 4918 §10.3). It
+// returns the unescaped path, or 400 for a malformed header and 502 for a
+// URI on another host than host (§9.8.4).
+func parseDestination(vals []string, host string) (string, int, error) {
+	switch {
+	case len(vals) == 0 || vals[0] == "":
+		return "", http.StatusBadRequest, clientError("Destination header missing")
+	case len(vals) > 1:
+		return "", http.StatusBadRequest, clientError("more than one Destination header")
+	}
+	u, err := url.Parse(vals[0])
+	if err != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || u.User != nil ||
+		!strings.HasPrefix(u.Path, "/") || u.Scheme == "" && u.Host != "" ||
+		u.Scheme != "" && (u.Host == "" || !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https")) {
+		return "", http.StatusBadRequest, clientError("bad Destination header: want an absolute URL or path")
+	}
+	if u.Host != "" && !strings.EqualFold(u.Host, host) {
+		return "", http.StatusBadGateway, clientError("Destination is on another server")
+	}
+	return u.Path, 0, nil
 }
 
 // randomID is 16 random bytes in hex, for job ids.

@@ -862,6 +862,8 @@ func (h *Handler) applyProppatch(ctx context.Context, res resource, n store.Node
 		return http.StatusInsufficientStorage, err
 	case errors.Is(err, store.ErrNotFound):
 		return spaceStatus(space.ErrNotFound)
+	case store.IsFull(err):
+		return spaceStatus(space.ErrNoSpace)
 	}
 	return http.StatusInternalServerError, err
 }

@@ -2,6 +2,7 @@ package phraseanet
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,11 +25,13 @@ const TargetsPath = "/api/v1/targets"
 //	GET  /api/v1/targets               the targets of the caller's spaces
 //	GET  /api/v1/targets/{id}/commits  a target's commits (viewer)
 //	POST /api/v1/targets/{id}/commits  make a commit (editor)
+//	POST /api/v1/targets/{id}/commits/{commit}/retry  push it again now (editor)
 func (s *Service) APIHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+TargetsPath, s.handle(s.apiTargets))
 	mux.HandleFunc("GET "+TargetsPath+"/{id}/commits", s.handle(s.apiCommits))
 	mux.HandleFunc("POST "+TargetsPath+"/{id}/commits", s.handle(s.apiCreateCommit))
+	mux.HandleFunc("POST "+TargetsPath+"/{id}/commits/{commit}/retry", s.handle(s.apiRetryCommit))
 	return mux
 }
 
@@ -244,4 +247,66 @@ func (s *Service) apiCreateCommit(w http.ResponseWriter, r *http.Request) error 
 	w.Header().Set("Location", TargetsPath+"/"+t.ID+"/commits")
 	writeJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+// apiRetryCommit serves POST .../commits/{commit}/retry: a pending or
+// failing commit of the push outbox is pushed at once instead of at its
+// next backoff time. 202: the pusher has been woken; the outcome shows in
+// the commit's state and as commit.pushed or commit.failed events.
+func (s *Service) apiRetryCommit(w http.ResponseWriter, r *http.Request) error {
+	t, role, err := s.targetRole(r, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if !role.Allows(auth.Editor) {
+		return fmt.Errorf("%w: retrying a push needs the editor role in space %q", ErrForbidden, t.SpaceID)
+	}
+	c, err := s.RetryPush(r.Context(), t.ID, r.PathValue("commit"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": c.ID, "state": c.State, "attempts": c.Attempts})
+	return nil
+}
+
+// RetryPush makes commit id of target targetID due now and wakes the
+// pusher. It returns an error matching ErrNotFound (no such commit of that
+// target) or ErrExists (a commit that is not in the push outbox, or is
+// already pushed or acknowledged: nothing to retry). A commit being pushed
+// at this moment is left to that attempt.
+func (s *Service) RetryPush(ctx context.Context, targetID, id string) (Commit, error) {
+	var c Commit
+	if !s.claim(id) {
+		// Being pushed right now: that attempt is the retry.
+		c, err := s.db.Commit(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || err == nil && c.TargetID != targetID {
+			return Commit{}, fmt.Errorf("%w: commit %q", ErrNotFound, id)
+		}
+		return c, err
+	}
+	defer s.release(id)
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		c, err = tx.Commit(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || err == nil && c.TargetID != targetID {
+			return fmt.Errorf("%w: commit %q", ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case !c.Push:
+			return fmt.Errorf("%w: commit %q is not pushed by Wharf (its target does not notify Phraseanet); Phraseanet pulls it", ErrExists, id)
+		case c.State != store.CommitPending && c.State != store.CommitFailing:
+			return fmt.Errorf("%w: commit %q is %s: nothing to retry", ErrExists, id, c.State)
+		}
+		c.NextAttemptAt = s.now()
+		_, err = tx.SetCommitPush(ctx, c)
+		return err
+	})
+	if err != nil {
+		return Commit{}, err
+	}
+	kick(s.pushKick)
+	return c, nil
 }

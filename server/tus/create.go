@@ -114,6 +114,9 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 	if errors.As(err, &refusal) {
 		return handler.HTTPResponse{}, none, refusal
 	}
+	if store.IsFull(err) {
+		return handler.HTTPResponse{}, none, tusError(http.StatusInsufficientStorage, "the server's disk is full")
+	}
 	if err != nil {
 		return handler.HTTPResponse{}, none, fmt.Errorf("tus: record upload: %w", err)
 	}

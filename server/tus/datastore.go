@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -219,7 +220,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		// again.
 		u.h.log.Error("cannot record upload progress", "upload_id", u.id, "err", merr)
 	}
-	return n, err
+	return n, diskFull(err)
 }
 
 // writebackEvery is how many bytes a chunk writes before it asks the
@@ -227,62 +228,86 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 const writebackEvery = 16 << 20
 
 // copyHashing appends src to dst, which is at offset start, and feeds the
-// same bytes, in order, to hashers in a second goroutine, so that hashing
-// a large body overlaps with receiving and writing it (SHA-256 alone runs
-// at about the speed of a disk), and has the kernel write back as it goes.
-// It returns the bytes written; on an error, the bytes hashed are exactly
-// those written.
+// same bytes, in order, to hashers. Reading the socket, writing the file
+// and hashing are three stages, each on its own goroutine, that pass
+// buffers along (read, then written, then hashed, then free again), so
+// that none waits for the others' system calls or for the hash (SHA-256
+// alone runs at about the speed of a disk); and it has the kernel write
+// back as it goes. It returns the bytes written; on an error, the bytes
+// hashed are exactly those written.
 func copyHashing(dst *os.File, start int64, src io.Reader, hashers []io.Writer) (n int64, err error) {
-	var kicked int64   // bytes handed to writeback
-	const inFlight = 3 // buffers: one being read, up to two being hashed
+	type chunk struct {
+		bp *[]byte
+		n  int
+	}
+	const inFlight = 4 // buffers: being read, written, hashed, and one spare
 	free := make(chan *[]byte, inFlight)
 	for range inFlight {
 		free <- copyBufs.Get().(*[]byte)
 	}
-	full := make(chan []byte, inFlight)
-	hashed := make(chan struct{})
+	toWrite := make(chan chunk, inFlight)
+	toHash := make(chan chunk, inFlight)
+	var werr error         // the first write error; read by the reader only after written is closed
+	var failed atomic.Bool // werr is set: the reader stops
+	written := make(chan struct{})
 	go func() {
-		defer close(hashed)
-		h := io.MultiWriter(hashers...)
-		for b := range full {
-			h.Write(b) // hashes never fail
-			bp := &b
-			*bp = b[:cap(b)]
-			free <- bp
-		}
-	}()
-	for {
-		bp := <-free
-		m, rerr := src.Read(*bp)
-		if m > 0 {
-			if _, werr := dst.Write((*bp)[:m]); werr != nil {
-				free <- bp
-				err = werr
-				break
+		defer close(written)
+		defer close(toHash)
+		var kicked int64 // bytes handed to writeback
+		for c := range toWrite {
+			if werr != nil {
+				free <- c.bp // after a failed write, nothing more is written or hashed
+				continue
 			}
-			n += int64(m)
-			full <- (*bp)[:m]
+			if _, err := dst.Write((*c.bp)[:c.n]); err != nil {
+				werr = err
+				failed.Store(true)
+				free <- c.bp
+				continue
+			}
+			n += int64(c.n)
+			toHash <- c
 			if n-kicked >= writebackEvery {
 				startWriteback(dst, start+kicked, n-kicked)
 				kicked = n
 			}
+		}
+	}()
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		h := io.MultiWriter(hashers...)
+		for c := range toHash {
+			h.Write((*c.bp)[:c.n]) // hashes never fail
+			free <- c.bp
+		}
+	}()
+	var rerr error
+	for !failed.Load() {
+		bp := <-free
+		m, err := src.Read(*bp)
+		if m > 0 {
+			toWrite <- chunk{bp, m}
 		} else {
 			free <- bp
 		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			err = rerr
+		if err != nil {
+			if err != io.EOF {
+				rerr = err
+			}
 			break
 		}
 	}
-	close(full)
+	close(toWrite)
+	<-written
 	<-hashed
 	for range inFlight {
 		copyBufs.Put(<-free)
 	}
-	return n, err
+	if werr != nil {
+		return n, werr
+	}
+	return n, rerr
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}

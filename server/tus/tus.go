@@ -22,12 +22,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
@@ -302,11 +304,22 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, da
 	u := *r.URL
 	u.Path, u.RawPath = "/"+id, ""
 	r2.URL = &u
+	var body *watchedBody
+	if r2.Body != nil && r2.Body != http.NoBody {
+		body = &watchedBody{ReadCloser: r2.Body}
+		r2.Body = body
+	}
 	hw := newHoldWriter(w)
 	h.serve.ServeHTTP(hw, r2)
 
 	method, rec := r2.Method, rq.rec // the middleware applies X-HTTP-Method-Override to r2
 	switch {
+	case body != nil && body.timedOut.Load() && hw.status >= 500:
+		// tusd says 500 for a body cut by a read deadline (its own
+		// network timeout, or the server's minimum rate): the client
+		// was too slow, and may resume from HEAD's offset.
+		hw.keepBase()
+		h.writeError(w, r, http.StatusRequestTimeout, "the request body arrived too slowly; resume from the offset HEAD gives")
 	case method == http.MethodOptions:
 		hw.header.Set("Tus-Extension", h.Extensions())
 		hw.header.Set("Tus-Checksum-Algorithm", checksumAlgorithms)
@@ -377,6 +390,17 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "POST, HEAD, PATCH, DELETE, OPTIONS")
 		h.writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not supported here")
 		return
+	}
+	if r.Method == http.MethodPatch && r.Header.Get("Content-Type") != "application/offset+octet-stream" {
+		// tus 1.0.0: 415 (tusd would say 400).
+		h.writeError(w, r, http.StatusUnsupportedMediaType, "a PATCH must have Content-Type: application/offset+octet-stream")
+		return
+	}
+	if r.Method == http.MethodPost {
+		if err := checkMetadata(r.Header.Values("Upload-Metadata")); err != nil {
+			h.writeError(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	if r.Method == http.MethodPatch || r.Method == http.MethodPost {
 		sum, err := parseChunkSum(r.Header.Get("Upload-Checksum"))
@@ -456,4 +480,19 @@ func tusError(status int, format string, args ...any) handler.Error {
 			Header:     handler.HTTPHeader{"Content-Type": "text/plain; charset=utf-8"},
 		},
 	}
+}
+
+// watchedBody notes whether reading a request body failed on a read
+// deadline; dispatch looks once tusd has returned.
+type watchedBody struct {
+	io.ReadCloser
+	timedOut atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.timedOut.Store(true)
+	}
+	return n, err
 }

@@ -1,0 +1,288 @@
+#!/usr/bin/env node
+// ui.mjs drives Wharf's browser UI with Playwright (playwright-core, the
+// version pinned in package-lock.json) and Debian's /usr/bin/chromium,
+// headless. e2e/ui_test.go runs it against a real server and answers its
+// questions; it is not meant to be run by hand, though it can be.
+//
+// Protocol: one JSON object per line. On stdout, {"event": ...}: "step"
+// (progress, {name}), "ask" ({ask, ...}: the test does something outside
+// the browser and answers with one JSON line on stdin), "done" (the last
+// line, {screenshots}) or "fail" ({message}). Exit status 0 when every
+// check held, 1 otherwise, 2 for bad usage.
+//
+// The password is read from $UI_PASSWORD.
+
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import * as readline from 'node:readline'
+import { parseArgs } from 'node:util'
+import { chromium } from 'playwright-core'
+
+const { values: opt } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    user: { type: 'string', default: 'admin' },
+    'new-password': { type: 'string' },
+    big: { type: 'string' }, // the 30 MiB file
+    small: { type: 'string' }, // an image, for a thumbnail
+    out: { type: 'string' }, // screenshots directory
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    space: { type: 'string', default: 'files' },
+  },
+})
+const password = process.env.UI_PASSWORD
+if (!opt.url || !password || !opt.big || !opt.small || !opt.out || !opt['new-password']) {
+  console.error('usage: UI_PASSWORD=… node ui.mjs --url URL --big FILE --small FILE --out DIR --new-password PW [--user NAME]')
+  process.exit(2)
+}
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const step = (name) => emit({ event: 'step', name, t: Math.round(performance.now()) })
+
+// ask prints a question for the Go test and waits for its one-line answer.
+const stdin = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+async function ask(what, data = {}) {
+  emit({ event: 'ask', ask: what, ...data })
+  const { value, done } = await stdin.next()
+  if (done) throw new Error(`no answer to ${what}: stdin closed`)
+  const ans = JSON.parse(value)
+  if (ans.error) throw new Error(`${what}: ${ans.error}`)
+  return ans
+}
+
+class Check extends Error {}
+function check(cond, message) {
+  if (!cond) throw new Check(message)
+}
+
+const problems = [] // console errors, page errors, CSP violations
+const shots = []
+fs.mkdirSync(opt.out, { recursive: true })
+
+const userDir = fs.mkdtempSync(path.join(opt.out, '.chromium-'))
+const browser = await chromium.launchPersistentContext(userDir, {
+  executablePath: opt.chromium,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1280, height: 860 },
+  acceptDownloads: false,
+})
+const page = browser.pages()[0] || (await browser.newPage())
+page.setDefaultTimeout(15000)
+
+page.on('console', (m) => {
+  if (m.type() === 'error') problems.push(`console error: ${m.text()} (${m.location().url})`)
+})
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+await page.addInitScript(() => {
+  document.addEventListener('securitypolicyviolation', (e) => {
+    console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`)
+  })
+})
+
+// Every tus request the page makes, and every websocket it opens.
+const tus = []
+const sockets = []
+page.on('request', (r) => {
+  if (new URL(r.url()).pathname.startsWith('/tus/')) {
+    tus.push({ method: r.method(), url: r.url(), offset: r.headers()['upload-offset'], length: r.headers()['upload-length'], prefer: r.headers().prefer, at: tus.length })
+  }
+})
+page.on('websocket', (ws) => sockets.push(new URL(ws.url()).pathname))
+
+async function shot(name) {
+  const file = path.join(opt.out, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`)
+  await page.screenshot({ path: file, fullPage: true })
+  shots.push(file)
+}
+
+const bigSize = fs.statSync(opt.big).size
+const bigName = path.basename(opt.big)
+const smallName = path.basename(opt.small)
+const row = (name) => page.locator(`table.files tbody tr[data-name="${name}"]`)
+const uploadRow = (name) => page.locator('#uploads li.upload', { has: page.locator('strong', { hasText: name }) })
+
+async function noHorizontalScroll(what) {
+  const w = await page.evaluate(() => document.documentElement.scrollWidth)
+  check(w <= 360, `${what} at 360 px is ${w} px wide: it scrolls sideways`)
+}
+
+try {
+  step('login')
+  await page.goto(opt.url)
+  await page.getByLabel('User name').fill(opt.user)
+  await page.getByLabel('Password').fill(password)
+  await shot('login')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('heading', { name: 'Spaces' }).waitFor()
+  await shot('spaces')
+
+  step('settings')
+  await page.getByRole('link', { name: 'Account' }).click()
+  await page.getByLabel('Chunk size (MiB)').fill('1')
+  await page.getByLabel('Files at once').fill('2')
+  await page.getByRole('button', { name: 'Save' }).click()
+  await page.getByText('Saved.').waitFor()
+
+  step('new folder')
+  await page.getByRole('link', { name: 'Spaces', exact: true }).click()
+  await page.locator('a.space-name').first().click()
+  await page.getByRole('button', { name: 'New folder' }).click()
+  await page.getByRole('dialog').getByLabel('Name').fill('incoming')
+  await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click()
+  await row('incoming').waitFor()
+  await row('incoming').getByRole('link', { name: 'incoming' }).click()
+  await page.getByRole('heading', { name: 'incoming' }).waitFor()
+
+  step('upload')
+  // Slow the PATCHes a little, so that the reload lands mid-upload.
+  await page.route('**/tus/**', async (route) => {
+    if (route.request().method() === 'PATCH') await new Promise((r) => setTimeout(r, 60))
+    await route.continue()
+  })
+  let acked = 0
+  const counter = (res) => {
+    if (res.request().method() === 'PATCH' && res.status() === 204 && res.request().headers()['upload-offset'] !== undefined) acked++
+  }
+  page.on('response', counter)
+  await page.locator('input[data-picker="files"]').setInputFiles([opt.small, opt.big])
+  await uploadRow(bigName).waitFor()
+  const started = Date.now()
+  while (acked < 8) {
+    check(Date.now() - started < 20000, `only ${acked} PATCHes acknowledged in 20 s`)
+    await page.waitForTimeout(50)
+  }
+  await shot('uploading')
+  const created = tus.filter((r) => r.method === 'POST')
+  check(created.length === 2, `${created.length} uploads created (POST /tus/) before the reload, want 2`)
+
+  step('reload mid-upload')
+  await page.reload()
+  page.off('response', counter)
+  const before = tus.length
+  const stored = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('wharf.upload:')).map((k) => JSON.parse(localStorage.getItem(k))))
+  const entry = stored.find((e) => e.size === bigSize)
+  check(entry, `after the reload, localStorage keeps no upload of ${bigName}: ${JSON.stringify(stored)}`)
+  const head = await ask('head', { url: entry.url })
+  check(head.offset > 0 && head.offset < bigSize, `the server has ${head.offset} bytes of ${bigSize} after the reload, want some but not all`)
+  await page.getByRole('heading', { name: 'Interrupted uploads' }).waitFor()
+  await shot('interrupted')
+
+  step('resume')
+  await page.unroute('**/tus/**')
+  await page.locator('input[data-picker="files"]').setInputFiles([opt.big])
+  await page.locator('#uploads li.upload[data-state="done"]', { has: page.locator('strong', { hasText: bigName }) }).waitFor({ timeout: 30000 })
+  const after = tus.slice(before)
+  check(!after.some((r) => r.method === 'POST'), `the resumed upload made a new upload: ${JSON.stringify(after.filter((r) => r.method === 'POST'))}`)
+  const firstPatch = after.find((r) => r.method === 'PATCH')
+  check(firstPatch && firstPatch.url === entry.url, `the first PATCH after the reload went to ${firstPatch?.url}, want ${entry.url}`)
+  check(Number(firstPatch.offset) === head.offset, `the first PATCH after the reload starts at ${firstPatch.offset}, want ${head.offset} (what HEAD said)`)
+  const last = after.filter((r) => r.method === 'PATCH').pop()
+  check(last.prefer === 'respond-async', `the last PATCH sent Prefer: ${last.prefer}, want respond-async`)
+  check(sockets.some((p) => p.startsWith('/api/v1/uploads/') && p.endsWith('/progress')), `no progress websocket was opened: ${sockets}`)
+  await row(bigName).waitFor()
+  const smallDone = await row(smallName).count()
+  check(smallDone === 1, `${smallName} is not in the folder`)
+  await shot('uploaded')
+  await page.getByRole('button', { name: 'Clear finished' }).click()
+  await page.locator('#uploads').waitFor({ state: 'hidden' })
+  emit({ event: 'resumed', url: entry.url, offset: head.offset, firstPatch: Number(firstPatch.offset) })
+
+  step('live update')
+  await page.evaluate(() => { window.__noReload = true })
+  await ask('dav-put', { path: 'incoming/from-dav.txt' })
+  await row('from-dav.txt').waitFor({ timeout: 10000 })
+  check(await page.evaluate(() => window.__noReload === true), 'the page reloaded to show the new file')
+
+  step('rename')
+  await row('from-dav.txt').getByRole('checkbox').check()
+  await page.getByRole('button', { name: 'Rename' }).click()
+  await page.getByRole('dialog').getByLabel('New name').fill('renamed.txt')
+  await page.getByRole('dialog').getByRole('button', { name: 'Rename' }).click()
+  await row('renamed.txt').waitFor()
+  check(await row('from-dav.txt').count() === 0, 'from-dav.txt is still listed after the rename')
+
+  step('sort')
+  await page.getByRole('button', { name: /^Size/ }).click()
+  await page.locator('th[aria-sort]', { hasText: 'Size' }).waitFor()
+
+  step('delete')
+  await row('renamed.txt').getByRole('checkbox').check()
+  await page.getByRole('button', { name: 'Delete' }).click()
+  await page.getByRole('dialog').waitFor()
+  await shot('delete-confirm')
+  await page.keyboard.press('Escape') // the dialog closes on Escape and deletes nothing
+  await page.getByRole('dialog').waitFor({ state: 'detached' })
+  check(await row('renamed.txt').count() === 1, 'Escape deleted the file')
+  await page.getByRole('button', { name: 'Delete' }).click()
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click()
+  await row('renamed.txt').waitFor({ state: 'detached' })
+  await shot('folder')
+
+  step('app password')
+  await page.getByRole('link', { name: 'Account' }).click()
+  await page.getByLabel('Label').fill('e2e laptop')
+  await page.getByRole('button', { name: 'Create app password' }).click()
+  const pwBox = page.getByRole('dialog').getByLabel('The new app password')
+  await pwBox.waitFor()
+  const appPassword = await pwBox.inputValue()
+  check(appPassword.length >= 16, `app password ${JSON.stringify(appPassword)} looks too short`)
+  await shot('app-password')
+  await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click()
+  await page.getByRole('cell', { name: 'e2e laptop' }).waitFor()
+  const dav = await ask('app-password', { user: opt.user, password: appPassword })
+  check(dav.status === 207, `PROPFIND /dav/ with the app password: ${dav.status}, want 207`)
+
+  step('change password')
+  await page.getByLabel('Current password').fill(password)
+  await page.getByLabel('New password', { exact: true }).fill(opt['new-password'])
+  await page.getByLabel('New password again').fill(opt['new-password'])
+  await page.getByRole('button', { name: 'Change password' }).click()
+  await page.getByText('Password changed.').waitFor()
+  await shot('account')
+
+  step('admin')
+  await page.getByRole('link', { name: 'Admin' }).click()
+  await page.getByRole('heading', { name: 'Users' }).waitFor()
+  await page.getByRole('cell', { name: opt.user, exact: true }).waitFor()
+  await page.getByRole('button', { name: 'Members' }).first().click()
+  await page.getByRole('dialog').getByRole('button', { name: 'Close' }).waitFor()
+  await page.keyboard.press('Escape')
+  await shot('admin')
+
+  step('narrow')
+  await page.setViewportSize({ width: 360, height: 740 })
+  for (const [hash, name, heading] of [
+    ['#/spaces', 'spaces', 'Spaces'],
+    [`#/s/${opt.space}/incoming`, 'folder', 'incoming'],
+    ['#/account', 'account', 'Account'],
+    ['#/admin', 'admin', 'Administration'],
+  ]) {
+    await page.evaluate((h) => { location.hash = h }, hash)
+    await page.getByRole('heading', { name: heading, exact: true }).waitFor()
+    await page.waitForTimeout(100)
+    await noHorizontalScroll(name)
+    await shot(`narrow-${name}`)
+  }
+  await page.setViewportSize({ width: 1280, height: 860 })
+
+  step('logout')
+  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.getByRole('heading', { name: 'Sign in to Wharf' }).waitFor()
+  await page.reload()
+  await page.getByRole('heading', { name: 'Sign in to Wharf' }).waitFor()
+  await shot('signed-out')
+
+  check(problems.length === 0, `the page reported problems:\n${problems.join('\n')}`)
+  emit({ event: 'done', screenshots: shots })
+  await browser.close()
+  process.exit(0)
+} catch (err) {
+  try {
+    await shot('failure')
+  } catch {}
+  emit({ event: 'fail', message: err instanceof Check ? err.message : String(err.stack || err), problems, screenshots: shots })
+  await browser.close().catch(() => {})
+  process.exit(1)
+}

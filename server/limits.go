@@ -1,0 +1,205 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharfhq/wharf/auth"
+)
+
+// Limits on what one client may hold of the server: hostile or broken
+// clients get a plain refusal instead of tying up connections, goroutines
+// and disk.
+
+const (
+	// defaultBodyTimeout is the window in which a request body must make
+	// progress (see guardBody).
+	defaultBodyTimeout = 60 * time.Second
+	// minBodyProgress is the progress a body must make in each window:
+	// about 270 bytes a second over 60 s, far below any real link.
+	minBodyProgress = 16 << 10
+	// defaultUploadsPerUser is Config.UploadsPerUser's default.
+	defaultUploadsPerUser = 16
+)
+
+// rejectDotSegments answers 400 to a request whose path has a "." or ".."
+// element, literal or percent-encoded: such a path is never one a client
+// meant, and ServeMux would otherwise redirect it (307) to a cleaned path
+// elsewhere, possibly in another space.
+func (a *app) rejectDotSegments(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for e := range strings.SplitSeq(r.URL.Path, "/") {
+			if e == "." || e == ".." {
+				a.refuse(w, r, http.StatusBadRequest, `the path has a "." or ".." element`)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuse answers a refusal of the limits: JSON under /api/, plain text
+// elsewhere (WebDAV and tus clients show text).
+func (a *app) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		a.writeError(w, r, &httpError{Status: status, Msg: msg})
+		return
+	}
+	writeText(w, status, msg)
+}
+
+// errSlowBody is what a guarded body returns once it has been cut. It
+// wraps os.ErrDeadlineExceeded so that handlers treat it as the timeout
+// it is (WebDAV answers 408).
+var errSlowBody = fmt.Errorf("the request body arrived too slowly: %w", os.ErrDeadlineExceeded)
+
+// guardBody cuts request bodies that stall or trickle: each body must
+// deliver at least minBodyProgress bytes in every window of
+// Config.BodyTimeout, or its reads fail with errSlowBody and the
+// connection's read deadline is set in the past, which closes it. Each
+// window of sufficient progress pushes the read deadline one window
+// further, so a slow but steady upload of any size goes through, and a
+// body sent all at once or smaller than minBodyProgress is never cut
+// before a whole window has passed. net/http has no body-level timeout
+// short of ReadTimeout, which would cut large uploads.
+func (a *app) guardBody(next http.Handler) http.Handler {
+	window := a.cfg.BodyTimeout
+	if window <= 0 {
+		window = defaultBodyTimeout
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		if err := rc.SetReadDeadline(now.Add(window)); err != nil {
+			next.ServeHTTP(w, r) // not a net/http connection (tests)
+			return
+		}
+		r.Body = &guardedBody{rc: r.Body, ctl: rc, window: window, start: now}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// guardedBody is a request body under guardBody's rule. Handlers read a
+// body from one goroutine at a time.
+type guardedBody struct {
+	rc     io.ReadCloser
+	ctl    *http.ResponseController
+	window time.Duration
+	start  time.Time // of the current window
+	got    int64     // bytes in the current window
+	cut    bool
+}
+
+func (b *guardedBody) Read(p []byte) (int, error) {
+	if b.cut {
+		return 0, errSlowBody
+	}
+	n, err := b.rc.Read(p)
+	b.got += int64(n)
+	now := time.Now()
+	switch {
+	case err == io.EOF:
+		// The body is in: whatever the handler does next (processing
+		// may take minutes) is no longer bounded by the body's pace,
+		// and net/http's background read must not time out.
+		b.ctl.SetReadDeadline(time.Time{})
+		return n, err
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.cut = true
+		return n, errSlowBody
+	case err != nil:
+		return n, err
+	case b.got >= minBodyProgress:
+		b.start, b.got = now, 0
+		b.ctl.SetReadDeadline(now.Add(b.window))
+	case now.Sub(b.start) > b.window:
+		b.cut = true
+		b.ctl.SetReadDeadline(time.Unix(1, 0))
+		return n, errSlowBody
+	}
+	return n, nil
+}
+
+func (b *guardedBody) Close() error { return b.rc.Close() }
+
+// uploadGate counts each user's uploads in flight.
+type uploadGate struct {
+	mu      sync.Mutex
+	max     int
+	running map[string]int
+}
+
+func (g *uploadGate) enter(user string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running[user] >= g.max {
+		return false
+	}
+	g.running[user]++
+	return true
+}
+
+func (g *uploadGate) leave(user string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running[user]--; g.running[user] <= 0 {
+		delete(g.running, user)
+	}
+}
+
+// isUpload reports whether r sends file bytes: PUT, PATCH, or a POST with
+// a body (tus creation with data, oCIS-style creation, JSON bodies are
+// small and quick and count too).
+func isUpload(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPut, http.MethodPatch:
+		return true
+	case http.MethodPost:
+		return r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+	}
+	return false
+}
+
+// limitUploads lets each user have at most Config.UploadsPerUser
+// uploads in flight; beyond that the request gets 429 with Retry-After
+// before its body is read. It runs after requireAuth.
+func (a *app) limitUploads(next http.Handler) http.Handler {
+	n := a.cfg.UploadsPerUser
+	if n == 0 {
+		n = defaultUploadsPerUser
+	}
+	if n < 0 {
+		return next
+	}
+	g := &uploadGate{max: n, running: map[string]int{}}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := auth.FromContext(r.Context())
+		if p == nil || !isUpload(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		user := p.User.Name
+		if !g.enter(user) {
+			w.Header().Set("Retry-After", "5")
+			if r.Header.Get("Tus-Resumable") != "" {
+				w.Header().Set("Tus-Resumable", "1.0.0")
+			}
+			a.refuse(w, r, http.StatusTooManyRequests,
+				"too many uploads in progress for "+user+" (at most "+strconv.Itoa(n)+" at once); retry when one has finished")
+			return
+		}
+		defer g.leave(user)
+		next.ServeHTTP(w, r)
+	})
+}
