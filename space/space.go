@@ -273,8 +273,23 @@ func fail(op string, err error) error {
 		err = fmt.Errorf("%w (%v)", ErrExists, err)
 	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || store.IsFull(err):
 		err = fmt.Errorf("%w (%v)", ErrNoSpace, err)
+	case escapes(err):
+		// A symbolic link put into the space by hand: Wharf never
+		// follows one out, and to a client it is not there.
+		err = fmt.Errorf("%w (%v)", ErrNotFound, err)
 	}
 	return fmt.Errorf("space: %s: %w", op, err)
+}
+
+// escapes reports whether err is os.Root refusing a path that leaves the
+// space through a symbolic link (the os package has no exported sentinel
+// for it), or refusing to follow a link as the last component.
+func escapes(err error) bool {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Err.Error() == "path escapes from parent" || errors.Is(pe.Err, syscall.ELOOP)
 }
 
 func op(verb, spaceID, p string) string { return fmt.Sprintf("%s %s/%q", verb, spaceID, p) }

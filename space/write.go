@@ -317,7 +317,7 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 	}
 	n, created, err := t.install(ctx, st, spaceID, p, staged, fi.Size(), Sums{SHA256: sha256hex, SHA1: sha1hex}, stamp(fi.ModTime()), o)
 	if err != nil {
-		return Node{}, false, fail(what, err)
+		return Node{}, false, fail(what, parentGone(err))
 	}
 	return n, created, nil
 }
@@ -612,7 +612,7 @@ func (t *Tree) Mkdir(ctx context.Context, spaceID, p string) (Node, error) {
 			return nil, err
 		}
 		if err := st.root.Mkdir(diskPath(p), dirPerm); err != nil {
-			return nil, err
+			return nil, parentGone(err)
 		}
 		undo := func() { t.undo("remove new directory", st.root.Remove(diskPath(p))) }
 		return undo, syncDir(st.root, dir)
@@ -744,4 +744,14 @@ func (t *Tree) SetMTime(ctx context.Context, spaceID, p string, mtime time.Time)
 		return Node{}, fail(what, err)
 	}
 	return n, nil
+}
+
+// parentGone makes os.Root's refusal to enter a parent that is now a
+// symbolic link (put there by hand) ErrParentMissing: as far as Wharf is
+// concerned the folder is not there.
+func parentGone(err error) error {
+	if escapes(err) {
+		return fmt.Errorf("%w (%v)", ErrParentMissing, err)
+	}
+	return err
 }
