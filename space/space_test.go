@@ -474,6 +474,54 @@ func TestPutFile(t *testing.T) {
 	}
 }
 
+// TestPutFileRecord: PutOptions.Record writes in the install's own
+// transaction, and its failure undoes the install.
+func TestPutFileRecord(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.space(t, "s", 0)
+	stage := func(name, content string) string {
+		p := filepath.Join(f.dir, "uploads", name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	f.put(t, "s", "keep.txt", "old")
+	boom := errors.New("record refused")
+	_, _, err := f.tree.PutFile(ctx, "s", "keep.txt", stage("a", "new"), "", PutOptions{ExpectedSize: 3,
+		Record: func(tx *store.Tx, n Node, created bool) error {
+			if n.Path != "keep.txt" || created || n.SHA256 != sum("new") {
+				t.Errorf("Record got %+v, created %v", n, created)
+			}
+			return boom
+		}})
+	if !errors.Is(err, boom) {
+		t.Fatalf("PutFile with a failing Record = %v, want it wrapped", err)
+	}
+	if got, _ := f.read("s", "keep.txt"); got != "old" {
+		t.Errorf("after a failed Record the file reads %q, want the old content", got)
+	}
+	if n, err := f.tree.Stat(ctx, "s", "keep.txt"); err != nil || n.SHA256 != sum("old") {
+		t.Errorf("after a failed Record the index has %+v, %v", n, err)
+	}
+
+	// What Record writes commits with the file: a space policy set in the
+	// same transaction stands for any record of the caller's.
+	var id int64
+	n, created, err := f.tree.PutFile(ctx, "s", "new.txt", stage("b", "fresh"), "", PutOptions{ExpectedSize: 5,
+		Record: func(tx *store.Tx, n Node, created bool) error {
+			id = n.ID
+			return tx.SetSpacePolicy(ctx, "s", `{"note":"with the file"}`)
+		}})
+	if err != nil || !created || n.ID != id || id == 0 {
+		t.Fatalf("PutFile = %+v, %v, %v; Record saw id %d", n, created, err, id)
+	}
+	if pol, err := f.db.SpacePolicy(ctx, "s"); err != nil || pol != `{"note":"with the file"}` {
+		t.Errorf("Record's write: %q, %v", pol, err)
+	}
+}
+
 func TestMkdirList(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)

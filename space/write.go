@@ -52,6 +52,11 @@ type PutOptions struct {
 	// nothing and is returned (wrapped). Callers use it to check a checksum
 	// the client sent along (OC-Checksum, Digest).
 	Verify func(Sums) error
+	// Record, if set, is called inside the transaction that indexes the
+	// file, with its node as indexed: what it writes commits with the
+	// install or not at all (postproc marks its job done this way). An
+	// error undoes the install and is returned (wrapped).
+	Record func(tx *store.Tx, n Node, created bool) error
 }
 
 // Sums are a body's checksums as lowercase hex; SHA1 is "" unless
@@ -418,6 +423,9 @@ func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged s
 		}
 		if err == nil && delta != 0 {
 			err = tx.AddUsed(ctx, spaceID, delta)
+		}
+		if err == nil && o.Record != nil {
+			err = o.Record(tx, n, created)
 		}
 		if err != nil {
 			return nil, err

@@ -195,6 +195,7 @@ func TestScanRespectsClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.recordEvery = 0 // each finished step recorded
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

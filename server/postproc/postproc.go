@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/space"
+	"github.com/wharfhq/wharf/store"
 )
 
 // State is where a job stands.
@@ -67,6 +68,12 @@ type Job struct {
 	// Quick runs only the quick steps (checksum, sniff, policy), as WebDAV
 	// PUTs do unless their space asks for more.
 	Quick bool
+	// Record, if set, is called by Submit in the transaction that records
+	// the job, so that the caller's own record of the hand-off commits
+	// with it (tus marks its upload processing this way). If the job was
+	// recorded before (a retry after a crash), it runs in a transaction
+	// of its own.
+	Record func(tx *store.Tx) error
 }
 
 // Status is a job's state as the progress endpoint reports it.

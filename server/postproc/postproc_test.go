@@ -35,7 +35,7 @@ type fixture struct {
 	sub  *events.Subscription
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(context.Background(), filepath.Join(dir, "wharf.db"))
@@ -67,7 +67,7 @@ func (f *fixture) config(mod func(*Config)) Config {
 }
 
 // runner starts a Runner closed at the end of the test.
-func (f *fixture) runner(t *testing.T, mod func(*Config)) *Runner {
+func (f *fixture) runner(t testing.TB, mod func(*Config)) *Runner {
 	t.Helper()
 	r, err := New(f.config(mod))
 	if err != nil {
@@ -82,7 +82,7 @@ func (f *fixture) runner(t *testing.T, mod func(*Config)) *Runner {
 
 // stage writes content to a fresh file in uploads/, as tus would, and
 // returns a job for it with its SHA-256 known.
-func (f *fixture) stage(t *testing.T, id, p string, content []byte) Job {
+func (f *fixture) stage(t testing.TB, id, p string, content []byte) Job {
 	t.Helper()
 	name := filepath.Join(f.dir, "uploads", id)
 	if err := os.WriteFile(name, content, 0o600); err != nil {
@@ -493,6 +493,7 @@ func TestResumeAfterCrashSkipsFinishedSteps(t *testing.T) {
 	started := make(chan struct{})
 	r1 := mustNew(t, f.config(nil))
 	r1.steps = []step{countStep{id: "a", runs: &aRuns}, countStep{id: "b", runs: &bRuns, block: true, started: started}}
+	r1.recordEvery = 0 // each finished step recorded
 	if err := r1.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

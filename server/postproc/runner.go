@@ -111,6 +111,9 @@ type Runner struct {
 	thumbs     string
 	policy     func(string) Policy
 	steps      []step // in their fixed order; a job's StepsDone indexes it
+	// recordEvery: a finished step is recorded if the job's last record
+	// is older (recordStepsEvery; tests: 0, every step).
+	recordEvery time.Duration
 
 	wake     chan struct{}
 	closedCh chan struct{}
@@ -151,7 +154,7 @@ func New(cfg Config) (*Runner, error) {
 		db: cfg.DB, tree: cfg.Tree, bus: cfg.Bus, log: cfg.Logger, now: cfg.Now,
 		workers: cfg.Workers, quarantine: cfg.QuarantineDir, thumbs: cfg.ThumbsDir, policy: cfg.Policy,
 		wake: make(chan struct{}, 1), closedCh: make(chan struct{}),
-		queued: map[string]bool{}, live: map[string]*entry{},
+		queued: map[string]bool{}, live: map[string]*entry{}, recordEvery: recordStepsEvery,
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -265,7 +268,12 @@ func (r *Runner) Submit(ctx context.Context, job Job) error {
 	}
 	now := r.now().UTC()
 	rec := record(job, now)
-	err := r.db.Update(ctx, func(tx *store.Tx) error { return tx.InsertJob(ctx, rec) })
+	err := r.db.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertJob(ctx, rec); err != nil || job.Record == nil {
+			return err
+		}
+		return job.Record(tx)
+	})
 	if errors.Is(err, store.ErrExists) {
 		// The same job again (a caller retrying after a crash) is already
 		// durable: fine. Another job under the same id is not.
@@ -273,6 +281,11 @@ func (r *Runner) Submit(ctx context.Context, job Job) error {
 		if rerr != nil || old.SpaceID != rec.SpaceID || old.Path != rec.Path || old.Size != rec.Size ||
 			(old.Staged != rec.Staged && old.Staged != "") {
 			return fmt.Errorf("%w: %q", ErrJobExists, job.ID)
+		}
+		if job.Record != nil {
+			if err := r.db.Update(ctx, job.Record); err != nil {
+				return fmt.Errorf("postproc: submit %q: %w", job.ID, err)
+			}
 		}
 		if finalState(old.State) {
 			return nil
@@ -621,6 +634,7 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 		return r.install(ctx, t)
 	}
 	t.policy = r.policy(j.SpaceID)
+	recorded := time.Now() // of the last durable record of this job's progress
 	for i := j.StepsDone; i < len(r.steps); i++ {
 		s := r.steps[i]
 		if t.job.Quick && !s.quick() {
@@ -639,9 +653,15 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 			return r.reject(ctx, t, s.name(), err.Error())
 		}
 		t.job.StepsDone = i + 1
-		if err := r.record(ctx, t, 100); err != nil {
-			r.log.Error("cannot record a finished step", "job_id", id, "step", s.name(), "err", err)
-			return true
+		// A finished step is recorded only once there is work worth
+		// not redoing after a crash (steps are idempotent): for a small
+		// file, each record would cost more than all its steps.
+		if time.Since(recorded) >= r.recordEvery {
+			if err := r.record(ctx, t, 100); err != nil {
+				r.log.Error("cannot record a finished step", "job_id", id, "step", s.name(), "err", err)
+				return true
+			}
+			recorded = time.Now()
 		}
 		r.report(t, 100, t.job.Message, true)
 	}
@@ -655,8 +675,21 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 	return r.install(ctx, t)
 }
 
+// recordStepsEvery is how much step work a crash may cost at most: a
+// finished step is recorded when the last record is older than this.
+const recordStepsEvery = time.Second
+
 // record writes t's record with the given percent.
 func (r *Runner) record(ctx context.Context, t *task, pct int) error {
+	if err := r.prepare(t, pct); err != nil {
+		return err
+	}
+	return r.db.Update(ctx, func(tx *store.Tx) error { return tx.UpdateJob(ctx, t.job) })
+}
+
+// prepare brings t's record up to date for writing, with the given
+// percent.
+func (r *Runner) prepare(t *task, pct int) error {
 	t.job.Percent = pct
 	t.job.UpdatedAt = r.now().UTC()
 	if len(t.meta) > 0 {
@@ -666,7 +699,7 @@ func (r *Runner) record(ctx context.Context, t *task, pct int) error {
 		}
 		t.job.Metadata = string(b)
 	}
-	return r.db.Update(ctx, func(tx *store.Tx) error { return tx.UpdateJob(ctx, t.job) })
+	return nil
 }
 
 // report updates a job's status in memory and publishes a processing.step
@@ -725,7 +758,7 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 		n, err := r.tree.Stat(ctx, j.SpaceID, j.Path)
 		if err == nil && !n.IsDir && j.SHA256 != "" && n.SHA256 == j.SHA256 {
 			r.log.Info("job found installed by an earlier run", "job_id", j.ID, "space", j.SpaceID, "path", j.Path)
-			return r.installed(ctx, t, n, true)
+			return r.installed(ctx, t, n, true, false)
 		}
 		if err != nil && !errors.Is(err, space.ErrNotFound) {
 			if ctx.Err() != nil {
@@ -736,26 +769,46 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 		}
 		return r.reject(ctx, t, "install", "the uploaded file disappeared before it could be installed")
 	}
+	// The job is marked done in the transaction that indexes the file:
+	// both happen or neither.
+	before := *j
 	n, created, err := r.tree.PutFile(ctx, j.SpaceID, j.Path, j.Staged, j.SHA256, space.PutOptions{
 		ExpectedSize: j.Size, MTime: j.MTime, IfMatch: j.IfMatch, IfNoneMatch: j.IfNoneMatch,
 		MIME: j.MIME, KnownSHA1: j.SHA1,
+		Record: func(tx *store.Tx, n space.Node, _ bool) error {
+			done(j, n)
+			if err := r.prepare(t, 100); err != nil {
+				return err
+			}
+			return tx.UpdateJob(ctx, *j)
+		},
 	})
 	if err != nil {
+		*j = before
 		if ctx.Err() != nil {
 			return false
 		}
 		return r.reject(ctx, t, "install", installReason(err, r.log, j.ID))
 	}
-	return r.installed(ctx, t, n, created)
+	return r.installed(ctx, t, n, created, true)
 }
 
-func (r *Runner) installed(ctx context.Context, t *task, n space.Node, created bool) (retry bool) {
-	j := &t.job
+// done makes j the record of a job whose file is installed as n.
+func done(j *store.Job, n space.Node) {
 	j.State, j.Step, j.Staged, j.NodeID, j.ETag, j.Message = store.JobDone, "", "", n.ID, n.ETag, ""
-	if err := r.record(ctx, t, 100); err != nil {
-		// The file is in place; the next try finds it there.
-		r.log.Error("cannot record an installed job", "job_id", j.ID, "err", err)
-		return true
+}
+
+// installed finishes a job whose file is in place as n; recorded says
+// whether its record says so already.
+func (r *Runner) installed(ctx context.Context, t *task, n space.Node, created, recorded bool) (retry bool) {
+	j := &t.job
+	if !recorded {
+		done(j, n)
+		if err := r.record(ctx, t, 100); err != nil {
+			// The file is in place; the next try finds it there.
+			r.log.Error("cannot record an installed job", "job_id", j.ID, "err", err)
+			return true
+		}
 	}
 	typ := events.NodeCreated
 	if !created {

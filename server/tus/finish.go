@@ -88,16 +88,9 @@ func (h *Handler) submit(ctx context.Context, id string, partials []string) (sto
 		u.Size = size
 	}
 	now := h.now()
-	if err := h.db.Update(ctx, func(tx *store.Tx) error { return tx.SetUploadState(ctx, u, now) }); err != nil {
-		return store.Upload{}, fmt.Errorf("tus: submit %s: %w", id, err)
-	}
+	// The upload is processing exactly when its job is recorded.
+	job.Record = func(tx *store.Tx) error { return tx.SetUploadState(ctx, u, now) }
 	if err := h.pipe.Submit(ctx, job); err != nil {
-		back := u
-		back.State = store.UploadReceiving
-		if uerr := h.db.Update(ctx, func(tx *store.Tx) error { return tx.SetUploadState(ctx, back, now) }); uerr != nil {
-			// Left processing without a job: refresh resubmits it.
-			h.log.Error("cannot return upload to receiving", "upload_id", id, "err", uerr)
-		}
 		return store.Upload{}, fmt.Errorf("tus: submit %s: %w", id, err)
 	}
 	h.publish(events.Event{Type: events.UploadCompleted, Space: u.SpaceID, Path: u.Path, Upload: id, User: job.User, Size: size})

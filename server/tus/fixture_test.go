@@ -28,6 +28,7 @@ import (
 // fakePipe is a Pipeline whose jobs end as told: done at once, rejected at
 // once, or held until release.
 type fakePipe struct {
+	db        *store.DB // where Job.Record runs, as the real Submit does
 	mu        sync.Mutex
 	mode      string // "done", "reject" or "hold"
 	submitErr error
@@ -65,6 +66,11 @@ func (f *fakePipe) Submit(ctx context.Context, job postproc.Job) error {
 	defer f.mu.Unlock()
 	if f.submitErr != nil {
 		return f.submitErr
+	}
+	if job.Record != nil {
+		if err := f.db.Update(ctx, job.Record); err != nil {
+			return err
+		}
 	}
 	f.submits++
 	f.jobs[job.ID] = job
@@ -153,6 +159,7 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.db.Close() })
+	f.pipe.db = f.db
 	f.tree, err = space.New(space.Config{DB: f.db, Dir: f.dir, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
