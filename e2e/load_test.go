@@ -26,7 +26,8 @@ import (
 // back to where they were once the clients are gone.
 //
 // WHARF_LOAD_DURATION (default 15s; make soak: 5m) and WHARF_LOAD_CLIENTS
-// (default 200) size the run.
+// (default 200) size the run; WHARF_LOAD_SERVER_LOG names a file for the
+// server's whole log.
 
 const (
 	loadPerUser = 16       // clients per user: the server's per-user limit of uploads at once
@@ -302,6 +303,11 @@ func TestLoad(t *testing.T) {
 		t.Errorf("no go_goroutines on /metrics: cannot tell whether goroutines leaked")
 	} else if afterG > baseG+10 {
 		t.Errorf("go_goroutines %d 20s after the load, %d before: goroutines leaked", afterG, baseG)
+	}
+	if p := os.Getenv("WHARF_LOAD_SERVER_LOG"); p != "" {
+		if err := os.WriteFile(p, []byte(in.output()), 0o644); err != nil {
+			t.Errorf("WHARF_LOAD_SERVER_LOG: %v", err)
+		}
 	}
 	if t.Failed() {
 		var errLines []string

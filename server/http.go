@@ -96,7 +96,7 @@ func (a *app) handler() http.Handler {
 	}
 	root.Handle("/", a.requireAuth(a.limitUploadTokens(a.limitUploads(authed))))
 
-	return a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(root))))))
+	return a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(root)))))))
 }
 
 func (a *app) handleReady(w http.ResponseWriter, r *http.Request) {

@@ -85,8 +85,15 @@ func (a *app) guardBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // not a net/http connection (tests)
 			return
 		}
-		r.Body = &guardedBody{rc: r.Body, ctl: rc, window: window, start: now}
+		gb := &guardedBody{rc: r.Body, ctl: rc, window: window, start: now, remain: r.ContentLength}
+		r.Body = gb
 		next.ServeHTTP(w, r)
+		if !gb.cut {
+			// A handler that refused the request without reading its
+			// body leaves the deadline set for net/http's discarding
+			// of the rest.
+			rc.SetReadDeadline(time.Time{})
+		}
 	})
 }
 
@@ -98,6 +105,7 @@ type guardedBody struct {
 	window time.Duration
 	start  time.Time // of the current window
 	got    int64     // bytes in the current window
+	remain int64     // bytes still to come (Content-Length), or -1: unknown
 	cut    bool
 }
 
@@ -107,12 +115,18 @@ func (b *guardedBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.rc.Read(p)
 	b.got += int64(n)
+	if b.remain > 0 {
+		b.remain -= int64(n)
+	}
 	now := time.Now()
 	switch {
-	case err == io.EOF:
+	case err == io.EOF || b.remain == 0 && err == nil:
 		// The body is in: whatever the handler does next (processing
-		// may take minutes) is no longer bounded by the body's pace,
-		// and net/http's background read must not time out.
+		// may take minutes) is no longer bounded by the body's pace.
+		// net/http now reads the connection in the background to notice
+		// the client going away; under the deadline that read would end
+		// the request once the window passed. A handler that reads
+		// exactly Content-Length bytes never sees EOF, hence remain.
 		b.ctl.SetReadDeadline(time.Time{})
 		return n, err
 	case errors.Is(err, os.ErrDeadlineExceeded):

@@ -187,6 +187,7 @@ func Run(ctx context.Context, cfg Config) error {
 		UploadsDir:     filepath.Join(cfg.Dir, "uploads"),
 		PublicURL:      cfg.PublicURL,
 		MaxSize:        cfg.MaxUploadSize,
+		NetworkTimeout: cfg.BodyTimeout,
 		Expiry:         cfg.UploadExpiry,
 		ProcessingWait: cfg.ProcessingWait,
 	})
@@ -281,6 +282,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       connContext,
 	}
 	if app.tls != nil {
 		app.tls.start(bg, app, srv)

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -344,6 +345,45 @@ type holdWriter struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+
+	mu       sync.Mutex
+	detached bool // tusd has returned: its deadlines no longer reach the connection
+}
+
+// SetReadDeadline and SetWriteDeadline pass tusd's deadlines on to the
+// connection while tusd serves the request, and ignore them afterwards:
+// tusd sets one from a goroutine of its own when an upload's lock is
+// asked for (to cut the body short), which may run once the request is
+// over. On a kept-alive connection such a deadline would fall on a later
+// request.
+func (hw *holdWriter) SetReadDeadline(t time.Time) error {
+	hw.mu.Lock()
+	defer hw.mu.Unlock()
+	if hw.detached {
+		return nil
+	}
+	return http.NewResponseController(hw.w).SetReadDeadline(t)
+}
+
+func (hw *holdWriter) SetWriteDeadline(t time.Time) error {
+	hw.mu.Lock()
+	defer hw.mu.Unlock()
+	if hw.detached {
+		return nil
+	}
+	return http.NewResponseController(hw.w).SetWriteDeadline(t)
+}
+
+// detach ends tusd's hold on the connection's deadlines and clears those
+// it set: what follows (the wait for processing, the next request on the
+// connection) is not bounded by a body's pace.
+func (hw *holdWriter) detach() {
+	hw.mu.Lock()
+	defer hw.mu.Unlock()
+	hw.detached = true
+	rc := http.NewResponseController(hw.w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
 }
 
 func newHoldWriter(w http.ResponseWriter) *holdWriter {

@@ -90,6 +90,9 @@ type Config struct {
 	// MaxSize is the largest upload accepted, in bytes. 0: no limit beyond
 	// the spaces' quotas.
 	MaxSize int64
+	// NetworkTimeout is how long a read of a request body may wait for
+	// data (tusd's NetworkTimeout). 0: 60 s.
+	NetworkTimeout time.Duration
 	// Expiry is how long an unfinished upload is kept after its last
 	// chunk (sent to clients as Upload-Expires). Finished uploads' records
 	// are kept as long after they end, for HEAD. 0: 24 hours.
@@ -197,6 +200,7 @@ func New(cfg Config) (*Handler, error) {
 		StoreComposer:             composer,
 		MaxSize:                   cfg.MaxSize,
 		BasePath:                  base,
+		NetworkTimeout:            cfg.NetworkTimeout,
 		DisableDownload:           true,
 		Logger:                    newExpLogger(h.log),
 		RespectForwardedHeaders:   cfg.TrustForwarded,
@@ -311,6 +315,11 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, da
 	}
 	hw := newHoldWriter(w)
 	h.serve.ServeHTTP(hw, r2)
+	// tusd set read and write deadlines on the connection for the body
+	// and its answer; once the body is in, net/http reads the connection
+	// in the background to notice the client leaving, and a deadline
+	// passing during the wait for processing would cancel the request.
+	hw.detach()
 
 	method, rec := r2.Method, rq.rec // the middleware applies X-HTTP-Method-Override to r2
 	switch {
