@@ -378,55 +378,13 @@ func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged s
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := t.clock()
-	dir, name := split(p)
 	var n Node
 	var created bool
 	var backup string
 	err := t.commit(ctx, func(tx *store.Tx) (func(), error) {
-		parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
-		if err != nil {
-			return nil, err
-		}
-		cur, err := tx.Node(ctx, spaceID, p)
-		exists := err == nil
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		if exists && cur.IsDir {
-			return nil, ErrIsDir
-		}
-		if err := checkConditions(o, cur, exists); err != nil {
-			return nil, err
-		}
-		delta := size - cur.Size
-		if err := checkQuota(ctx, tx.Reader, spaceID, delta); err != nil {
-			return nil, err
-		}
-		mimeType := o.MIME
-		if mimeType == "" {
-			mimeType = mimeFor(name)
-		}
-		if exists {
-			n = cur
-		} else {
-			n = Node{SpaceID: spaceID, ParentID: parent.ID, Path: p, Name: name, CTime: now}
-		}
-		n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME = size, mtime, sums.SHA256, sums.SHA1, mimeType
-		n.ETag = fileETag(sums.SHA256, size, mtime)
-		if exists {
-			err = tx.UpdateNode(ctx, n)
-		} else {
-			created = true
-			if n, err = tx.InsertNode(ctx, n); err == nil {
-				err = touchDir(ctx, tx, parent, now)
-			}
-		}
-		if err == nil && delta != 0 {
-			err = tx.AddUsed(ctx, spaceID, delta)
-		}
-		if err == nil && o.Record != nil {
-			err = o.Record(tx, n, created)
-		}
+		var exists bool
+		var err error
+		n, created, exists, err = indexFile(ctx, tx, spaceID, p, size, sums, mtime, o, now)
 		if err != nil {
 			return nil, err
 		}
@@ -439,6 +397,116 @@ func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged s
 	}
 	if err != nil {
 		return Node{}, false, err
+	}
+	return n, created, nil
+}
+
+// indexFile records a file of size bytes at p in the index, as install
+// puts it there: it checks the parent, o's conditions and the quota,
+// inserts or updates the node, counts the used bytes and runs o.Record. It
+// reports whether the node was created and whether one existed before.
+func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, o PutOptions, now time.Time) (n Node, created, exists bool, err error) {
+	dir, name := split(p)
+	parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
+	if err != nil {
+		return Node{}, false, false, err
+	}
+	cur, err := tx.Node(ctx, spaceID, p)
+	exists = err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Node{}, false, false, err
+	}
+	if exists && cur.IsDir {
+		return Node{}, false, true, ErrIsDir
+	}
+	if err := checkConditions(o, cur, exists); err != nil {
+		return Node{}, false, exists, err
+	}
+	delta := size - cur.Size
+	if err := checkQuota(ctx, tx.Reader, spaceID, delta); err != nil {
+		return Node{}, false, exists, err
+	}
+	mimeType := o.MIME
+	if mimeType == "" {
+		mimeType = mimeFor(name)
+	}
+	if exists {
+		n = cur
+	} else {
+		n = Node{SpaceID: spaceID, ParentID: parent.ID, Path: p, Name: name, CTime: now}
+	}
+	n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME = size, mtime, sums.SHA256, sums.SHA1, mimeType
+	n.ETag = fileETag(sums.SHA256, size, mtime)
+	if exists {
+		err = tx.UpdateNode(ctx, n)
+	} else {
+		created = true
+		if n, err = tx.InsertNode(ctx, n); err == nil {
+			err = touchDir(ctx, tx, parent, now)
+		}
+	}
+	if err == nil && delta != 0 {
+		err = tx.AddUsed(ctx, spaceID, delta)
+	}
+	if err == nil && o.Record != nil {
+		err = o.Record(tx, n, created)
+	}
+	if err != nil {
+		return Node{}, false, exists, err
+	}
+	return n, created, exists, nil
+}
+
+// Adopt indexes the regular file found on disk at p if its SHA-256 is
+// sha256hex, as PutFile would have (same checks, same o.Record): it
+// completes an install that a crash cut between the rename into the space
+// and the commit of the index. postproc calls it for a job whose staged
+// file is gone. It returns ErrNotFound if no file, or another file, is at
+// p, and reports whether the node was created.
+func (t *Tree) Adopt(ctx context.Context, spaceID, p, sha256hex string, o PutOptions) (Node, bool, error) {
+	p, err := Clean(p)
+	what := op("adopt", spaceID, p)
+	if err == nil && p == "" {
+		err = fmt.Errorf("%w: the root", ErrIsDir)
+	}
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	st, err := t.open(spaceID)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	f, err := st.root.Open(diskPath(p))
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Node{}, false, fail(what, fmt.Errorf("%w: not a regular file", ErrNotFound))
+	}
+	sum, err := hashReader(ctx, f)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	if sum != sha256hex {
+		return Node{}, false, fail(what, fmt.Errorf("%w: the file on disk has SHA-256 %s, not %s", ErrNotFound, sum, sha256hex))
+	}
+	now := t.clock()
+	var n Node
+	var created bool
+	err = t.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		n, created, _, err = indexFile(ctx, tx, spaceID, p, fi.Size(), Sums{SHA256: sum, SHA1: o.KnownSHA1}, stamp(fi.ModTime()), o, now)
+		return err
+	})
+	if err != nil {
+		return Node{}, false, fail(what, parentGone(err))
 	}
 	return n, created, nil
 }

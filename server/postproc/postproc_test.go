@@ -540,18 +540,33 @@ func TestResumeAfterCrashSkipsFinishedSteps(t *testing.T) {
 }
 
 func TestResumeInstall(t *testing.T) {
-	for _, renamed := range []bool{true, false} {
-		t.Run(fmt.Sprintf("renamed=%v", renamed), func(t *testing.T) {
+	// Where the crash fell: after PutFile renamed and indexed the file
+	// (before the job was recorded done), after the rename but before the
+	// index committed (over no file, or over an older version), or before
+	// the rename.
+	for _, crash := range []string{"indexed", "renamed", "renamed over old", "before rename"} {
+		t.Run(crash, func(t *testing.T) {
 			f := newFixture(t)
 			ctx := context.Background()
+			var old space.Node
+			if crash == "renamed over old" {
+				var err error
+				old, _, err = f.tree.Put(ctx, "s", "i.txt", strings.NewReader("an older version"), space.PutOptions{ExpectedSize: -1})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
 			job := f.stage(t, "inst", "i.txt", []byte("install me"))
 			var node space.Node
-			if renamed {
-				// The crash came after PutFile renamed and indexed the
-				// file, before the job was recorded done.
+			switch crash {
+			case "indexed":
 				var err error
 				node, _, err = f.tree.PutFile(ctx, "s", job.Path, job.Staged, job.SHA256, space.PutOptions{ExpectedSize: job.Size})
 				if err != nil {
+					t.Fatal(err)
+				}
+			case "renamed", "renamed over old":
+				if err := os.Rename(job.Staged, filepath.Join(f.dir, "spaces", "s", "i.txt")); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -581,8 +596,15 @@ func TestResumeInstall(t *testing.T) {
 				t.Errorf("%d steps ran again", runs.Load())
 			}
 			n, err := f.tree.Stat(ctx, "s", "i.txt")
-			if err != nil || n.ID != st.FileID || (renamed && n.ID != node.ID) {
+			if err != nil || n.ID != st.FileID || n.SHA256 != job.SHA256 || n.Size != job.Size ||
+				(crash == "indexed" && n.ID != node.ID) || (crash == "renamed over old" && n.ID != old.ID) {
 				t.Errorf("node %+v, %v; status %+v", n, err, st)
+			}
+			if sp, _ := f.tree.Space(ctx, "s"); sp.UsedBytes != job.Size {
+				t.Errorf("space uses %d bytes, want %d", sp.UsedBytes, job.Size)
+			}
+			if rec, err := f.db.Job(ctx, "inst"); err != nil || rec.State != store.JobDone || rec.NodeID != n.ID {
+				t.Errorf("job record %+v, %v", rec, err)
 			}
 		})
 	}

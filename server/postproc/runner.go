@@ -748,12 +748,28 @@ func (r *Runner) finish(j store.Job, n *space.Node, created bool) {
 	}
 }
 
-// install puts the staged file into the space. If the staged file is gone
-// and the space has a file with the job's SHA-256 at its path, an earlier
-// run renamed it and crashed before recording: the job is done.
+// install puts the staged file into the space. If the staged file is gone,
+// an earlier run renamed it into the space and crashed: before recording
+// the job (the space has a file with the job's SHA-256 at its path), or
+// before committing the index (the file is on disk but not indexed, and
+// is adopted). Either way the job is done.
 func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 	j := &t.job
 	r.report(t, 0, "installing", true)
+	// The job is marked done in the transaction that indexes the file:
+	// both happen or neither.
+	before := *j
+	opts := space.PutOptions{
+		ExpectedSize: j.Size, MTime: j.MTime, IfMatch: j.IfMatch, IfNoneMatch: j.IfNoneMatch,
+		MIME: j.MIME, KnownSHA1: j.SHA1,
+		Record: func(tx *store.Tx, n space.Node, _ bool) error {
+			done(j, n)
+			if err := r.prepare(t, 100); err != nil {
+				return err
+			}
+			return tx.UpdateJob(ctx, *j)
+		},
+	}
 	if _, err := os.Lstat(j.Staged); j.Staged == "" || errors.Is(err, fs.ErrNotExist) {
 		n, err := r.tree.Stat(ctx, j.SpaceID, j.Path)
 		if err == nil && !n.IsDir && j.SHA256 != "" && n.SHA256 == j.SHA256 {
@@ -767,22 +783,24 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 			r.log.Error("cannot check an interrupted install", "job_id", j.ID, "err", err)
 			return true
 		}
-		return r.reject(ctx, t, "install", "the uploaded file disappeared before it could be installed")
-	}
-	// The job is marked done in the transaction that indexes the file:
-	// both happen or neither.
-	before := *j
-	n, created, err := r.tree.PutFile(ctx, j.SpaceID, j.Path, j.Staged, j.SHA256, space.PutOptions{
-		ExpectedSize: j.Size, MTime: j.MTime, IfMatch: j.IfMatch, IfNoneMatch: j.IfNoneMatch,
-		MIME: j.MIME, KnownSHA1: j.SHA1,
-		Record: func(tx *store.Tx, n space.Node, _ bool) error {
-			done(j, n)
-			if err := r.prepare(t, 100); err != nil {
-				return err
+		if j.SHA256 == "" {
+			return r.reject(ctx, t, "install", "the uploaded file disappeared before it could be installed")
+		}
+		n, created, err := r.tree.Adopt(ctx, j.SpaceID, j.Path, j.SHA256, opts)
+		if err != nil {
+			*j = before
+			if ctx.Err() != nil {
+				return false
 			}
-			return tx.UpdateJob(ctx, *j)
-		},
-	})
+			if errors.Is(err, space.ErrNotFound) {
+				return r.reject(ctx, t, "install", "the uploaded file disappeared before it could be installed")
+			}
+			return r.reject(ctx, t, "install", installReason(err, r.log, j.ID))
+		}
+		r.log.Info("job found renamed into the space by an earlier run, not indexed; indexed it", "job_id", j.ID, "space", j.SpaceID, "path", j.Path)
+		return r.installed(ctx, t, n, created, true)
+	}
+	n, created, err := r.tree.PutFile(ctx, j.SpaceID, j.Path, j.Staged, j.SHA256, opts)
 	if err != nil {
 		*j = before
 		if ctx.Err() != nil {
