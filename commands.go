@@ -67,6 +67,7 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 					&cli.StringFlag{Name: "acme-email", Usage: "contact address for the ACME account (expiry and problem notices)"},
 					&cli.StringSliceFlag{Name: "acme-challenges", Usage: "ACME challenge types to use: http-01, tls-alpn-01 (default: both)", Hidden: true},
 					&cli.StringFlag{Name: "acme-ca-root", Usage: "PEM file of extra roots trusted for the ACME directory's HTTPS (test CAs)", Hidden: true},
+					&cli.DurationFlag{Name: "push-doubt-hold", Usage: "how long a commit whose push may have reached Phraseanet is held back before it is sent again", Value: 2 * time.Minute, Hidden: true},
 					&cli.StringFlag{Name: "metrics-listen", Usage: "also serve /metrics here, without authentication, for a local Prometheus, e.g. 127.0.0.1:9090 (default: /metrics only for instance admins on --listen)"},
 					&cli.StringFlag{Name: "http-listen", Usage: "with TLS on, plain-HTTP address that redirects to HTTPS and answers ACME HTTP-01, or off (default: :80 when it can be bound)"},
 				},
@@ -236,6 +237,7 @@ func (c *commands) serve(cx *cli.Context) error {
 		ACMEChallenges:   cx.StringSlice("acme-challenges"),
 		HTTPListen:       cx.String("http-listen"),
 		MetricsListen:    cx.String("metrics-listen"),
+		PushDoubtHold:    cx.Duration("push-doubt-hold"),
 		Notify:           server.NotifierFromEnv(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC")),
 	})
 }

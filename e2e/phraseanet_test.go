@@ -83,7 +83,10 @@ func startPh(t *testing.T) *phServer {
 // restart starts wharf again on the same data and address.
 func (ps *phServer) restart(t *testing.T) *instance {
 	t.Helper()
-	in := start(t, ps.data, "WHARF_ADMIN_PASSWORD="+davPW, "WHARF_LISTEN="+ps.addr, "WHARF_PUBLIC_URL=http://"+ps.addr)
+	// A push in doubt (a kill during the enqueue call) waits 8 s for the
+	// simulator, whose consumer retries every 2 s, to fetch an asset.
+	in := start(t, ps.data, "WHARF_ADMIN_PASSWORD="+davPW, "WHARF_LISTEN="+ps.addr, "WHARF_PUBLIC_URL=http://"+ps.addr,
+		"WHARF_PUSH_DOUBT_HOLD=8s")
 	if in.URL != "http://"+ps.addr {
 		t.Fatalf("wharf listens on %s, want %s", in.URL, ps.addr)
 	}

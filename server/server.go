@@ -96,6 +96,10 @@ type Config struct {
 	// without authentication, for a local Prometheus (metrics.go). "":
 	// none; /metrics is then only for instance admins on Listen.
 	MetricsListen string
+	// PushDoubtHold is how long a commit whose push call may have reached
+	// Phraseanet is held back before it is sent again (see
+	// phraseanet.Config.DoubtHold). 0: 2 minutes.
+	PushDoubtHold time.Duration
 	// MetricsReady, if set, is called with the metrics listener's address
 	// once it is open (tests).
 	MetricsReady func(addr net.Addr)
@@ -252,6 +256,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Bus:       app.bus,
 		Logger:    log.With("component", "phraseanet"),
 		PublicURL: app.publicURL(ln.Addr()),
+		DoubtHold: cfg.PushDoubtHold,
 	})
 	if err != nil {
 		ln.Close()

@@ -320,19 +320,46 @@ func (tx *Tx) InsertCommit(ctx context.Context, c Commit, assets []Asset) error 
 }
 
 // SetCommitPush records the outcome of a push attempt: state (pushed or
-// failing), attempts, last error and next attempt. An acknowledged commit
-// is left alone (Phraseanet may acknowledge before the push returns); the
-// result says whether the row changed.
+// failing), attempts, last error and next attempt. Only a commit still
+// waiting (pending or failing) changes: Phraseanet may fetch or
+// acknowledge the commit before the push call returns, and what it did
+// wins. The result says whether the row changed.
 func (tx *Tx) SetCommitPush(ctx context.Context, c Commit) (bool, error) {
-	res, err := tx.tx.ExecContext(ctx, `UPDATE phraseanet_commits SET state = ?, attempts = ?, last_error = ?,
-		next_attempt_at = ? WHERE id = ? AND state != 'acknowledged'`,
+	return tx.updateWaiting(ctx, fmt.Sprintf("set push state of commit %q", c.ID),
+		`UPDATE phraseanet_commits SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?
+		WHERE id = ? AND state IN ('pending', 'failing')`,
 		c.State, c.Attempts, c.LastError, orZero(c.NextAttemptAt), c.ID)
+}
+
+// HoldCommit makes a waiting commit (pending or failing) due no sooner
+// than until, with note as its last error, before a push call whose
+// outcome a crash would leave unknown. It reports whether the commit was
+// still waiting.
+func (tx *Tx) HoldCommit(ctx context.Context, id string, until time.Time, note string) (bool, error) {
+	return tx.updateWaiting(ctx, fmt.Sprintf("hold commit %q", id),
+		`UPDATE phraseanet_commits SET next_attempt_at = ?, last_error = ?
+		WHERE id = ? AND state IN ('pending', 'failing')`, nanos(until), note, id)
+}
+
+// CommitArrived marks a waiting commit of the push outbox pushed, because
+// Phraseanet has shown that it has it (it fetched one of its assets). It
+// reports whether the commit changed.
+func (tx *Tx) CommitArrived(ctx context.Context, id string) (bool, error) {
+	return tx.updateWaiting(ctx, fmt.Sprintf("mark commit %q pushed", id),
+		`UPDATE phraseanet_commits SET state = 'pushed', last_error = '', next_attempt_at = 0
+		WHERE id = ? AND push = 1 AND state IN ('pending', 'failing')`, id)
+}
+
+// updateWaiting runs an UPDATE of at most one commit and reports whether
+// it changed one.
+func (tx *Tx) updateWaiting(ctx context.Context, what, query string, args ...any) (bool, error) {
+	res, err := tx.tx.ExecContext(ctx, query, args...)
 	if err != nil {
-		return false, fmt.Errorf("store: set push state of commit %q: %w", c.ID, describe(err))
+		return false, fmt.Errorf("store: %s: %w", what, describe(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("store: set push state of commit %q: %w", c.ID, err)
+		return false, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return n == 1, nil
 }

@@ -400,3 +400,98 @@ func TestAckBeforePushOutcomeWins(t *testing.T) {
 		t.Errorf("%d acknowledged events", n)
 	}
 }
+
+// TestPushInDoubt: a push call whose outcome is unknown (Wharf stopped
+// during it, or the request went out and no answer came back) is not sent
+// again before the hold ends, and never once Phraseanet has fetched one
+// of the commit's assets: its enqueue is not idempotent.
+func TestPushInDoubt(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.DoubtHold = time.Minute })
+	var calls atomic.Int32
+	var stop context.CancelFunc // the "crash" during the call
+	mode := "crash"
+	enq := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		calls.Add(1)
+		switch mode {
+		case "crash":
+			stop()
+			<-r.Context().Done()
+		case "no answer":
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer enq.Close()
+	tg := f.target(t, TargetSpec{Name: "dam", Mode: ModePush, URL: enq.URL + "/", Key: "k"})
+	crashDuringPush := func(name string) Commit {
+		t.Helper()
+		f.put(t, name, name)
+		c, _ := f.commit(t, tg.ID, name)
+		ctx, cancel := context.WithCancel(f.ctx)
+		stop = cancel
+		f.svc.pushDue(ctx)
+		got := f.getCommit(t, c.ID)
+		if got.State != store.CommitPending || got.LastError != inDoubt || !got.NextAttemptAt.Equal(f.clock.Now().Add(time.Minute)) {
+			t.Fatalf("after a crash during the call: %+v; want pending, in doubt, held a minute", got)
+		}
+		return got
+	}
+
+	// Phraseanet had it: it fetches an asset, and the commit is pushed.
+	mode = "crash"
+	c := crashDuringPush("a.jpg")
+	restarted := f.newService(t)
+	restarted.pushDue(f.ctx)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls: sent again during the hold", n)
+	}
+	as, err := f.db.CommitAssets(f.ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := f.collect(t)
+	if st, body, _ := f.do(t, "GET", AssetsPrefix+as[0].ID, "AssetToken "+c.Token, "", ""); st != http.StatusOK {
+		t.Fatalf("asset fetch: %d %s", st, body)
+	}
+	if got := f.getCommit(t, c.ID); got.State != store.CommitPushed || got.LastError != "" {
+		t.Errorf("after Phraseanet fetched an asset: %+v; want pushed", got)
+	}
+	if n := count(evs(), events.CommitPushed); n != 1 {
+		t.Errorf("%d commit.pushed events, want 1", n)
+	}
+	f.clock.Advance(time.Hour)
+	restarted.pushDue(f.ctx)
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d calls: a commit Phraseanet has was sent again", n)
+	}
+
+	// Phraseanet never had it: sent again once the hold is over.
+	mode = "crash"
+	c = crashDuringPush("b.jpg")
+	mode = "ok"
+	restarted.pushDue(f.ctx)
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d calls, want 2: sent again during the hold", n)
+	}
+	f.clock.Advance(time.Minute)
+	restarted.pushDue(f.ctx)
+	if got := f.getCommit(t, c.ID); calls.Load() != 3 || got.State != store.CommitPushed {
+		t.Errorf("after the hold: %d calls, %+v; want 3 calls and pushed", calls.Load(), got)
+	}
+
+	// The request went out, the connection closed without an answer:
+	// failing, and the next attempt waits out the hold.
+	mode = "no answer"
+	f.put(t, "c.jpg", "c")
+	c, _ = f.commit(t, tg.ID, "c.jpg")
+	restarted.pushDue(f.ctx)
+	got := f.getCommit(t, c.ID)
+	if got.State != store.CommitFailing || got.NextAttemptAt.Before(f.clock.Now().Add(time.Minute)) {
+		t.Errorf("after a call without an answer: %+v; want failing, next attempt after the hold", got)
+	}
+}

@@ -77,6 +77,11 @@ type Config struct {
 	RetryBase time.Duration
 	// RetryMax caps the delay between push attempts. 0: 5 minutes.
 	RetryMax time.Duration
+	// DoubtHold is how long a commit whose push call may have arrived
+	// (Wharf stopped during the call, or the call got no answer) is held
+	// back before it is sent again, for Phraseanet to show that it has
+	// it by fetching an asset. 0: 2 minutes.
+	DoubtHold time.Duration
 	// Tick is how often the scheduler looks for due targets and the
 	// janitor for acknowledged commits; the push worker wakes as soon as a
 	// commit is made or due. 0: 1 s.
@@ -101,6 +106,7 @@ type Service struct {
 	now       func() time.Time
 	retryBase time.Duration
 	retryMax  time.Duration
+	doubtHold time.Duration
 	tick      time.Duration
 	urlTTL    time.Duration
 	tokenTTL  time.Duration
@@ -126,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		db: cfg.DB, tree: cfg.Tree, auth: cfg.Auth, bus: cfg.Bus, log: cfg.Logger,
 		client: cfg.HTTPClient, now: cfg.Now,
-		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, tick: cfg.Tick,
+		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, doubtHold: cfg.DoubtHold, tick: cfg.Tick,
 		urlTTL: cfg.URLTTL, tokenTTL: cfg.TokenTTL,
 		pushKick: make(chan struct{}, 1), ackKick: make(chan struct{}, 1),
 		inflight: map[string]bool{},
@@ -152,6 +158,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.retryMax <= 0 {
 		s.retryMax = 5 * time.Minute
+	}
+	if s.doubtHold <= 0 {
+		s.doubtHold = 2 * time.Minute
 	}
 	if s.tick <= 0 {
 		s.tick = time.Second

@@ -9,7 +9,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharfhq/wharf/server/events"
@@ -113,14 +115,41 @@ func (s *Service) pushOne(ctx context.Context, c Commit) {
 		}
 		return
 	}
-	status, sendErr := s.send(ctx, t, c)
+	// Phraseanet's enqueue is not idempotent: a commit it has queued must
+	// not be sent again. Should Wharf stop during the call, nobody knows
+	// whether it arrived, so the commit is first held back: after a
+	// restart it is sent again only once the hold is over, and if
+	// Phraseanet fetches one of its assets meanwhile, it arrived
+	// (CommitArrived) and is not sent again at all.
+	var held bool
+	err = s.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		held, err = tx.HoldCommit(ctx, c.ID, s.now().Add(s.doubtHold), inDoubt)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("push: hold commit", "commit_id", c.ID, "err", err)
+		}
+		return
+	}
+	if !held {
+		return // pushed or acknowledged meanwhile
+	}
+	status, delivered, sendErr := s.send(ctx, t, c)
 	if ctx.Err() != nil {
-		return // shutting down: the attempt is retried after the restart
+		return // shutting down: the commit stays held, as after a crash
 	}
 	c.Attempts++
-	if sendErr == nil {
+	switch {
+	case sendErr == nil:
 		c.State, c.LastError, c.NextAttemptAt = store.CommitPushed, "", time.Time{}
-	} else {
+	case delivered:
+		// The request went out but no answer came back: it may have
+		// been queued. The next attempt waits out the hold.
+		c.State, c.LastError = store.CommitFailing, sendErr.Error()+" (the call may have arrived: the next attempt waits for Phraseanet to fetch an asset first)"
+		c.NextAttemptAt = s.now().Add(max(s.backoff(c.Attempts), s.doubtHold))
+	default:
 		c.State, c.LastError = store.CommitFailing, sendErr.Error()
 		c.NextAttemptAt = s.now().Add(s.backoff(c.Attempts))
 	}
@@ -135,7 +164,7 @@ func (s *Service) pushOne(ctx context.Context, c Commit) {
 		return
 	}
 	if !changed {
-		return // acknowledged meanwhile
+		return // fetched or acknowledged meanwhile
 	}
 	e := events.Event{Space: t.SpaceID, Path: t.Folder, Size: c.TotalSize,
 		Data: map[string]any{"commit": c.ID, "target": t.ID, "attempts": c.Attempts, "status": status}}
@@ -164,18 +193,25 @@ func (s *Service) backoff(n int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
+// inDoubt is a held commit's last error until its push call returns: what
+// the commit list shows if Wharf stopped during the call.
+const inDoubt = "the outcome of the last push is unknown (Wharf stopped during the call): " +
+	"held back until Phraseanet fetches one of its assets or the hold ends"
+
 // send makes the enqueue call for c and returns the HTTP status, or an
-// error for a network error or a status other than 2xx.
-func (s *Service) send(ctx context.Context, t Target, c Commit) (int, error) {
+// error for a network error or a status other than 2xx. delivered says
+// whether the whole request was written but no answer read: then
+// Phraseanet may have queued the commit.
+func (s *Service) send(ctx context.Context, t Target, c Commit) (status int, delivered bool, err error) {
 	if s.publicURL == "" {
-		return 0, errors.New("no public URL configured: Phraseanet could not fetch the assets")
+		return 0, false, errors.New("no public URL configured: Phraseanet could not fetch the assets")
 	}
 	assets, err := s.db.CommitAssets(ctx, c.ID)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if len(assets) == 0 {
-		return 0, errors.New("commit has no assets")
+		return 0, false, errors.New("commit has no assets")
 	}
 	body := enqueueBody{Publisher: strconv.FormatInt(c.UserID, 10), CommitID: c.ID, Token: c.Token, BaseURL: s.publicURL}
 	for _, a := range assets {
@@ -184,22 +220,24 @@ func (s *Service) send(ctx context.Context, t Target, c Commit) (int, error) {
 	b, _ := json.Marshal(body)
 	// The URL is used exactly as configured: Phraseanet's route has a
 	// trailing slash and a redirect would turn the POST into a GET.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.EnqueueURL, bytes.NewReader(b))
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, t.EnqueueURL, bytes.NewReader(b))
 	if err != nil {
-		return 0, fmt.Errorf("enqueue URL: %w", err)
+		return 0, false, fmt.Errorf("enqueue URL: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", t.Scheme+" "+t.Key)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, wrote.Load(), err
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, fmt.Errorf("enqueue answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+		return resp.StatusCode, false, fmt.Errorf("enqueue answered %s: %s", resp.Status, bytes.TrimSpace(msg))
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, false, nil
 }

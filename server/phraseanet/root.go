@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfhq/wharf/server/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -108,7 +109,38 @@ func (s *Service) assetFor(r *http.Request, id string) (Asset, Commit, error) {
 	if !tokenMatches(c, token) {
 		return Asset{}, Commit{}, fmt.Errorf("%w: the AssetToken is not that of the asset's commit", ErrForbidden)
 	}
+	s.arrived(ctx, c)
 	return a, c, nil
+}
+
+// arrived marks c pushed if it is still waiting in the push outbox:
+// Phraseanet holds the commit's token, so it has the commit (the push
+// call's answer was lost, or Wharf stopped during it) and must not get it
+// again.
+func (s *Service) arrived(ctx context.Context, c Commit) {
+	if !c.Push || (c.State != store.CommitPending && c.State != store.CommitFailing) {
+		return
+	}
+	var changed bool
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		changed, err = tx.CommitArrived(ctx, c.ID)
+		return err
+	})
+	if err != nil {
+		s.log.Error("cannot mark a fetched commit pushed", "commit_id", c.ID, "err", err)
+		return
+	}
+	if !changed {
+		return
+	}
+	s.log.Info("commit pushed: Phraseanet fetched one of its assets", "commit_id", c.ID)
+	e := events.Event{Type: events.CommitPushed, Size: c.TotalSize,
+		Data: map[string]any{"commit": c.ID, "target": c.TargetID, "attempts": c.Attempts, "status": 0}}
+	if t, err := s.db.Target(ctx, c.TargetID); err == nil {
+		e.Space, e.Path = t.SpaceID, t.Folder
+	}
+	s.publish(e)
 }
 
 // assetJSON is an asset as the uploader's API Platform serializes it.
