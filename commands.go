@@ -119,7 +119,7 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 				Subcommands: []*cli.Command{
 					{Name: "create", Usage: "create a token and print it (shown once)", ArgsUsage: "USER", Action: c.tokenCreate, Flags: []cli.Flag{
 						&cli.StringFlag{Name: "label", Usage: "what the token is for"},
-						&cli.StringSliceFlag{Name: "scope", Usage: "restrict the token to a scope (repeatable)"},
+						&cli.StringSliceFlag{Name: "scope", Usage: "restrict the token to read, write (includes read), account or admin (repeatable; docs/api.md)"},
 						&cli.DurationFlag{Name: "ttl", Usage: "lifetime, e.g. 720h (default: no expiry)"},
 					}},
 					{Name: "list", Usage: "list a user's tokens", ArgsUsage: "USER", Action: c.tokenList},

@@ -321,7 +321,7 @@ func TestTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	api, apiSecret, err := e.svc.CreateToken(ctx, "alice", auth.TokenOptions{Label: "ci", Scopes: []string{"commit:list"}})
+	api, apiSecret, err := e.svc.CreateToken(ctx, "alice", auth.TokenOptions{Label: "ci", Scopes: []string{auth.ScopeWrite}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,8 +332,9 @@ func TestTokens(t *testing.T) {
 	if err != nil || p.Via != auth.ViaToken || p.User.Name != "alice" || p.Token.ID != api.ID {
 		t.Fatalf("Authenticate(api) = %+v, %v", p, err)
 	}
-	if !p.HasScope("commit:list") || p.HasScope("dav") || !p.Covers("s2", "a/b") {
-		t.Errorf("api token scopes: commit:list %v, dav %v, covers s2 %v", p.HasScope("commit:list"), p.HasScope("dav"), p.Covers("s2", "a/b"))
+	if !p.HasScope(auth.ScopeWrite) || !p.HasScope(auth.ScopeRead) || p.HasScope(auth.ScopeAdmin) || !p.Covers("s2", "a/b") {
+		t.Errorf("write token scopes: write %v, read %v, admin %v, covers s2 %v", p.HasScope(auth.ScopeWrite),
+			p.HasScope(auth.ScopeRead), p.HasScope(auth.ScopeAdmin), p.Covers("s2", "a/b"))
 	}
 	if got, _ := e.svc.Token(ctx, api.ID); !got.LastUsedAt.Equal(e.clock.Now()) {
 		t.Errorf("LastUsedAt = %v, want %v", got.LastUsedAt, e.clock.Now())
@@ -380,6 +381,7 @@ func TestTokens(t *testing.T) {
 		{"prefix without space", auth.TokenOptions{Prefix: "a"}, auth.ErrBadToken},
 		{"prefix escaping", auth.TokenOptions{SpaceID: "s1", Prefix: "a/../.."}, auth.ErrBadToken},
 		{"scope with a space", auth.TokenOptions{Scopes: []string{"a b"}}, auth.ErrBadToken},
+		{"unknown scope", auth.TokenOptions{Scopes: []string{"files:read"}}, auth.ErrBadToken},
 		{"unknown space", auth.TokenOptions{Kind: auth.KindUpload, SpaceID: "nope"}, auth.ErrNotFound},
 	}
 	for _, tt := range bad {

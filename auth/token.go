@@ -5,9 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/wharfhq/wharf/store"
 )
@@ -55,15 +55,26 @@ func (t *Token) Expired(now time.Time) bool {
 	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
 
+// The scopes a token may be narrowed to. Which requests need which is the
+// server's business (server/scopes.go); docs/api.md lists them.
+const (
+	ScopeRead    = "read"    // reading: files, listings, events, progress
+	ScopeWrite   = "write"   // changing files, uploads, commits; implies read
+	ScopeAccount = "account" // app passwords, the password, upload tokens
+	ScopeAdmin   = "admin"   // instance and space administration, metrics
+)
+
+var scopes = []string{ScopeRead, ScopeWrite, ScopeAccount, ScopeAdmin}
+
 // HasScope reports whether the token may be used for scope: a token without
 // scopes may do whatever its user may (within SpaceID and Prefix); a token
-// with scopes only what they name.
+// with scopes only what they name (ScopeWrite includes ScopeRead).
 func (t *Token) HasScope(scope string) bool {
 	if len(t.Scopes) == 0 {
 		return true
 	}
 	for _, s := range t.Scopes {
-		if s == scope {
+		if s == scope || s == ScopeWrite && scope == ScopeRead {
 			return true
 		}
 	}
@@ -151,8 +162,8 @@ func (s *Service) tokenFromOptions(o TokenOptions) (Token, error) {
 		return Token{}, err
 	}
 	for _, sc := range o.Scopes {
-		if sc == "" || strings.IndexFunc(sc, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-			return Token{}, reason(ErrBadToken, "token scope %q: a scope is one word", sc)
+		if !slices.Contains(scopes, sc) {
+			return Token{}, reason(ErrBadToken, "unknown token scope %q: use %s", sc, strings.Join(scopes, ", "))
 		}
 	}
 	switch {

@@ -125,6 +125,9 @@ func TestWebAPISession(t *testing.T) {
 	if st, _, body := admin.req("GET", "/api/v1/session", nil); st != 200 || !strings.Contains(body, `"csrf":"`+admin.csrf+`"`) {
 		t.Errorf("GET /api/v1/session = %d %s", st, body)
 	}
+	if st, _, body := admin.req("GET", "/api/v1/me", nil); st != 200 || !strings.Contains(body, `"via":"session"`) {
+		t.Errorf("GET /api/v1/me with the cookie = %d %s, want via session", st, body)
+	}
 
 	st, _, body := admin.req("GET", "/api/v1/spaces", nil)
 	if st != 200 || !strings.Contains(body, `"id":"files"`) || !strings.Contains(body, `"role":"manager"`) {

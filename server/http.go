@@ -94,7 +94,7 @@ func (a *app) handler() http.Handler {
 		root.Handle("GET /ui", a.web.Pages())
 		root.Handle("GET "+web.UIPrefix, a.web.Pages())
 	}
-	root.Handle("/", a.requireAuth(a.limitUploadTokens(a.limitUploads(authed))))
+	root.Handle("/", a.requireAuth(a.limitScopes(a.limitUploadTokens(a.limitUploads(authed)))))
 
 	return a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(root)))))))
 }
@@ -128,10 +128,14 @@ func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
 		spaces = append(spaces, spaceRole{ID: id, Role: string(role)})
 	}
 	sort.Slice(spaces, func(i, j int) bool { return spaces[i].ID < spaces[j].ID })
+	via := p.Via
+	if p.Cookie {
+		via = "session" // the web interface's cookie (a token underneath)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"user":   p.User.Name,
 		"admin":  p.User.Admin,
-		"via":    p.Via,
+		"via":    via,
 		"spaces": spaces,
 	})
 }
