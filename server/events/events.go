@@ -378,6 +378,11 @@ func (s *Subscription) Take(dst []*Event) ([]*Event, bool) {
 		s.n--
 	}
 	s.head = 0
+	if s.ended && len(dst) > n0 {
+		// The end's signal may have been one with the signal for these
+		// events: the reader must come back for the end.
+		s.signal()
+	}
 	return dst, len(dst) > n0 || !s.ended
 }
 

@@ -331,3 +331,30 @@ func TestReadyTake(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeAfterEndSignalsAgain: when the end of a subscription (an
+// overflow) comes while the signal for its last events is still waiting,
+// the two signals are one; Take, returning those events, leaves a signal
+// for the reader to come back and see the end.
+func TestTakeAfterEndSignalsAgain(t *testing.T) {
+	b := New()
+	s := b.SubscribeWith(SubscribeOptions{Buffer: 1, CloseOnOverflow: true})
+	b.Publish(Event{Type: NodeCreated, Path: "1"})
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.wake) == 0 && time.Now().Before(deadline) { // the wake-up goroutine has signalled
+		time.Sleep(time.Millisecond)
+	}
+	b.Publish(Event{Type: NodeCreated, Path: "2"}) // overflows: the end, signalled onto the same slot
+	<-s.Ready()
+	if evs, open := s.Take(nil); len(evs) != 1 || !open {
+		t.Fatalf("first Take: %d events, open %v; want 1, true", len(evs), open)
+	}
+	select {
+	case <-s.Ready():
+	case <-time.After(time.Second):
+		t.Fatal("no signal for the end after the last events were taken")
+	}
+	if evs, open := s.Take(nil); len(evs) != 0 || open {
+		t.Errorf("second Take: %d events, open %v; want 0, false", len(evs), open)
+	}
+}
