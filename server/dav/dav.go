@@ -66,18 +66,11 @@ func (h *Handler) publish(r *http.Request, typ, spaceID, p string, n *space.Node
 	if h.cfg.Bus == nil {
 		return
 	}
-	e := events.Event{Type: typ, Space: spaceID, Path: p, Data: data}
+	var user string
 	if pr := auth.FromContext(r.Context()); pr != nil {
-		e.User = pr.User.Name
+		user = pr.User.Name
 	}
-	if n != nil {
-		e.MIME, e.Size = n.MIME, n.Size
-		if e.Data == nil {
-			e.Data = map[string]any{}
-		}
-		e.Data["id"], e.Data["dir"] = n.ID, n.IsDir
-	}
-	h.cfg.Bus.Publish(e)
+	h.cfg.Bus.Publish(events.NodeEvent(typ, spaceID, p, user, n, data))
 }
 
 // Processor runs an uploaded file through processing and installs it
