@@ -480,6 +480,16 @@ func authzSurfaces() []surface {
 		})},
 		{name: "POST upload-tokens", want: fill(davWrite, 201), run: fixed(davReq{method: "POST", path: "/api/v1/upload-tokens",
 			body: `{"space":"alpha","prefix":"partner"}`, headers: hdr("Content-Type", "application/json")})},
+		// The web interface's JSON API and the metrics.
+		{name: "GET web nodes", want: fill(davRead, 200), run: fixed(davReq{method: "GET", path: "/api/v1/spaces/alpha/nodes/"})},
+		{name: "POST web mkdir", want: fill(davWrite, 201), run: req(func(e *authzEnv, a *authzActor) davReq {
+			return davReq{method: "POST", path: "/api/v1/spaces/alpha/mkdir", body: `{"path":"web-` + actorNames[a.idx] + `"}`,
+				headers: hdr("Content-Type", "application/json")}
+		})},
+		{name: "GET web admin users", want: row{401, 401, 401, 401, 403, 403, 403, 403, 200, 403, 401, 401, 401},
+			run: fixed(davReq{method: "GET", path: "/api/v1/admin/users"})},
+		{name: "GET metrics", want: row{401, 401, 401, 401, 403, 403, 403, 403, 200, 403, 401, 401, 401},
+			run: fixed(davReq{method: "GET", path: "/metrics"})},
 		{name: "GET upload progress", want: fill(davRead, 200), run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/api/v1/uploads/" + e.finUpload + "/progress", headers: hdr("Accept", "application/json")}
 		})},

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,6 +203,13 @@ func TestUIBrowser(t *testing.T) {
 					continue
 				}
 				answer(map[string]int{"status": status})
+			case "dav-list":
+				paths, err := davTree(in, "/dav/spaces/files/"+m.Path)
+				if err != nil {
+					answer(map[string]string{"error": err.Error()})
+					continue
+				}
+				answer(map[string][]string{"paths": paths})
 			case "app-password":
 				status, _, _ := in.send(m.User, m.Password, davReq{method: "PROPFIND", path: "/dav/", headers: map[string]string{"Depth": "1"}})
 				answer(map[string]int{"status": status})
@@ -229,10 +238,13 @@ func TestUIBrowser(t *testing.T) {
 	if resumed == nil || resumed.FirstPatch != headOffset {
 		t.Errorf("resumed upload: %+v; want its first PATCH at offset %d", resumed, headOffset)
 	}
-	// Two uploads made, no third for the resumed file.
-	if n := strings.Count(in.output(), "method=POST path=/tus/ status=201"); n != 2 {
-		t.Errorf("the server created %d tus uploads, want 2 (photo.png and big.bin, resumed not restarted)", n)
+	// Six uploads made: photo.png and big.bin (resumed, not restarted),
+	// the two dropped files and the two of the folder.
+	if n := strings.Count(in.output(), "method=POST path=/tus/ status=201"); n != 6 {
+		t.Errorf("the server created %d tus uploads, want 6 (photo.png and big.bin, resumed not restarted; 2 dropped; 2 in a folder)", n)
 	}
+	checkUIFile(t, in, "incoming/dropped-2.txt", sum([]byte("dropped two\n")))
+	checkUIFile(t, in, "incoming/album/day 2/notes.txt", sum([]byte("notes\n")))
 	checkUIFile(t, in, "incoming/big.bin", bigSum)
 	if status, _, _ := in.send("admin", uiNewPW, davReq{method: "PROPFIND", path: "/dav/", headers: map[string]string{"Depth": "0"}}); status != http.StatusMultiStatus {
 		t.Errorf("PROPFIND /dav/ with the password changed in the UI: %d, want 207", status)
@@ -292,4 +304,39 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+var hrefPattern = regexp.MustCompile(`<D:href>([^<]*)</D:href>`)
+
+// davTree lists what is below the WebDAV folder dir (a path ending in
+// "/"), one PROPFIND of Depth 1 per folder: the paths relative to dir,
+// folders ending in "/", sorted.
+func davTree(in *instance, dir string) ([]string, error) {
+	var out []string
+	var walk func(d string) error
+	walk = func(d string) error {
+		status, _, body := in.send("admin", uiPW, davReq{method: "PROPFIND", path: d, headers: map[string]string{"Depth": "1"}})
+		if status != http.StatusMultiStatus {
+			return fmt.Errorf("PROPFIND %s: %d", d, status)
+		}
+		for _, m := range hrefPattern.FindAllStringSubmatch(body, -1) {
+			p, err := url.PathUnescape(m[1])
+			if err != nil {
+				return err
+			}
+			if p == d {
+				continue
+			}
+			out = append(out, strings.TrimPrefix(p, dir))
+			if strings.HasSuffix(p, "/") {
+				if err := walk(p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	err := walk(dir)
+	sort.Strings(out)
+	return out, err
 }

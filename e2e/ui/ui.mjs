@@ -220,6 +220,37 @@ try {
   await row('renamed.txt').waitFor({ state: 'detached' })
   await shot('folder')
 
+  step('drop files')
+  // A drop as the browser delivers it for files dragged from the desktop
+  // (a script cannot make folder entries: the folder picker stands in).
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer()
+    dt.items.add(new File(['dropped one\n'], 'dropped-1.txt', { type: 'text/plain' }))
+    dt.items.add(new File(['dropped two\n'], 'dropped-2.txt', { type: 'text/plain' }))
+    return dt
+  })
+  for (const type of ['dragenter', 'dragover', 'drop']) await page.dispatchEvent('section.dropzone', type, { dataTransfer: dropped })
+  await row('dropped-1.txt').waitFor({ timeout: 15000 })
+  await row('dropped-2.txt').waitFor({ timeout: 15000 })
+
+  step('upload a folder')
+  const tree = fs.mkdtempSync(path.join(opt.out, '.tree-'))
+  const album = path.join(tree, 'album')
+  fs.mkdirSync(path.join(album, 'day 2'), { recursive: true })
+  fs.writeFileSync(path.join(album, 'cover.txt'), 'cover\n')
+  fs.writeFileSync(path.join(album, 'day 2', 'notes.txt'), 'notes\n')
+  await page.locator('input[data-picker="folder"]').setInputFiles(album)
+  await row('album').waitFor({ timeout: 15000 })
+  await page.locator('#uploads li.upload[data-state="done"]', { has: page.locator('strong', { hasText: 'notes.txt' }) }).waitFor({ timeout: 15000 })
+  const files = await ask('dav-list', { path: 'incoming/album/', depth: 'infinity' })
+  check(JSON.stringify(files.paths) === JSON.stringify(['cover.txt', 'day 2/', 'day 2/notes.txt']),
+    `the uploaded folder holds ${JSON.stringify(files.paths)}, want cover.txt, day 2/, day 2/notes.txt`)
+  await row('album').getByRole('link', { name: 'album' }).click()
+  await page.getByRole('heading', { name: 'album' }).waitFor()
+  await row('day 2').waitFor()
+  await shot('folder-uploaded')
+  await page.getByRole('button', { name: 'Clear finished' }).click()
+
   step('app password')
   await page.getByRole('link', { name: 'Account' }).click()
   await page.getByLabel('Label').fill('e2e laptop')

@@ -59,6 +59,7 @@ export function typeLabel(n) {
   const [kind, sub = ''] = (n.mime || '').split(';')[0].split('/')
   const ext = n.name.includes('.') ? n.name.split('.').pop().toUpperCase() : ''
   if (!kind || sub === 'octet-stream') return ext ? `${ext} file` : 'File'
+  if (kind === 'text' && sub === 'plain') return 'Plain text'
   const what = { image: 'image', video: 'video', audio: 'audio', text: 'text' }[kind] || 'document'
   return `${sub.replace(/^(x-|vnd\.)/, '').split(/[.+-]/)[0].toUpperCase()} ${what}`
 }
@@ -410,7 +411,10 @@ class FolderView {
       return
     }
     for (const i of items) this.ctx.uploader.add(i.file, this.sp.id, join(this.folder, i.rel))
-    this.status(`${items.length} file${items.length === 1 ? '' : 's'} queued for upload.`)
+    const queued = `${items.length} file${items.length === 1 ? '' : 's'} queued for upload.`
+    this.status(queued)
+    // The uploads panel shows the rest; the note goes once it has been read.
+    setTimeout(() => { if (this.statusEl.textContent === queued) this.status('') }, 5000)
     if (need.size) this.reload()
   }
 }
