@@ -123,7 +123,11 @@ type uiMessage struct {
 
 func TestUIBrowser(t *testing.T) {
 	node, script := uiScript(t)
-	in := start(t, t.TempDir(), "WHARF_ADMIN_PASSWORD="+uiPW)
+	data := t.TempDir()
+	in := start(t, data, "WHARF_ADMIN_PASSWORD="+uiPW)
+	// A pull-mode Phraseanet target, for the Phraseanet page and the
+	// "Send to Phraseanet" dialog (its commits wait for Phraseanet to poll).
+	mustWharf(t, data, "", "target", "add", "DAM", "--space", "files", "--mode", "pull", "--destination", "42", "--public-url", in.URL)
 
 	files := t.TempDir()
 	big := filepath.Join(files, "big.bin")

@@ -251,6 +251,24 @@ try {
   await shot('folder-uploaded')
   await page.getByRole('button', { name: 'Clear finished' }).click()
 
+  step('send to Phraseanet')
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'incoming', exact: true }).click()
+  await page.getByRole('heading', { name: 'incoming' }).waitFor()
+  await row('dropped-1.txt').getByRole('checkbox').check()
+  await row('dropped-2.txt').getByRole('checkbox').check()
+  await page.getByRole('button', { name: 'Send to Phraseanet' }).click()
+  await page.getByRole('dialog').getByText('Target: DAM').waitFor()
+  await shot('send-to-phraseanet')
+  await page.getByRole('dialog').getByRole('button', { name: 'Send' }).click()
+  await page.getByText(/^Sent 2 files to Phraseanet \(commit /).waitFor()
+  await page.getByRole('link', { name: 'Phraseanet' }).click()
+  await page.getByRole('heading', { name: 'DAM' }).waitFor()
+  const commitRow = page.locator('section.target tbody tr').first()
+  await commitRow.locator('.badge', { hasText: 'pending' }).waitFor()
+  check((await commitRow.locator('td').nth(1).textContent()) === '2', `the commit lists ${await commitRow.locator('td').nth(1).textContent()} files, want 2`)
+  await shot('phraseanet')
+  await page.getByRole('link', { name: 'Spaces', exact: true }).click()
+
   step('app password')
   await page.getByRole('link', { name: 'Account' }).click()
   await page.getByLabel('Label').fill('e2e laptop')
@@ -287,6 +305,7 @@ try {
   for (const [hash, name, heading] of [
     ['#/spaces', 'spaces', 'Spaces'],
     [`#/s/${opt.space}/incoming`, 'folder', 'incoming'],
+    ['#/phraseanet', 'phraseanet', 'Phraseanet'],
     ['#/account', 'account', 'Account'],
     ['#/admin', 'admin', 'Administration'],
   ]) {
