@@ -582,6 +582,10 @@ func TestAuthzMatrix(t *testing.T) {
 	evGot := e.eventsRow(roleInA)
 	surfaces = append(surfaces, surface{name: "events socket", want: evWant})
 	got = append(got, evGot)
+	// The progress socket of editor's finished upload: the handshake's
+	// status as for its JSON GET, and its first message leaks nothing.
+	surfaces = append(surfaces, surface{name: "progress socket", want: fill(davRead, 101)})
+	got = append(got, e.progressRow(roleInA, append([]string{finName}, baseMarkers...)))
 
 	var bad []string
 	for i, s := range surfaces {
@@ -626,6 +630,46 @@ func matrix(surfaces []surface, got [][nActors]cell) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// progressRow dials the progress socket of the finished upload as every
+// actor and reports, per actor, the status of the handshake and whether
+// its first message shows one of markers to an actor without a role in
+// alpha.
+func (e *authzEnv) progressRow(roleInA map[int]bool, markers []string) [nActors]cell {
+	ctx, cancel := context.WithTimeout(e.t.Context(), time.Minute)
+	defer cancel()
+	var out [nActors]cell
+	for a := range nActors {
+		r, _ := http.NewRequest("GET", e.ps.URL, nil)
+		client := e.authorize(e.actors[a], r)
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.ps.URL, "http")+"/api/v1/uploads/"+e.finUpload+"/progress",
+			&websocket.DialOptions{HTTPClient: client, HTTPHeader: r.Header})
+		if err != nil {
+			if resp == nil {
+				e.t.Fatalf("progress socket as %s: %v", actorNames[a], err)
+			}
+			out[a].status = resp.StatusCode
+			continue
+		}
+		out[a].status = http.StatusSwitchingProtocols
+		rctx, stop := context.WithTimeout(ctx, 5*time.Second)
+		_, msg, err := c.Read(rctx)
+		stop()
+		c.CloseNow()
+		if err != nil {
+			out[a].leak = "socket silent: " + err.Error()
+			continue
+		}
+		if !roleInA[a] {
+			for _, m := range markers {
+				if strings.Contains(string(msg), m) {
+					out[a].leak = m
+				}
+			}
+		}
+	}
+	return out
 }
 
 // eventsRow dials the events socket as every actor and reports, per actor,
