@@ -154,6 +154,23 @@ try {
     await page.waitForTimeout(50)
   }
   await shot('uploading')
+
+  step('pause and resume')
+  await uploadRow(bigName).getByRole('button', { name: 'Pause' }).click()
+  await page.locator('#uploads li.upload[data-state="paused"]', { has: page.locator('strong', { hasText: bigName }) }).waitFor()
+  await page.waitForTimeout(300) // a PATCH in flight when Pause was pressed may still end
+  const pausedAt = tus.length
+  await page.waitForTimeout(700)
+  check(tus.length === pausedAt, `${tus.length - pausedAt} tus requests while the upload was paused`)
+  const ackedBefore = acked
+  await uploadRow(bigName).getByRole('button', { name: 'Resume' }).click()
+  const resumedAt = Date.now()
+  while (acked < ackedBefore + 2) {
+    check(Date.now() - resumedAt < 20000, `only ${acked - ackedBefore} PATCHes acknowledged in 20 s after Resume`)
+    await page.waitForTimeout(50)
+  }
+  const afterPause = tus.slice(pausedAt)
+  check(!afterPause.some((r) => r.method === 'POST' && Number(r.length) === bigSize), 'Resume made a new upload instead of going on')
   const created = tus.filter((r) => r.method === 'POST')
   check(created.length === 2, `${created.length} uploads created (POST /tus/) before the reload, want 2`)
 
