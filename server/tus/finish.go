@@ -338,8 +338,8 @@ func (h *Handler) publish(e events.Event) {
 }
 
 // holdWriter keeps tusd's answer (status, headers, body) until dispatch
-// decides what to send. Unwrap lets tusd's http.ResponseController reach
-// the connection for its deadlines.
+// decides what to send. tusd's http.ResponseController finds its deadline
+// methods, which pass through to the connection until detach.
 type holdWriter struct {
 	w      http.ResponseWriter
 	header http.Header
