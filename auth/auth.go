@@ -40,6 +40,9 @@ var (
 	// ErrThrottled: too many recent failed logins; the error is a
 	// *ThrottledError saying when to retry.
 	ErrThrottled = errors.New("too many failed logins")
+	// ErrLastAdmin: the change would leave the instance without an
+	// administrator.
+	ErrLastAdmin = errors.New("the last administrator")
 )
 
 // reasonError is an error with its own message that matches a sentinel.
@@ -265,9 +268,27 @@ func (s *Service) RemoveUser(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
+		if u.Admin {
+			users, err := tx.Users(ctx)
+			if err != nil {
+				return err
+			}
+			admins := 0
+			for _, o := range users {
+				if o.Admin {
+					admins++
+				}
+			}
+			if admins <= 1 {
+				return reason(ErrLastAdmin, "%q is the last administrator: make another user an administrator first", u.Name)
+			}
+		}
 		id = u.ID
 		return tx.DeleteUser(ctx, u.ID)
 	})
+	if errors.Is(err, ErrLastAdmin) {
+		return err
+	}
 	if err != nil {
 		return userNotFound(err, name, fmt.Sprintf("remove user %q", name))
 	}

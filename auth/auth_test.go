@@ -190,6 +190,31 @@ func TestPasswordChangeInvalidatesCache(t *testing.T) {
 	}
 }
 
+func TestLastAdminStays(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	for _, u := range []struct {
+		name  string
+		admin bool
+	}{{"root", true}, {"deputy", true}, {"plain", false}} {
+		if _, err := e.svc.AddUser(ctx, u.name, goodPassword, u.admin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.svc.RemoveUser(ctx, "deputy"); err != nil {
+		t.Fatalf("removing one of two admins: %v", err)
+	}
+	if err := e.svc.RemoveUser(ctx, "root"); !errors.Is(err, auth.ErrLastAdmin) || !strings.Contains(err.Error(), "last administrator") {
+		t.Errorf("removing the last admin = %v, want ErrLastAdmin", err)
+	}
+	if _, err := e.svc.Login(ctx, "192.0.2.1:1", "root", goodPassword); err != nil {
+		t.Errorf("the last admin after the refused removal: %v", err)
+	}
+	if err := e.svc.RemoveUser(ctx, "plain"); err != nil {
+		t.Errorf("removing a user who is not admin: %v", err)
+	}
+}
+
 func TestAppPasswords(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := t.Context()

@@ -187,6 +187,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"unknown user", data, "", []string{"apppass", "create", "nobody"}, "nobody"},
 		{"remove unknown user", data, "", []string{"user", "remove", "nobody"}, "nobody"},
+		{"remove the last admin", data, "", []string{"user", "remove", "admin"}, "last administrator"},
 		{"duplicate user", data, "another good password\n", []string{"user", "add", "carol", "--password-stdin"}, "exists"},
 		{"duplicate user other case", data, "another good password\n", []string{"user", "add", "CAROL", "--password-stdin"}, "exists"},
 		{"weak password", data, "123\n", []string{"user", "add", "dave", "--password-stdin"}, "password"},

@@ -211,7 +211,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, auth.ErrWeakPassword), errors.Is(err, auth.ErrBadName), errors.Is(err, auth.ErrBadRole),
 		errors.Is(err, auth.ErrBadToken):
 		ae = &apiError{http.StatusBadRequest, err.Error()}
-	case errors.Is(err, auth.ErrExists):
+	case errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrLastAdmin):
 		ae = &apiError{http.StatusConflict, err.Error()}
 	case errors.Is(err, auth.ErrNotFound):
 		ae = &apiError{http.StatusNotFound, err.Error()}
