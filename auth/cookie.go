@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // SessionCookie is the name of the cookie holding a session token secret.
@@ -125,4 +126,23 @@ func sameOrigin(r *http.Request) bool {
 		return false
 	}
 	return strings.EqualFold(u.Host, r.Host)
+}
+
+// Refusal says how an authentication error is answered over HTTP: its
+// status (429 throttled, 403 CSRF, 401 unauthenticated), the message for
+// the client, and for a throttled login the seconds for Retry-After. ok is
+// false for any other error. The JSON API and the auth gate both answer
+// with it; the gate adds its Basic challenge to a 401.
+func Refusal(err error) (status int, msg string, retryAfter int, ok bool) {
+	var te *ThrottledError
+	switch {
+	case errors.As(err, &te):
+		secs := int(te.RetryAfter.Round(time.Second) / time.Second)
+		return http.StatusTooManyRequests, "too many failed logins; try again later", max(secs, 1), true
+	case errors.Is(err, ErrCSRF):
+		return http.StatusForbidden, err.Error(), 0, true
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized, "authentication required", 0, true
+	}
+	return 0, "", 0, false
 }

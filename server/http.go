@@ -326,20 +326,17 @@ func (e *httpError) Error() string { return strconv.Itoa(e.Status) + " " + e.Msg
 // into a status.
 func (a *app) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
-	var te *auth.ThrottledError
+	status, msg, retryAfter, refused := auth.Refusal(err)
 	switch {
 	case errors.As(err, &he):
-	case errors.As(err, &te):
-		secs := int(te.RetryAfter.Round(time.Second) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-		he = &httpError{Status: http.StatusTooManyRequests, Msg: "too many failed logins; try again later"}
-	case errors.Is(err, auth.ErrCSRF):
-		he = &httpError{Status: http.StatusForbidden, Msg: err.Error()}
-	case errors.Is(err, auth.ErrUnauthenticated):
-		if !fromBrowserScript(r) {
+	case refused:
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		}
+		if status == http.StatusUnauthorized && !fromBrowserScript(r) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Wharf", charset="UTF-8"`)
 		}
-		he = &httpError{Status: http.StatusUnauthorized, Msg: "authentication required"}
+		he = &httpError{Status: status, Msg: msg}
 	default:
 		a.log.Error("request failed", "request_id", RequestID(r.Context()), "err", err)
 		he = &httpError{Status: http.StatusInternalServerError, Msg: "internal error (request " + RequestID(r.Context()) + ")"}

@@ -197,17 +197,14 @@ func forbidden(msg string) error { return &apiError{http.StatusForbidden, msg} }
 // answered 500 without details.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
-	var te *auth.ThrottledError
+	status, msg, retryAfter, refused := auth.Refusal(err)
 	switch {
 	case errors.As(err, &ae):
-	case errors.As(err, &te):
-		secs := int(te.RetryAfter.Round(time.Second) / time.Second)
-		w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
-		ae = &apiError{http.StatusTooManyRequests, "too many failed logins; try again later"}
-	case errors.Is(err, auth.ErrCSRF):
-		ae = &apiError{http.StatusForbidden, err.Error()}
-	case errors.Is(err, auth.ErrUnauthenticated):
-		ae = &apiError{http.StatusUnauthorized, "authentication required"}
+	case refused:
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", fmt.Sprint(retryAfter))
+		}
+		ae = &apiError{status, msg}
 	case errors.Is(err, auth.ErrWeakPassword), errors.Is(err, auth.ErrBadName), errors.Is(err, auth.ErrBadRole),
 		errors.Is(err, auth.ErrBadToken):
 		ae = &apiError{http.StatusBadRequest, err.Error()}
