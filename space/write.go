@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfhq/wharf/internal/diskio"
 	"github.com/wharfhq/wharf/store"
 )
 
@@ -219,42 +220,16 @@ func (t *Tree) precheck(ctx context.Context, spaceID, p string, o PutOptions) (i
 // bytes (limit >= 0) or more than expected bytes (expected >= 0) arrive, or
 // ctx is done.
 func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected int64, withSHA1 bool) (int64, Sums, error) {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
 	h := sha256.New()
+	hashers := []io.Writer{h}
 	var h1 hash.Hash
 	if withSHA1 {
 		h1 = sha1.New()
+		hashers = append(hashers, h1)
 	}
-	var size int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, Sums{}, err
-		}
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			size += int64(n)
-			if limit >= 0 && size > limit {
-				return 0, Sums{}, fmt.Errorf("%w: the file may not exceed %d bytes", ErrQuota, limit)
-			}
-			if expected >= 0 && size > expected {
-				return 0, Sums{}, fmt.Errorf("%w: more than the %d bytes announced", ErrSizeMismatch, expected)
-			}
-			h.Write(buf[:n])
-			if h1 != nil {
-				h1.Write(buf[:n])
-			}
-			if _, err := f.Write(buf[:n]); err != nil {
-				return 0, Sums{}, err
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return 0, Sums{}, fmt.Errorf("reading the body: %w", rerr)
-		}
+	size, err := diskio.Copy(f, 0, &bodyGuard{ctx: ctx, r: body, limit: limit, expected: expected}, hashers...)
+	if err != nil {
+		return 0, Sums{}, err
 	}
 	if expected >= 0 && size != expected {
 		return 0, Sums{}, fmt.Errorf("%w: %d bytes received, %d announced", ErrSizeMismatch, size, expected)
@@ -264,6 +239,39 @@ func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected in
 		sums.SHA1 = hex.EncodeToString(h1.Sum(nil))
 	}
 	return size, sums, nil
+}
+
+// bodyGuard reads a request body for receive: it fails once more than
+// limit (if >= 0) or expected (if >= 0) bytes arrive, or ctx is done, and
+// says what a read error is. Once it has failed, it fails every read.
+type bodyGuard struct {
+	ctx             context.Context
+	r               io.Reader
+	n               int64
+	limit, expected int64
+	err             error
+}
+
+func (g *bodyGuard) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	if g.err = g.ctx.Err(); g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.r.Read(p)
+	g.n += int64(n)
+	switch {
+	case g.limit >= 0 && g.n > g.limit:
+		g.err = fmt.Errorf("%w: the file may not exceed %d bytes", ErrQuota, g.limit)
+	case g.expected >= 0 && g.n > g.expected:
+		g.err = fmt.Errorf("%w: more than the %d bytes announced", ErrSizeMismatch, g.expected)
+	case err != nil && err != io.EOF:
+		g.err = fmt.Errorf("reading the body: %w", err)
+	default:
+		return n, err
+	}
+	return n, g.err
 }
 
 // PutFile is Put for a file already written and fsynced in uploads/ (by

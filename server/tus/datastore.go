@@ -16,11 +16,11 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/wharfhq/wharf/internal/diskio"
 	"github.com/wharfhq/wharf/store"
 )
 
@@ -156,7 +156,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if err != nil {
 		return 0, fmt.Errorf("tus: write to %s: %w", u.id, err)
 	}
-	f, err := os.OpenFile(bin, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(bin, os.O_WRONLY, 0)
 	if err != nil {
 		return 0, fmt.Errorf("tus: write to %s: %w", u.id, err)
 	}
@@ -173,7 +173,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 			hashers = append(hashers, chunk)
 		}
 	}
-	n, err := copyHashing(f, offset, src, hashers)
+	n, err := diskio.Copy(f, offset, src, hashers...)
 
 	if chunk != nil {
 		// tusd's body reader hides a body cut short: compare with the
@@ -222,95 +222,6 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	}
 	return n, diskFull(err)
 }
-
-// writebackEvery is how many bytes a chunk writes before it asks the
-// kernel to start putting them on disk (see startWriteback).
-const writebackEvery = 16 << 20
-
-// copyHashing appends src to dst, which is at offset start, and feeds the
-// same bytes, in order, to hashers. Reading the socket, writing the file
-// and hashing are three stages, each on its own goroutine, that pass
-// buffers along (read, then written, then hashed, then free again), so
-// that none waits for the others' system calls or for the hash (SHA-256
-// alone runs at about the speed of a disk); and it has the kernel write
-// back as it goes. It returns the bytes written; on an error, the bytes
-// hashed are exactly those written.
-func copyHashing(dst *os.File, start int64, src io.Reader, hashers []io.Writer) (n int64, err error) {
-	type chunk struct {
-		bp *[]byte
-		n  int
-	}
-	const inFlight = 4 // buffers: being read, written, hashed, and one spare
-	free := make(chan *[]byte, inFlight)
-	for range inFlight {
-		free <- copyBufs.Get().(*[]byte)
-	}
-	toWrite := make(chan chunk, inFlight)
-	toHash := make(chan chunk, inFlight)
-	var werr error         // the first write error; read by the reader only after written is closed
-	var failed atomic.Bool // werr is set: the reader stops
-	written := make(chan struct{})
-	go func() {
-		defer close(written)
-		defer close(toHash)
-		var kicked int64 // bytes handed to writeback
-		for c := range toWrite {
-			if werr != nil {
-				free <- c.bp // after a failed write, nothing more is written or hashed
-				continue
-			}
-			if _, err := dst.Write((*c.bp)[:c.n]); err != nil {
-				werr = err
-				failed.Store(true)
-				free <- c.bp
-				continue
-			}
-			n += int64(c.n)
-			toHash <- c
-			if n-kicked >= writebackEvery {
-				startWriteback(dst, start+kicked, n-kicked)
-				kicked = n
-			}
-		}
-	}()
-	hashed := make(chan struct{})
-	go func() {
-		defer close(hashed)
-		h := io.MultiWriter(hashers...)
-		for c := range toHash {
-			h.Write((*c.bp)[:c.n]) // hashes never fail
-			free <- c.bp
-		}
-	}()
-	var rerr error
-	for !failed.Load() {
-		bp := <-free
-		m, err := src.Read(*bp)
-		if m > 0 {
-			toWrite <- chunk{bp, m}
-		} else {
-			free <- bp
-		}
-		if err != nil {
-			if err != io.EOF {
-				rerr = err
-			}
-			break
-		}
-	}
-	close(toWrite)
-	<-written
-	<-hashed
-	for range inFlight {
-		copyBufs.Put(<-free)
-	}
-	if werr != nil {
-		return n, werr
-	}
-	return n, rerr
-}
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // digests are an upload's running whole-file digests.
 type digests struct {
