@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,10 +39,23 @@ const (
 	assetOther        // AssetToken of another commit (commit 2)
 	tampered          // no credentials; on signed URLs, a tampered signature
 	assetOwn          // baseline: AssetToken of commit 1
+	cookie            // editor's web session: the cookie, its CSRF token, the server's own Origin
+	forged            // editor's session cookie sent by another site: no CSRF token, a foreign Origin
+	pullOwn           // pull token (client credentials) of alpha's pull target
+	pullOther         // pull token of a pull target on beta
 	nActors
 )
 
-var actorNames = [nActors]string{"anon", "badpw", "revok", "expir", "viewr", "editr", "mangr", "other", "admin", "uptok", "astOt", "tampr", "astOw"}
+var actorNames = [nActors]string{"anon", "badpw", "revok", "expir", "viewr", "editr", "mangr", "other", "admin", "uptok", "astOt", "tampr", "astOw", "cookie", "forgd", "pullO", "pullX"}
+
+// The two cookie columns are not written in the rows below (they are left
+// zero): cookieColumns derives them from editor's, whose session they use.
+// The session gets what editor's app password gets; the forged request
+// gets the same on GET, HEAD and OPTIONS and 403 on any other method and on
+// a websocket, wherever a session cookie is an accepted credential (not on
+// Phraseanet's AssetToken API, not on signed URLs, not on probes). The two
+// pull-token columns are anon's where they are left zero: a pull token is
+// no credential anywhere but on Phraseanet's API (surface.pull).
 
 // row is the expected status of one surface for each actor, in column order.
 type row = [nActors]int
@@ -78,6 +92,9 @@ type authzActor struct {
 	// that throttling (10 failures per address or user name) never answers
 	// in place of the status under test.
 	failing bool
+	// A web session: the cookie's value, the CSRF token to send ("": none)
+	// and the Origin header.
+	session, csrf, origin string
 }
 
 // authzEnv is the server and the fixtures of the matrix.
@@ -90,6 +107,8 @@ type authzEnv struct {
 	guesses []*guessUser // pool for badPW and revoked
 	actors  [nActors]*authzActor
 	clients map[string]*http.Client
+	// lastMethod is the method of each actor's last request.
+	lastMethod [nActors]string
 
 	targetID, asset1, commit1, commit2 string
 	signedURL, tamperedURL             string
@@ -169,6 +188,12 @@ func (e *authzEnv) authorize(a *authzActor, r *http.Request) *http.Client {
 		r.SetBasicAuth(a.user, a.pw)
 	case a.header != "":
 		r.Header.Set("Authorization", a.header)
+	case a.session != "":
+		r.AddCookie(&http.Cookie{Name: "wharf_session", Value: a.session})
+		r.Header.Set("Origin", a.origin)
+		if a.csrf != "" {
+			r.Header.Set("X-CSRF-Token", a.csrf)
+		}
 	}
 	if a.failing {
 		ip = e.freshIP()
@@ -198,6 +223,9 @@ func (e *authzEnv) call(a *authzActor, req davReq) (int, http.Header, string) {
 	if err != nil {
 		e.t.Fatalf("%s %s as %s: %v", req.method, req.path, actorNames[a.idx], err)
 	}
+	e.mu.Lock()
+	e.lastMethod[a.idx] = req.method
+	e.mu.Unlock()
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
@@ -272,11 +300,15 @@ func newAuthzEnv(t *testing.T) *authzEnv {
 		e.actors[i] = &authzActor{idx: i}
 	}
 	e.actors[badPW].failing, e.actors[revoked].failing = true, true
+	// Outside Phraseanet's API a pull token is an unknown bearer token: a
+	// failed login.
+	e.actors[pullOwn].failing, e.actors[pullOther].failing = true, true
 	e.actors[expired].header = "Bearer " + expiredTok
 	for i, u := range map[int]string{viewer: "viewer", manager: "manager", other: "other"} {
 		e.actors[i].user, e.actors[i].pw = u, u+pwSuffix
 	}
 	e.actors[editor].user, e.actors[editor].pw = "editor", editorPW
+	e.login("editor", "editor"+pwSuffix)
 	e.actors[admin].user, e.actors[admin].pw = "admin", davPW
 
 	// The contents of alpha.
@@ -293,11 +325,12 @@ func newAuthzEnv(t *testing.T) *authzEnv {
 	// download URL of commit 1's asset and a tampered copy of it.
 	out := mustWharf(t, d, "", "target", "add", targetName, "--space", "alpha", "--folder", "to-dam", "--destination", "42",
 		"--mode", "pull", "--public-url", "http://"+ps.addr)
-	for line := range strings.SplitSeq(out, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id="); ok {
-			e.targetID = v
-		}
-	}
+	e.targetID = field(out, "id")
+	e.actors[pullOwn].header = "Bearer " + e.pullToken(field(out, "client_id"), field(out, "client_secret"))
+	e.as(admin, 201, davReq{method: "MKCOL", path: "/dav/spaces/beta/to-dam"})
+	out = mustWharf(t, d, "", "target", "add", "beta-intake", "--space", "beta", "--folder", "to-dam", "--destination", "43",
+		"--mode", "pull", "--public-url", "http://"+ps.addr)
+	e.actors[pullOther].header = "Bearer " + e.pullToken(field(out, "client_id"), field(out, "client_secret"))
 	c1, c2 := e.commitFiles("to-dam/c1.txt"), e.commitFiles("to-dam/c2.txt")
 	e.commit1, e.commit2, e.asset1 = c1.ID, c2.ID, c1.Assets[0].ID
 	e.actors[assetOwn].header = "AssetToken " + c1.Token
@@ -350,6 +383,84 @@ func newAuthzEnv(t *testing.T) *authzEnv {
 	return e
 }
 
+// field is the value of a "name=value" line of a command's output.
+func field(out, name string) string {
+	for line := range strings.SplitSeq(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// pullToken gets a pull token with a target's client credentials, as
+// Phraseanet does.
+func (e *authzEnv) pullToken(id, secret string) string {
+	e.t.Helper()
+	b, _ := json.Marshal(map[string]string{"grant_type": "client_credentials", "client_id": id, "client_secret": secret})
+	resp, err := http.Post(e.ps.URL+"/oauth/v2/token", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 || tok.AccessToken == "" {
+		e.t.Fatalf("pull token for client %q: %d %v", id, resp.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+// login logs user in to the web interface and gives the session to the
+// cookie actor, and its cookie alone to the forged actor.
+func (e *authzEnv) login(user, pw string) {
+	e.t.Helper()
+	b, _ := json.Marshal(map[string]string{"user": user, "password": pw})
+	resp, err := http.Post(e.ps.URL+"/api/v1/session", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		CSRF string `json:"csrf"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 200 || s.CSRF == "" {
+		e.t.Fatalf("login as %s: %d %v", user, resp.StatusCode, err)
+	}
+	var secret string
+	for _, c := range resp.Cookies() {
+		if c.Name == "wharf_session" {
+			secret = c.Value
+		}
+	}
+	if secret == "" {
+		e.t.Fatalf("login as %s: no session cookie", user)
+	}
+	e.actors[cookie].session, e.actors[cookie].csrf, e.actors[cookie].origin = secret, s.CSRF, e.ps.URL
+	e.actors[forged].session, e.actors[forged].origin = secret, "https://evil.example"
+}
+
+// cookieColumns fills the cookie and forged cells of want from editor's
+// cell: method is what the forged actor sent, and cookies says whether the
+// surface takes a session cookie at all.
+func cookieColumns(want row, method string, cookies bool) row {
+	want[cookie], want[forged] = want[editor], want[editor]
+	if cookies && method != "GET" && method != "HEAD" && method != "OPTIONS" {
+		want[forged] = http.StatusForbidden
+	}
+	return want
+}
+
+// pullColumns fills the pull-token cells of want: pull, or anon's.
+func pullColumns(want row, pull *[2]int) row {
+	want[pullOwn], want[pullOther] = want[anon], want[anon]
+	if pull != nil {
+		want[pullOwn], want[pullOther] = pull[0], pull[1]
+	}
+	return want
+}
+
 // surface is one row of the matrix.
 type surface struct {
 	name string
@@ -365,6 +476,12 @@ type surface struct {
 	owners []int
 	// markers are extra strings no non-owner may see.
 	markers []string
+	// noCookie: the surface does not take a session cookie (Phraseanet's
+	// API, signed URLs, probes), so the forged request is answered as
+	// editor's.
+	noCookie bool
+	// pull: the statuses of pullOwn and pullOther, when not 401.
+	pull *[2]int
 }
 
 // req makes a run function of a request, built per actor (for paths that
@@ -502,27 +619,27 @@ func authzSurfaces() []surface {
 			})},
 
 		// Phraseanet's API: AssetToken only.
-		{name: "ph GET asset", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET asset", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/assets/" + e.asset1}
 		})},
-		{name: "ph GET asset download", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET asset download", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/assets/" + e.asset1 + "/download"}
 		})},
-		{name: "ph GET commit", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET commit", noCookie: true, want: phAsset, pull: &[2]int{200, 403}, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/commits/" + e.commit1}
 		})},
-		{name: "ph GET commits list", want: phPulling, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET commits list", noCookie: true, want: phPulling, pull: &[2]int{200, 403}, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/commits?target=" + e.targetID}
 		})},
-		{name: "ph POST asset ack", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph POST asset ack", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "POST", path: "/assets/" + e.asset1 + "/ack"}
 		})},
-		{name: "ph POST commit ack", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph POST commit ack", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "POST", path: "/commits/" + e.commit1 + "/ack"}
 		})},
 
 		// Signed download URLs authorize by themselves.
-		{name: "signed URL", capability: true, want: row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200},
+		{name: "signed URL", noCookie: true, capability: true, want: row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200},
 			run: req(func(e *authzEnv, a *authzActor) davReq {
 				if a.idx == tampered {
 					return davReq{method: "GET", path: e.tamperedURL}
@@ -531,10 +648,10 @@ func authzSurfaces() []surface {
 			})},
 
 		// Unauthenticated probes.
-		{name: "OPTIONS dav file", want: nobody, run: fixed(davReq{method: "OPTIONS", path: doc})},
-		{name: "OPTIONS /tus/", want: nobody, run: fixed(davReq{method: "OPTIONS", path: "/tus/"})},
-		{name: "GET /healthz", want: nobody, run: fixed(davReq{method: "GET", path: "/healthz"})},
-		{name: "GET /readyz", want: nobody, run: fixed(davReq{method: "GET", path: "/readyz"})},
+		{name: "OPTIONS dav file", noCookie: true, want: nobody, run: fixed(davReq{method: "OPTIONS", path: doc})},
+		{name: "OPTIONS /tus/", noCookie: true, want: nobody, run: fixed(davReq{method: "OPTIONS", path: "/tus/"})},
+		{name: "GET /healthz", noCookie: true, want: nobody, run: fixed(davReq{method: "GET", path: "/healthz"})},
+		{name: "GET /readyz", noCookie: true, want: nobody, run: fixed(davReq{method: "GET", path: "/readyz"})},
 	}
 }
 
@@ -550,13 +667,21 @@ func TestAuthzMatrix(t *testing.T) {
 	surfaces := authzSurfaces()
 	got := make([][nActors]cell, len(surfaces))
 	baseMarkers := []string{secret, hiddenName, targetName}
-	roleInA := map[int]bool{viewer: true, editor: true, manager: true, admin: true}
+	roleInA := map[int]bool{viewer: true, editor: true, manager: true, admin: true, cookie: true, forged: true}
 
-	for i, s := range surfaces {
+	for i := range surfaces {
+		s := &surfaces[i]
+		if slices.Contains(s.owners, editor) {
+			s.owners = append(s.owners, cookie, forged)
+		}
 		for a := range nActors {
 			status, body := s.run(e, e.actors[a])
+			if a == forged {
+				s.want = cookieColumns(s.want, e.lastMethod[forged], !s.noCookie)
+				s.want = pullColumns(s.want, s.pull)
+			}
 			c := cell{status: status}
-			owner := roleInA[a] || a == assetOwn && strings.HasPrefix(s.name, "ph ")
+			owner := roleInA[a] || (a == assetOwn || a == pullOwn) && strings.HasPrefix(s.name, "ph ")
 			if s.owners != nil {
 				owner = false
 				for _, o := range s.owners {
@@ -578,13 +703,16 @@ func TestAuthzMatrix(t *testing.T) {
 	// writes in alpha and then in beta. Those with a role in alpha see the
 	// first; the others must see nothing of alpha (other, who is in beta,
 	// sees beta's event, so their socket is known to work).
-	evWant := row{401, 401, 401, 401, 101, 101, 101, 101, 101, 403, 401, 401, 401}
+	evWant := row{401, 401, 401, 401, 101, 101, 101, 101, 101, 403, 401, 401, 401, 101, 403, 401, 401}
 	evGot := e.eventsRow(roleInA)
 	surfaces = append(surfaces, surface{name: "events socket", want: evWant})
 	got = append(got, evGot)
 	// The progress socket of editor's finished upload: the handshake's
 	// status as for its JSON GET, and its first message leaks nothing.
-	surfaces = append(surfaces, surface{name: "progress socket", want: fill(davRead, 101)})
+	progWant := fill(davRead, 101)
+	progWant[forged] = http.StatusForbidden // a websocket from another site
+	progWant = pullColumns(progWant, nil)
+	surfaces = append(surfaces, surface{name: "progress socket", want: progWant})
 	got = append(got, e.progressRow(roleInA, append([]string{finName}, baseMarkers...)))
 
 	var bad []string
