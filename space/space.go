@@ -110,6 +110,10 @@ type spaceState struct {
 	// mu serialises the final disk change and index update of writes to
 	// the space, so two writers never interleave between the two.
 	mu sync.Mutex
+	// queue holds the installs waiting for mu (see Tree.install); qmu
+	// guards it.
+	qmu   sync.Mutex
+	queue []*installReq
 }
 
 // New checks cfg, creates Dir/spaces and Dir/uploads if needed, and removes

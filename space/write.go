@@ -382,37 +382,121 @@ func hashReader(ctx context.Context, r io.Reader) (string, error) {
 
 // install renames a staged file to p and indexes it, under the space's
 // mutex, checking everything precheck did against the current index.
+//
+// Writes waiting for the mutex are installed together by whichever of
+// them gets it (see installBatch): the cost under the mutex is two fsyncs
+// (the folder, the index) for all of them rather than for each.
 func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sums Sums, mtime time.Time, o PutOptions) (Node, bool, error) {
+	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o}
+	st.qmu.Lock()
+	st.queue = append(st.queue, r)
+	st.qmu.Unlock()
+
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	now := t.clock()
-	var n Node
-	var created bool
-	var backup string
-	err := t.commit(ctx, func(tx *store.Tx) (func(), error) {
-		var exists bool
-		var err error
-		n, created, exists, err = indexFile(ctx, tx, spaceID, p, size, sums, mtime, o, now)
-		if err != nil {
-			return nil, err
-		}
-		var undo func()
-		undo, backup, err = t.place(st, staged, p, exists)
-		return undo, err
-	})
-	if backup != "" {
-		os.Remove(backup) // after a failure undo has renamed it back already
+	st.qmu.Lock()
+	batch := st.queue
+	st.queue = nil
+	st.qmu.Unlock()
+	if len(batch) > 0 {
+		t.installBatch(st, spaceID, batch)
 	}
-	if err != nil {
-		return Node{}, false, err
-	}
-	return n, created, nil
+	// r was in batch, or in the batch of a writer that held the mutex
+	// before: either way it is done.
+	return r.n, r.created, r.err
 }
 
-// indexFile records a file of size bytes at p in the index, as install
-// puts it there: it checks the parent, o's conditions and the quota,
-// inserts or updates the node, counts the used bytes and runs o.Record. It
-// reports whether the node was created and whether one existed before.
+// installReq is one write waiting to be installed, and then its outcome.
+type installReq struct {
+	ctx       context.Context
+	p, staged string
+	size      int64
+	sums      Sums
+	mtime     time.Time
+	o         PutOptions
+
+	n       Node
+	created bool
+	err     error
+	undo    func() // puts the disk back as it was, once the file is in place
+	backup  string // a link to the file replaced, removed at the end
+	dir     string // p's folder, fsynced once for all writes into it
+}
+
+// installBatch installs batch, in order, in one transaction: each write is
+// a part of it (store.Tx.Part) that fails alone, with its own error, as it
+// would have on its own; the ones that succeed share one fsync per folder
+// and the commit. If the fsync or the commit fails, they all fail, and
+// their files are put back, in reverse order (a later write may have
+// replaced an earlier one's file). The caller holds st.mu.
+func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq) {
+	now := t.clock()
+	var placed []*installReq
+	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
+		placed = placed[:0]
+		dirs := map[string]bool{}
+		for _, r := range batch {
+			r.err = tx.Part(r.ctx, func() error {
+				if err := r.ctx.Err(); err != nil {
+					return err
+				}
+				var exists bool
+				var err error
+				r.n, r.created, exists, err = indexFile(context.WithoutCancel(r.ctx), tx, spaceID, r.p, r.size, r.sums, r.mtime, r.o, now)
+				if err != nil {
+					return err
+				}
+				r.undo, r.backup, err = t.place(st, r.staged, r.p, exists)
+				return err
+			})
+			if errors.Is(r.err, store.ErrTxLost) {
+				if r.undo != nil {
+					placed = append(placed, r)
+				}
+				return r.err
+			}
+			if r.err != nil {
+				if r.undo != nil {
+					r.undo()
+				}
+				continue
+			}
+			placed = append(placed, r)
+			r.dir, _ = split(r.p)
+			dirs[r.dir] = true
+		}
+		// The renames are durable before the index says the files are there.
+		for dir := range dirs {
+			if err := syncDir(st.root, dir); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := len(placed) - 1; i >= 0; i-- {
+			r := placed[i]
+			r.undo()
+			if r.err == nil {
+				r.err = err
+			}
+		}
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	for _, r := range batch {
+		if r.backup != "" {
+			os.Remove(r.backup) // after a failure undo has renamed it back already
+		}
+		if r.err != nil {
+			r.n, r.created = Node{}, false
+		}
+	}
+}
+
 func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, o PutOptions, now time.Time) (n Node, created, exists bool, err error) {
 	dir, name := split(p)
 	parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
@@ -520,7 +604,8 @@ func (t *Tree) Adopt(ctx context.Context, spaceID, p, sha256hex string, o PutOpt
 }
 
 // place renames staged to p in the space, keeping a hard link to the file
-// it replaces (if replacing) so that the undo can put it back.
+// it replaces (if replacing) so that the undo can put it back. The caller
+// fsyncs p's folder.
 func (t *Tree) place(st *spaceState, staged, p string, replacing bool) (undo func(), backup string, err error) {
 	dir, _ := split(p)
 	if err := checkDiskDir(st, dir); err != nil {
@@ -549,7 +634,7 @@ func (t *Tree) place(st *spaceState, staged, p string, replacing bool) (undo fun
 			t.undo("restore replaced file", errors.New("no copy of the old file was kept"))
 		}
 	}
-	return undo, backup, syncDir(st.root, dir)
+	return undo, backup, nil
 }
 
 // parentDir returns the directory node that will hold a new entry.

@@ -329,3 +329,30 @@ func (tx *Tx) execOne(ctx context.Context, what, query string, args ...any) erro
 	}
 	return nil
 }
+
+// ErrTxLost: a transaction can no longer be used (see Tx.Part); the Update
+// it belongs to must fail.
+var ErrTxLost = errors.New("store: transaction lost")
+
+// Part runs fn inside tx as a part of it that can fail alone (a SQLite
+// savepoint): if fn returns an error, its writes are undone, the
+// transaction's others are kept, and fn's error is returned. An error
+// wrapping ErrTxLost means the part could not be set up or undone (SQLite
+// rolls back the whole transaction on a full disk, for one): the Update
+// must then fail as a whole.
+func (tx *Tx) Part(ctx context.Context, fn func() error) error {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := tx.tx.ExecContext(ctx, "SAVEPOINT part"); err != nil {
+		return fmt.Errorf("%w: savepoint: %w", ErrTxLost, err)
+	}
+	ferr := fn()
+	if ferr != nil {
+		if _, err := tx.tx.ExecContext(ctx, "ROLLBACK TO part"); err != nil {
+			return fmt.Errorf("%w: undo a failed part (%w): %w", ErrTxLost, ferr, err)
+		}
+	}
+	if _, err := tx.tx.ExecContext(ctx, "RELEASE part"); err != nil {
+		return fmt.Errorf("%w: release savepoint: %w", ErrTxLost, err)
+	}
+	return ferr
+}
