@@ -393,21 +393,32 @@ func field(out, name string) string {
 	return ""
 }
 
-// pullToken gets a pull token with a target's client credentials, as
-// Phraseanet does.
-func (e *authzEnv) pullToken(id, secret string) string {
+// postJSON POSTs in as JSON to path on the server, without credentials,
+// decodes a 200 answer into out, and returns the response (its body read).
+func (e *authzEnv) postJSON(path string, in, out any) *http.Response {
 	e.t.Helper()
-	b, _ := json.Marshal(map[string]string{"grant_type": "client_credentials", "client_id": id, "client_secret": secret})
-	resp, err := http.Post(e.ps.URL+"/oauth/v2/token", "application/json", strings.NewReader(string(b)))
+	b, _ := json.Marshal(in)
+	resp, err := http.Post(e.ps.URL+path, "application/json", strings.NewReader(string(b)))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("POST %s: %d %v", path, resp.StatusCode, err)
+	}
+	return resp
+}
+
+// pullToken gets a pull token with a target's client credentials, as
+// Phraseanet does.
+func (e *authzEnv) pullToken(id, secret string) string {
+	e.t.Helper()
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 || tok.AccessToken == "" {
-		e.t.Fatalf("pull token for client %q: %d %v", id, resp.StatusCode, err)
+	e.postJSON("/oauth/v2/token", map[string]string{"grant_type": "client_credentials", "client_id": id, "client_secret": secret}, &tok)
+	if tok.AccessToken == "" {
+		e.t.Fatalf("pull token for client %q: none in the answer", id)
 	}
 	return tok.AccessToken
 }
@@ -416,26 +427,18 @@ func (e *authzEnv) pullToken(id, secret string) string {
 // cookie actor, and its cookie alone to the forged actor.
 func (e *authzEnv) login(user, pw string) {
 	e.t.Helper()
-	b, _ := json.Marshal(map[string]string{"user": user, "password": pw})
-	resp, err := http.Post(e.ps.URL+"/api/v1/session", "application/json", strings.NewReader(string(b)))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var s struct {
 		CSRF string `json:"csrf"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != 200 || s.CSRF == "" {
-		e.t.Fatalf("login as %s: %d %v", user, resp.StatusCode, err)
-	}
+	resp := e.postJSON("/api/v1/session", map[string]string{"user": user, "password": pw}, &s)
 	var secret string
 	for _, c := range resp.Cookies() {
 		if c.Name == "wharf_session" {
 			secret = c.Value
 		}
 	}
-	if secret == "" {
-		e.t.Fatalf("login as %s: no session cookie", user)
+	if secret == "" || s.CSRF == "" {
+		e.t.Fatalf("login as %s: cookie %q, CSRF token %q", user, secret, s.CSRF)
 	}
 	e.actors[cookie].session, e.actors[cookie].csrf, e.actors[cookie].origin = secret, s.CSRF, e.ps.URL
 	e.actors[forged].session, e.actors[forged].origin = secret, "https://evil.example"
