@@ -420,7 +420,6 @@ type installReq struct {
 	err     error
 	undo    func() // puts the disk back as it was, once the file is in place
 	backup  string // a link to the file replaced, removed at the end
-	dir     string // p's folder, fsynced once for all writes into it
 }
 
 // installBatch installs batch, in order, in one transaction: each write is
@@ -462,8 +461,8 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				continue
 			}
 			placed = append(placed, r)
-			r.dir, _ = split(r.p)
-			dirs[r.dir] = true
+			dir, _ := split(r.p)
+			dirs[dir] = true
 		}
 		// The renames are durable before the index says the files are there.
 		for dir := range dirs {
