@@ -45,13 +45,13 @@ const (
 // openDirect); the rest (a first piece up to an aligned offset, a short
 // last one) goes through the cache.
 func Copy(dst *os.File, start int64, src io.Reader, hashers ...io.Writer) (int64, error) {
-	w := NewWriter(dst, start)
-	defer w.Close()
+	w := newWriter(dst, start)
+	defer w.close()
 	h := io.MultiWriter(hashers...)
 	hp := headPool.Get().(*[]byte)
 	defer headPool.Put(hp)
 	m, rerr := fill(src, *hp)
-	n, err := w.Write((*hp)[:m])
+	n, err := w.write((*hp)[:m])
 	h.Write((*hp)[:n]) // hashes never fail
 	switch {
 	case err != nil:
@@ -73,7 +73,7 @@ var headPool = sync.Pool{New: func() any { b := make([]byte, headSize); return &
 
 // pipe is Copy's three stages: it copies src to w and h until src ends or
 // fails, or a write fails.
-func (w *Writer) pipe(src io.Reader, h io.Writer) (n int64, err error) {
+func (w *writer) pipe(src io.Reader, h io.Writer) (n int64, err error) {
 	type chunk struct {
 		bp *[]byte
 		n  int
@@ -92,7 +92,7 @@ func (w *Writer) pipe(src io.Reader, h io.Writer) (n int64, err error) {
 				free <- c.bp // after a failed write, nothing more is written or hashed
 				continue
 			}
-			m, err := w.Write((*c.bp)[:c.n])
+			m, err := w.write((*c.bp)[:c.n])
 			n += int64(m)
 			if err != nil {
 				werr = err
@@ -186,11 +186,11 @@ var bufPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// Writer writes to a file at increasing offsets: the aligned part of a
+// writer writes to a file at increasing offsets: the aligned part of a
 // write of at least directMin bytes around the page cache, where the
 // system allows it, the rest through it. It is what Copy's writing stage
 // uses.
-type Writer struct {
+type writer struct {
 	f      *os.File // the file, written through the page cache
 	direct *os.File // the same file opened with O_DIRECT, once needed
 	tried  bool     // direct was opened, or could not be, or was refused
@@ -203,16 +203,16 @@ type Writer struct {
 // into the cache saves.
 const directMin = 256 << 10
 
-// NewWriter returns a Writer whose first byte goes to offset off of f.
-func NewWriter(f *os.File, off int64) *Writer {
-	return &Writer{f: f, off: off}
+// newWriter returns a writer whose first byte goes to offset off of f.
+func newWriter(f *os.File, off int64) *writer {
+	return &writer{f: f, off: off}
 }
 
-// Write writes p at the writer's offset, moves the offset past it, and
+// write writes p at the writer's offset, moves the offset past it, and
 // returns how many bytes it wrote. Memory of p to go around the page cache
 // must be aligned as Copy's buffers are; any other is refused by the
 // system, and from then on the writer goes through the cache.
-func (w *Writer) Write(p []byte) (int, error) {
+func (w *writer) write(p []byte) (int, error) {
 	done := 0
 	if k := len(p) &^ (align - 1); k >= directMin && w.off%align == 0 && w.openDirect() {
 		m, err := w.direct.WriteAt(p[:k], w.off)
@@ -241,7 +241,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // openDirect reports whether w.direct is open, opening it the first time.
-func (w *Writer) openDirect() bool {
+func (w *writer) openDirect() bool {
 	if !w.tried {
 		w.tried = true
 		w.direct = openDirect(w.f.Name())
@@ -249,8 +249,8 @@ func (w *Writer) openDirect() bool {
 	return w.direct != nil
 }
 
-// Close closes what the writer opened; the file itself stays open.
-func (w *Writer) Close() error {
+// close closes what the writer opened; the file itself stays open.
+func (w *writer) close() error {
 	if w.direct == nil {
 		return nil
 	}

@@ -161,14 +161,14 @@ func TestWriterRefused(t *testing.T) {
 	} else {
 		d.Close()
 	}
-	w := NewWriter(f, 0)
-	defer w.Close()
+	w := newWriter(f, 0)
+	defer w.close()
 	body := randomBytes(2*directMin+1, 4)
 	buf := make([]byte, len(body)+align+1)
 	p := buf[int(-uintptr(unsafe.Pointer(&buf[0]))&(align-1))+1:][:len(body)] // one byte past an aligned address
 	copy(p, body)
 	for _, part := range [][]byte{p[:directMin], p[directMin:]} {
-		if n, err := w.Write(part); err != nil || n != len(part) {
+		if n, err := w.write(part); err != nil || n != len(part) {
 			t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(part))
 		}
 	}
