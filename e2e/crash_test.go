@@ -37,6 +37,12 @@ import (
 const (
 	crashChunk   = 256 << 10               // tus PATCH size
 	crashMaxKill = 1500 * time.Millisecond // the kill lands in [20ms, crashMaxKill)
+	// A trial's work: WebDAV PUTs (one in three a PNG that gets a
+	// thumbnail) sent by crashPutStreams clients at once, so that writes
+	// into the space queue for it together, and tus uploads, each its own
+	// client. Enough that the work outlasts the first tenth of the kill
+	// window without -race.
+	crashPuts, crashPutStreams, crashTuses = 12, 4, 4
 )
 
 // crashFile is one file of a trial and what its client knows about it.
@@ -122,8 +128,8 @@ func TestCrashTrials(t *testing.T) {
 
 // killDelay is when a trial's kill lands. A third of the trials draw it
 // from [20ms, crashMaxKill); once earlier trials have shown how long the
-// work takes, a third draw it from the uploads and their processing (up
-// to twice their length as last seen), and a third from the 400 ms after
+// work takes, a third draw it from the uploads and their processing (as
+// long as they took last time, from 10 ms on), and a third from the 400 ms after
 // the first commit was answered, when pushes are in flight: so kills keep
 // landing in the work however fast the machine (with -race or without)
 // gets through it.
@@ -131,7 +137,7 @@ func (st *crashStats) killDelay() time.Duration {
 	const floor = 20 * time.Millisecond
 	switch {
 	case st.trials%3 == 1 && st.workload > 0:
-		return floor + rand.N(max(2*st.workload, 100*time.Millisecond))
+		return floor/2 + rand.N(max(st.workload, 60*time.Millisecond))
 	case st.trials%3 == 2 && st.commitAt > 0:
 		return st.commitAt + rand.N(400*time.Millisecond)
 	}
@@ -144,7 +150,7 @@ func runCrashTrial(t *testing.T, st *crashStats) {
 		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
 	t.Cleanup(ct.client.CloseIdleConnections)
 	expect := map[string][]byte{}
-	for i := range 6 {
+	for i := range crashPuts {
 		var data []byte
 		if i%3 == 0 {
 			data = testPNG(t, 200+rand.IntN(400), 150+rand.IntN(300)) // processing makes a thumbnail
@@ -153,7 +159,7 @@ func runCrashTrial(t *testing.T, st *crashStats) {
 		}
 		ct.files = append(ct.files, &crashFile{name: fmt.Sprintf("put-%d.bin", i), data: data})
 	}
-	for i := range 3 {
+	for i := range crashTuses {
 		ct.files = append(ct.files, &crashFile{name: fmt.Sprintf("tus-%d.bin", i), data: randomBytes(t, 3*crashChunk+rand.IntN(2*crashChunk)), tus: true})
 	}
 	if rand.IntN(2) == 0 {
@@ -179,7 +185,8 @@ func runCrashTrial(t *testing.T, st *crashStats) {
 			puts = append(puts, f)
 		}
 	}
-	for _, part := range [][]*crashFile{puts[:len(puts)/2], puts[len(puts)/2:]} {
+	for k := range crashPutStreams {
+		part := puts[k*len(puts)/crashPutStreams : (k+1)*len(puts)/crashPutStreams]
 		wg.Go(func() {
 			for _, f := range part {
 				if ctx.Err() != nil || !ct.putFile(ctx, f) {
