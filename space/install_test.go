@@ -129,3 +129,65 @@ func TestInstallConcurrent(t *testing.T) {
 		t.Errorf("Verify: %v %+v", err, problems)
 	}
 }
+
+// TestInstallBatchPanic: a write whose Record panics takes its batch down
+// with it, cleanly: the writes before it report an error (not a success)
+// and leave nothing behind, the panic reaches the caller that held the
+// lock, and the next write goes through (the writer connection is free).
+func TestInstallBatchPanic(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.space(t, "s", 0)
+	st, err := f.tree.open("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"p0.txt", "p1.txt", "p2.txt"}
+	type outcome struct {
+		err      error
+		panicked any
+	}
+	out := make([]chan outcome, len(names))
+	st.mu.Lock()
+	for i, name := range names {
+		out[i] = make(chan outcome, 1)
+		o := PutOptions{ExpectedSize: -1}
+		if i == 1 {
+			o.Record = func(*store.Tx, Node, bool) error { panic("record panics") }
+		}
+		go func() {
+			var oc outcome
+			defer func() {
+				oc.panicked = recover()
+				out[i] <- oc
+			}()
+			_, _, oc.err = f.tree.Put(ctx, "s", name, strings.NewReader(name), o)
+		}()
+		for queued(st) < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	st.mu.Unlock()
+	panics := 0
+	for i, name := range names {
+		oc := <-out[i]
+		if oc.panicked != nil {
+			panics++
+			continue
+		}
+		if oc.err == nil {
+			t.Errorf("%s: Put succeeded in a batch that panicked", name)
+		}
+		if _, err := os.Stat(filepath.Join(f.dir, "spaces", "s", name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is on disk after its batch failed: %v", name, err)
+		}
+	}
+	if panics != 1 {
+		t.Errorf("%d callers saw the panic, want 1 (the one that held the lock)", panics)
+	}
+	f.put(t, "s", "after.txt", "the writer is free")
+	problems, err := f.tree.Verify(ctx, "s", true)
+	if err != nil || len(problems) > 0 {
+		t.Errorf("Verify: %v %+v", err, problems)
+	}
+}

@@ -406,6 +406,19 @@ func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged s
 	return r.n, r.created, r.err
 }
 
+// failBatch fails every write of batch not failed yet with err, after
+// putting back, last first, the files of those in placed.
+func failBatch(batch, placed []*installReq, err error) {
+	for i := len(placed) - 1; i >= 0; i-- {
+		placed[i].undo()
+	}
+	for _, r := range batch {
+		if r.err == nil {
+			r.err = err
+		}
+	}
+}
+
 // installReq is one write waiting to be installed, and then its outcome.
 type installReq struct {
 	ctx       context.Context
@@ -431,6 +444,16 @@ type installReq struct {
 func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq) {
 	now := t.clock()
 	var placed []*installReq
+	defer func() {
+		// A panic (in a PutOptions.Record, say) reaches the write whose
+		// caller holds the lock; the others of the batch must not read
+		// their unset outcome as a success, nor keep a file the index
+		// will not have.
+		if v := recover(); v != nil {
+			failBatch(batch, placed, fmt.Errorf("space: install: panic: %v", v))
+			panic(v)
+		}
+	}()
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
 		dirs := map[string]bool{}
@@ -473,18 +496,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 		return nil
 	})
 	if err != nil {
-		for i := len(placed) - 1; i >= 0; i-- {
-			r := placed[i]
-			r.undo()
-			if r.err == nil {
-				r.err = err
-			}
-		}
-		for _, r := range batch {
-			if r.err == nil {
-				r.err = err
-			}
-		}
+		failBatch(batch, placed, err)
 	}
 	for _, r := range batch {
 		if r.backup != "" {

@@ -163,9 +163,12 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		db.countBusy(err)
 		return fmt.Errorf("store: begin: %w", err)
 	}
+	// A panic in fn must not leave the one writer connection inside a
+	// transaction nobody ends (its context may never be cancelled); after
+	// Commit this does nothing.
+	defer sqlTx.Rollback()
 	tx := &Tx{Reader: Reader{q: sqlTx}, tx: sqlTx}
 	if err := fn(tx); err != nil {
-		sqlTx.Rollback()
 		db.countBusy(err)
 		return err
 	}
