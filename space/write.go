@@ -128,18 +128,11 @@ func (t *Tree) Keep(sf Staged, name string) (string, error) {
 // files left by a crash are removed on the next start. Errors are Put's,
 // but for the conditions (checked by PutFile).
 func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o PutOptions) (sf Staged, err error) {
-	p, err = Clean(p)
-	what := op("put", spaceID, p)
-	if err == nil && p == "" {
-		err = fmt.Errorf("%w: the root", ErrIsDir)
+	p, what, _, err := t.fileIn("put", spaceID, p)
+	if err != nil {
+		return Staged{}, err
 	}
-	if err == nil {
-		_, err = t.open(spaceID)
-	}
-	var limit int64
-	if err == nil {
-		limit, err = t.precheck(ctx, spaceID, p, o)
-	}
+	limit, err := t.precheck(ctx, spaceID, p, o)
 	if err != nil {
 		return Staged{}, fail(what, err)
 	}
@@ -274,23 +267,34 @@ func (g *bodyGuard) Read(p []byte) (int, error) {
 	return n, g.err
 }
 
+// fileIn is the start of Stage, PutFile and Adopt: p cleaned (the root is not a
+// file), the operation's name for errors, and the open space. Its error is
+// already wrapped with that name.
+func (t *Tree) fileIn(verb, spaceID, p string) (string, string, *spaceState, error) {
+	p, err := Clean(p)
+	what := op(verb, spaceID, p)
+	if err == nil && p == "" {
+		err = fmt.Errorf("%w: the root", ErrIsDir)
+	}
+	var st *spaceState
+	if err == nil {
+		st, err = t.open(spaceID)
+	}
+	if err != nil {
+		return "", what, nil, fail(what, err)
+	}
+	return p, what, st, nil
+}
+
 // PutFile is Put for a file already written and fsynced in uploads/ (by
 // tus): staged is its absolute path and sha256hex its SHA-256 (""
 // computes it). The file is renamed into place, not copied. On success it
 // is gone from uploads/; on error it is left where it was, for the caller.
 // ExpectedSize, if >= 0, must equal the file's size.
 func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string, o PutOptions) (Node, bool, error) {
-	p, err := Clean(p)
-	what := op("put", spaceID, p)
-	if err == nil && p == "" {
-		err = fmt.Errorf("%w: the root", ErrIsDir)
-	}
+	p, what, st, err := t.fileIn("put", spaceID, p)
 	if err != nil {
-		return Node{}, false, fail(what, err)
-	}
-	st, err := t.open(spaceID)
-	if err != nil {
-		return Node{}, false, fail(what, err)
+		return Node{}, false, err
 	}
 	staged = filepath.Clean(staged)
 	if rel, err := filepath.Rel(t.uploads, staged); err != nil || !filepath.IsAbs(staged) || rel == "." || strings.HasPrefix(rel, "..") {
@@ -567,17 +571,9 @@ func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64,
 // file is gone. It returns ErrNotFound if no file, or another file, is at
 // p, and reports whether the node was created.
 func (t *Tree) Adopt(ctx context.Context, spaceID, p, sha256hex string, o PutOptions) (Node, bool, error) {
-	p, err := Clean(p)
-	what := op("adopt", spaceID, p)
-	if err == nil && p == "" {
-		err = fmt.Errorf("%w: the root", ErrIsDir)
-	}
+	p, what, st, err := t.fileIn("adopt", spaceID, p)
 	if err != nil {
-		return Node{}, false, fail(what, err)
-	}
-	st, err := t.open(spaceID)
-	if err != nil {
-		return Node{}, false, fail(what, err)
+		return Node{}, false, err
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
