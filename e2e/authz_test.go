@@ -763,6 +763,25 @@ func matrix(surfaces []surface, got [][nActors]cell) string {
 	return b.String()
 }
 
+// dialAs opens the websocket at path as actor a and sets got's status:
+// 101 and the connection, or the refusal's status and nil.
+func (e *authzEnv) dialAs(ctx context.Context, a int, path string, got *cell) *websocket.Conn {
+	e.t.Helper()
+	r, _ := http.NewRequest("GET", e.ps.URL, nil)
+	client := e.authorize(e.actors[a], r)
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.ps.URL, "http")+path,
+		&websocket.DialOptions{HTTPClient: client, HTTPHeader: r.Header})
+	if err != nil {
+		if resp == nil {
+			e.t.Fatalf("websocket %s as %s: %v", path, actorNames[a], err)
+		}
+		got.status = resp.StatusCode
+		return nil
+	}
+	got.status = http.StatusSwitchingProtocols
+	return c
+}
+
 // progressRow dials the progress socket of the finished upload as every
 // actor and reports, per actor, the status of the handshake and whether
 // its first message shows one of markers to an actor without a role in
@@ -772,18 +791,10 @@ func (e *authzEnv) progressRow(roleInA map[int]bool, markers []string) [nActors]
 	defer cancel()
 	var out [nActors]cell
 	for a := range nActors {
-		r, _ := http.NewRequest("GET", e.ps.URL, nil)
-		client := e.authorize(e.actors[a], r)
-		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.ps.URL, "http")+"/api/v1/uploads/"+e.finUpload+"/progress",
-			&websocket.DialOptions{HTTPClient: client, HTTPHeader: r.Header})
-		if err != nil {
-			if resp == nil {
-				e.t.Fatalf("progress socket as %s: %v", actorNames[a], err)
-			}
-			out[a].status = resp.StatusCode
+		c := e.dialAs(ctx, a, "/api/v1/uploads/"+e.finUpload+"/progress", &out[a])
+		if c == nil {
 			continue
 		}
-		out[a].status = http.StatusSwitchingProtocols
 		rctx, stop := context.WithTimeout(ctx, 5*time.Second)
 		_, msg, err := c.Read(rctx)
 		stop()
@@ -811,19 +822,11 @@ func (e *authzEnv) eventsRow(roleInA map[int]bool) [nActors]cell {
 	var out [nActors]cell
 	conns := map[int]*websocket.Conn{}
 	for a := range nActors {
-		r, _ := http.NewRequest("GET", e.ps.URL, nil)
-		client := e.authorize(e.actors[a], r)
-		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.ps.URL, "http")+"/api/v1/events",
-			&websocket.DialOptions{HTTPClient: client, HTTPHeader: r.Header})
-		if err != nil {
-			if resp == nil {
-				e.t.Fatalf("events socket as %s: %v", actorNames[a], err)
-			}
-			out[a].status = resp.StatusCode
+		c := e.dialAs(ctx, a, "/api/v1/events", &out[a])
+		if c == nil {
 			continue
 		}
 		e.t.Cleanup(func() { c.CloseNow() })
-		out[a].status = http.StatusSwitchingProtocols
 		if err := c.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","requestId":"s","filter":{}}`)); err != nil {
 			e.t.Fatal(err)
 		}
