@@ -98,12 +98,7 @@ func TestCopy(t *testing.T) {
 // TestCopyCut: a body that breaks off keeps what arrived, and the
 // digest covers exactly that.
 func TestCopyCut(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bin")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, path := emptyFile(t)
 	body := randomBytes(3*bufSize+777, 3)
 	gone := errors.New("connection reset")
 	h := sha256.New()
@@ -134,11 +129,7 @@ func (r *refusing) Read(p []byte) (int, error) {
 // TestCopyRefused: an error that comes with the bytes filling a buffer
 // stops the copy (io.ReadFull would drop it, and read on forever).
 func TestCopyRefused(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, _ := emptyFile(t)
 	src := &refusing{}
 	n, err := Copy(f, 0, src)
 	if !errors.Is(err, errRefused) || n != src.n || n > bufSize {
@@ -150,12 +141,7 @@ func TestCopyRefused(t *testing.T) {
 // cache (here: memory out of alignment), the bytes go through the cache,
 // and so do the next ones.
 func TestWriterRefused(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bin")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, path := emptyFile(t)
 	if d := openDirect(path); d == nil {
 		t.Logf("%s: this file system does not open files with O_DIRECT; only the cached path is tested", path)
 	} else {
@@ -179,6 +165,19 @@ func TestWriterRefused(t *testing.T) {
 	if !bytes.Equal(got, body) {
 		t.Fatalf("file has %d bytes, want %d; first difference at %d", len(got), len(body), firstDiff(got, body))
 	}
+}
+
+// emptyFile creates an empty file in a temporary directory, closed at the
+// end of the test, and returns it with its path.
+func emptyFile(tb testing.TB) (*os.File, string) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "bin")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f, path
 }
 
 func firstDiff(a, b []byte) int {
@@ -216,11 +215,7 @@ func BenchmarkCopy(b *testing.B) {
 // file, without fsync: the cost of Copy itself.
 func BenchmarkCopySmall(b *testing.B) {
 	src := randomBytes(4<<10, 5)
-	f, err := os.Create(filepath.Join(b.TempDir(), "bin"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
+	f, _ := emptyFile(b)
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
 	for b.Loop() {
