@@ -44,11 +44,11 @@ soak: ## 100 crash trials (SIGKILL mid-upload/processing/push) and a 5-minute, 2
 	  grep -E 'crash trials: |^ +(load: |\||server: peak)|^(ok|FAIL)\s' $(SOAKLOG); exit $$status
 
 FUZZTIME    ?= 10m
-FUZZ        := ./server/dav:FuzzParsePropfind ./server/dav:FuzzParseProppatch ./server/dav:FuzzReadLockInfo \
-               ./server/dav:FuzzParseIf ./server/tus:FuzzUploadMetadata ./server/tus:FuzzParseChunkSum \
-               ./server/tus:FuzzParseWholeSum ./space:FuzzClean ./server/events:FuzzParseFilter \
-               ./server/postproc:FuzzReadEXIF ./server/dav:FuzzParseDestination ./server/dav:FuzzParseTimeout \
-               ./server/dav:FuzzParseChecksum ./server/dav:FuzzPreferAsync ./server/tus:FuzzCheckMetadata
+FUZZ        := ./dav:FuzzParsePropfind ./dav:FuzzParseProppatch ./dav:FuzzReadLockInfo \
+               ./dav:FuzzParseIf ./tus:FuzzUploadMetadata ./tus:FuzzParseChunkSum \
+               ./tus:FuzzParseWholeSum ./space:FuzzClean ./events:FuzzParseFilter \
+               ./postproc:FuzzReadEXIF ./dav:FuzzParseDestination ./dav:FuzzParseTimeout \
+               ./dav:FuzzParseChecksum ./dav:FuzzPreferAsync ./tus:FuzzCheckMetadata
 
 .PHONY: fuzz
 fuzz: ## each native fuzz target for FUZZTIME (default 10m), one after the other; seeds in testdata/fuzz

@@ -22,12 +22,12 @@ var layers = [][]string{
 	// login, push and pull (main imports it); neither imports anything of Wharf
 	{"e2e/phrasesim", "client"},
 	{"server", "ops"}, // ops: backup, restore, check; server does not import it
-	{"server/dav", "server/tus", "server/phraseanet", "server/web", "server/tlsconf"},
-	{"server/postproc"},
+	{"dav", "tus", "phraseanet", "web", "server/tlsconf"},
+	{"postproc"},
 	// events sits below postproc so that the pipeline can publish its
 	// progress (ARCHITECTURE.md draws them side by side); it reads space
 	// and auth for its websocket's get, list and authorization.
-	{"server/events"},
+	{"events"},
 	{"space", "auth"},
 	// diskio: the copy loop of uploads; test support: the real clamd, a
 	// settable clock. None of them imports anything of Wharf.

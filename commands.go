@@ -18,8 +18,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/server"
-	"github.com/wharfhq/wharf/server/phraseanet"
 	"github.com/wharfhq/wharf/server/tlsconf"
 )
 

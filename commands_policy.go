@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/store"
 )
 

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/server/dav"
-	"github.com/wharfhq/wharf/server/phraseanet"
-	"github.com/wharfhq/wharf/server/tus"
-	"github.com/wharfhq/wharf/server/web"
+	"github.com/wharfhq/wharf/dav"
+	"github.com/wharfhq/wharf/phraseanet"
+	"github.com/wharfhq/wharf/tus"
+	"github.com/wharfhq/wharf/web"
 )
 
 type ctxKey int

@@ -20,8 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/server/events"
-	"github.com/wharfhq/wharf/server/phraseanet"
+	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/store"
 )
 

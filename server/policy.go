@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/store"
 )
 

@@ -11,8 +11,8 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/server/events"
-	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/store"
 )
 

@@ -21,12 +21,12 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/server/dav"
-	"github.com/wharfhq/wharf/server/phraseanet"
-	"github.com/wharfhq/wharf/server/postproc"
-	"github.com/wharfhq/wharf/server/tus"
+	"github.com/wharfhq/wharf/dav"
+	"github.com/wharfhq/wharf/phraseanet"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
+	"github.com/wharfhq/wharf/tus"
 )
 
 // Lifetimes of the tokens the publish API makes.

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/server/phraseanet"
+	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/store"
 )
 

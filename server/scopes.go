@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/server/web"
+	"github.com/wharfhq/wharf/web"
 )
 
 // requiredScope is the scope a token narrowed by scopes (wharf token

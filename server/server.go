@@ -19,12 +19,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wharfhq/wharf/server/dav"
-	"github.com/wharfhq/wharf/server/events"
-	"github.com/wharfhq/wharf/server/phraseanet"
-	"github.com/wharfhq/wharf/server/postproc"
-	"github.com/wharfhq/wharf/server/tus"
-	"github.com/wharfhq/wharf/server/web"
+	"github.com/wharfhq/wharf/dav"
+	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/phraseanet"
+	"github.com/wharfhq/wharf/postproc"
+	"github.com/wharfhq/wharf/tus"
+	"github.com/wharfhq/wharf/web"
 )
 
 // Config is everything Run needs. Zero values mean the documented defaults.

@@ -16,7 +16,7 @@ const (
 	JobRejected   = "rejected"
 )
 
-// Job is a row of jobs: a processing job of server/postproc.
+// Job is a row of jobs: a processing job of postproc.
 type Job struct {
 	ID      string
 	SpaceID string

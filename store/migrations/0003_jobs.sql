@@ -1,4 +1,4 @@
--- Processing jobs (server/postproc): one row per finished upload going
+-- Processing jobs (postproc): one row per finished upload going
 -- through the pipeline, written before it runs and after every step, so a
 -- crash resumes at the first unfinished step. Finished rows are kept for the
 -- progress endpoint and HEAD after a restart, until pruned.

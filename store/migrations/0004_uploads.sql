@@ -1,4 +1,4 @@
--- tus uploads (server/tus): one row per upload, written by the create hook
+-- tus uploads (tus): one row per upload, written by the create hook
 -- before the client gets its 201, so the owner, the destination and the
 -- running hash survive a restart. The bytes themselves are in uploads/tus/
 -- (tusd's filestore: <id> and <id>.info).

@@ -1,4 +1,4 @@
--- Phraseanet hand-off (server/phraseanet): targets, commits, their assets,
+-- Phraseanet hand-off (phraseanet): targets, commits, their assets,
 -- the push outbox (the commits' push columns), pull-mode bearer tokens and
 -- the record of files already handed off whose commit rows were pruned.
 -- Times are unix nanoseconds; 0 means "not yet" / "never". Durations are

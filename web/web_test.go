@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )

@@ -1,7 +1,7 @@
 // events.js: one websocket to /api/v1/events shared by the views.
 //
 // subscribe(filter, onEvent, onResync) sends a subscription (filter
-// language: server/events/doc.go) and calls onEvent for each event of it.
+// language: events/doc.go) and calls onEvent for each event of it.
 // When the server drops the subscription (its queue overflowed) or the
 // socket reconnects, the subscription is made again and onResync is
 // called: events may have been missed, so the view should reload.

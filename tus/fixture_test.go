@@ -20,7 +20,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/internal/fakeclock"
-	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )

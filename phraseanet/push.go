@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/store"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
-	"github.com/wharfhq/wharf/server/events"
-	"github.com/wharfhq/wharf/server/postproc"
+	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/store"
 )
 

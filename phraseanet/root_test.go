@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/store"
 )
 

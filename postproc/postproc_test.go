@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharfhq/wharf/server/events"
+	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
