@@ -24,14 +24,10 @@ var layers = [][]string{
 	{"server", "ops"}, // ops: backup, restore, check; server does not import it
 	{"dav", "tus", "phraseanet", "web", "server/tlsconf"},
 	{"postproc"},
-	// events sits below postproc so that the pipeline can publish its
-	// progress (ARCHITECTURE.md draws them side by side); it reads space
-	// and auth for its websocket's get, list and authorization.
-	{"events"},
 	{"space", "auth"},
 	// diskio: the copy loop of uploads; test support: the real clamd, a
 	// settable clock. None of them imports anything of Wharf.
-	{"store", "internal/diskio", "internal/clamdtest", "internal/fakeclock"},
+	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock"},
 }
 
 func layerOf(pkg string) (int, bool) {

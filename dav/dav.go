@@ -70,7 +70,7 @@ func (h *Handler) publish(r *http.Request, typ, spaceID, p string, n *space.Node
 	if pr := auth.FromContext(r.Context()); pr != nil {
 		user = pr.User.Name
 	}
-	h.cfg.Bus.Publish(events.NodeEvent(typ, spaceID, p, user, n, data))
+	h.cfg.Bus.Publish(space.NodeEvent(typ, spaceID, p, user, n, data))
 }
 
 // Processor runs an uploaded file through processing and installs it

@@ -205,7 +205,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer func() { stopBackground(); <-janitorDone }()
 
-	app.evh, err = events.NewHandler(events.HandlerConfig{Bus: app.bus, Auth: svc.Auth, Tree: svc.Tree,
+	app.evh, err = web.NewEvents(web.EventsConfig{Bus: app.bus, Auth: svc.Auth, Tree: svc.Tree,
 		Logger: log.With("component", "events")})
 	if err != nil {
 		return err
@@ -345,7 +345,7 @@ type app struct {
 	bus  *events.Bus
 	jobs jobStatuser
 	ph   *phraseanet.Service
-	evh  *events.Handler
+	evh  *web.Events
 	web  *web.Handler
 	pub  publisher // the publish API's state (publish.go)
 	tls  *https    // nil: plain HTTP (https.go)

@@ -24,7 +24,8 @@
 // Files adopted from uploads/ (PutFile) are chmodded to 0600; files found
 // by Reindex keep their modes.
 //
-// It imports store, the standard library and golang.org/x/text.
+// It imports store, events (for the event of a node change), the standard
+// library and golang.org/x/text.
 package space
 
 import (

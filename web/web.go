@@ -3,8 +3,8 @@
 // step), the cookie session (login, logout, CSRF token), spaces and nodes
 // (list, download, thumbnails, mkdir, move, delete), the account (app
 // passwords, password change) and administration (users, spaces, quotas,
-// members). docs/api.md is the reference for users and scripts;
-// /work/briefs/ui-contract.md the contract with the UI.
+// members), and the events websocket (events.go). docs/api.md is the
+// reference for users and scripts, docs/ui.md for the UI.
 //
 // Files and folders change through space.Tree, as over WebDAV, and each
 // change publishes the same node event WebDAV publishes. Authentication is
@@ -303,5 +303,5 @@ func (h *Handler) publish(r *http.Request, typ, spaceID, p string, n *space.Node
 	if pr := principal(r); pr != nil {
 		user = pr.User.Name
 	}
-	h.cfg.Bus.Publish(events.NodeEvent(typ, spaceID, p, user, n, data))
+	h.cfg.Bus.Publish(space.NodeEvent(typ, spaceID, p, user, n, data))
 }

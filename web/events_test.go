@@ -1,4 +1,4 @@
-package events
+package web
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -25,15 +26,15 @@ import (
 // that takes the principal named by the X-Who header. alice is a viewer of
 // a, bob an editor of a and b, root an admin, and "tok" alice through a
 // token narrowed to a/pub. Space a holds docs/, docs/x.txt, pub/, pub/y.txt.
-type fixture struct {
-	bus   *Bus
+type evFixture struct {
+	bus   *events.Bus
 	tree  *space.Tree
 	auth  *auth.Service
 	srv   *httptest.Server
 	users map[string]*auth.Principal
 }
 
-func newFixture(t *testing.T, cfg HandlerConfig) *fixture {
+func newEvFixture(t *testing.T, cfg EventsConfig) *evFixture {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -49,7 +50,7 @@ func newFixture(t *testing.T, cfg HandlerConfig) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{bus: New(), tree: tree, auth: a, users: map[string]*auth.Principal{}}
+	f := &evFixture{bus: events.New(), tree: tree, auth: a, users: map[string]*auth.Principal{}}
 	for _, id := range []string{"a", "b"} {
 		if _, err := tree.CreateSpaceWithID(ctx, id, "Space "+id, 0); err != nil {
 			t.Fatal(err)
@@ -93,7 +94,7 @@ func newFixture(t *testing.T, cfg HandlerConfig) *fixture {
 		}
 	}
 	cfg.Bus, cfg.Auth, cfg.Tree = f.bus, a, tree
-	h, err := NewHandler(cfg)
+	h, err := NewEvents(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ type message struct {
 	Error     string          `json:"error"`
 	Channel   string          `json:"channel"`
 	Type      string          `json:"type"`
-	Event     *Event          `json:"event"`
+	Event     *events.Event   `json:"event"`
 }
 
 type client struct {
@@ -129,7 +130,7 @@ type client struct {
 	n      int
 }
 
-func (f *fixture) dial(t *testing.T, who string) *client {
+func (f *evFixture) dial(t *testing.T, who string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -217,7 +218,7 @@ func paths(ms []message, ch string) string {
 }
 
 func TestSubscribeAuthorization(t *testing.T) {
-	f := newFixture(t, HandlerConfig{})
+	f := newEvFixture(t, EventsConfig{})
 	tests := []struct {
 		who, filter string
 		want        string // the events received, before the sentinel
@@ -238,15 +239,15 @@ func TestSubscribeAuthorization(t *testing.T) {
 		clients = append(clients, c)
 		chans = append(chans, c.subscribe(tt.filter))
 	}
-	f.bus.Publish(Event{Type: NodeCreated, Space: "a", Path: "1"})
-	f.bus.Publish(Event{Type: NodeCreated, Space: "a", Path: "pub/2"})
-	f.bus.Publish(Event{Type: NodeCreated, Space: "b", Path: "3"})
-	f.bus.Publish(Event{Type: CommitPushed, Path: "spaceless"})
-	f.bus.Publish(Event{Type: UploadCompleted, Space: "a", Path: "4"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: "1"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: "pub/2"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "b", Path: "3"})
+	f.bus.Publish(events.Event{Type: events.CommitPushed, Path: "spaceless"})
+	f.bus.Publish(events.Event{Type: events.UploadCompleted, Space: "a", Path: "4"})
 	// The sentinel reaches every subscriber (a pub/ path in space a, of
 	// every type their filters ask), and comes last.
 	for _, sp := range []string{"a", "b"} {
-		f.bus.Publish(Event{Type: NodeDeleted, Space: sp, Path: "pub/end"})
+		f.bus.Publish(events.Event{Type: events.NodeDeleted, Space: sp, Path: "pub/end"})
 	}
 	for i, tt := range tests {
 		t.Run(tt.who+" "+tt.filter, func(t *testing.T) {
@@ -296,10 +297,10 @@ func (c *client) silence() []message {
 }
 
 func TestRevokedRoleStopsEvents(t *testing.T) {
-	f := newFixture(t, HandlerConfig{RolesEvery: 20 * time.Millisecond})
+	f := newEvFixture(t, EventsConfig{RolesEvery: 20 * time.Millisecond})
 	c := f.dial(t, "bob")
 	ch := c.subscribe(`{}`)
-	f.bus.Publish(Event{Type: NodeCreated, Space: "b", Path: "before"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "b", Path: "before"})
 	c.until(ch, "before")
 	if err := f.auth.Revoke(t.Context(), "b", "bob"); err != nil {
 		t.Fatal(err)
@@ -307,8 +308,8 @@ func TestRevokedRoleStopsEvents(t *testing.T) {
 	// Within a few role readings, b's events stop; a's go on.
 	deadline := time.Now().Add(5 * time.Second)
 	for i := 0; ; i++ {
-		f.bus.Publish(Event{Type: NodeCreated, Space: "b", Path: fmt.Sprint("b", i)})
-		f.bus.Publish(Event{Type: NodeCreated, Space: "a", Path: fmt.Sprint("a", i)})
+		f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "b", Path: fmt.Sprint("b", i)})
+		f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: fmt.Sprint("a", i)})
 		got := c.until(ch, fmt.Sprint("a", i))
 		if len(got) == 1 {
 			break // b's was not delivered
@@ -319,8 +320,8 @@ func TestRevokedRoleStopsEvents(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// And then never again.
-	f.bus.Publish(Event{Type: NodeCreated, Space: "b", Path: "after"})
-	f.bus.Publish(Event{Type: NodeCreated, Space: "a", Path: "sentinel"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "b", Path: "after"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: "sentinel"})
 	if got := c.until(ch, "sentinel"); len(got) != 1 {
 		t.Errorf("received %q after the revocation", paths(got, ch))
 	}
@@ -338,13 +339,13 @@ func TestRevokedRoleStopsEvents(t *testing.T) {
 }
 
 func TestUnsubscribe(t *testing.T) {
-	f := newFixture(t, HandlerConfig{})
+	f := newEvFixture(t, EventsConfig{})
 	c := f.dial(t, "alice")
 	c1, c2 := c.subscribe(`{}`), c.subscribe(`{"type":"node.created"}`)
 	if c1 == c2 {
 		t.Fatalf("two subscriptions on channel %s", c1)
 	}
-	f.bus.Publish(Event{Type: NodeCreated, Space: "a", Path: "x"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: "x"})
 	got := c.until(c2, "x")
 	if paths(got, c1) == "" {
 		got = append(got, c.until(c1, "x")...)
@@ -358,7 +359,7 @@ func TestUnsubscribe(t *testing.T) {
 	if m := c.do(map[string]any{"action": "unsubscribe", "channel": c2}); m.Status != 404 || m.Error != `channel: no channel "c2"` {
 		t.Errorf("second unsubscribe: %+v", m)
 	}
-	f.bus.Publish(Event{Type: NodeCreated, Space: "a", Path: "y"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: "y"})
 	if got := c.until(c1, "y"); paths(got, c2) != "" {
 		t.Errorf("unsubscribed channel got %q", paths(got, c2))
 	}
@@ -380,7 +381,7 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 }
 
 func TestOverflow(t *testing.T) {
-	f := newFixture(t, HandlerConfig{QueueSize: 4})
+	f := newEvFixture(t, EventsConfig{QueueSize: 4})
 	c := f.dial(t, "alice")
 	slow := c.subscribe(`{"space":"a"}`)
 	// The client reads nothing while thousands of events are published:
@@ -388,7 +389,7 @@ func TestOverflow(t *testing.T) {
 	const n = 20000
 	big := strings.Repeat("x", 1000)
 	for i := range n {
-		f.bus.Publish(Event{Type: NodeUpdated, Space: "a", Path: fmt.Sprint(i), Data: map[string]any{"pad": big}})
+		f.bus.Publish(events.Event{Type: events.NodeUpdated, Space: "a", Path: fmt.Sprint(i), Data: map[string]any{"pad": big}})
 	}
 	var seqs []uint64
 	for {
@@ -417,14 +418,14 @@ func TestOverflow(t *testing.T) {
 		t.Errorf("unsubscribe after overflow: %+v", m)
 	}
 	again := c.subscribe(`{"space":"a"}`)
-	f.bus.Publish(Event{Type: NodeUpdated, Space: "a", Path: "fresh"})
+	f.bus.Publish(events.Event{Type: events.NodeUpdated, Space: "a", Path: "fresh"})
 	if got := c.until(again, "fresh"); paths(got, slow) != "" {
 		t.Errorf("overflowed channel still delivers: %q", paths(got, slow))
 	}
 }
 
 func TestRequests(t *testing.T) {
-	f := newFixture(t, HandlerConfig{MaxSubscriptions: 3})
+	f := newEvFixture(t, EventsConfig{MaxSubscriptions: 3})
 	long := strings.Repeat("x", 2000)
 	tests := []struct {
 		name, who string
@@ -551,7 +552,7 @@ func TestRequests(t *testing.T) {
 }
 
 func TestMessageTooBig(t *testing.T) {
-	f := newFixture(t, HandlerConfig{ReadLimit: 1024})
+	f := newEvFixture(t, EventsConfig{ReadLimit: 1024})
 	c := f.dial(t, "alice")
 	big := `{"action":"subscribe","filter":{"path":"` + strings.Repeat("x", 2000) + `"}}`
 	c.c.Write(t.Context(), websocket.MessageText, []byte(big)) // may fail as the server closes
@@ -564,18 +565,18 @@ func TestMessageTooBig(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	f := newFixture(t, HandlerConfig{PingEvery: 10 * time.Millisecond, WriteTimeout: time.Second})
+	f := newEvFixture(t, EventsConfig{PingEvery: 10 * time.Millisecond, WriteTimeout: time.Second})
 	c := f.dial(t, "alice")
 	ch := c.subscribe(`{}`)
 	// The client keeps reading (and so answering pings) through many
 	// ping periods: the socket stays open.
 	time.Sleep(100 * time.Millisecond)
-	f.bus.Publish(Event{Type: NodeCreated, Space: "a", Path: "alive"})
+	f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: "alive"})
 	c.until(ch, "alive")
 }
 
 func TestHandlerRefusals(t *testing.T) {
-	f := newFixture(t, HandlerConfig{})
+	f := newEvFixture(t, EventsConfig{})
 	ctx := t.Context()
 	_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(f.srv.URL, "http"), nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
@@ -596,8 +597,8 @@ func TestHandlerRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("plain GET: %d, want 426", resp.StatusCode)
 	}
-	for _, cfg := range []HandlerConfig{{}, {Bus: New()}, {Bus: New(), Auth: f.auth}, {Bus: New(), Auth: f.auth, Tree: f.tree, QueueSize: -1}} {
-		if _, err := NewHandler(cfg); err == nil {
+	for _, cfg := range []EventsConfig{{}, {Bus: events.New()}, {Bus: events.New(), Auth: f.auth}, {Bus: events.New(), Auth: f.auth, Tree: f.tree, QueueSize: -1}} {
+		if _, err := NewEvents(cfg); err == nil {
 			t.Errorf("NewHandler(%+v) accepted", cfg)
 		}
 	}
@@ -606,7 +607,7 @@ func TestHandlerRefusals(t *testing.T) {
 // TestManySockets opens sockets concurrently while events flow, for the
 // race detector.
 func TestManySockets(t *testing.T) {
-	f := newFixture(t, HandlerConfig{})
+	f := newEvFixture(t, EventsConfig{})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -615,7 +616,7 @@ func TestManySockets(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				f.bus.Publish(Event{Type: NodeCreated, Space: "a", Path: fmt.Sprint(i)})
+				f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: fmt.Sprint(i)})
 				time.Sleep(100 * time.Microsecond)
 			}
 		}

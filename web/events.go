@@ -1,4 +1,32 @@
-package events
+// Events serves GET /api/v1/events, the websocket of the event bus (the
+// filter language is package events'). Messages are JSON text. The client
+// sends requests, each with a requestId that the answer echoes:
+//
+//	{"action":"subscribe","requestId":"r1","filter":{"space":"files","type":"node.*"}}
+//	→ {"requestId":"r1","status":200,"result":{"channel":"c1"}}
+//	{"action":"unsubscribe","requestId":"r2","channel":"c1"}
+//	→ {"requestId":"r2","status":200,"result":{"channel":"c1"}}
+//	{"action":"get","requestId":"r3","space":"files","path":"photos/a.jpg"}
+//	→ {"requestId":"r3","status":200,"result":{"id":7,"space":"files","path":"photos/a.jpg",…}}
+//	{"action":"list","requestId":"r4","space":"files","path":"photos"}
+//	→ {"requestId":"r4","status":200,"result":[{…},{…}]}
+//
+// Errors come back as {"requestId":…,"status":400|404|429|500,"error":"…"}.
+// The events of a subscription arrive as {"channel":"c1","event":{…}}, in
+// publication order. A subscription whose queue overflows ends with
+// {"type":"overflow","channel":"c1"}; the client may subscribe again.
+//
+// Whatever the filter, a socket only receives events of spaces its caller
+// may read (within its token's space and path), and events without a space
+// only if the caller is an unrestricted admin. The roles are read when the
+// socket opens and again every EventsConfig.RolesEvery, and checked both
+// when an event is published and when it is sent: a revoked role stops the
+// events within that period; a deleted user or expired token closes the
+// socket. get and list check the role at each request.
+//
+// docs/events.md is the user's guide to all this.
+
+package web
 
 import (
 	"context"
@@ -16,13 +44,14 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 )
 
-// HandlerConfig configures the events websocket (see NewHandler).
-type HandlerConfig struct {
+// EventsConfig configures the events websocket (see NewEvents).
+type EventsConfig struct {
 	// Bus is where the events come from. Required.
-	Bus *Bus
+	Bus *events.Bus
 	// Auth tells which spaces a caller may read. Required.
 	Auth *auth.Service
 	// Tree answers get and list. Required.
@@ -56,29 +85,29 @@ type HandlerConfig struct {
 	OriginPatterns []string
 }
 
-// Handler serves the events websocket, GET /api/v1/events: see the package
-// documentation for the protocol. It is safe for concurrent use.
-type Handler struct {
-	cfg HandlerConfig
+// Events serves the events websocket, GET /api/v1/events: see the comment
+// at the top of this file for the protocol. It is safe for concurrent use.
+type Events struct {
+	cfg EventsConfig
 	log *slog.Logger
 }
 
-var _ http.Handler = (*Handler)(nil)
+var _ http.Handler = (*Events)(nil)
 
-// NewHandler checks cfg, fills its defaults and returns the handler. The
+// NewEvents checks cfg, fills its defaults and returns the handler. The
 // caller authenticates requests before it (auth.NewContext): a request
 // without a principal is answered 401.
-func NewHandler(cfg HandlerConfig) (*Handler, error) {
+func NewEvents(cfg EventsConfig) (*Events, error) {
 	switch {
 	case cfg.Bus == nil:
-		return nil, errors.New("events: handler: Bus is required")
+		return nil, errors.New("web: events: Bus is required")
 	case cfg.Auth == nil:
-		return nil, errors.New("events: handler: Auth is required")
+		return nil, errors.New("web: events: Auth is required")
 	case cfg.Tree == nil:
-		return nil, errors.New("events: handler: Tree is required")
+		return nil, errors.New("web: events: Tree is required")
 	case cfg.MaxSubscriptions < 0, cfg.QueueSize < 0, cfg.ReadLimit < 0, cfg.PingEvery < 0,
 		cfg.WriteTimeout < 0, cfg.RolesEvery < 0:
-		return nil, errors.New("events: handler: negative limit")
+		return nil, errors.New("web: events: negative limit")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -89,7 +118,7 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 	cfg.PingEvery = cmpOr(cfg.PingEvery, 30*time.Second)
 	cfg.WriteTimeout = cmpOr(cfg.WriteTimeout, 10*time.Second)
 	cfg.RolesEvery = cmpOr(cfg.RolesEvery, 10*time.Second)
-	return &Handler{cfg: cfg, log: cfg.Logger}, nil
+	return &Events{cfg: cfg, log: cfg.Logger}, nil
 }
 
 func cmpOr[T int | int64 | time.Duration](v, def T) T {
@@ -101,7 +130,7 @@ func cmpOr[T int | int64 | time.Duration](v, def T) T {
 
 // Messages of the protocol.
 type (
-	request struct {
+	wsRequest struct {
 		Action    string          `json:"action"`
 		RequestID json.RawMessage `json:"requestId"`
 		Filter    json.RawMessage `json:"filter"`
@@ -109,25 +138,25 @@ type (
 		Space     string          `json:"space"`
 		Path      string          `json:"path"`
 	}
-	response struct {
+	wsResponse struct {
 		RequestID json.RawMessage `json:"requestId,omitempty"`
 		Status    int             `json:"status"`
 		Result    any             `json:"result,omitempty"`
 		Error     string          `json:"error,omitempty"`
 	}
-	eventMessage struct {
-		Channel string `json:"channel"`
-		Event   *Event `json:"event"`
+	wsEvent struct {
+		Channel string        `json:"channel"`
+		Event   *events.Event `json:"event"`
 	}
-	overflowMessage struct {
+	wsOverflow struct {
 		Type    string `json:"type"` // "overflow"
 		Channel string `json:"channel"`
 	}
-	subscribed struct {
+	wsSubscribed struct {
 		Channel string `json:"channel"`
 	}
-	// NodeJSON is a node as get and list answer it.
-	NodeJSON struct {
+	// EventNode is a node as get and list answer it.
+	EventNode struct {
 		ID     int64     `json:"id"`
 		Space  string    `json:"space"`
 		Path   string    `json:"path"`
@@ -141,27 +170,27 @@ type (
 	}
 )
 
-func nodeJSON(n space.Node) NodeJSON {
-	return NodeJSON{ID: n.ID, Space: n.SpaceID, Path: n.Path, Name: n.Name, IsDir: n.IsDir, Size: n.Size,
+func eventNode(n space.Node) EventNode {
+	return EventNode{ID: n.ID, Space: n.SpaceID, Path: n.Path, Name: n.Name, IsDir: n.IsDir, Size: n.Size,
 		MTime: n.MTime, ETag: n.ETag, MIME: n.MIME, SHA256: n.SHA256}
 }
 
 // statusError is a request's failure as the client sees it.
-type statusError struct {
+type wsError struct {
 	status int
 	msg    string
 }
 
-func (e *statusError) Error() string { return e.msg }
+func (e *wsError) Error() string { return e.msg }
 
-var errNotFound = &statusError{http.StatusNotFound, "not found"}
+var errNotFound = &wsError{http.StatusNotFound, "not found"}
 
 // errGone ends a socket whose user or token no longer exists.
 var errGone = errors.New("credentials revoked")
 
 // access is what a socket's caller may receive, as of its last reading of
 // the roles. It is immutable; the session swaps it.
-type access struct {
+type wsAccess struct {
 	p      *auth.Principal     // with the user as last read
 	all    bool                // every space, and events without one (an unrestricted admin)
 	spaces map[string]struct{} // else the spaces it may read
@@ -169,7 +198,7 @@ type access struct {
 
 // allows reports whether the caller may see e: an event of a space it may
 // read, within its token's path if any.
-func (a *access) allows(e *Event) bool {
+func (a *wsAccess) allows(e *events.Event) bool {
 	if e.Space == "" {
 		return a.all
 	}
@@ -183,7 +212,7 @@ func (a *access) allows(e *Event) bool {
 
 // loadAccess reads p's user and roles afresh. It returns errGone when the
 // user was deleted (or replaced) or the token expired.
-func (h *Handler) loadAccess(ctx context.Context, p *auth.Principal) (*access, error) {
+func (h *Events) loadAccess(ctx context.Context, p *auth.Principal) (*wsAccess, error) {
 	u, err := h.cfg.Auth.User(ctx, p.User.Name)
 	if errors.Is(err, auth.ErrNotFound) || err == nil && u.ID != p.User.ID {
 		return nil, errGone
@@ -200,7 +229,7 @@ func (h *Handler) loadAccess(ctx context.Context, p *auth.Principal) (*access, e
 	if err != nil {
 		return nil, err
 	}
-	a := &access{p: &q, all: u.Admin && (q.Token == nil || q.Token.SpaceID == ""),
+	a := &wsAccess{p: &q, all: u.Admin && (q.Token == nil || q.Token.SpaceID == ""),
 		spaces: make(map[string]struct{}, len(roles))}
 	for id, r := range roles {
 		if r.Allows(auth.Viewer) {
@@ -211,7 +240,7 @@ func (h *Handler) loadAccess(ctx context.Context, p *auth.Principal) (*access, e
 }
 
 // ServeHTTP upgrades to a websocket and serves it until the client goes.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
 	if p == nil {
@@ -235,37 +264,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.CloseNow()
 	c.SetReadLimit(h.cfg.ReadLimit)
-	s := &session{h: h, c: c, out: make(chan any), chans: map[string]*channel{},
+	s := &wsSession{h: h, c: c, out: make(chan any), chans: map[string]*wsChannel{},
 		log: h.log.With("user", p.User.Name)}
 	s.access.Store(a)
 	s.run(ctx)
 }
 
 // session is one socket.
-type session struct {
-	h      *Handler
+type wsSession struct {
+	h      *Events
 	c      *websocket.Conn
 	log    *slog.Logger
-	access atomic.Pointer[access]
+	access atomic.Pointer[wsAccess]
 	out    chan any // messages for the writer, in order
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
-	chans map[string]*channel
+	chans map[string]*wsChannel
 	next  int
 }
 
 // channel is one subscription of a session.
-type channel struct {
+type wsChannel struct {
 	id  string
-	sub *Subscription
+	sub *events.Subscription
 	// mu orders a forwarded event and an unsubscribe: once gone is set
 	// under it, no event of the channel is queued any more.
 	mu   sync.Mutex
 	gone bool
 }
 
-func (s *session) run(ctx context.Context) {
+func (s *wsSession) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -288,7 +317,7 @@ func (s *session) run(ctx context.Context) {
 
 // write sends the queued messages, pings and re-reads the roles, until the
 // client goes or the roles reading says to close (with that status).
-func (s *session) write(ctx context.Context) (websocket.StatusCode, string) {
+func (s *wsSession) write(ctx context.Context) (websocket.StatusCode, string) {
 	ping := time.NewTicker(s.h.cfg.PingEvery)
 	defer ping.Stop()
 	roles := time.NewTicker(s.h.cfg.RolesEvery)
@@ -330,7 +359,7 @@ func (s *session) write(ctx context.Context) (websocket.StatusCode, string) {
 }
 
 // send queues m for the writer; false if the session is ending.
-func (s *session) send(ctx context.Context, m any) bool {
+func (s *wsSession) send(ctx context.Context, m any) bool {
 	select {
 	case s.out <- m:
 		return true
@@ -340,22 +369,22 @@ func (s *session) send(ctx context.Context, m any) bool {
 }
 
 // read serves the client's messages one after the other.
-func (s *session) read(ctx context.Context) {
+func (s *wsSession) read(ctx context.Context) {
 	for {
 		typ, data, err := s.c.Read(ctx)
 		if err != nil {
 			return
 		}
-		var req request
-		var res response
+		var req wsRequest
+		var res wsResponse
 		switch {
 		case typ != websocket.MessageText:
-			res = response{Status: http.StatusBadRequest, Error: "messages are JSON text"}
+			res = wsResponse{Status: http.StatusBadRequest, Error: "messages are JSON text"}
 		default:
 			if err := json.Unmarshal(data, &req); err != nil {
 				// A wrong type leaves the other fields decoded: echo the id.
-				res = response{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "bad message: " + describe(err)}
-				req = request{}
+				res = wsResponse{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "bad message: " + wsDescribe(err)}
+				req = wsRequest{}
 				break
 			}
 			res = s.serve(ctx, &req)
@@ -371,7 +400,7 @@ func (s *session) read(ctx context.Context) {
 }
 
 // describe turns a message's decoding error into words for the client.
-func describe(err error) string {
+func wsDescribe(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
 		return fmt.Sprintf("%s: want a %s, got %s", te.Field, te.Type, te.Value)
@@ -384,31 +413,31 @@ func describe(err error) string {
 }
 
 // serve answers one request.
-func (s *session) serve(ctx context.Context, req *request) response {
+func (s *wsSession) serve(ctx context.Context, req *wsRequest) wsResponse {
 	res, err := s.do(ctx, req)
 	if err == nil {
-		return response{RequestID: req.RequestID, Status: http.StatusOK, Result: res}
+		return wsResponse{RequestID: req.RequestID, Status: http.StatusOK, Result: res}
 	}
 	// The one place where errors become statuses.
-	var se *statusError
-	var fe *FilterError
+	var se *wsError
+	var fe *events.FilterError
 	switch {
 	case errors.As(err, &se):
-		return response{RequestID: req.RequestID, Status: se.status, Error: se.msg}
+		return wsResponse{RequestID: req.RequestID, Status: se.status, Error: se.msg}
 	case errors.As(err, &fe):
-		return response{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "filter: " + fe.Error()}
+		return wsResponse{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "filter: " + fe.Error()}
 	case errors.Is(err, space.ErrNotFound):
-		return response{RequestID: req.RequestID, Status: http.StatusNotFound, Error: "not found"}
+		return wsResponse{RequestID: req.RequestID, Status: http.StatusNotFound, Error: "not found"}
 	case errors.Is(err, space.ErrBadPath):
-		return response{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "path: invalid path"}
+		return wsResponse{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "path: invalid path"}
 	case errors.Is(err, space.ErrNotDir):
-		return response{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "path: not a directory"}
+		return wsResponse{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "path: not a directory"}
 	}
 	s.log.Error("events request", "action", req.Action, "err", err)
-	return response{RequestID: req.RequestID, Status: http.StatusInternalServerError, Error: "internal error"}
+	return wsResponse{RequestID: req.RequestID, Status: http.StatusInternalServerError, Error: "internal error"}
 }
 
-func (s *session) do(ctx context.Context, req *request) (any, error) {
+func (s *wsSession) do(ctx context.Context, req *wsRequest) (any, error) {
 	switch req.Action {
 	case "subscribe":
 		return s.subscribe(req)
@@ -417,34 +446,34 @@ func (s *session) do(ctx context.Context, req *request) (any, error) {
 	case "get", "list":
 		return s.node(ctx, req)
 	case "":
-		return nil, &statusError{http.StatusBadRequest, `action: missing (use subscribe, unsubscribe, get or list)`}
+		return nil, &wsError{http.StatusBadRequest, `action: missing (use subscribe, unsubscribe, get or list)`}
 	}
-	return nil, &statusError{http.StatusBadRequest,
+	return nil, &wsError{http.StatusBadRequest,
 		fmt.Sprintf("action: unknown action %q (use subscribe, unsubscribe, get or list)", truncate(req.Action))}
 }
 
-func (s *session) subscribe(req *request) (any, error) {
-	f, err := ParseFilter(req.Filter)
+func (s *wsSession) subscribe(req *wsRequest) (any, error) {
+	f, err := events.ParseFilter(req.Filter)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.chans) >= s.h.cfg.MaxSubscriptions {
-		return nil, &statusError{http.StatusTooManyRequests,
+		return nil, &wsError{http.StatusTooManyRequests,
 			fmt.Sprintf("too many subscriptions: at most %d per socket", s.h.cfg.MaxSubscriptions)}
 	}
 	s.next++
-	ch := &channel{id: "c" + strconv.Itoa(s.next)}
-	ch.sub = s.h.cfg.Bus.SubscribeWith(SubscribeOptions{Filter: f, Buffer: s.h.cfg.QueueSize,
-		CloseOnOverflow: true, Allow: func(e *Event) bool { return s.access.Load().allows(e) }})
+	ch := &wsChannel{id: "c" + strconv.Itoa(s.next)}
+	ch.sub = s.h.cfg.Bus.SubscribeWith(events.SubscribeOptions{Filter: f, Buffer: s.h.cfg.QueueSize,
+		CloseOnOverflow: true, Allow: func(e *events.Event) bool { return s.access.Load().allows(e) }})
 	s.chans[ch.id] = ch
-	return subscribed{Channel: ch.id}, nil
+	return wsSubscribed{Channel: ch.id}, nil
 }
 
 // started returns the channel that res has just announced, if any.
-func (s *session) started(req *request, res *response) *channel {
-	sub, ok := res.Result.(subscribed)
+func (s *wsSession) started(req *wsRequest, res *wsResponse) *wsChannel {
+	sub, ok := res.Result.(wsSubscribed)
 	if !ok || req.Action != "subscribe" {
 		return nil
 	}
@@ -453,25 +482,25 @@ func (s *session) started(req *request, res *response) *channel {
 	return s.chans[sub.Channel]
 }
 
-func (s *session) unsubscribe(req *request) (any, error) {
+func (s *wsSession) unsubscribe(req *wsRequest) (any, error) {
 	s.mu.Lock()
 	ch := s.chans[req.Channel]
 	delete(s.chans, req.Channel)
 	s.mu.Unlock()
 	if ch == nil {
-		return nil, &statusError{http.StatusNotFound, fmt.Sprintf("channel: no channel %q", truncate(req.Channel))}
+		return nil, &wsError{http.StatusNotFound, fmt.Sprintf("channel: no channel %q", truncate(req.Channel))}
 	}
 	ch.mu.Lock()
 	ch.gone = true
 	ch.mu.Unlock()
 	ch.sub.Close()
-	return subscribed{Channel: ch.id}, nil
+	return wsSubscribed{Channel: ch.id}, nil
 }
 
 // forward sends ch's events to the client, then the overflow notice if
 // that is why they ended.
-func (s *session) forward(ctx context.Context, ch *channel) {
-	var batch []*Event
+func (s *wsSession) forward(ctx context.Context, ch *wsChannel) {
+	var batch []*events.Event
 	for open := true; open; {
 		select {
 		case <-ch.sub.Ready():
@@ -486,7 +515,7 @@ func (s *session) forward(ctx context.Context, ch *channel) {
 				continue
 			}
 			ch.mu.Lock()
-			ok := !ch.gone && s.send(ctx, eventMessage{Channel: ch.id, Event: e})
+			ok := !ch.gone && s.send(ctx, wsEvent{Channel: ch.id, Event: e})
 			ch.mu.Unlock()
 			if !ok {
 				return
@@ -502,15 +531,15 @@ func (s *session) forward(ctx context.Context, ch *channel) {
 	s.mu.Unlock()
 	if mine {
 		s.log.Debug("subscription overflowed", "channel", ch.id)
-		s.send(ctx, overflowMessage{Type: "overflow", Channel: ch.id})
+		s.send(ctx, wsOverflow{Type: "overflow", Channel: ch.id})
 	}
 }
 
 // node answers get (the node) and list (its children). A space the caller
 // may not read is not found, like a path outside its token.
-func (s *session) node(ctx context.Context, req *request) (any, error) {
+func (s *wsSession) node(ctx context.Context, req *wsRequest) (any, error) {
 	if req.Space == "" {
-		return nil, &statusError{http.StatusBadRequest, "space: required"}
+		return nil, &wsError{http.StatusBadRequest, "space: required"}
 	}
 	p, err := space.Clean(req.Path)
 	if err != nil {
@@ -527,30 +556,24 @@ func (s *session) node(ctx context.Context, req *request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return nodeJSON(n), nil
+		return eventNode(n), nil
 	}
 	ns, err := s.h.cfg.Tree.List(ctx, req.Space, p)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]NodeJSON, len(ns))
+	out := make([]EventNode, len(ns))
 	for i, n := range ns {
-		out[i] = nodeJSON(n)
+		out[i] = eventNode(n)
 	}
 	return out, nil
 }
 
-// NodeEvent is the event of a change at path p of a space made by user, as
-// WebDAV and the web API publish it: with n, the node as it is now (nil
-// for a deletion), its media type and size, and its id and kind in Data.
-func NodeEvent(typ, spaceID, p, user string, n *space.Node, data map[string]any) Event {
-	e := Event{Type: typ, Space: spaceID, Path: p, User: user, Data: data}
-	if n != nil {
-		e.MIME, e.Size = n.MIME, n.Size
-		if e.Data == nil {
-			e.Data = map[string]any{}
-		}
-		e.Data["id"], e.Data["dir"] = n.ID, n.IsDir
+// truncate shortens a client's string for an error message.
+func truncate(s string) string {
+	const n = 64
+	if len(s) <= n {
+		return s
 	}
-	return e
+	return s[:n] + "…"
 }
