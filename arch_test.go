@@ -22,8 +22,14 @@ var layers = [][]string{
 	// login, push and pull (main imports it); neither imports anything of Wharf
 	{"e2e/phrasesim", "client"},
 	{"server", "ops"}, // ops: backup, restore, check; server does not import it
-	{"dav", "tus", "phraseanet", "web", "server/tlsconf"},
+	{"dav", "tus", "web", "publish", "server/tlsconf"},
+	// publish makes the Phraseanet commits of finalizations: the one
+	// surface that calls another, so phraseanet sits below the others.
+	{"phraseanet"},
 	{"postproc"},
+	// the error vocabulary and the route type every surface shares
+	{"internal/api"},
+	{"internal/testenv"}, // the base of package tests: store, auth and the space tree
 	{"space", "auth"},
 	// diskio: the copy loop of uploads; test support: the real clamd, a
 	// settable clock. None of them imports anything of Wharf.

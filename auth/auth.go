@@ -148,7 +148,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		db:       cfg.DB,
-		log:      cfg.Logger.With("component", "auth"),
+		log:      cfg.Logger,
 		now:      cfg.Now,
 		params:   params,
 		verified: newVerifiedCache(),

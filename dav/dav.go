@@ -7,11 +7,13 @@
 // contributes its contracts and types: the LockSystem here satisfies
 // webdav.LockSystem. Its Handler is not used, because what it gets wrong for
 // real clients sits in its request handling itself (see
-// ../shared/clients.md): temporary locks written on every request, 412 where
+// docs/protocols/clients.md): temporary locks written on every request, 412 where
 // 423 is due, non-atomic PUT, MOVE defaulting to Overwrite F, no shared
 // locks, listings that stat every child.
 //
-// dav imports space, auth and store; it knows nothing of tus or Phraseanet.
+// dav imports space, auth, store, events, postproc (the Processor's types)
+// and internal/api; it knows nothing of tus (a Creator takes oCIS-style
+// creations) or Phraseanet.
 package dav
 
 import (
@@ -27,6 +29,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -57,8 +60,48 @@ type Config struct {
 	// WebDAV changes (the Processor publishes for the files it installs).
 	// nil: no events.
 	Bus *events.Bus
+	// Creator takes oCIS-style tus creations, a POST with Tus-Resumable
+	// on a collection of a space (tus.Handler). nil: such a POST is
+	// WebDAV's (405).
+	Creator Creator
 	// Now tells the time. nil: time.Now.
 	Now func() time.Time
+}
+
+// Creator starts a tus upload in directory dir of a space (tus.Handler).
+type Creator interface {
+	ServeDAVCreate(w http.ResponseWriter, r *http.Request, spaceID, dir string)
+}
+
+// isCreation reports whether r is an oCIS-style tus creation: a POST with
+// Tus-Resumable, which tus answers if there is a Creator.
+func isCreation(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.Header.Get("Tus-Resumable") != ""
+}
+
+// Routes are WebDAV's endpoints, behind the server's authentication. An
+// upload token may use them only to create a tus upload on a collection;
+// tus checks its space, prefix and limits.
+func (h *Handler) Routes() []api.Route {
+	tusCreation := func(r *http.Request, _ *auth.Token) bool {
+		return h.cfg.Creator != nil && strings.HasPrefix(r.URL.Path, SpacesPrefix) && isCreation(r)
+	}
+	return []api.Route{
+		{Pattern: Prefix, Handler: http.HandlerFunc(h.route), Surface: api.SurfaceDAV, UploadToken: tusCreation},
+		{Pattern: strings.TrimSuffix(Prefix, "/"), Handler: h, Surface: api.SurfaceDAV},
+	}
+}
+
+// route sends oCIS-style tus creations on a collection of a space to the
+// Creator, and everything else to WebDAV.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, SpacesPrefix)
+	if !ok || h.cfg.Creator == nil || !isCreation(r) {
+		h.ServeHTTP(w, r)
+		return
+	}
+	spaceID, dir, _ := strings.Cut(rest, "/")
+	h.cfg.Creator.ServeDAVCreate(w, r, spaceID, strings.Trim(dir, "/"))
 }
 
 // publish sends a node event about a change r made, if there is a Bus.
@@ -298,10 +341,10 @@ func (h *Handler) writeStatus(w http.ResponseWriter, r *http.Request, status int
 		json.NewEncoder(w).Encode(map[string]string{"error": rej.Reason, "step": rej.Step})
 		return
 	case err != nil && status >= 500:
-		h.log.Error("webdav request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		h.log.ErrorContext(r.Context(), "webdav request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		msg = clientError(http.StatusText(status))
 	case err != nil:
-		h.log.Debug("webdav request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+		h.log.DebugContext(r.Context(), "webdav request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		msg = clientError(http.StatusText(status))
 	default:
 		msg = clientError(http.StatusText(status))

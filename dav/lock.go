@@ -580,7 +580,7 @@ func (h *Handler) handleLock(w http.ResponseWriter, r *http.Request, res resourc
 			space.PutOptions{ExpectedSize: 0, IfNoneMatch: "*"})
 		if err != nil && !errors.Is(err, space.ErrPreconditionFailed) {
 			if uerr := h.locks.unlock(ctx, l.Token); uerr != nil {
-				h.log.Warn("removing the lock of a failed LOCK", "space", res.Space, "path", res.Path, "err", uerr)
+				h.log.WarnContext(r.Context(), "removing the lock of a failed LOCK", "space", res.Space, "path", res.Path, "err", uerr)
 			}
 			return spaceStatus(err)
 		}

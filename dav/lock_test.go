@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/internal/fakeclock"
+	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -28,34 +28,26 @@ import (
 // these resources: file, "a b.txt", free.txt, shared.txt, coll/,
 // coll/inner, dir2/, dir2/x.
 type lockFixture struct {
+	env   *testenv.Env
 	dir   string
 	clock *fakeclock.Clock
 	db    *store.DB
 	tree  *space.Tree
 	auth  *auth.Service
 	h     *Handler
-	close func()
 
 	alice, bob, carol *auth.Principal
 }
 
 func newLockFixture(t *testing.T) *lockFixture {
 	t.Helper()
-	f := &lockFixture{dir: t.TempDir(), clock: fakeclock.New(time.Unix(1700000000, 0).UTC())}
+	f := &lockFixture{clock: fakeclock.New(time.Unix(1700000000, 0).UTC())}
 	f.open(t)
-	t.Cleanup(func() { f.close() })
 	ctx := t.Context()
-	if _, err := f.tree.CreateSpaceWithID(ctx, "s", "Space S", 0); err != nil {
-		t.Fatal(err)
-	}
+	f.env.Space(t, "s", "Space S", 0)
 	principal := func(name string, role auth.Role) *auth.Principal {
-		u, err := f.auth.AddUser(ctx, name, "correct horse battery staple", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.auth.Grant(ctx, "s", name, role); err != nil {
-			t.Fatal(err)
-		}
+		u := f.env.User(t, name, "correct horse battery staple", false)
+		f.env.Grant(t, "s", name, role)
 		return &auth.Principal{User: u}
 	}
 	f.alice, f.bob, f.carol = principal("alice", auth.Editor), principal("bob", auth.Editor), principal("carol", auth.Viewer)
@@ -72,31 +64,21 @@ func newLockFixture(t *testing.T) *lockFixture {
 	return f
 }
 
-// open opens the database, tree, auth service and handler on f.dir.
+// open opens the database, tree, auth service and handler on f.dir (a new
+// data directory if empty).
 func (f *lockFixture) open(t *testing.T) {
 	t.Helper()
-	ctx := t.Context()
-	db, err := store.Open(ctx, filepath.Join(f.dir, "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := space.New(space.Config{DB: db, Dir: f.dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := auth.New(auth.Config{DB: db, PasswordCost: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Config{Tree: tree, Auth: a, DB: db, MaxLockTimeout: time.Hour, Now: f.clock.Now,
+	env := testenv.New(t, testenv.Options{Dir: f.dir})
+	h, err := New(Config{Tree: env.Tree, Auth: env.Auth, DB: env.DB, MaxLockTimeout: time.Hour, Now: f.clock.Now,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
-	f.db, f.tree, f.auth, f.h = db, tree, a, h
-	f.close = func() { once.Do(func() { tree.Close(); db.Close() }) }
+	f.env, f.dir, f.db, f.tree, f.auth, f.h = env, env.Dir, env.DB, env.Tree, env.Auth, h
 }
+
+// close closes the tree and the database, as a shutdown would.
+func (f *lockFixture) close() { f.env.Close() }
 
 func (f *lockFixture) request(p *auth.Principal, method, target string, hdr map[string]string, body string) *http.Request {
 	r := httptest.NewRequest(method, target, strings.NewReader(body))

@@ -21,31 +21,20 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 )
 
 // spaceStatus maps an error of the space package to the status a WebDAV
-// client expects; the caller handles the errors whose status depends on the
-// method (ErrExists).
+// client expects: api.SpaceStatus, the one mapping every surface shares,
+// but for a collection where a file was meant (405, RFC 4918 §9.7.2) and
+// the body errors of this surface. The caller handles the errors whose
+// status depends on the method (ErrExists).
 func spaceStatus(err error) (int, error) {
 	switch {
 	case err == nil:
 		return 0, nil
-	case errors.Is(err, space.ErrNotFound):
-		return http.StatusNotFound, clientError("not found")
-	case errors.Is(err, space.ErrParentMissing), errors.Is(err, space.ErrNotDir):
-		return http.StatusConflict, clientError("the parent collection does not exist")
-	case errors.Is(err, space.ErrQuota):
-		return http.StatusInsufficientStorage, clientError("the space's quota is exhausted")
-	case errors.Is(err, space.ErrNoSpace):
-		return http.StatusInsufficientStorage, clientError("the server's disk is full")
-	case errors.Is(err, space.ErrPreconditionFailed):
-		return http.StatusPreconditionFailed, clientError("precondition failed")
-	case errors.Is(err, space.ErrSizeMismatch):
-		return http.StatusBadRequest, clientError("the body's size differs from the announced size")
-	case errors.Is(err, space.ErrBadPath):
-		return http.StatusBadRequest, clientError("invalid path")
 	case errors.Is(err, space.ErrIsDir):
 		return http.StatusMethodNotAllowed, clientError("that is a collection")
 	case errors.Is(err, errChecksum):
@@ -53,6 +42,9 @@ func spaceStatus(err error) (int, error) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// The server cut a body that stalled or trickled.
 		return http.StatusRequestTimeout, clientError("the request body arrived too slowly")
+	}
+	if status, msg, ok := api.SpaceStatus(err); ok {
+		return status, clientError(msg)
 	}
 	return http.StatusInternalServerError, err
 }
@@ -123,7 +115,7 @@ func (h *Handler) writeListing(w http.ResponseWriter, r *http.Request, title, pa
 	}
 	err := listingPage.Execute(w, map[string]any{"Title": title, "Parent": parent, "Entries": entries})
 	if err != nil {
-		h.log.Debug("writing listing", "err", err)
+		h.log.DebugContext(r.Context(), "writing listing", "err", err)
 	}
 	return 0, nil
 }
@@ -427,7 +419,7 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request, res resou
 	}
 	h.publish(r, events.NodeDeleted, res.Space, n.Path, &n, nil)
 	if err := h.locks.ReleaseTree(r.Context(), res.Space, res.Path); err != nil {
-		h.log.Warn("releasing locks after DELETE", "space", res.Space, "path", res.Path, "err", err)
+		h.log.WarnContext(r.Context(), "releasing locks after DELETE", "space", res.Space, "path", res.Path, "err", err)
 	}
 	return http.StatusNoContent, nil
 }
@@ -531,7 +523,7 @@ func (h *Handler) handleCopyMove(w http.ResponseWriter, r *http.Request, src res
 	}
 	if move {
 		if err := h.locks.ReleaseTree(r.Context(), src.Space, src.Path); err != nil {
-			h.log.Warn("releasing locks after MOVE", "space", src.Space, "path", src.Path, "err", err)
+			h.log.WarnContext(r.Context(), "releasing locks after MOVE", "space", src.Space, "path", src.Path, "err", err)
 		}
 	}
 	h.publishCopyMove(r, move, src, dst)

@@ -482,7 +482,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 				// The 207 is under way: all that is left is to cut it
 				// short, so that the client does not take a truncated
 				// listing for a whole one.
-				h.log.Error("PROPFIND listing failed midway", "space", res.Space, "path", n.Path, "err", err)
+				h.log.ErrorContext(r.Context(), "PROPFIND listing failed midway", "space", res.Space, "path", n.Path, "err", err)
 				panic(http.ErrAbortHandler)
 			}
 		}()
@@ -500,89 +500,19 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	listing := stream || len(children) > 0
 	pw := newPropWriter(nil, req, res.Role, h.now())
 
-	var dead map[int64][]store.Prop
-	if pw.needsDead() {
-		switch {
-		case !listing:
-			var ps []store.Prop
-			ps, err = h.db.Props(ctx, n.ID)
-			dead = map[int64][]store.Prop{n.ID: ps}
-		case depth == 1:
-			dead, err = h.db.ListingProps(ctx, n.ID)
-		default:
-			dead, err = h.db.SubtreeProps(ctx, res.Space, n.Path)
-		}
-		if err != nil {
-			return http.StatusInternalServerError, err
-		}
-	}
-	var locks *lockIndex
-	if pw.want[lpLockDiscovery] {
-		var ls []Lock
-		if listing {
-			ls, err = h.locks.Under(ctx, res.Space, n.Path)
-		} else {
-			ls, err = h.locks.Covering(ctx, res.Space, n.Path)
-		}
-		if err != nil {
-			return http.StatusInternalServerError, err
-		}
-		locks = newLockIndex(ls)
+	dead, locks, err := h.propfindExtras(ctx, res, n, pw, listing, depth)
+	if err != nil {
+		return http.StatusInternalServerError, err
 	}
 	self := propEntry{node: &n, name: n.Name, dead: dead[n.ID], path: n.Path, locks: locks}
 	wantSize := pw.want[lpOCSize] && n.IsDir
-	if n.Path == "" || n.IsDir && (pw.want[lpQuotaAvailable] || pw.want[lpQuotaUsed] || wantSize) {
-		sp, err := h.tree.Space(ctx, res.Space)
-		if err != nil {
-			return spaceStatus(err)
-		}
-		if n.Path == "" {
-			self.name = sp.Name
-			self.size, self.hasSize = sp.UsedBytes, true
-		}
-		pw.quota.ok, pw.quota.used = true, sp.UsedBytes
-		if sp.QuotaBytes > 0 {
-			pw.quota.available = max(sp.QuotaBytes-sp.UsedBytes, 0)
-		} else if pw.want[lpQuotaAvailable] {
-			free, err := diskFree(filepath.Dir(h.db.Path()))
-			if err != nil {
-				h.log.Warn("cannot read free disk space for quota-available-bytes", "err", err)
-				pw.quota.availableMissing = true
-			}
-			pw.quota.available = free
-		}
+	if status, err := h.propfindSizes(r, res, n, pw, &self, wantSize); status != 0 {
+		return status, err
 	}
-	if wantSize && !self.hasSize {
-		if self.size, err = h.db.SubtreeBytes(ctx, res.Space, n.Path); err != nil {
-			return http.StatusInternalServerError, err
-		}
-		self.hasSize = true
-	}
-	// Folder sizes of the listed collections, by path: in one query for a
-	// Depth 1 listing, added up from the files listed for Depth infinity.
 	var dirSizes map[string]int64
 	if wantSize && listing {
-		dirSizes = map[string]int64{}
-		if depth == 1 {
-			byName, err := h.db.ChildDirBytes(ctx, res.Space, n.Path)
-			if err != nil {
-				return http.StatusInternalServerError, err
-			}
-			prefix := ""
-			if n.Path != "" {
-				prefix = n.Path + "/"
-			}
-			for name, size := range byName {
-				dirSizes[prefix+name] = size
-			}
-		} else {
-			for i := range children {
-				c := &children[i]
-				for dir := c.Path; !c.IsDir && dir != n.Path; {
-					dir, _, _ = cutLast(dir)
-					dirSizes[dir] += c.Size
-				}
-			}
+		if dirSizes, err = h.listedDirSizes(ctx, res, n, depth, children); err != nil {
+			return http.StatusInternalServerError, err
 		}
 	}
 
@@ -625,9 +555,108 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 		}
 	}
 	if err := m.close(); err != nil {
-		h.log.Debug("writing PROPFIND response", "err", err)
+		h.log.DebugContext(r.Context(), "writing PROPFIND response", "err", err)
 	}
 	return 0, nil
+}
+
+// propfindExtras reads what the properties asked for need beyond the
+// nodes: the dead properties of the node (and of its listing) and the
+// locks that cover it or lie below it.
+func (h *Handler) propfindExtras(ctx context.Context, res resource, n store.Node, pw *propWriter, listing bool, depth int) (dead map[int64][]store.Prop, locks *lockIndex, err error) {
+	if pw.needsDead() {
+		switch {
+		case !listing:
+			var ps []store.Prop
+			ps, err = h.db.Props(ctx, n.ID)
+			dead = map[int64][]store.Prop{n.ID: ps}
+		case depth == 1:
+			dead, err = h.db.ListingProps(ctx, n.ID)
+		default:
+			dead, err = h.db.SubtreeProps(ctx, res.Space, n.Path)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if pw.want[lpLockDiscovery] {
+		var ls []Lock
+		if listing {
+			ls, err = h.locks.Under(ctx, res.Space, n.Path)
+		} else {
+			ls, err = h.locks.Covering(ctx, res.Space, n.Path)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		locks = newLockIndex(ls)
+	}
+	return dead, locks, nil
+}
+
+// propfindSizes fills in what the space says of the node: the space's name
+// and size for its root, the quota properties, and the folder's size when
+// oc:size is asked for (wantSize). A status of 0 means it went well.
+func (h *Handler) propfindSizes(r *http.Request, res resource, n store.Node, pw *propWriter, self *propEntry, wantSize bool) (int, error) {
+	ctx := r.Context()
+	if n.Path == "" || n.IsDir && (pw.want[lpQuotaAvailable] || pw.want[lpQuotaUsed] || wantSize) {
+		sp, err := h.tree.Space(ctx, res.Space)
+		if err != nil {
+			return spaceStatus(err)
+		}
+		if n.Path == "" {
+			self.name = sp.Name
+			self.size, self.hasSize = sp.UsedBytes, true
+		}
+		pw.quota.ok, pw.quota.used = true, sp.UsedBytes
+		if sp.QuotaBytes > 0 {
+			pw.quota.available = max(sp.QuotaBytes-sp.UsedBytes, 0)
+		} else if pw.want[lpQuotaAvailable] {
+			free, err := diskFree(filepath.Dir(h.db.Path()))
+			if err != nil {
+				h.log.WarnContext(ctx, "cannot read free disk space for quota-available-bytes", "err", err)
+				pw.quota.availableMissing = true
+			}
+			pw.quota.available = free
+		}
+	}
+	if wantSize && !self.hasSize {
+		size, err := h.db.SubtreeBytes(ctx, res.Space, n.Path)
+		if err != nil {
+			return http.StatusInternalServerError, err
+		}
+		self.size, self.hasSize = size, true
+	}
+	return 0, nil
+}
+
+// listedDirSizes are the sizes of the folders a listing shows, by path: in
+// one query for a Depth 1 listing, added up from the files listed for
+// Depth infinity.
+func (h *Handler) listedDirSizes(ctx context.Context, res resource, n store.Node, depth int, children []store.Node) (map[string]int64, error) {
+	dirSizes := map[string]int64{}
+	if depth == 1 {
+		byName, err := h.db.ChildDirBytes(ctx, res.Space, n.Path)
+		if err != nil {
+			return nil, err
+		}
+		prefix := ""
+		if n.Path != "" {
+			prefix = n.Path + "/"
+		}
+		for name, size := range byName {
+			dirSizes[prefix+name] = size
+		}
+		return dirSizes, nil
+	}
+	for i := range children {
+		c := &children[i]
+		for dir := c.Path; !c.IsDir && dir != n.Path; {
+			dir, _, _ = cutLast(dir)
+			dirSizes[dir] += c.Size
+		}
+	}
+	return dirSizes, nil
 }
 
 // streamChildren reads dir's children in a goroutine, in batches, so that
@@ -711,7 +740,7 @@ func (h *Handler) propfindVirtual(w http.ResponseWriter, r *http.Request, res re
 		})
 	}
 	if err := m.close(); err != nil {
-		h.log.Debug("writing PROPFIND response", "err", err)
+		h.log.DebugContext(r.Context(), "writing PROPFIND response", "err", err)
 	}
 	return 0, nil
 }
@@ -816,7 +845,7 @@ func (h *Handler) handleProppatch(w http.ResponseWriter, r *http.Request, res re
 	}
 	m.raw("</D:response>")
 	if err := m.close(); err != nil {
-		h.log.Debug("writing PROPPATCH response", "err", err)
+		h.log.DebugContext(r.Context(), "writing PROPPATCH response", "err", err)
 	}
 	return 0, nil
 }
@@ -854,7 +883,7 @@ func (h *Handler) applyProppatch(ctx context.Context, res resource, n store.Node
 	}
 	if setMTime {
 		if _, uerr := h.tree.SetMTime(ctx, res.Space, n.Path, n.MTime); uerr != nil {
-			h.log.Error("cannot restore the mtime after a failed PROPPATCH", "space", res.Space, "path", n.Path, "err", uerr)
+			h.log.ErrorContext(ctx, "cannot restore the mtime after a failed PROPPATCH", "space", res.Space, "path", n.Path, "err", uerr)
 		}
 	}
 	switch {

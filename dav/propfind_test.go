@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -37,40 +38,14 @@ type propFixture struct {
 
 func newPropFixture(tb testing.TB, cfg Config) *propFixture {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "wharf.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	tree, err := space.New(space.Config{DB: db, Dir: dir})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { tree.Close() })
-	as, err := auth.New(auth.Config{DB: db, PasswordCost: 1})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := tree.CreateSpaceWithID(ctx, "files", "Team Files", 1_000_000); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := tree.CreateSpaceWithID(ctx, "other", "Other", 0); err != nil {
-		tb.Fatal(err)
-	}
+	env := testenv.New(tb, testenv.Options{})
+	dir, db, tree, as := env.Dir, env.DB, env.Tree, env.Auth
+	env.Space(tb, "files", "Team Files", 1_000_000)
+	env.Space(tb, "other", "Other", 0)
 	const pw = "correct horse battery staple 42"
-	admin, err := as.AddUser(ctx, "admin", pw, true)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	vic, err := as.AddUser(ctx, "vic", pw, false)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := as.Grant(ctx, "files", "vic", auth.Viewer); err != nil {
-		tb.Fatal(err)
-	}
+	admin := env.User(tb, "admin", pw, true)
+	vic := env.User(tb, "vic", pw, false)
+	env.Grant(tb, "files", "vic", auth.Viewer)
 	cfg.Tree, cfg.Auth, cfg.DB = tree, as, db
 	h, err := New(cfg)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 )
 
 // The Phraseanet hand-off (issue 5) against a simulated Phraseanet
-// (e2e/phrasesim, written from ../shared/phraseanet.md). Every test ends by
+// (e2e/phrasesim, written from docs/protocols/phraseanet.md). Every test ends by
 // checking that the simulator saw no deviation from the protocol.
 
 const phFolder = "inbox"

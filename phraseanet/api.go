@@ -12,21 +12,22 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/store"
 )
 
-// TargetsPath is where APIHandler is mounted (the path and its subtree).
+// TargetsPath is the targets' API (the path and its subtree; see Routes).
 const TargetsPath = "/api/v1/targets"
 
-// APIHandler serves /api/v1/targets… for scripts and the web UI. It must be
-// mounted behind Wharf's authentication: it reads the auth.Principal from
-// the request context (none: 401).
+// apiHandler serves /api/v1/targets… for scripts and the web UI, behind
+// Wharf's authentication: it reads the auth.Principal from the request
+// context (none: 401).
 //
 //	GET  /api/v1/targets               the targets of the caller's spaces
 //	GET  /api/v1/targets/{id}/commits  a target's commits (viewer)
 //	POST /api/v1/targets/{id}/commits  make a commit (editor)
 //	POST /api/v1/targets/{id}/commits/{commit}/retry  push it again now (editor)
-func (s *Service) APIHandler() http.Handler {
+func (s *Service) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+TargetsPath, s.handle(s.apiTargets))
 	mux.HandleFunc("GET "+TargetsPath+"/{id}/commits", s.handle(s.apiCommits))
@@ -127,7 +128,7 @@ func (s *Service) apiTargets(w http.ResponseWriter, r *http.Request) error {
 			out = append(out, s.targetOut(t))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -186,7 +187,7 @@ func (s *Service) apiCommits(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range cs {
 		out = append(out, commitOutOf(c, assets[c.ID], role.Allows(auth.Editor)))
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -245,7 +246,7 @@ func (s *Service) apiCreateCommit(w http.ResponseWriter, r *http.Request) error 
 		out.Assets = append(out.Assets, created{ID: a.ID, Path: a.Path, NodeID: a.NodeID})
 	}
 	w.Header().Set("Location", TargetsPath+"/"+t.ID+"/commits")
-	writeJSON(w, http.StatusCreated, out)
+	api.WriteJSON(w, http.StatusCreated, out)
 	return nil
 }
 
@@ -265,7 +266,7 @@ func (s *Service) apiRetryCommit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": c.ID, "state": c.State, "attempts": c.Attempts})
+	api.WriteJSON(w, http.StatusAccepted, map[string]any{"id": c.ID, "state": c.State, "attempts": c.Attempts})
 	return nil
 }
 

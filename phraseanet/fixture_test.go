@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/internal/fakeclock"
+	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -41,32 +41,13 @@ const password = "correct horse battery staple"
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	au, err := auth.New(auth.Config{DB: db, PasswordCost: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := space.New(space.Config{DB: db, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tree.Close() })
-	if _, err := tree.CreateSpaceWithID(ctx, "s", "Space", 0); err != nil {
-		t.Fatal(err)
-	}
+	env := testenv.New(t, testenv.Options{})
+	db, au, tree := env.DB, env.Auth, env.Tree
+	env.Space(t, "s", "Space", 0)
 	for name, role := range map[string]auth.Role{"alice": auth.Editor, "bob": auth.Viewer, "carol": ""} {
-		if _, err := au.AddUser(ctx, name, password, false); err != nil {
-			t.Fatal(err)
-		}
+		env.User(t, name, password, false)
 		if role != "" {
-			if err := au.Grant(ctx, "s", name, role); err != nil {
-				t.Fatal(err)
-			}
+			env.Grant(t, "s", name, role)
 		}
 	}
 	f := &fixture{ctx: ctx, db: db, auth: au, tree: tree, bus: events.New(),
@@ -93,25 +74,24 @@ func (f *fixture) newService(t *testing.T) *Service {
 	return svc
 }
 
-// mux mounts the service as server/http.go does.
+// mux mounts the service's routes as the server does: public ones as they
+// are, the others behind authentication.
 func (f *fixture) mux(svc *Service) http.Handler {
 	root := http.NewServeMux()
-	ph := svc.RootHandler()
-	root.Handle(AssetsPrefix, ph)
-	root.Handle(CommitsPath, ph)
-	root.Handle(CommitsPrefix, ph)
-	root.Handle(TokenPath, ph)
-	api := svc.APIHandler()
-	authed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := f.auth.Authenticate(r.Context(), r)
-		if err != nil {
-			http.Error(w, "unauthenticated", http.StatusUnauthorized)
-			return
+	for _, rt := range svc.Routes() {
+		h := rt.Handler
+		if !rt.Public {
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p, err := f.auth.Authenticate(r.Context(), r)
+				if err != nil {
+					http.Error(w, "unauthenticated", http.StatusUnauthorized)
+					return
+				}
+				rt.Handler.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+			})
 		}
-		api.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
-	})
-	root.Handle(TargetsPath, authed)
-	root.Handle(TargetsPath+"/", authed)
+		root.Handle(rt.Pattern, h)
+	}
 	return root
 }
 

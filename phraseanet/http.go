@@ -1,10 +1,11 @@
 package phraseanet
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/wharfhq/wharf/internal/api"
 )
 
 // httpError is an error with what the client should see.
@@ -36,6 +37,8 @@ func (e *unauthorized) Error() string { return e.Msg }
 func (e *unauthorized) Is(target error) bool { return target == ErrUnauthorized }
 
 // writeError is the one place this package turns an error into a status.
+// Phraseanet's API keeps its own wire format (OAuth errors, the form's
+// fields, the paths already committed), written by api.WriteJSON.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
 	var oe *oauthError
@@ -50,7 +53,6 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		if oe.Status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Wharf"`)
 		}
-		w.Header().Set("Cache-Control", "no-store")
 		status, body = oe.Status, map[string]string{"error": oe.Code, "error_description": oe.Msg}
 	case errors.As(err, &ua):
 		w.Header().Set("WWW-Authenticate", ua.Schemes)
@@ -70,21 +72,13 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, ErrBadInput):
 		status = http.StatusBadRequest
 	default:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path,
-			"request_id", w.Header().Get("X-Request-Id"), "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		status, body = http.StatusInternalServerError, map[string]string{"error": "internal error"}
 	}
 	if body == nil {
 		body = map[string]string{"error": err.Error()}
 	}
-	writeJSON(w, status, body)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	api.WriteJSON(w, status, body)
 }
 
 // credentials splits an Authorization header into scheme and value. The

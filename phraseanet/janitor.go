@@ -36,7 +36,7 @@ func (s *Service) sweep(ctx context.Context) {
 	cs, err := s.db.AckedCommits(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Error("janitor", "err", err)
+			s.log.ErrorContext(ctx, "janitor", "err", err)
 		}
 		return
 	}
@@ -55,7 +55,7 @@ func (s *Service) sweep(ctx context.Context) {
 		}
 		if err := s.dispose(ctx, t, c); err != nil {
 			if ctx.Err() == nil {
-				s.log.Error("janitor: after-ack action", "commit_id", c.ID, "target", t.Name, "action", t.AfterAck, "err", err)
+				s.log.ErrorContext(ctx, "janitor: after-ack action", "commit_id", c.ID, "target", t.Name, "action", t.AfterAck, "err", err)
 			}
 			continue
 		}
@@ -74,7 +74,7 @@ func (s *Service) sweep(ctx context.Context) {
 		return err
 	})
 	if err != nil && ctx.Err() == nil {
-		s.log.Error("janitor: prune", "err", err)
+		s.log.ErrorContext(ctx, "janitor: prune", "err", err)
 	}
 }
 

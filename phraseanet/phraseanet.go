@@ -1,20 +1,20 @@
 // Package phraseanet makes Wharf the "uploader" Phraseanet ingests from
-// (see ../shared/phraseanet.md for the wire protocol and its traps). It
+// (docs/protocols/phraseanet.md has the wire protocol and its traps). It
 // owns targets (where a space's files go, in push and/or pull mode),
 // commits and their assets (in the store's phraseanet_* tables), the push
 // outbox and its worker, the scheduler that batches new files into
 // commits, the after-acknowledgement janitor (keep, delete or move the
-// files; prune old rows), and two HTTP surfaces:
+// files; prune old rows), and two HTTP surfaces, both in Routes:
 //
-//   - RootHandler: the uploader-compatible API Phraseanet calls at the
+//   - the uploader-compatible API Phraseanet calls at the
 //     host root (/assets/…, /commits…, /oauth/v2/token), authorized by the
 //     commit's AssetToken, pull-mode bearer tokens and signed URLs, never
 //     by Wharf's own credentials;
-//   - APIHandler: /api/v1/targets… for scripts and the web UI, behind
+//   - /api/v1/targets… for scripts and the web UI, behind
 //     Wharf's normal authentication.
 //
-// phraseanet imports events, space, auth and store; no other feature
-// package.
+// phraseanet imports events, space, auth, store and internal/api; no other
+// feature package.
 package phraseanet
 
 import (
@@ -54,7 +54,7 @@ type Config struct {
 	DB *store.DB
 	// Tree holds the files. Required.
 	Tree *space.Tree
-	// Auth signs download URLs and answers roles for APIHandler. Required.
+	// Auth signs download URLs and answers roles for the targets' API. Required.
 	Auth *auth.Service
 	// Bus receives commit.created|pushed|failed|acknowledged. Nil: none.
 	Bus *events.Bus

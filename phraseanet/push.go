@@ -47,7 +47,7 @@ func (s *Service) runPusher(ctx context.Context) {
 		wait := s.tick
 		next, ok, err := s.db.NextPushAt(ctx)
 		if err != nil && ctx.Err() == nil {
-			s.log.Error("push outbox", "err", err)
+			s.log.ErrorContext(ctx, "push outbox", "err", err)
 		}
 		if ok {
 			wait = min(wait, max(next.Sub(s.now()), 0))
@@ -68,7 +68,7 @@ func (s *Service) pushDue(ctx context.Context) {
 		cs, err := s.db.DueCommits(ctx, s.now(), 20)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.Error("push outbox", "err", err)
+				s.log.ErrorContext(ctx, "push outbox", "err", err)
 			}
 			return
 		}
@@ -111,7 +111,7 @@ func (s *Service) pushOne(ctx context.Context, c Commit) {
 	t, err := s.db.Target(ctx, c.TargetID)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Error("push: read target", "commit_id", c.ID, "err", err)
+			s.log.ErrorContext(ctx, "push: read target", "commit_id", c.ID, "err", err)
 		}
 		return
 	}
@@ -129,7 +129,7 @@ func (s *Service) pushOne(ctx context.Context, c Commit) {
 	})
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Error("push: hold commit", "commit_id", c.ID, "err", err)
+			s.log.ErrorContext(ctx, "push: hold commit", "commit_id", c.ID, "err", err)
 		}
 		return
 	}
@@ -160,7 +160,7 @@ func (s *Service) pushOne(ctx context.Context, c Commit) {
 		return err
 	})
 	if err != nil {
-		s.log.Error("push: record outcome", "commit_id", c.ID, "err", err)
+		s.log.ErrorContext(ctx, "push: record outcome", "commit_id", c.ID, "err", err)
 		return
 	}
 	if !changed {
@@ -170,12 +170,12 @@ func (s *Service) pushOne(ctx context.Context, c Commit) {
 		Data: map[string]any{"commit": c.ID, "target": t.ID, "attempts": c.Attempts, "status": status}}
 	if sendErr == nil {
 		e.Type = events.CommitPushed
-		s.log.Info("commit pushed", "commit_id", c.ID, "target", t.Name, "status", status, "attempts", c.Attempts)
+		s.log.InfoContext(ctx, "commit pushed", "commit_id", c.ID, "target", t.Name, "status", status, "attempts", c.Attempts)
 	} else {
 		e.Type = events.CommitFailed
 		e.Data["error"] = c.LastError
 		e.Data["next_attempt"] = c.NextAttemptAt
-		s.log.Warn("commit push failed", "commit_id", c.ID, "target", t.Name, "attempts", c.Attempts,
+		s.log.WarnContext(ctx, "commit push failed", "commit_id", c.ID, "target", t.Name, "attempts", c.Attempts,
 			"next_attempt", c.NextAttemptAt, "err", sendErr)
 	}
 	s.publish(e)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wharfhq/wharf/internal/api"
+
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -39,10 +41,25 @@ const (
 	bearerChallenge = `Bearer realm="Wharf"`
 )
 
-// RootHandler serves the uploader-compatible API Phraseanet calls at the
-// host root: mount it on AssetsPrefix, CommitsPath, CommitsPrefix and
-// TokenPath, outside Wharf's own authentication.
-func (s *Service) RootHandler() http.Handler {
+// Routes are the service's endpoints: the uploader-compatible API
+// Phraseanet calls at the host root (AssetsPrefix, CommitsPath,
+// CommitsPrefix, TokenPath), public to Wharf's own authentication since it
+// takes Phraseanet's credentials (AssetToken, pull tokens, signed URLs);
+// and the targets' API under TargetsPath for Wharf's users.
+func (s *Service) Routes() []api.Route {
+	root, own := s.rootHandler(), s.apiHandler()
+	pub := func(pattern string) api.Route {
+		return api.Route{Pattern: pattern, Handler: root, Surface: api.SurfacePhraseanet, Public: true}
+	}
+	return []api.Route{
+		pub(AssetsPrefix), pub(CommitsPath), pub(CommitsPrefix), pub(TokenPath),
+		{Pattern: TargetsPath, Handler: own, Surface: api.SurfaceAPI},
+		{Pattern: TargetsPath + "/", Handler: own, Surface: api.SurfaceAPI},
+	}
+}
+
+// rootHandler serves the uploader-compatible API Phraseanet calls.
+func (s *Service) rootHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /assets/{id}", s.handle(s.getAsset))
 	mux.HandleFunc("GET /assets/{id}/file", s.handle(s.getFile))
@@ -128,13 +145,13 @@ func (s *Service) arrived(ctx context.Context, c Commit) {
 		return err
 	})
 	if err != nil {
-		s.log.Error("cannot mark a fetched commit pushed", "commit_id", c.ID, "err", err)
+		s.log.ErrorContext(ctx, "cannot mark a fetched commit pushed", "commit_id", c.ID, "err", err)
 		return
 	}
 	if !changed {
 		return
 	}
-	s.log.Info("commit pushed: Phraseanet fetched one of its assets", "commit_id", c.ID)
+	s.log.InfoContext(ctx, "commit pushed: Phraseanet fetched one of its assets", "commit_id", c.ID)
 	e := events.Event{Type: events.CommitPushed, Size: c.TotalSize,
 		Data: map[string]any{"commit": c.ID, "target": c.TargetID, "attempts": c.Attempts, "status": 0}}
 	if t, err := s.db.Target(ctx, c.TargetID); err == nil {
@@ -166,7 +183,7 @@ func (s *Service) getAsset(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	signed := s.auth.SignURL(AssetsPrefix+a.ID+"/file", s.now().Add(s.urlTTL))
-	writeJSON(w, http.StatusOK, assetJSON{
+	api.WriteJSON(w, http.StatusOK, assetJSON{
 		AtID: AssetsPrefix + a.ID, AtType: "asset", ID: a.ID,
 		URL: s.publicURL + signed, Size: a.Size, OriginalName: a.OriginalName, MIMEType: a.MIME,
 		CreatedAt: phpTime(a.CreatedAt), Acknowledged: !a.AcknowledgedAt.IsZero(),
@@ -392,7 +409,7 @@ func (s *Service) getCommit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, cj)
+	api.WriteJSON(w, http.StatusOK, cj)
 	return nil
 }
 
@@ -438,7 +455,7 @@ func (s *Service) listCommits(w http.ResponseWriter, r *http.Request) error {
 		}
 		members = append(members, cj)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	api.WriteJSON(w, http.StatusOK, map[string]any{
 		"@context":         "/contexts/commit",
 		"@id":              "/commits",
 		"@type":            "hydra:Collection",
@@ -507,7 +524,7 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{
+	api.WriteJSON(w, http.StatusOK, map[string]any{
 		"access_token": secret,
 		"token_type":   "bearer",
 		"expires_in":   int64(s.tokenTTL / time.Second),

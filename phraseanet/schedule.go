@@ -31,7 +31,7 @@ func (s *Service) scheduleDue(ctx context.Context) {
 	ts, err := s.db.Targets(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.log.Error("scheduler: list targets", "err", err)
+			s.log.ErrorContext(ctx, "scheduler: list targets", "err", err)
 		}
 		return
 	}
@@ -45,11 +45,11 @@ func (s *Service) scheduleDue(ctx context.Context) {
 		}
 		n, err := s.RunSchedule(ctx, t.ID)
 		if err != nil {
-			s.log.Error("scheduler", "target", t.Name, "err", err)
+			s.log.ErrorContext(ctx, "scheduler", "target", t.Name, "err", err)
 			continue
 		}
 		if n > 0 {
-			s.log.Info("scheduled commits made", "target", t.Name, "commits", n)
+			s.log.InfoContext(ctx, "scheduled commits made", "target", t.Name, "commits", n)
 		}
 	}
 }

@@ -6,8 +6,12 @@
 // (space.Tree.PutFile) and publishes node.created, failure keeps it out and
 // records the step and the reason.
 //
-// postproc imports space, events and store; it knows nothing of HTTP, tus
-// or WebDAV.
+// Its one HTTP endpoint is the progress of a job (Progress), which the
+// upload front ends name in Progress-Location; it knows nothing of tus or
+// WebDAV. Each space's policy is read from the store (SpacePolicies).
+//
+// postproc imports space, events, auth (who may watch a job), store and
+// internal/api.
 package postproc
 
 import (
@@ -112,13 +116,12 @@ var ErrClosed = errors.New("postproc: runner closed")
 // ErrJobExists is returned by Submit for a job id already submitted.
 var ErrJobExists = errors.New("postproc: job already submitted")
 
-// ProgressPrefix is where the server serves a job's progress, as
-// ProgressURL builds it; the upload front ends name it in
-// Progress-Location.
-const ProgressPrefix = "/api/v1/uploads/"
+// progressPrefix is where Progress serves a job's progress.
+const progressPrefix = "/api/v1/uploads/"
 
-// ProgressURL is the path of job id's progress (JSON or websocket).
-func ProgressURL(id string) string { return ProgressPrefix + id + "/progress" }
+// ProgressURL is the path of job id's progress (JSON or websocket), which
+// the upload front ends name in Progress-Location.
+func ProgressURL(id string) string { return progressPrefix + id + "/progress" }
 
 // ErrUnknownJob is returned for a job id that was never submitted (or whose
 // record has been cleaned up).

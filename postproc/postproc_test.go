@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -37,24 +38,12 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(context.Background(), filepath.Join(dir, "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	tree, err := space.New(space.Config{DB: db, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tree.Close() })
-	if _, err := tree.CreateSpaceWithID(context.Background(), "s", "Space s", 0); err != nil {
-		t.Fatal(err)
-	}
+	env := testenv.New(t, testenv.Options{})
+	env.Space(t, "s", "Space s", 0)
 	bus := events.New()
 	sub := bus.Subscribe(nil, 10000)
 	t.Cleanup(sub.Close)
-	return &fixture{dir: dir, db: db, tree: tree, bus: bus, sub: sub}
+	return &fixture{dir: env.Dir, db: env.DB, tree: env.Tree, bus: bus, sub: sub}
 }
 
 func (f *fixture) config(mod func(*Config)) Config {

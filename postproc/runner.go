@@ -159,7 +159,6 @@ func New(cfg Config) (*Runner, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
-	r.log = r.log.With("component", "postproc")
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -223,7 +222,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.enqueue(j.ID)
 	}
 	if len(jobs) > 0 {
-		r.log.Info("resuming jobs", "count", len(jobs))
+		r.log.InfoContext(ctx, "resuming jobs", "count", len(jobs))
 	}
 	for range r.workers {
 		r.wg.Add(1)
@@ -354,9 +353,9 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 				return Status{}, false, ctx.Err()
 			}
 			t.job.State, t.job.Error = store.JobRejected, err.Error()
-			r.log.Info("upload rejected", "job_id", job.ID, "space", job.Space, "path", job.Path, "step", s.name(), "reason", err.Error())
+			r.log.InfoContext(ctx, "upload rejected", "job_id", job.ID, "space", job.Space, "path", job.Path, "step", s.name(), "reason", err.Error())
 			if derr := r.discard(job.Staged, job.ID); derr != nil {
-				r.log.Error("cannot dispose of a rejected file", "job_id", job.ID, "path", job.Staged, "err", derr)
+				r.log.ErrorContext(ctx, "cannot dispose of a rejected file", "job_id", job.ID, "path", job.Staged, "err", derr)
 				os.Remove(job.Staged)
 			}
 			return statusOf(t.job), false, &RejectedError{Step: s.name(), Reason: err.Error()}
@@ -616,7 +615,7 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 	j, err := r.db.Job(ctx, id)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.log.Error("cannot read job", "job_id", id, "err", err)
+			r.log.ErrorContext(ctx, "cannot read job", "job_id", id, "err", err)
 		}
 		return !errors.Is(err, store.ErrNotFound)
 	}
@@ -658,7 +657,7 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 		// file, each record would cost more than all its steps.
 		if time.Since(recorded) >= r.recordEvery {
 			if err := r.record(ctx, t, 100); err != nil {
-				r.log.Error("cannot record a finished step", "job_id", id, "step", s.name(), "err", err)
+				r.log.ErrorContext(ctx, "cannot record a finished step", "job_id", id, "step", s.name(), "err", err)
 				return true
 			}
 			recorded = time.Now()
@@ -669,7 +668,7 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 	// Recorded before PutFile: a crash after the rename is then recognised
 	// on resume instead of running the steps again on a file that is gone.
 	if err := r.record(ctx, t, 0); err != nil {
-		r.log.Error("cannot record the install phase", "job_id", id, "err", err)
+		r.log.ErrorContext(ctx, "cannot record the install phase", "job_id", id, "err", err)
 		return true
 	}
 	return r.install(ctx, t)
@@ -773,14 +772,14 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 	if _, err := os.Lstat(j.Staged); j.Staged == "" || errors.Is(err, fs.ErrNotExist) {
 		n, err := r.tree.Stat(ctx, j.SpaceID, j.Path)
 		if err == nil && !n.IsDir && j.SHA256 != "" && n.SHA256 == j.SHA256 {
-			r.log.Info("job found installed by an earlier run", "job_id", j.ID, "space", j.SpaceID, "path", j.Path)
+			r.log.InfoContext(ctx, "job found installed by an earlier run", "job_id", j.ID, "space", j.SpaceID, "path", j.Path)
 			return r.installed(ctx, t, n, true, false)
 		}
 		if err != nil && !errors.Is(err, space.ErrNotFound) {
 			if ctx.Err() != nil {
 				return false
 			}
-			r.log.Error("cannot check an interrupted install", "job_id", j.ID, "err", err)
+			r.log.ErrorContext(ctx, "cannot check an interrupted install", "job_id", j.ID, "err", err)
 			return true
 		}
 		if j.SHA256 == "" {
@@ -797,7 +796,7 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 			}
 			return r.reject(ctx, t, "install", installReason(err, r.log, j.ID))
 		}
-		r.log.Info("job found renamed into the space by an earlier run, not indexed; indexed it", "job_id", j.ID, "space", j.SpaceID, "path", j.Path)
+		r.log.InfoContext(ctx, "job found renamed into the space by an earlier run, not indexed; indexed it", "job_id", j.ID, "space", j.SpaceID, "path", j.Path)
 		return r.installed(ctx, t, n, created, true)
 	}
 	n, created, err := r.tree.PutFile(ctx, j.SpaceID, j.Path, j.Staged, j.SHA256, opts)
@@ -824,7 +823,7 @@ func (r *Runner) installed(ctx context.Context, t *task, n space.Node, created, 
 		done(j, n)
 		if err := r.record(ctx, t, 100); err != nil {
 			// The file is in place; the next try finds it there.
-			r.log.Error("cannot record an installed job", "job_id", j.ID, "err", err)
+			r.log.ErrorContext(ctx, "cannot record an installed job", "job_id", j.ID, "err", err)
 			return true
 		}
 	}
@@ -869,10 +868,10 @@ func (r *Runner) reject(ctx context.Context, t *task, step, reason string) (retr
 	j := &t.job
 	j.State, j.Step, j.Error, j.Message = store.JobRejected, step, reason, ""
 	if err := r.record(ctx, t, j.Percent); err != nil {
-		r.log.Error("cannot record a rejection", "job_id", j.ID, "step", step, "err", err)
+		r.log.ErrorContext(ctx, "cannot record a rejection", "job_id", j.ID, "step", step, "err", err)
 		return true
 	}
-	r.log.Info("upload rejected", "job_id", j.ID, "space", j.SpaceID, "path", j.Path, "step", step, "reason", reason)
+	r.log.InfoContext(ctx, "upload rejected", "job_id", j.ID, "space", j.SpaceID, "path", j.Path, "step", step, "reason", reason)
 	r.publish(t, events.ProcessingAborted, map[string]any{"step": step, "error": reason})
 	return r.dispose(ctx, t)
 }
@@ -901,12 +900,12 @@ func (r *Runner) dispose(ctx context.Context, t *task) (retry bool) {
 		return false
 	}
 	if err := r.discard(j.Staged, j.ID); err != nil {
-		r.log.Error("cannot dispose of a rejected file; trying again at the next start", "job_id", j.ID, "path", j.Staged, "err", err)
+		r.log.ErrorContext(ctx, "cannot dispose of a rejected file; trying again at the next start", "job_id", j.ID, "path", j.Staged, "err", err)
 		return false
 	}
 	j.Staged = ""
 	if err := r.record(ctx, t, j.Percent); err != nil {
-		r.log.Warn("cannot record a disposed file", "job_id", j.ID, "err", err)
+		r.log.WarnContext(ctx, "cannot record a disposed file", "job_id", j.ID, "err", err)
 	}
 	return false
 }

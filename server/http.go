@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,102 +10,126 @@ import (
 	"regexp"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/dav"
-	"github.com/wharfhq/wharf/phraseanet"
-	"github.com/wharfhq/wharf/tus"
-	"github.com/wharfhq/wharf/web"
+	"github.com/wharfhq/wharf/internal/api"
 )
 
-type ctxKey int
-
-const requestIDKey ctxKey = 0
-
-// RequestID returns the id of the request ctx belongs to, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
-
-// handler is the whole HTTP surface: unauthenticated probes and OPTIONS, then
-// everything else behind authentication.
-func (a *app) handler() http.Handler {
-	authed := http.NewServeMux()
-	authed.HandleFunc("GET /api/v1/me", a.handleMe)
-	authed.HandleFunc("GET /api/v1/uploads/{id}/progress", a.handleProgress)
-	authed.HandleFunc("POST "+uploadTokensPath, a.handleCreateUploadToken)
-	authed.HandleFunc("GET "+uploadTokensPath, a.handleListUploadTokens)
-	authed.HandleFunc("DELETE "+uploadTokensPath+"/{id}", a.handleRevokeUploadToken)
-	authed.HandleFunc("POST "+finalizePath, a.handleFinalize)
-	authed.HandleFunc("GET "+metadataPrefix+"{space}/{path...}", a.handleMetadata)
-	authed.Handle("GET /api/v1/events", a.evh)
-	authed.Handle("/dav/", a.davOrTus())
-	authed.Handle("/dav", a.dav)
-	authed.Handle("/tus/", a.tus)
-	authed.Handle("/tus", a.tus)
-	if a.ph != nil {
-		authed.Handle(phraseanet.TargetsPath, a.ph.APIHandler())
-		authed.Handle(phraseanet.TargetsPath+"/", a.ph.APIHandler())
-	}
-	if a.web != nil {
-		api := a.web.API()
-		authed.Handle(web.SpacesPath, api)
-		authed.Handle(web.SpacesPath+"/", api)
-		authed.Handle(web.AppPasswordsPath, api)
-		authed.Handle(web.AppPasswordsPath+"/", api)
-		authed.Handle(web.PasswordPath, api)
-		authed.Handle(web.AdminPrefix, api)
+// routes is the whole HTTP interface: every surface's routes and the
+// server's own. Whatever matches none of them is 404 to an authenticated
+// caller and 401 to the others, as it always was.
+func (a *app) routes() []api.Route {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, api.NotFound("no such resource"))
+	})
+	rs := []api.Route{
+		{Pattern: "GET /healthz", Handler: http.HandlerFunc(a.handleHealth), Surface: api.SurfaceOther, Public: true},
+		{Pattern: "GET /readyz", Handler: http.HandlerFunc(a.handleReady), Surface: api.SurfaceOther, Public: true},
+		{Pattern: "GET /api/v1/me", Handler: http.HandlerFunc(a.handleMe), Surface: api.SurfaceAPI},
 	}
 	if a.met != nil {
-		authed.HandleFunc("GET "+MetricsPath, a.handleMetrics) // instance admins only
+		rs = append(rs, api.Route{Pattern: "GET " + MetricsPath, Handler: http.HandlerFunc(a.handleMetrics),
+			Surface: api.SurfaceOther, Scope: auth.ScopeAdmin}) // instance admins only
 	}
-	authed.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such resource"})
-	})
-
-	root := http.NewServeMux()
-	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeText(w, http.StatusOK, "ok")
-	})
-	root.HandleFunc("GET /readyz", a.handleReady)
-	// Session tokens are had for a password: no authentication before.
-	root.HandleFunc("POST "+sessionPath, a.handleCreateSession)
-	root.HandleFunc("DELETE "+sessionPath, a.handleRevokeSession)
+	rs = append(rs, a.dav.Routes()...)
+	rs = append(rs, a.tus.Routes()...)
+	rs = append(rs, a.evh.Routes()...)
+	rs = append(rs, a.progress.Routes()...)
+	if a.pub != nil {
+		rs = append(rs, a.pub.Routes()...)
+	}
 	if a.ph != nil {
-		// The uploader-compatible API Phraseanet calls: its own
-		// authorization (AssetToken, pull bearer tokens, signed URLs).
-		ph := a.ph.RootHandler()
-		root.Handle(phraseanet.AssetsPrefix, ph)
-		root.Handle(phraseanet.CommitsPath, ph)
-		root.Handle(phraseanet.CommitsPrefix, ph)
-		root.Handle(phraseanet.TokenPath, ph)
+		rs = append(rs, a.ph.Routes()...)
 	}
 	if a.web != nil {
-		// The UI's pages and its cookie login need no authentication
-		// before; the session endpoints read the cookie themselves.
-		root.Handle(web.SessionPath, a.web.Session())
-		root.Handle("GET /{$}", a.web.Pages())
-		root.Handle("GET /ui", a.web.Pages())
-		root.Handle("GET "+web.UIPrefix, a.web.Pages())
+		rs = append(rs, a.web.Routes()...)
 	}
-	root.Handle("/", a.requireAuth(a.limitScopes(a.limitUploadTokens(a.limitUploads(authed)))))
+	return append(rs,
+		api.Route{Pattern: "/api/", Handler: notFound, Surface: api.SurfaceAPI},
+		api.Route{Pattern: "/", Handler: notFound, Surface: api.SurfaceOther},
+	)
+}
 
-	return a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(root)))))))
+// handler mounts the routes on one mux, each behind what it asks for, and
+// puts the middleware every request goes through in front.
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	a.mux, a.byPattern = mux, map[string]*api.Route{}
+	uploads := a.limitUploads()
+	for _, rt := range a.routes() {
+		rt := &rt
+		h := rt.Handler
+		if !rt.Public {
+			h = a.requireAuth(a.limitScopes(rt, a.limitUploadTokens(rt, uploads(rt, h))))
+		}
+		mux.Handle(rt.Pattern, a.noteRoute(rt, h))
+		a.byPattern[rt.Pattern] = rt
+	}
+	return a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(mux)))))))
+}
+
+// noteRoute tells the access log which route served the request.
+func (a *app) noteRoute(rt *api.Route, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if lw, ok := w.(*logWriter); ok {
+			lw.route = rt
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// routeFor is the route r matches, for a request answered before the mux
+// (OPTIONS, a refused path): the path up to its first "." or ".."
+// element, the part that still means something, is matched.
+func (a *app) routeFor(r *http.Request) *api.Route {
+	if a.mux == nil {
+		return nil
+	}
+	p := r.URL.Path
+	var b strings.Builder
+	for e := range strings.SplitSeq(strings.TrimPrefix(p, "/"), "/") {
+		if e == "." || e == ".." {
+			break
+		}
+		b.WriteString("/" + e)
+	}
+	if q := b.String(); q != p {
+		if q == "" || strings.HasSuffix(p, "/") || len(q) < len(p) {
+			q += "/"
+		}
+		r = r.Clone(r.Context())
+		r.URL.Path, r.URL.RawPath = q, ""
+	}
+	_, pattern := a.mux.Handler(r)
+	return a.byPattern[pattern]
+}
+
+// surface is the surface of r: its route's, or other.
+func (a *app) surface(r *http.Request, rt *api.Route) api.Surface {
+	if rt == nil {
+		rt = a.routeFor(r)
+	}
+	if rt == nil {
+		return api.SurfaceOther
+	}
+	return rt.Surface
+}
+
+func (a *app) handleHealth(w http.ResponseWriter, r *http.Request) {
+	api.WriteText(w, http.StatusOK, "ok")
 }
 
 func (a *app) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if err := a.svc.DB.Ping(ctx); err != nil {
-		a.log.Warn("not ready", "err", err, "request_id", RequestID(r.Context()))
-		writeText(w, http.StatusServiceUnavailable, "database unavailable")
+		a.log.WarnContext(r.Context(), "not ready", "err", err)
+		api.WriteText(w, http.StatusServiceUnavailable, "database unavailable")
 		return
 	}
-	writeText(w, http.StatusOK, "ready")
+	api.WriteText(w, http.StatusOK, "ready")
 }
 
 // handleMe tells callers who they are and which spaces they may use; scripts
@@ -132,7 +154,7 @@ func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
 	if p.Cookie {
 		via = "session" // the web interface's cookie (a token underneath)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	api.WriteJSON(w, http.StatusOK, map[string]any{
 		"user":   p.User.Name,
 		"admin":  p.User.Admin,
 		"via":    via,
@@ -166,20 +188,6 @@ func (a *app) withOptions(next http.Handler) http.Handler {
 	})
 }
 
-// davOrTus sends oCIS-style tus creations (POST with Tus-Resumable on a
-// collection of a space) to tus, and everything else to WebDAV.
-func (a *app) davOrTus() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rest, ok := strings.CutPrefix(r.URL.Path, dav.SpacesPrefix)
-		if !ok || !tus.IsCreation(r) {
-			a.dav.ServeHTTP(w, r)
-			return
-		}
-		spaceID, dir, _ := strings.Cut(rest, "/")
-		a.tus.ServeDAVCreate(w, r, spaceID, strings.Trim(dir, "/"))
-	})
-}
-
 // requireAuth admits a request only with valid credentials: Basic with the
 // account password or an app password, or a Bearer token.
 func (a *app) requireAuth(next http.Handler) http.Handler {
@@ -189,9 +197,7 @@ func (a *app) requireAuth(next http.Handler) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
-		if lw, ok := w.(*logWriter); ok {
-			lw.user = p.User.Name
-		}
+		api.NoteUser(w, p.User.Name)
 		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
 	})
 }
@@ -207,7 +213,7 @@ func (a *app) withRequestID(next http.Handler) http.Handler {
 			id = rand.Text()[:16]
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		next.ServeHTTP(w, r.WithContext(api.WithRequestID(r.Context(), id)))
 	})
 }
 
@@ -218,7 +224,11 @@ type logWriter struct {
 	status int
 	bytes  int64
 	user   string
+	route  *api.Route // the route that served the request, if it reached one
 }
+
+// SetUser records who made the request (api.NoteUser).
+func (w *logWriter) SetUser(name string) { w.user = name }
 
 func (w *logWriter) WriteHeader(code int) {
 	if w.status == 0 {
@@ -273,7 +283,7 @@ func (a *app) withAccessLog(next http.Handler) http.Handler {
 			in = body.n
 		}
 		if a.met != nil {
-			a.met.observeRequest(r, lw.status, in, lw.bytes)
+			a.met.observeRequest(r, a.surface(r, lw.route), lw.status, in, lw.bytes)
 		}
 		level := slog.LevelInfo
 		if lw.status >= 500 {
@@ -282,7 +292,7 @@ func (a *app) withAccessLog(next http.Handler) http.Handler {
 		// Only the path: queries carry signatures of signed URLs, and
 		// credentials never reach the log.
 		a.log.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", RequestID(r.Context())),
+			slog.String("request_id", api.RequestID(r.Context())),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", lw.status),
@@ -306,68 +316,14 @@ func (a *app) withRecover(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler {
 				panic(v) // net/http's way to abort a response silently
 			}
-			a.log.Error("panic", "request_id", RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			writeText(w, http.StatusInternalServerError, "internal error (request "+RequestID(r.Context())+")")
+			a.log.ErrorContext(r.Context(), "panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			api.WriteText(w, http.StatusInternalServerError, "internal error (request "+api.RequestID(r.Context())+")")
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
 
-// httpError is an error with what the client should see; anything else
-// that reaches writeError is logged and answered as a 500 without details.
-type httpError struct {
-	Status int
-	Msg    string
-}
-
-func (e *httpError) Error() string { return strconv.Itoa(e.Status) + " " + e.Msg }
-
-// writeError is the one place the JSON API and the auth gate turn an error
-// into a status.
+// writeError answers err as the JSON API does (api.Write).
 func (a *app) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var he *httpError
-	status, msg, retryAfter, refused := auth.Refusal(err)
-	switch {
-	case errors.As(err, &he):
-	case refused:
-		if retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-		}
-		if status == http.StatusUnauthorized && !fromBrowserScript(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="Wharf", charset="UTF-8"`)
-		}
-		he = &httpError{Status: status, Msg: msg}
-	default:
-		a.log.Error("request failed", "request_id", RequestID(r.Context()), "err", err)
-		he = &httpError{Status: http.StatusInternalServerError, Msg: "internal error (request " + RequestID(r.Context()) + ")"}
-	}
-	writeJSON(w, he.Status, map[string]string{"error": he.Msg})
-}
-
-// fromBrowserScript reports whether r comes from the web UI's scripts (it
-// carries the session cookie, or a browser says it is a fetch): a Basic
-// challenge would make the browser prompt for a password over the UI.
-func fromBrowserScript(r *http.Request) bool {
-	if _, err := r.Cookie(auth.SessionCookie); err == nil {
-		return true
-	}
-	switch r.Header.Get("Sec-Fetch-Mode") {
-	case "cors", "same-origin":
-		return true
-	}
-	return false
-}
-
-func writeText(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	api.Write(w, r, a.log, err)
 }

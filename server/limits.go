@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/api"
 )
 
 // Limits on what one client may hold of the server: hostile or broken
@@ -37,7 +38,7 @@ func (a *app) rejectDotSegments(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for e := range strings.SplitSeq(r.URL.Path, "/") {
 			if e == "." || e == ".." {
-				a.refuse(w, r, http.StatusBadRequest, `the path has a "." or ".." element`)
+				a.refuse(w, r, nil, http.StatusBadRequest, `the path has a "." or ".." element`)
 				return
 			}
 		}
@@ -45,14 +46,46 @@ func (a *app) rejectDotSegments(next http.Handler) http.Handler {
 	})
 }
 
-// refuse answers a refusal of the limits: JSON under /api/, plain text
-// elsewhere (WebDAV and tus clients show text).
-func (a *app) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		a.writeError(w, r, &httpError{Status: status, Msg: msg})
+// refuse answers a refusal of the server's own: JSON to the surfaces whose
+// clients read JSON, plain text to the others (WebDAV and tus clients show
+// text). rt is the route r matched; nil: r has not reached the mux.
+func (a *app) refuse(w http.ResponseWriter, r *http.Request, rt *api.Route, status int, msg string) {
+	if a.surface(r, rt).JSON() {
+		a.writeError(w, r, &api.Error{Status: status, Msg: msg})
 		return
 	}
-	writeText(w, status, msg)
+	api.WriteText(w, status, msg)
+}
+
+// limitScopes refuses (403) a request made with a token whose scopes do
+// not include what its route needs. It runs after requireAuth.
+func (a *app) limitScopes(rt *api.Route, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := auth.FromContext(r.Context())
+		if p != nil && p.Token != nil && len(p.Token.Scopes) > 0 {
+			if need := rt.NeedScope(r); !p.HasScope(need) {
+				a.refuse(w, r, rt, http.StatusForbidden, "this token's scopes ("+strings.Join(p.Token.Scopes, ", ")+
+					") do not include "+need+", which "+r.Method+" "+r.URL.Path+" needs")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitUploadTokens keeps callers authenticated by an upload token to the
+// routes that admit one (creating, resuming and watching the tus uploads
+// it made, finalizing them); everything else is 403. It runs after
+// requireAuth.
+func (a *app) limitUploadTokens(rt *api.Route, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := auth.FromContext(r.Context())
+		if p == nil || p.Token == nil || p.Token.Kind != auth.KindUpload || rt.UploadToken != nil && rt.UploadToken(r, p.Token) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		a.refuse(w, r, rt, http.StatusForbidden, "an upload token may only create and resume tus uploads and finalize them")
+	})
 }
 
 // errSlowBody is what a guarded body returns once it has been cut. It
@@ -185,18 +218,23 @@ func isUpload(r *http.Request) bool {
 	return false
 }
 
-// limitUploads lets each user have at most Config.UploadsPerUser
-// uploads in flight; beyond that the request gets 429 with Retry-After
-// before its body is read. It runs after requireAuth.
-func (a *app) limitUploads(next http.Handler) http.Handler {
+// limitUploads returns the gate that lets each user have at most
+// Config.UploadsPerUser uploads in flight, across all routes; beyond that
+// the request gets 429 with Retry-After before its body is read. It runs
+// after requireAuth.
+func (a *app) limitUploads() func(*api.Route, http.Handler) http.Handler {
 	n := a.cfg.UploadsPerUser
 	if n == 0 {
 		n = defaultUploadsPerUser
 	}
 	if n < 0 {
-		return next
+		return func(_ *api.Route, next http.Handler) http.Handler { return next }
 	}
 	g := &uploadGate{max: n, running: map[string]int{}}
+	return func(rt *api.Route, next http.Handler) http.Handler { return g.limit(a, rt, n, next) }
+}
+
+func (g *uploadGate) limit(a *app, rt *api.Route, n int, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := auth.FromContext(r.Context())
 		if p == nil || !isUpload(r) {
@@ -209,7 +247,7 @@ func (a *app) limitUploads(next http.Handler) http.Handler {
 			if r.Header.Get("Tus-Resumable") != "" {
 				w.Header().Set("Tus-Resumable", "1.0.0")
 			}
-			a.refuse(w, r, http.StatusTooManyRequests,
+			a.refuse(w, r, rt, http.StatusTooManyRequests,
 				"too many uploads in progress for "+user+" (at most "+strconv.Itoa(n)+" at once); retry when one has finished")
 			return
 		}

@@ -21,24 +21,13 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
-	"github.com/wharfhq/wharf/phraseanet"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/store"
 )
 
 // MetricsPath is where the Prometheus metrics are served: on the main
 // listener to instance admins, and on Config.MetricsListen to anyone.
 const MetricsPath = "/metrics"
-
-// Surfaces of the HTTP API, the values of the requests' surface label.
-const (
-	surfaceDAV        = "dav"
-	surfaceTus        = "tus"
-	surfaceAPI        = "api"
-	surfaceEvents     = "events"
-	surfacePhraseanet = "phraseanet"
-	surfaceUI         = "ui"
-	surfaceOther      = "other"
-)
 
 // collectTimeout bounds the SQLite queries of one scrape: a scrape that
 // cannot read the database in that time reports the error rather than
@@ -106,8 +95,8 @@ func (m *metrics) handler() http.Handler {
 }
 
 // observeRequest counts one answered request; the access log calls it.
-func (m *metrics) observeRequest(r *http.Request, status int, in, out int64) {
-	s := surfaceOf(r)
+func (m *metrics) observeRequest(r *http.Request, surface api.Surface, status int, in, out int64) {
+	s := string(surface)
 	m.requests.WithLabelValues(s, methodLabel(r.Method), strconv.Itoa(status)).Inc()
 	m.bytesIn.WithLabelValues(s).Add(float64(in))
 	m.bytesOut.WithLabelValues(s).Add(float64(out))
@@ -134,7 +123,7 @@ func (m *metrics) watchJobs(ctx context.Context, bus *events.Bus, db *store.DB) 
 			cancel()
 			if err != nil {
 				if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-					m.log.Warn("metrics: cannot time a processing job", "job_id", e.Upload, "err", err)
+					m.log.WarnContext(ctx, "metrics: cannot time a processing job", "job_id", e.Upload, "err", err)
 				}
 				continue
 			}
@@ -145,27 +134,6 @@ func (m *metrics) watchJobs(ctx context.Context, bus *events.Bus, db *store.DB) 
 			m.jobDuration.WithLabelValues(outcome).Observe(max(e.Time.Sub(j.CreatedAt), 0).Seconds())
 		}
 	}
-}
-
-// surfaceOf names the part of the HTTP API a request went to.
-func surfaceOf(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == "/dav" || strings.HasPrefix(p, "/dav/"):
-		return surfaceDAV
-	case p == "/tus" || strings.HasPrefix(p, "/tus/"):
-		return surfaceTus
-	case p == "/api/v1/events" || strings.HasPrefix(p, "/api/v1/uploads/") && strings.HasSuffix(p, "/progress"):
-		return surfaceEvents
-	case strings.HasPrefix(p, "/api/"):
-		return surfaceAPI
-	case strings.HasPrefix(p, phraseanet.AssetsPrefix), p == phraseanet.CommitsPath,
-		strings.HasPrefix(p, phraseanet.CommitsPrefix), p == phraseanet.TokenPath:
-		return surfacePhraseanet
-	case p == "/" || p == "/ui" || strings.HasPrefix(p, "/ui/"):
-		return surfaceUI
-	}
-	return surfaceOther
 }
 
 // methodLabel keeps the method label to a known set: a client making up
@@ -247,7 +215,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 // admins, whose credentials requireAuth has checked.
 func (a *app) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	if p := auth.FromContext(r.Context()); p == nil || !p.User.Admin {
-		a.writeError(w, r, &httpError{Status: http.StatusForbidden, Msg: "metrics are for instance admins (or use --metrics-listen)"})
+		a.writeError(w, r, api.Forbidden("metrics are for instance admins (or use --metrics-listen)"))
 		return
 	}
 	a.met.handler().ServeHTTP(w, r)
@@ -263,7 +231,7 @@ func (a *app) serveMetrics(ctx context.Context) (stop func(), err error) {
 		return nil, fmt.Errorf("server: metrics: listen on %s: %w", addr, err)
 	}
 	if host, _, _ := net.SplitHostPort(addr); !isLoopbackHost(host) {
-		a.log.Warn("metrics are served without authentication on a non-loopback address; restrict it with a firewall", "addr", ln.Addr().String())
+		a.log.WarnContext(ctx, "metrics are served without authentication on a non-loopback address; restrict it with a firewall", "addr", ln.Addr().String())
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+MetricsPath, a.met.handler())
@@ -273,7 +241,7 @@ func (a *app) serveMetrics(ctx context.Context) (stop func(), err error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
-	a.log.Info("serving metrics", "addr", ln.Addr().String(), "path", MetricsPath)
+	a.log.InfoContext(ctx, "serving metrics", "addr", ln.Addr().String(), "path", MetricsPath)
 	if a.cfg.MetricsReady != nil {
 		a.cfg.MetricsReady(ln.Addr())
 	}
@@ -282,7 +250,7 @@ func (a *app) serveMetrics(ctx context.Context) (stop func(), err error) {
 	go func() {
 		defer wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("metrics listener stopped", "err", err)
+			a.log.ErrorContext(ctx, "metrics listener stopped", "err", err)
 		}
 	}()
 	return func() {

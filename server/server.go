@@ -1,10 +1,11 @@
 // Package server wires Wharf together: it opens the data directory and the
-// store, builds the services (auth, space and, as they land, the feature
-// packages under server/), puts one http.Handler in front of them and runs
-// the HTTP server until its context ends. It holds no business rules of its
-// own beyond first-start setup.
+// store, builds the services (auth, space, the pipeline and every surface:
+// dav, tus, web, publish, phraseanet), mounts their routes on one mux
+// behind the middleware every request goes through, and runs the HTTP
+// server (with TLS, systemd notification and metrics) until its context
+// ends. It holds no business rules of its own beyond first-start setup.
 //
-// server may import every Wharf package; nothing imports server but main.
+// server may import every Wharf package; nothing imports server but cmd.
 package server
 
 import (
@@ -17,12 +18,15 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharfhq/wharf/dav"
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/postproc"
+	"github.com/wharfhq/wharf/publish"
 	"github.com/wharfhq/wharf/tus"
 	"github.com/wharfhq/wharf/web"
 )
@@ -139,7 +143,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.setDefaults(); err != nil {
 		return err
 	}
-	log := cfg.Logger
+	// Every line logged with a request's context carries its request id.
+	log := slog.New(api.LogHandler(cfg.Logger.Handler()))
 	svc, err := Open(ctx, cfg.Dir, true, log)
 	if err != nil {
 		return err
@@ -151,91 +156,24 @@ func Run(ctx context.Context, cfg Config) error {
 	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
-	// The pipeline and the upload janitor run on their own context: they
-	// stop after the HTTP server has drained, so that no request is left
-	// waiting on a job that can no longer finish.
-	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBackground()
-	metricsDone := make(chan struct{})
-	go func() {
-		defer close(metricsDone)
-		app.met.watchJobs(bg, app.bus, svc.DB)
+	// The pipeline, the upload janitor and the Phraseanet workers run on
+	// their own context: they stop after the HTTP server has drained, so
+	// that no request is left waiting on a job that can no longer finish.
+	bg := newBackground(ctx)
+	var runner *postproc.Runner
+	defer func() {
+		bg.close()
+		if runner != nil {
+			runner.Close()
+		}
 	}()
-	defer func() { stopBackground(); <-metricsDone }()
-	runner, err := postproc.New(postproc.Config{
-		DB:            svc.DB,
-		Tree:          svc.Tree,
-		Bus:           app.bus,
-		Logger:        log.With("component", "postproc"),
-		Clamd:         cfg.Clamd,
-		Reject:        cfg.Reject,
-		QuarantineDir: filepath.Join(cfg.Dir, "quarantine"),
-		ThumbsDir:     filepath.Join(cfg.Dir, "thumbs"),
-		Policy:        spacePolicies(svc.DB, log.With("component", "postproc")),
-	})
-	if err != nil {
+	bg.run(func(ctx context.Context) { app.met.watchJobs(ctx, app.bus, svc.DB) })
+	if runner, err = app.startPipeline(bg); err != nil {
 		return err
 	}
-	if err := runner.Start(bg); err != nil {
+	if err := app.buildSurfaces(bg, runner); err != nil {
 		return err
 	}
-	defer runner.Close()
-	app.jobs = runner
-	app.tus, err = tus.New(tus.Config{
-		Tree:           svc.Tree,
-		Auth:           svc.Auth,
-		DB:             svc.DB,
-		Pipeline:       runner,
-		Bus:            app.bus,
-		Logger:         log.With("component", "tus"),
-		UploadsDir:     filepath.Join(cfg.Dir, "uploads"),
-		PublicURL:      cfg.PublicURL,
-		MaxSize:        cfg.MaxUploadSize,
-		NetworkTimeout: cfg.BodyTimeout,
-		Expiry:         cfg.UploadExpiry,
-		ProcessingWait: cfg.ProcessingWait,
-	})
-	if err != nil {
-		return err
-	}
-	janitorDone := make(chan struct{})
-	go func() {
-		defer close(janitorDone)
-		app.tus.Run(bg)
-	}()
-	defer func() { stopBackground(); <-janitorDone }()
-
-	app.evh, err = web.NewEvents(web.EventsConfig{Bus: app.bus, Auth: svc.Auth, Tree: svc.Tree,
-		Logger: log.With("component", "events")})
-	if err != nil {
-		return err
-	}
-	app.dav, err = dav.New(dav.Config{
-		Tree:          svc.Tree,
-		Auth:          svc.Auth,
-		DB:            svc.DB,
-		Logger:        log.With("component", "dav"),
-		AllowInfinity: cfg.DAVAllowInfinity,
-		Processor:     runner,
-		Bus:           app.bus,
-	})
-	if err != nil {
-		return err
-	}
-
-	app.web, err = web.New(web.Config{
-		Tree:         svc.Tree,
-		Auth:         svc.Auth,
-		Bus:          app.bus,
-		Logger:       log.With("component", "web"),
-		ThumbsDir:    filepath.Join(cfg.Dir, "thumbs"),
-		SecureCookie: strings.HasPrefix(cfg.PublicURL, "https://"),
-		Locks:        svc.DB,
-	})
-	if err != nil {
-		return err
-	}
-
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
@@ -249,25 +187,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// The Phraseanet hand-off needs the public URL, which may come from
 	// the listener's address.
-	app.ph, err = phraseanet.New(phraseanet.Config{
-		DB:        svc.DB,
-		Tree:      svc.Tree,
-		Auth:      svc.Auth,
-		Bus:       app.bus,
-		Logger:    log.With("component", "phraseanet"),
-		PublicURL: app.publicURL(ln.Addr()),
-		DoubtHold: cfg.PushDoubtHold,
-	})
-	if err != nil {
+	if err := app.startHandOff(bg, runner, ln.Addr()); err != nil {
 		ln.Close()
 		return err
 	}
-	phDone := make(chan struct{})
-	go func() {
-		defer close(phDone)
-		app.ph.Run(bg)
-	}()
-	defer func() { stopBackground(); <-phDone }()
 	if cfg.MetricsListen != "" {
 		stopMetrics, err := app.serveMetrics(ctx)
 		if err != nil {
@@ -276,8 +199,152 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer stopMetrics()
 	}
+	return app.serve(ctx, bg.ctx, ln)
+}
+
+// background runs the goroutines that outlive requests, on a context of
+// their own that close cancels before waiting for them.
+type background struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newBackground(ctx context.Context) *background {
+	b := &background{}
+	b.ctx, b.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	return b
+}
+
+func (b *background) run(fn func(ctx context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		fn(b.ctx)
+	}()
+}
+
+func (b *background) close() {
+	b.cancel()
+	b.wg.Wait()
+}
+
+// startPipeline starts the processing pipeline, resuming the jobs a
+// previous run left, and its progress endpoint.
+func (a *app) startPipeline(bg *background) (*postproc.Runner, error) {
+	cfg, svc, log := a.cfg, a.svc, a.log.With("component", "postproc")
+	runner, err := postproc.New(postproc.Config{
+		DB:            svc.DB,
+		Tree:          svc.Tree,
+		Bus:           a.bus,
+		Logger:        log,
+		Clamd:         cfg.Clamd,
+		Reject:        cfg.Reject,
+		QuarantineDir: filepath.Join(cfg.Dir, "quarantine"),
+		ThumbsDir:     filepath.Join(cfg.Dir, "thumbs"),
+		Policy:        postproc.SpacePolicies(svc.DB, log),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := runner.Start(bg.ctx); err != nil {
+		return nil, err
+	}
+	a.progress, err = postproc.NewProgress(postproc.ProgressConfig{Runner: runner, Auth: svc.Auth, Logger: log})
+	if err != nil {
+		runner.Close()
+		return nil, err
+	}
+	return runner, nil
+}
+
+// buildSurfaces builds tus (and starts its janitor), the events websocket,
+// WebDAV and the web UI with its API.
+func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
+	cfg, svc, log := a.cfg, a.svc, a.log
+	var err error
+	a.tus, err = tus.New(tus.Config{
+		Tree:           svc.Tree,
+		Auth:           svc.Auth,
+		DB:             svc.DB,
+		Pipeline:       runner,
+		Bus:            a.bus,
+		Logger:         log.With("component", "tus"),
+		UploadsDir:     filepath.Join(cfg.Dir, "uploads"),
+		PublicURL:      cfg.PublicURL,
+		MaxSize:        cfg.MaxUploadSize,
+		NetworkTimeout: cfg.BodyTimeout,
+		Expiry:         cfg.UploadExpiry,
+		ProcessingWait: cfg.ProcessingWait,
+	})
+	if err != nil {
+		return err
+	}
+	bg.run(func(ctx context.Context) { a.tus.Run(ctx) })
+	a.evh, err = web.NewEvents(web.EventsConfig{Bus: a.bus, Auth: svc.Auth, Tree: svc.Tree,
+		Logger: log.With("component", "events")})
+	if err != nil {
+		return err
+	}
+	a.dav, err = dav.New(dav.Config{
+		Tree:          svc.Tree,
+		Auth:          svc.Auth,
+		DB:            svc.DB,
+		Logger:        log.With("component", "dav"),
+		AllowInfinity: cfg.DAVAllowInfinity,
+		Processor:     runner,
+		Bus:           a.bus,
+		Creator:       a.tus,
+	})
+	if err != nil {
+		return err
+	}
+	a.web, err = web.New(web.Config{
+		Tree:         svc.Tree,
+		Auth:         svc.Auth,
+		Bus:          a.bus,
+		Logger:       log.With("component", "web"),
+		ThumbsDir:    filepath.Join(cfg.Dir, "thumbs"),
+		SecureCookie: strings.HasPrefix(cfg.PublicURL, "https://"),
+		Locks:        svc.DB,
+	})
+	return err
+}
+
+// startHandOff builds the Phraseanet service (and starts its workers) and
+// the publish API, which commits through it. addr is the listener's, for
+// the public URL when none is configured.
+func (a *app) startHandOff(bg *background, runner *postproc.Runner, addr net.Addr) error {
+	cfg, svc, log := a.cfg, a.svc, a.log
+	var err error
+	a.ph, err = phraseanet.New(phraseanet.Config{
+		DB:        svc.DB,
+		Tree:      svc.Tree,
+		Auth:      svc.Auth,
+		Bus:       a.bus,
+		Logger:    log.With("component", "phraseanet"),
+		PublicURL: a.publicURL(addr),
+		DoubtHold: cfg.PushDoubtHold,
+	})
+	if err != nil {
+		return err
+	}
+	a.pub, err = publish.New(publish.Config{Auth: svc.Auth, DB: svc.DB, Tree: svc.Tree, Jobs: runner,
+		Phraseanet: a.ph, TusPath: tus.BasePath, PublicURL: cfg.PublicURL, Logger: log.With("component", "publish")})
+	if err != nil {
+		return err
+	}
+	bg.run(func(ctx context.Context) { a.ph.Run(ctx) })
+	return nil
+}
+
+// serve serves HTTP on ln until ctx ends, telling systemd when it is ready
+// and stopping, then shuts the server down gracefully. bg is the context
+// of the work that outlives requests (TLS certificate maintenance).
+func (a *app) serve(ctx, bg context.Context, ln net.Listener) error {
+	cfg, log := a.cfg, a.log
 	srv := &http.Server{
-		Handler: app.handler(),
+		Handler: a.handler(),
 		// No ReadTimeout/WriteTimeout: they would cut large uploads and
 		// downloads. Headers must arrive promptly; idle keep-alive
 		// connections are closed; body-level deadlines belong to the
@@ -289,23 +356,23 @@ func Run(ctx context.Context, cfg Config) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 		ConnContext:       connContext,
 	}
-	if app.tls != nil {
-		app.tls.start(bg, app, srv)
+	if a.tls != nil {
+		a.tls.start(bg, a, srv)
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "data", cfg.Dir, "url", app.publicURL(ln.Addr()))
+	log.InfoContext(ctx, "serving", "addr", ln.Addr().String(), "data", cfg.Dir, "url", a.publicURL(ln.Addr()))
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
 	// The listener is open: connections queue in the kernel until Serve
 	// accepts them, so systemd may start what depends on Wharf now.
 	if err := cfg.Notify.Notify("READY=1"); err != nil {
-		log.Warn("cannot notify systemd", "err", err)
+		log.WarnContext(ctx, "cannot notify systemd", "err", err)
 	}
 	wdCtx, stopWatchdog := context.WithCancel(context.WithoutCancel(ctx))
 	wdDone := make(chan struct{})
 	go func() {
 		defer close(wdDone)
-		cfg.Notify.RunWatchdog(wdCtx, svc.DB.Ping, func(err error) { log.Warn("systemd watchdog", "err", err) })
+		cfg.Notify.RunWatchdog(wdCtx, a.svc.DB.Ping, func(err error) { log.WarnContext(ctx, "systemd watchdog", "err", err) })
 	}()
 	defer func() { stopWatchdog(); <-wdDone }()
 
@@ -322,9 +389,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	log.InfoContext(ctx, "shutting down", "timeout", cfg.ShutdownTimeout)
 	if err := cfg.Notify.Notify("STOPPING=1"); err != nil {
-		log.Warn("cannot notify systemd", "err", err)
+		log.WarnContext(ctx, "cannot notify systemd", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -337,19 +404,23 @@ func Run(ctx context.Context, cfg Config) error {
 
 // app is the HTTP face of a running server.
 type app struct {
-	cfg  Config
-	svc  *Services
-	log  *slog.Logger
-	dav  *dav.Handler
-	tus  *tus.Handler
-	bus  *events.Bus
-	jobs jobStatuser
-	ph   *phraseanet.Service
-	evh  *web.Events
-	web  *web.Handler
-	pub  publisher // the publish API's state (publish.go)
-	tls  *https    // nil: plain HTTP (https.go)
-	met  *metrics  // nil in tests that build an app by hand (metrics.go)
+	cfg      Config
+	svc      *Services
+	log      *slog.Logger
+	dav      *dav.Handler
+	tus      *tus.Handler
+	bus      *events.Bus
+	progress *postproc.Progress
+	ph       *phraseanet.Service
+	evh      *web.Events
+	web      *web.Handler
+	pub      *publish.Service
+	tls      *https   // nil: plain HTTP (https.go)
+	met      *metrics // nil in tests that build an app by hand (metrics.go)
+	// mux and byPattern are the mounted routes (handler), for what is
+	// answered before the mux and needs the request's route.
+	mux       *http.ServeMux
+	byPattern map[string]*api.Route
 }
 
 func (a *app) publicURL(addr net.Addr) string {

@@ -46,7 +46,7 @@ func Open(ctx context.Context, dir string, create bool, log *slog.Logger) (*Serv
 		return nil, err
 	}
 	if up := db.Upgraded(); up.Backup != "" {
-		log.Info("database schema upgraded; the database as it was is kept", "from_schema", up.From, "to_schema", up.To,
+		log.InfoContext(ctx, "database schema upgraded; the database as it was is kept", "from_schema", up.From, "to_schema", up.To,
 			"backup", up.Backup, "backups_kept", store.KeepBackups, "backups_removed", up.Removed)
 	}
 	s := &Services{Dir: dir, DB: db}

@@ -218,7 +218,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if merr != nil {
 		// The bytes are safe; the next chunk or the end hashes the tail
 		// again.
-		u.h.log.Error("cannot record upload progress", "upload_id", u.id, "err", merr)
+		u.h.log.ErrorContext(ctx, "cannot record upload progress", "upload_id", u.id, "err", merr)
 	}
 	return n, diskFull(err)
 }

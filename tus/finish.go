@@ -108,7 +108,7 @@ func (h *Handler) answerFinal(w http.ResponseWriter, r *http.Request, u store.Up
 	// tusd set a write deadline of 2×NetworkTimeout; processing may take
 	// longer than that.
 	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		h.log.Warn("cannot clear the write deadline", "upload_id", u.ID, "err", err)
+		h.log.WarnContext(r.Context(), "cannot clear the write deadline", "upload_id", u.ID, "err", err)
 	}
 	if prefersAsync(r) {
 		h.writeAccepted(w, r, u.ID, true)
@@ -127,7 +127,7 @@ func (h *Handler) answerFinal(w http.ResponseWriter, r *http.Request, u store.Up
 		h.writeRejected(w, u)
 	default:
 		if ctx.Err() == nil {
-			h.log.Error("cannot wait for processing", "upload_id", u.ID, "err", err)
+			h.log.ErrorContext(r.Context(), "cannot wait for processing", "upload_id", u.ID, "err", err)
 		}
 		h.writeAccepted(w, r, u.ID, false)
 	}
@@ -187,7 +187,7 @@ func (h *Handler) record(ctx context.Context, u store.Upload, st postproc.Status
 	}
 	ctx = context.WithoutCancel(ctx)
 	if err := h.db.Update(ctx, func(tx *store.Tx) error { return tx.SetUploadState(ctx, u, h.now()) }); err != nil {
-		h.log.Error("cannot record processing result", "upload_id", u.ID, "err", err)
+		h.log.ErrorContext(ctx, "cannot record processing result", "upload_id", u.ID, "err", err)
 	}
 	h.removeFiles(u.ID, false)
 	return u
@@ -218,10 +218,10 @@ func (h *Handler) refresh(ctx context.Context, u store.Upload) store.Upload {
 			u, err = h.submit(ctx, u.ID, nil)
 			return err
 		}); err != nil {
-			h.log.Error("cannot resubmit upload", "upload_id", u.ID, "err", err)
+			h.log.ErrorContext(ctx, "cannot resubmit upload", "upload_id", u.ID, "err", err)
 		}
 	case err != nil:
-		h.log.Error("cannot get processing status", "upload_id", u.ID, "err", err)
+		h.log.ErrorContext(ctx, "cannot get processing status", "upload_id", u.ID, "err", err)
 	case st.State.Final():
 		u = h.record(ctx, u, st, nil)
 	}
@@ -272,7 +272,7 @@ func (h *Handler) recover(w http.ResponseWriter, r *http.Request, method, id str
 		return err
 	})
 	if err != nil {
-		h.log.Error("cannot submit finished upload", "upload_id", id, "err", err)
+		h.log.ErrorContext(r.Context(), "cannot submit finished upload", "upload_id", id, "err", err)
 		h.writeLocked(w, r, id, "the upload is complete but could not be queued for processing yet")
 		return
 	}
@@ -312,7 +312,7 @@ func (h *Handler) removeUpload(ctx context.Context, id string) {
 	h.removeFiles(id, true)
 	err := h.db.Update(ctx, func(tx *store.Tx) error { return tx.DeleteUpload(ctx, id) })
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		h.log.Error("cannot delete upload record", "upload_id", id, "err", err)
+		h.log.ErrorContext(ctx, "cannot delete upload record", "upload_id", id, "err", err)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/internal/fakeclock"
+	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -150,29 +151,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir(), clock: fakeclock.New(time.Unix(1_700_000_000, 0).UTC()), pipe: newFakePipe(),
+	f := &fixture{clock: fakeclock.New(time.Unix(1_700_000_000, 0).UTC()), pipe: newFakePipe(),
 		users: map[string]*auth.Principal{}}
 	ctx := t.Context()
-	var err error
-	f.db, err = store.Open(ctx, filepath.Join(f.dir, "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.db.Close() })
+	env := testenv.New(t, testenv.Options{Now: f.clock.Now})
+	f.dir, f.db, f.tree, f.auth = env.Dir, env.DB, env.Tree, env.Auth
 	f.pipe.db = f.db
-	f.tree, err = space.New(space.Config{DB: f.db, Dir: f.dir, Now: f.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.tree.Close() })
-	f.auth, err = auth.New(auth.Config{DB: f.db, PasswordCost: 1, Now: f.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, id := range []string{"s", "t"} {
-		if _, err := f.tree.CreateSpaceWithID(ctx, id, "Space "+id, 0); err != nil {
-			t.Fatal(err)
-		}
+		env.Space(t, id, "Space "+id, 0)
 	}
 	if _, err := f.tree.Mkdir(ctx, "s", "dir"); err != nil {
 		t.Fatal(err)
@@ -185,15 +171,9 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 		role        auth.Role
 	}{{"alice", "s", auth.Editor}, {"bob", "s", auth.Editor}, {"carol", "s", auth.Viewer}, {"bob", "t", auth.Editor}} {
 		if f.users[m.name] == nil {
-			u, err := f.auth.AddUser(ctx, m.name, "correct horse battery staple", false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.users[m.name] = &auth.Principal{User: u}
+			f.users[m.name] = &auth.Principal{User: env.User(t, m.name, "correct horse battery staple", false)}
 		}
-		if err := f.auth.Grant(ctx, m.space, m.name, m.role); err != nil {
-			t.Fatal(err)
-		}
+		env.Grant(t, m.space, m.name, m.role)
 	}
 	f.cfg = Config{Tree: f.tree, Auth: f.auth, DB: f.db, Pipeline: f.pipe, UploadsDir: filepath.Join(f.dir, "uploads"),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: f.clock.Now, ProcessingWait: 5 * time.Second}

@@ -33,7 +33,7 @@ func (h *Handler) Sweep(ctx context.Context) {
 	now := h.now()
 	expired, err := h.db.ExpiredUploads(ctx, now)
 	if err != nil {
-		h.log.Error("cannot list expired uploads", "err", err)
+		h.log.ErrorContext(ctx, "cannot list expired uploads", "err", err)
 	}
 	for _, u := range expired {
 		// An upload being written to is not expired, whatever its row says.
@@ -43,16 +43,16 @@ func (h *Handler) Sweep(ctx context.Context) {
 				return err
 			}
 			h.removeUpload(ctx, u.ID)
-			h.log.Info("expired upload removed", "upload_id", u.ID, "space", u.SpaceID, "path", u.Path)
+			h.log.InfoContext(ctx, "expired upload removed", "upload_id", u.ID, "space", u.SpaceID, "path", u.Path)
 			return nil
 		})
 		if err != nil {
-			h.log.Warn("cannot expire upload", "upload_id", u.ID, "err", err)
+			h.log.WarnContext(ctx, "cannot expire upload", "upload_id", u.ID, "err", err)
 		}
 	}
 	processing, err := h.db.UploadsIn(ctx, store.UploadProcessing)
 	if err != nil {
-		h.log.Error("cannot list processing uploads", "err", err)
+		h.log.ErrorContext(ctx, "cannot list processing uploads", "err", err)
 	}
 	for _, u := range processing {
 		h.refresh(ctx, u)
@@ -64,7 +64,7 @@ func (h *Handler) Sweep(ctx context.Context) {
 		return err
 	})
 	if err != nil {
-		h.log.Error("cannot delete old upload records", "err", err)
+		h.log.ErrorContext(ctx, "cannot delete old upload records", "err", err)
 	}
 	for _, id := range old {
 		h.removeFiles(id, false)
@@ -78,7 +78,7 @@ func (h *Handler) Sweep(ctx context.Context) {
 func (h *Handler) removeOrphans(ctx context.Context) {
 	entries, err := os.ReadDir(h.dir)
 	if err != nil {
-		h.log.Error("cannot list uploads", "err", err)
+		h.log.ErrorContext(ctx, "cannot list uploads", "err", err)
 		return
 	}
 	for _, e := range entries {
@@ -90,7 +90,7 @@ func (h *Handler) removeOrphans(ctx context.Context) {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
-			h.log.Error("cannot look up upload", "upload_id", id, "err", err)
+			h.log.ErrorContext(ctx, "cannot look up upload", "upload_id", id, "err", err)
 			continue
 		case u.State == store.UploadDone || u.State == store.UploadRejected:
 			// The bytes are the pipeline's business now; the .info is
@@ -105,7 +105,7 @@ func (h *Handler) removeOrphans(ctx context.Context) {
 		// The create hook writes the record before tusd creates the
 		// files, so a file without one is an orphan.
 		if err := os.Remove(h.binPath(e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
-			h.log.Warn("cannot remove orphaned upload file", "path", e.Name(), "err", err)
+			h.log.WarnContext(ctx, "cannot remove orphaned upload file", "path", e.Name(), "err", err)
 		}
 	}
 }

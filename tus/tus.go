@@ -1,7 +1,7 @@
 // Package tus serves resumable uploads (tus 1.0.0) at /tus/ and the
 // oCIS-style creation of an upload on a WebDAV collection. It embeds tusd's
 // unrouted handler with its filestore and memorylocker (see
-// ../shared/tus.md for the traps this package avoids) and adds what tusd
+// docs/protocols/tus.md for the traps this package avoids) and adds what tusd
 // lacks: authorization, quota and name checks before any byte is stored,
 // an owner check on every request for an upload, the checksum and
 // expiration extensions, hashing while the bytes stream (the digest state is
@@ -15,7 +15,8 @@
 // rejected, offset = length once done.
 //
 // tus imports postproc (types only: the pipeline is a small interface
-// declared here), events, space, auth and store; it knows nothing of WebDAV.
+// declared here), events, space, auth, store and internal/api; it knows
+// nothing of WebDAV.
 package tus
 
 import (
@@ -38,6 +39,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -179,7 +181,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		tree: cfg.Tree, auth: cfg.Auth, db: cfg.DB, pipe: cfg.Pipeline, bus: cfg.Bus,
-		log:     cfg.Logger.With("component", "tus"),
+		log:     cfg.Logger,
 		dir:     filepath.Join(uploads, "tus"),
 		maxSize: cfg.MaxSize, expiry: cfg.Expiry, wait: cfg.ProcessingWait, sweep: cfg.SweepInterval, now: cfg.Now,
 		locker: memorylocker.New(),
@@ -242,10 +244,14 @@ func (h *Handler) SetOptionsHeaders(hdr http.Header) {
 	}
 }
 
-// IsCreation reports whether r is an oCIS-style tus creation on a WebDAV
-// collection: a POST with a Tus-Resumable header.
-func IsCreation(r *http.Request) bool {
-	return r.Method == http.MethodPost && r.Header.Get("Tus-Resumable") != ""
+// Routes are tus's endpoints, behind the server's authentication. An upload
+// token may use them: the hooks check its space, prefix, limits and that
+// it resumes only its own uploads.
+func (h *Handler) Routes() []api.Route {
+	return []api.Route{
+		{Pattern: BasePath, Handler: h, Surface: api.SurfaceTus, UploadToken: api.Always},
+		{Pattern: strings.TrimSuffix(BasePath, "/"), Handler: h, Surface: api.SurfaceTus, UploadToken: api.Always},
+	}
 }
 
 // ServeHTTP serves /tus/ (POST creates an upload, OPTIONS describes the
@@ -468,7 +474,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, status int,
 // for HEAD and PATCH, which get 423 so that clients retry rather than
 // start over or give up.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	h.log.Error("tus request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	h.log.ErrorContext(r.Context(), "tus request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	if r.Method == http.MethodHead || r.Method == http.MethodPatch {
 		w.Header().Set("Retry-After", "5")
 		h.writeError(w, r, http.StatusLocked, "the upload is busy, retry later")

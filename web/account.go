@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/space"
 )
 
@@ -38,7 +39,7 @@ func (h *Handler) handleAppPasswords(w http.ResponseWriter, r *http.Request) {
 	for i, a := range as {
 		out[i] = appPassword{ID: strconv.FormatInt(a.ID, 10), Label: a.Label, Created: rfc3339(a.CreatedAt), LastUsed: rfc3339(a.LastUsedAt)}
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleCreateAppPassword serves POST AppPasswordsPath {"label"}: a new app
@@ -47,7 +48,7 @@ func (h *Handler) handleCreateAppPassword(w http.ResponseWriter, r *http.Request
 	var in struct {
 		Label string `json:"label"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -57,7 +58,7 @@ func (h *Handler) handleCreateAppPassword(w http.ResponseWriter, r *http.Request
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{
+	api.WriteJSON(w, http.StatusCreated, map[string]string{
 		"id": strconv.FormatInt(a.ID, 10), "label": a.Label, "password": secret, "user": user})
 }
 
@@ -65,7 +66,7 @@ func (h *Handler) handleCreateAppPassword(w http.ResponseWriter, r *http.Request
 func (h *Handler) handleRevokeAppPassword(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := strconv.ParseInt(id, 10, 64); err != nil {
-		h.fail(w, r, notFound("no app password "+strconv.Quote(id)))
+		h.fail(w, r, api.NotFound("no app password "+strconv.Quote(id)))
 		return
 	}
 	if err := h.auth.RevokeAppPassword(r.Context(), principal(r).User.Name, id); err != nil {
@@ -82,13 +83,13 @@ func (h *Handler) handlePassword(w http.ResponseWriter, r *http.Request) {
 		Current string `json:"current"`
 		New     string `json:"new"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	err := h.auth.ChangePassword(r.Context(), r.RemoteAddr, principal(r).User.Name, in.Current, in.New)
 	if errors.Is(err, auth.ErrUnauthenticated) {
-		h.fail(w, r, forbidden("the current password is wrong"))
+		h.fail(w, r, api.Forbidden("the current password is wrong"))
 		return
 	}
 	if err != nil {
@@ -113,7 +114,7 @@ func (h *Handler) handleUsers(w http.ResponseWriter, r *http.Request) {
 	for i, u := range us {
 		out[i] = user{Name: u.Name, Admin: u.Admin}
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleAddUser serves POST AdminPrefix+"users" {"name","password","admin"}:
@@ -124,7 +125,7 @@ func (h *Handler) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		Password string `json:"password"`
 		Admin    bool   `json:"admin"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -141,7 +142,7 @@ func (h *Handler) handleAddUser(w http.ResponseWriter, r *http.Request) {
 	if made {
 		out["password"] = in.Password
 	}
-	writeJSON(w, http.StatusCreated, out)
+	api.WriteJSON(w, http.StatusCreated, out)
 }
 
 // handleRemoveUser serves DELETE AdminPrefix+"users/{name}"; admins cannot
@@ -149,7 +150,7 @@ func (h *Handler) handleAddUser(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) handleRemoveUser(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if strings.EqualFold(name, principal(r).User.Name) {
-		h.fail(w, r, badRequest("you cannot remove yourself"))
+		h.fail(w, r, api.BadRequest("you cannot remove yourself"))
 		return
 	}
 	if err := h.auth.RemoveUser(r.Context(), name); err != nil {
@@ -175,12 +176,12 @@ func (h *Handler) handleCreateSpace(w http.ResponseWriter, r *http.Request) {
 		Quota int64  `json:"quota"`
 		Owner string `json:"owner"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if in.Quota < 0 {
-		h.fail(w, r, badRequest("quota %d is negative (0: none)", in.Quota))
+		h.fail(w, r, api.BadRequest("quota %d is negative (0: none)", in.Quota))
 		return
 	}
 	ctx := r.Context()
@@ -202,7 +203,7 @@ func (h *Handler) handleCreateSpace(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusCreated, adminSpace{ID: s.ID, Name: s.Name, Quota: s.QuotaBytes, Used: s.UsedBytes})
+	api.WriteJSON(w, http.StatusCreated, adminSpace{ID: s.ID, Name: s.Name, Quota: s.QuotaBytes, Used: s.UsedBytes})
 }
 
 // handleSetQuota serves PATCH AdminPrefix+"spaces/{id}" {"quota"}.
@@ -210,12 +211,12 @@ func (h *Handler) handleSetQuota(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Quota *int64 `json:"quota"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if in.Quota == nil || *in.Quota < 0 {
-		h.fail(w, r, badRequest(`send {"quota": bytes}, 0 for none`))
+		h.fail(w, r, api.BadRequest(`send {"quota": bytes}, 0 for none`))
 		return
 	}
 	id := r.PathValue("id")
@@ -228,7 +229,7 @@ func (h *Handler) handleSetQuota(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, adminSpace{ID: s.ID, Name: s.Name, Quota: s.QuotaBytes, Used: s.UsedBytes})
+	api.WriteJSON(w, http.StatusOK, adminSpace{ID: s.ID, Name: s.Name, Quota: s.QuotaBytes, Used: s.UsedBytes})
 }
 
 // handleDeleteSpace serves DELETE AdminPrefix+"spaces/{id}": the space and
@@ -237,7 +238,7 @@ func (h *Handler) handleDeleteSpace(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := h.tree.Space(r.Context(), id); err != nil {
 		if errors.Is(err, space.ErrNotFound) {
-			err = notFound("no such space")
+			err = api.NotFound("no such space")
 		}
 		h.fail(w, r, err)
 		return
@@ -269,7 +270,7 @@ func (h *Handler) handleMembers(w http.ResponseWriter, r *http.Request) {
 	for i, m := range ms {
 		out[i] = member{User: m.User, Role: string(m.Role)}
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleGrant serves PUT .../members/{user} {"role"}.
@@ -277,7 +278,7 @@ func (h *Handler) handleGrant(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Role string `json:"role"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -45,6 +45,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/space"
 )
 
@@ -93,6 +94,11 @@ type Events struct {
 }
 
 var _ http.Handler = (*Events)(nil)
+
+// Routes is the events websocket, behind the server's authentication.
+func (h *Events) Routes() []api.Route {
+	return []api.Route{{Pattern: "GET /api/v1/events", Handler: h, Surface: api.SurfaceEvents}}
+}
 
 // NewEvents checks cfg, fills its defaults and returns the handler. The
 // caller authenticates requests before it (auth.NewContext): a request
@@ -253,7 +259,7 @@ func (h *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, errGone) {
 			status = http.StatusUnauthorized
 		} else {
-			h.log.Error("read roles", "user", p.User.Name, "err", err)
+			h.log.ErrorContext(r.Context(), "read roles", "user", p.User.Name, "err", err)
 		}
 		http.Error(w, http.StatusText(status), status)
 		return
@@ -350,7 +356,7 @@ func (s *wsSession) write(ctx context.Context) (websocket.StatusCode, string) {
 			case err != nil:
 				// Failing closed: better a reconnect than events the
 				// caller may no longer see.
-				s.log.Error("re-read roles", "err", err)
+				s.log.ErrorContext(ctx, "re-read roles", "err", err)
 				return websocket.StatusTryAgainLater, "try again"
 			}
 			s.access.Store(a)
@@ -433,7 +439,7 @@ func (s *wsSession) serve(ctx context.Context, req *wsRequest) wsResponse {
 	case errors.Is(err, space.ErrNotDir):
 		return wsResponse{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "path: not a directory"}
 	}
-	s.log.Error("events request", "action", req.Action, "err", err)
+	s.log.ErrorContext(ctx, "events request", "action", req.Action, "err", err)
 	return wsResponse{RequestID: req.RequestID, Status: http.StatusInternalServerError, Error: "internal error"}
 }
 
@@ -530,7 +536,7 @@ func (s *wsSession) forward(ctx context.Context, ch *wsChannel) {
 	delete(s.chans, ch.id)
 	s.mu.Unlock()
 	if mine {
-		s.log.Debug("subscription overflowed", "channel", ch.id)
+		s.log.DebugContext(ctx, "subscription overflowed", "channel", ch.id)
 		s.send(ctx, wsOverflow{Type: "overflow", Channel: ch.id})
 	}
 }

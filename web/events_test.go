@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +16,8 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/space"
-	"github.com/wharfhq/wharf/store"
 )
 
 // fixture is a real Handler on a real SQLite file and data directory, with
@@ -37,24 +36,11 @@ type evFixture struct {
 func newEvFixture(t *testing.T, cfg EventsConfig) *evFixture {
 	t.Helper()
 	ctx := t.Context()
-	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tree, err := space.New(space.Config{DB: db, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := auth.New(auth.Config{DB: db, PasswordCost: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := testenv.New(t, testenv.Options{})
+	tree, a := env.Tree, env.Auth
 	f := &evFixture{bus: events.New(), tree: tree, auth: a, users: map[string]*auth.Principal{}}
 	for _, id := range []string{"a", "b"} {
-		if _, err := tree.CreateSpaceWithID(ctx, id, "Space "+id, 0); err != nil {
-			t.Fatal(err)
-		}
+		env.Space(t, id, "Space "+id, 0)
 	}
 	for _, u := range []struct {
 		name  string
@@ -65,14 +51,9 @@ func newEvFixture(t *testing.T, cfg EventsConfig) *evFixture {
 		{"bob", false, map[string]auth.Role{"a": auth.Editor, "b": auth.Editor}},
 		{"root", true, nil},
 	} {
-		user, err := a.AddUser(ctx, u.name, "correct horse battery staple", u.admin)
-		if err != nil {
-			t.Fatal(err)
-		}
+		user := env.User(t, u.name, "correct horse battery staple", u.admin)
 		for sp, r := range u.roles {
-			if err := a.Grant(ctx, sp, u.name, r); err != nil {
-				t.Fatal(err)
-			}
+			env.Grant(t, sp, u.name, r)
 		}
 		f.users[u.name] = &auth.Principal{User: user, Via: auth.ViaPassword}
 	}
@@ -104,11 +85,7 @@ func newEvFixture(t *testing.T, cfg EventsConfig) *evFixture {
 		}
 		h.ServeHTTP(w, r)
 	}))
-	t.Cleanup(func() {
-		f.srv.Close()
-		tree.Close()
-		db.Close()
-	})
+	t.Cleanup(f.srv.Close)
 	return f
 }
 

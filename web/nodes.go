@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/space"
 )
 
@@ -100,25 +101,25 @@ func (h *Handler) resolve(r *http.Request, id, p string, need auth.Role) (target
 		return target{}, err
 	}
 	if !ok {
-		return target{}, notFound("no such space")
+		return target{}, api.NotFound("no such space")
 	}
 	if _, err := h.tree.Space(r.Context(), id); errors.Is(err, space.ErrNotFound) {
-		return target{}, notFound("no such space")
+		return target{}, api.NotFound("no such space")
 	} else if err != nil {
 		return target{}, err
 	}
 	clean, err := space.Clean(p)
 	if err != nil {
-		return target{}, badRequest("invalid path %q: %v", p, err)
+		return target{}, api.BadRequest("invalid path %q: %v", p, err)
 	}
 	if !role.Allows(need) {
 		if need == auth.Manager {
-			return target{}, forbidden("only the space's managers may do that")
+			return target{}, api.Forbidden("only the space's managers may do that")
 		}
-		return target{}, forbidden("your role in this space does not allow changes")
+		return target{}, api.Forbidden("your role in this space does not allow changes")
 	}
 	if need != auth.Viewer && !pr.Covers(id, clean) {
-		return target{}, forbidden("your token does not reach that path")
+		return target{}, api.Forbidden("your token does not reach that path")
 	}
 	return target{Space: id, Path: clean, Role: role}, nil
 }
@@ -143,7 +144,7 @@ func (h *Handler) handleSpaces(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleNode serves GET .../nodes/{path...}: a node, with its children if
@@ -160,7 +161,7 @@ func (h *Handler) handleNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !n.IsDir {
-		writeJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(t.Space, n)})
+		api.WriteJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(t.Space, n)})
 		return
 	}
 	children, err := h.tree.List(r.Context(), t.Space, t.Path)
@@ -172,7 +173,7 @@ func (h *Handler) handleNode(w http.ResponseWriter, r *http.Request) {
 	for i, c := range children {
 		out[i] = h.nodeJSON(t.Space, c)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(t.Space, n), "children": out})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(t.Space, n), "children": out})
 }
 
 // handleThumb serves GET .../thumbs/{path...}: the thumbnail of an image.
@@ -189,12 +190,12 @@ func (h *Handler) handleThumb(w http.ResponseWriter, r *http.Request) {
 	}
 	name := h.thumbFile(n)
 	if name == "" {
-		h.fail(w, r, notFound("no thumbnail"))
+		h.fail(w, r, api.NotFound("no thumbnail"))
 		return
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		h.fail(w, r, notFound("no thumbnail"))
+		h.fail(w, r, api.NotFound("no thumbnail"))
 		return
 	}
 	defer f.Close()
@@ -270,7 +271,7 @@ func (h *Handler) locked(ctx context.Context, spaceID, p string) error {
 		default:
 			continue
 		}
-		return &apiError{http.StatusLocked, "locked by a WebDAV client; try again when it is done"}
+		return &api.Error{Status: http.StatusLocked, Msg: "locked by a WebDAV client; try again when it is done"}
 	}
 	return nil
 }
@@ -291,7 +292,7 @@ func (h *Handler) handleMkdir(w http.ResponseWriter, r *http.Request) {
 		Path    string `json:"path"`
 		Parents bool   `json:"parents"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -301,7 +302,7 @@ func (h *Handler) handleMkdir(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t.Path == "" && !in.Parents {
-		h.fail(w, r, &apiError{http.StatusConflict, "the space's root folder exists"})
+		h.fail(w, r, &api.Error{Status: http.StatusConflict, Msg: "the space's root folder exists"})
 		return
 	}
 	ctx := r.Context()
@@ -331,10 +332,10 @@ func (h *Handler) handleMkdir(w http.ResponseWriter, r *http.Request) {
 				h.fail(w, r, serr)
 				return
 			case !existing.IsDir:
-				h.fail(w, r, &apiError{http.StatusConflict, fmt.Sprintf("%q is a file", p)})
+				h.fail(w, r, &api.Error{Status: http.StatusConflict, Msg: fmt.Sprintf("%q is a file", p)})
 				return
 			case !in.Parents:
-				h.fail(w, r, &apiError{http.StatusConflict, fmt.Sprintf("%q exists", p)})
+				h.fail(w, r, &api.Error{Status: http.StatusConflict, Msg: fmt.Sprintf("%q exists", p)})
 				return
 			}
 			made = nil
@@ -348,7 +349,7 @@ func (h *Handler) handleMkdir(w http.ResponseWriter, r *http.Request) {
 		made = &n
 	}
 	if made != nil {
-		writeJSON(w, http.StatusCreated, map[string]any{"node": h.nodeJSON(t.Space, *made)})
+		api.WriteJSON(w, http.StatusCreated, map[string]any{"node": h.nodeJSON(t.Space, *made)})
 		return
 	}
 	n, err := h.tree.Stat(ctx, t.Space, t.Path)
@@ -356,7 +357,7 @@ func (h *Handler) handleMkdir(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(t.Space, n)})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(t.Space, n)})
 }
 
 // handleMove serves POST .../move {"from","to","toSpace","overwrite"}:
@@ -368,7 +369,7 @@ func (h *Handler) handleMove(w http.ResponseWriter, r *http.Request) {
 		ToSpace   string `json:"toSpace"`
 		Overwrite bool   `json:"overwrite"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -387,13 +388,13 @@ func (h *Handler) handleMove(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case src.Path == "":
-		h.fail(w, r, badRequest("a space's root folder cannot be moved"))
+		h.fail(w, r, api.BadRequest("a space's root folder cannot be moved"))
 		return
 	case dst.Path == "":
-		h.fail(w, r, badRequest("the target cannot be a space's root folder"))
+		h.fail(w, r, api.BadRequest("the target cannot be a space's root folder"))
 		return
 	case src.Space == dst.Space && src.Path == dst.Path:
-		h.fail(w, r, badRequest("source and target are the same"))
+		h.fail(w, r, api.BadRequest("source and target are the same"))
 		return
 	}
 	ctx := r.Context()
@@ -410,10 +411,10 @@ func (h *Handler) handleMove(w http.ResponseWriter, r *http.Request) {
 	_, err = h.tree.Move(ctx, src.Space, src.Path, dst.Space, dst.Path, in.Overwrite)
 	switch {
 	case errors.Is(err, space.ErrExists):
-		h.fail(w, r, &apiError{http.StatusPreconditionFailed, fmt.Sprintf("%q exists", dst.Path)})
+		h.fail(w, r, &api.Error{Status: http.StatusPreconditionFailed, Msg: fmt.Sprintf("%q exists", dst.Path)})
 		return
 	case errors.Is(err, space.ErrBadPath):
-		h.fail(w, r, badRequest("a folder cannot be moved into itself"))
+		h.fail(w, r, api.BadRequest("a folder cannot be moved into itself"))
 		return
 	case err != nil:
 		h.fail(w, r, err)
@@ -432,7 +433,7 @@ func (h *Handler) handleMove(w http.ResponseWriter, r *http.Request) {
 		h.publish(r, events.NodeDeleted, src.Space, src.Path, nil, map[string]any{"to": dst.Space + "/" + n.Path})
 		h.publish(r, events.NodeCreated, dst.Space, n.Path, &n, nil)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(dst.Space, n)})
+	api.WriteJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(dst.Space, n)})
 }
 
 // handleDelete serves DELETE .../nodes/{path...}: a file, or a folder with
@@ -444,7 +445,7 @@ func (h *Handler) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if t.Path == "" {
-		h.fail(w, r, badRequest("a space's root folder cannot be deleted; an admin deletes the space"))
+		h.fail(w, r, api.BadRequest("a space's root folder cannot be deleted; an admin deletes the space"))
 		return
 	}
 	ctx := r.Context()

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/api"
 )
 
 // sessionJSON is what login and GET SessionPath answer.
@@ -22,17 +23,17 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		User     string `json:"user"`
 		Password string `json:"password"`
 	}
-	if err := readJSON(r, &in); err != nil {
+	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	if in.User == "" || in.Password == "" {
-		h.fail(w, r, badRequest(`send {"user","password"}`))
+		h.fail(w, r, api.BadRequest(`send {"user","password"}`))
 		return
 	}
 	p, err := h.auth.Login(r.Context(), r.RemoteAddr, in.User, in.Password)
 	if errors.Is(err, auth.ErrUnauthenticated) {
-		h.fail(w, r, &apiError{http.StatusUnauthorized, "wrong user name or password"})
+		h.fail(w, r, &api.Error{Status: http.StatusUnauthorized, Msg: "wrong user name or password"})
 		return
 	}
 	if err != nil {
@@ -49,7 +50,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Name: auth.SessionCookie, Value: secret, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: h.secure(r), MaxAge: int(h.cfg.SessionTTL.Seconds()),
 	})
-	writeJSON(w, http.StatusOK, sessionJSON{User: p.User.Name, Admin: p.User.Admin, CSRF: h.auth.CSRFToken(&tok)})
+	api.WriteJSON(w, http.StatusOK, sessionJSON{User: p.User.Name, Admin: p.User.Admin, CSRF: h.auth.CSRFToken(&tok)})
 }
 
 // secure reports whether the session cookie of a response to r is Secure.
@@ -74,7 +75,7 @@ func (h *Handler) handleSession(w http.ResponseWriter, r *http.Request) {
 	if p.Token != nil && p.Token.Kind == auth.KindSession {
 		out.CSRF = h.auth.CSRFToken(p.Token)
 	}
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleLogout serves DELETE SessionPath: the session token is revoked and
@@ -83,7 +84,7 @@ func (h *Handler) handleSession(w http.ResponseWriter, r *http.Request) {
 // that another site cannot log people out.
 func (h *Handler) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if _, err := r.Cookie(auth.SessionCookie); err != nil || r.Header.Get("Authorization") != "" {
-		h.fail(w, r, &apiError{http.StatusUnauthorized, "no session cookie: log out a bearer token at DELETE /api/v1/auth/token"})
+		h.fail(w, r, &api.Error{Status: http.StatusUnauthorized, Msg: "no session cookie: log out a bearer token at DELETE /api/v1/auth/token"})
 		return
 	}
 	p, err := h.cookiePrincipal(r)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
+	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -38,26 +40,13 @@ const pw = "correct horse battery"
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(ctx, filepath.Join(dir, "wharf.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	tree, err := space.New(space.Config{DB: db, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tree.Close() })
-	a, err := auth.New(auth.Config{DB: db, PasswordCost: 1, MaxFailures: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := testenv.New(t, testenv.Options{Auth: auth.Config{MaxFailures: 3}})
+	dir, db, a, tree := env.Dir, env.DB, env.Auth, env.Tree
 	f := &fixture{t: t, db: db, auth: a, tree: tree, bus: events.New(), thumbs: filepath.Join(dir, "thumbs")}
 	if err := os.Mkdir(f.thumbs, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	f.h, err = New(Config{Tree: tree, Auth: a, Bus: f.bus, ThumbsDir: f.thumbs, Locks: db,
 		Logger: nil})
 	if err != nil {
@@ -67,37 +56,39 @@ func newFixture(t *testing.T) *fixture {
 		name  string
 		admin bool
 	}{{"admin", true}, {"alice", false}, {"bob", false}} {
-		if _, err := a.AddUser(ctx, u.name, pw, u.admin); err != nil {
-			t.Fatal(err)
-		}
+		env.User(t, u.name, pw, u.admin)
 	}
 	for _, s := range []string{"files", "team", "secret"} {
-		if _, err := tree.CreateSpaceWithID(ctx, s, s, 0); err != nil {
-			t.Fatal(err)
-		}
+		env.Space(t, s, s, 0)
 	}
 	for _, g := range []struct {
 		space, user string
 		role        auth.Role
 	}{{"files", "alice", auth.Editor}, {"team", "alice", auth.Manager}, {"files", "bob", auth.Viewer}} {
-		if err := a.Grant(ctx, g.space, g.user, g.role); err != nil {
-			t.Fatal(err)
-		}
+		env.Grant(t, g.space, g.user, g.role)
 	}
-	// The server's gate, in miniature.
-	authed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.Authenticate(r.Context(), r)
-		if err != nil {
-			f.h.fail(w, r, err)
-			return
-		}
-		f.h.API().ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
-	})
+	// The server's mounting, in miniature: public routes as they are, the
+	// others, and every other path, behind authentication.
+	authed := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, err := a.Authenticate(r.Context(), r)
+			if err != nil {
+				f.h.fail(w, r, err)
+				return
+			}
+			h.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+		})
+	}
 	mux := http.NewServeMux()
-	mux.Handle(SessionPath, f.h.Session())
-	mux.Handle("GET /{$}", f.h.Pages())
-	mux.Handle("GET /ui/", f.h.Pages())
-	mux.Handle("/", authed)
+	for _, rt := range f.h.Routes() {
+		if !rt.Public {
+			rt.Handler = authed(rt.Handler)
+		}
+		mux.Handle(rt.Pattern, rt.Handler)
+	}
+	mux.Handle("/", authed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.h.fail(w, r, api.NotFound("no such resource"))
+	})))
 	f.srv = mux
 	return f
 }

@@ -1,5 +1,5 @@
 // Package phrasesim is a Phraseanet simulator for tests: the other side of
-// the hand-off described in ../shared/phraseanet.md, written from that
+// the hand-off described in docs/protocols/phraseanet.md, written from that
 // document and not from Wharf's code. It serves Phraseanet's enqueue
 // endpoint with its validation and envelope, then, like Phraseanet's
 // workers, fetches each asset's metadata and bytes from the uploader,

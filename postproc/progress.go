@@ -1,8 +1,9 @@
-package server
+package postproc
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -12,72 +13,114 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
-	"github.com/wharfhq/wharf/postproc"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/store"
 )
 
-// jobStatuser is what the progress endpoint needs from the pipeline.
-type jobStatuser interface {
-	Status(ctx context.Context, id string) (postproc.Status, error)
+// ProgressConfig configures the progress endpoint (NewProgress).
+type ProgressConfig struct {
+	// Runner is the pipeline whose jobs are watched, with its Bus.
+	// Required.
+	Runner *Runner
+	// Auth tells who may watch: the members of the upload's space.
+	// Required.
+	Auth *auth.Service
+	// Logger receives the failures answered 500. Nil: discard.
+	Logger *slog.Logger
+}
+
+// Progress serves GET /api/v1/uploads/{id}/progress, the processing state
+// of one upload, which the upload front ends name in Progress-Location
+// (ProgressURL). It is safe for concurrent use.
+type Progress struct {
+	cfg ProgressConfig
+	log *slog.Logger
+}
+
+// NewProgress checks cfg and returns the endpoint.
+func NewProgress(cfg ProgressConfig) (*Progress, error) {
+	if cfg.Runner == nil || cfg.Auth == nil {
+		return nil, errors.New("postproc: progress: Config needs Runner and Auth")
+	}
+	if cfg.Runner.bus == nil {
+		return nil, errors.New("postproc: progress: the Runner has no Bus")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Progress{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Routes is the progress endpoint. An upload token may watch the uploads
+// it created, and no other.
+func (pr *Progress) Routes() []api.Route {
+	return []api.Route{{
+		Pattern: "GET " + progressPrefix + "{id}/progress",
+		Handler: http.HandlerFunc(pr.serve),
+		Surface: api.SurfaceEvents,
+		UploadToken: func(r *http.Request, t *auth.Token) bool {
+			u, err := pr.cfg.Runner.db.Upload(r.Context(), r.PathValue("id"))
+			return err == nil && u.TokenID == t.ID
+		},
+	}}
 }
 
 // progressMessage is one message on the progress websocket: first the
 // job's status as it stands, then each of its events, the last of which is
 // processing.finished or processing.aborted.
 type progressMessage struct {
-	Type   string           `json:"type"` // "status" or the event's type
-	Status *postproc.Status `json:"status,omitempty"`
-	Event  *events.Event    `json:"event,omitempty"`
+	Type   string        `json:"type"` // "status" or the event's type
+	Status *Status       `json:"status,omitempty"`
+	Event  *events.Event `json:"event,omitempty"`
 }
 
 // receiving is the state reported for an upload whose bytes are still
 // arriving.
-const receiving postproc.State = "receiving"
+const receiving State = "receiving"
 
 // progressPingEvery keeps idle progress sockets (a long virus scan) alive
 // through proxies that close quiet connections.
 const progressPingEvery = 30 * time.Second
 
-// handleProgress serves /api/v1/uploads/{id}/progress: the processing state
+// serve serves /api/v1/uploads/{id}/progress: the processing state
 // of an upload as JSON (GET), or as a websocket that streams the job's
 // events until it is final and then closes normally. A client that
 // connects after the end gets the final state at once. Only members of the
 // upload's space see it; to others it does not exist.
-func (a *app) handleProgress(w http.ResponseWriter, r *http.Request) {
+func (pr *Progress) serve(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	// Subscribe before reading the status, so that no event falls between.
 	var sub *events.Subscription
 	if websocketRequested(r) {
-		sub = a.bus.Subscribe(func(e events.Event) bool { return e.Upload == id }, 64)
+		sub = pr.cfg.Runner.bus.Subscribe(func(e events.Event) bool { return e.Upload == id }, 64)
 		defer sub.Close()
 	}
-	st, err := a.jobs.Status(ctx, id)
-	if errors.Is(err, postproc.ErrUnknownJob) {
+	st, err := pr.cfg.Runner.Status(ctx, id)
+	if errors.Is(err, ErrUnknownJob) {
 		// A tus upload still receiving its bytes has no job yet: report it
 		// as such, so that a client may watch from the start.
 		var u store.Upload
-		if u, err = a.svc.DB.Upload(ctx, id); err == nil && u.SpaceID != "" {
-			st = postproc.Status{ID: u.ID, Space: u.SpaceID, Path: u.Path, State: receiving, Updated: u.UpdatedAt}
+		if u, err = pr.cfg.Runner.db.Upload(ctx, id); err == nil && u.SpaceID != "" {
+			st = Status{ID: u.ID, Space: u.SpaceID, Path: u.Path, State: receiving, Updated: u.UpdatedAt}
 		} else if err == nil || errors.Is(err, store.ErrNotFound) {
-			a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such upload"})
+			api.Write(w, r, pr.log, &api.Error{Status: http.StatusNotFound, Msg: "no such upload"})
 			return
 		}
 	}
 	if err != nil {
-		a.writeError(w, r, err)
+		api.Write(w, r, pr.log, err)
 		return
 	}
-	if _, ok, err := a.svc.Auth.RoleIn(ctx, auth.FromContext(ctx), st.Space); err != nil || !ok {
+	if _, ok, err := pr.cfg.Auth.RoleIn(ctx, auth.FromContext(ctx), st.Space); err != nil || !ok {
 		if err == nil {
-			err = &httpError{Status: http.StatusNotFound, Msg: "no such upload"}
+			err = &api.Error{Status: http.StatusNotFound, Msg: "no such upload"}
 		}
-		a.writeError(w, r, err)
+		api.Write(w, r, pr.log, err)
 		return
 	}
 	if sub == nil {
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusOK, st)
+		api.WriteJSON(w, http.StatusOK, st)
 		return
 	}
 
@@ -112,7 +155,7 @@ func (a *app) handleProgress(w http.ResponseWriter, r *http.Request) {
 			if sub.Dropped() > 0 {
 				// Events were lost: the client can no longer follow; say
 				// where things stand and let it reconnect.
-				if st, err := a.jobs.Status(ctx, id); err == nil {
+				if st, err := pr.cfg.Runner.Status(ctx, id); err == nil {
 					wsjson.Write(ctx, c, progressMessage{Type: "status", Status: &st})
 				}
 				c.Close(websocket.StatusTryAgainLater, "fell behind; reconnect")

@@ -1,4 +1,4 @@
-package server
+package postproc
 
 import (
 	"context"
@@ -6,16 +6,15 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/store"
 )
 
-// spacePolicies reads each space's upload policy from the store for the
-// pipeline. A policy that cannot be read or decoded is logged and refuses
+// SpacePolicies reads each space's upload policy from the store, for
+// Config.Policy. A policy that cannot be read or decoded is logged and refuses
 // every file (a type nobody has): failing open would let
 // through what the space's managers meant to keep out.
-func spacePolicies(db *store.DB, log *slog.Logger) func(spaceID string) postproc.Policy {
-	return func(spaceID string) postproc.Policy {
+func SpacePolicies(db *store.DB, log *slog.Logger) func(spaceID string) Policy {
+	return func(spaceID string) Policy {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		raw, err := db.SpacePolicy(ctx, spaceID)
@@ -23,7 +22,7 @@ func spacePolicies(db *store.DB, log *slog.Logger) func(spaceID string) postproc
 			log.Error("cannot read the space's policy; refusing its uploads", "space", spaceID, "err", err)
 			return refuseAll
 		}
-		var p postproc.Policy
+		var p Policy
 		if raw == "" {
 			return p
 		}
@@ -35,4 +34,4 @@ func spacePolicies(db *store.DB, log *slog.Logger) func(spaceID string) postproc
 	}
 }
 
-var refuseAll = postproc.Policy{AllowTypes: []string{"wharf/policy-unreadable"}}
+var refuseAll = Policy{AllowTypes: []string{"wharf/policy-unreadable"}}

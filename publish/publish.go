@@ -1,9 +1,13 @@
-package server
-
-// The publish flow scripts and partners use (issue 9, docs/publish.md):
-// session tokens from a password, upload tokens narrowed to one space and
-// prefix with byte and file limits, and the finalization of uploads
-// (metadata on the new files, one Phraseanet commit of them).
+// Package publish is the publish flow scripts and partners use
+// (docs/publish.md): session tokens from a password, upload tokens narrowed
+// to one space and prefix with byte and file limits, and the finalization
+// of uploads (metadata on the new files, one Phraseanet commit of them),
+// with the metadata read back.
+//
+// publish imports auth, space, store, postproc (to wait for processing),
+// internal/api, and phraseanet, whose commits a finalization makes: the
+// one surface that calls another, on purpose.
+package publish
 
 import (
 	"bytes"
@@ -13,7 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,12 +25,11 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/dav"
+	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
-	"github.com/wharfhq/wharf/tus"
 )
 
 // Lifetimes of the tokens the publish API makes.
@@ -47,41 +50,74 @@ const maxFinalizeUploads = 10000
 // maxMetadata bounds the metadata JSON stored on each file.
 const maxMetadata = 64 << 10
 
-// publisher is the state of the publish API: finalizations that may make a
-// commit run one at a time, so that two identical ones make one commit.
-type publisher struct {
-	mu sync.Mutex
-}
-
-// jobWaiter is the pipeline's ability to wait for a job, which
-// postproc.Runner has; without it, finalize reports without waiting.
-type jobWaiter interface {
+// Jobs is what finalization needs of the pipeline: to wait for a job.
+// *postproc.Runner has it.
+type Jobs interface {
 	Wait(ctx context.Context, id string) (postproc.Status, error)
 }
 
-// readJSON decodes r's body (at most limit bytes) into v, with numbers as
-// json.Number; an empty body leaves v alone.
-func readJSON(r *http.Request, limit int64, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return &httpError{Status: http.StatusBadRequest, Msg: "cannot read the body"}
-	}
-	if int64(len(b)) > limit {
-		return &httpError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("the body is larger than %d bytes", limit)}
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return &httpError{Status: http.StatusBadRequest, Msg: "the body is not the JSON expected: " + err.Error()}
-	}
-	return nil
+// Config configures the publish API. Zero values mean the documented
+// defaults.
+type Config struct {
+	// Auth, DB and Tree are the server's. Required.
+	Auth *auth.Service
+	DB   *store.DB
+	Tree *space.Tree
+	// Jobs lets a finalization wait for processing. Nil: it reports the
+	// files still processing without waiting.
+	Jobs Jobs
+	// Phraseanet makes the commits of finalizations that name a target.
+	// Required.
+	Phraseanet *phraseanet.Service
+	// TusPath is where tus uploads are created (tus.BasePath), for the URL
+	// given with an upload token. Required.
+	TusPath string
+	// PublicURL is the server's public URL, for the tus URL given with an
+	// upload token. "": the request's scheme and host.
+	PublicURL string
+	// Logger receives the failures answered 500. Nil: discard.
+	Logger *slog.Logger
 }
 
-func badRequest(format string, args ...any) error {
-	return &httpError{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+// Service serves the publish API. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+	// mu runs finalizations that may make a commit one at a time, so that
+	// two identical ones make one commit.
+	mu sync.Mutex
+}
+
+// New checks cfg and returns the service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Auth == nil || cfg.DB == nil || cfg.Tree == nil || cfg.Phraseanet == nil || cfg.TusPath == "" {
+		return nil, errors.New("publish: Config needs Auth, DB, Tree, Phraseanet and TusPath")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Routes are the publish API's endpoints. The session token is had for a
+// password, so its route is public; upload tokens are account business; an
+// upload token may finalize the uploads it made.
+func (s *Service) Routes() []api.Route {
+	finalize := func(r *http.Request, _ *auth.Token) bool { return true } // finalizeOwns checks each upload
+	return []api.Route{
+		{Pattern: "POST " + sessionPath, Handler: http.HandlerFunc(s.handleCreateSession), Surface: api.SurfaceAPI, Public: true},
+		{Pattern: "DELETE " + sessionPath, Handler: http.HandlerFunc(s.handleRevokeSession), Surface: api.SurfaceAPI, Public: true},
+		{Pattern: "POST " + uploadTokensPath, Handler: http.HandlerFunc(s.handleCreateUploadToken), Surface: api.SurfaceAPI, Scope: auth.ScopeAccount},
+		{Pattern: "GET " + uploadTokensPath, Handler: http.HandlerFunc(s.handleListUploadTokens), Surface: api.SurfaceAPI, Scope: auth.ScopeAccount},
+		{Pattern: "DELETE " + uploadTokensPath + "/{id}", Handler: http.HandlerFunc(s.handleRevokeUploadToken), Surface: api.SurfaceAPI, Scope: auth.ScopeAccount},
+		{Pattern: "POST " + finalizePath, Handler: http.HandlerFunc(s.handleFinalize), Surface: api.SurfaceAPI, UploadToken: finalize},
+		{Pattern: "GET " + metadataPrefix + "{space}/{path...}", Handler: http.HandlerFunc(s.handleMetadata), Surface: api.SurfaceAPI},
+	}
+}
+
+// fail is where this API's errors become answers.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
+	api.Write(w, r, s.log, err)
 }
 
 // seconds reads an optional expires_in: 0 gives def, and it must not
@@ -92,44 +128,30 @@ func seconds(v json.Number, def, most time.Duration) (time.Duration, error) {
 	}
 	n, err := v.Int64()
 	if err != nil || n < 0 {
-		return 0, badRequest("expires_in %s: want a whole number of seconds", v)
+		return 0, api.BadRequest("expires_in %s: want a whole number of seconds", v)
 	}
 	if n == 0 {
 		return def, nil
 	}
 	if time.Duration(n) > most/time.Second {
-		return 0, badRequest("expires_in %d: at most %d seconds", n, int64(most/time.Second))
+		return 0, api.BadRequest("expires_in %d: at most %d seconds", n, int64(most/time.Second))
 	}
 	return time.Duration(n) * time.Second, nil
-}
-
-// authError turns auth's refusals of input into client errors.
-func authError(err error) error {
-	var he *httpError
-	switch {
-	case errors.As(err, &he):
-		return err
-	case errors.Is(err, auth.ErrBadToken), errors.Is(err, auth.ErrBadName):
-		return &httpError{Status: http.StatusBadRequest, Msg: err.Error()}
-	case errors.Is(err, auth.ErrNotFound):
-		return &httpError{Status: http.StatusNotFound, Msg: err.Error()}
-	}
-	return err
 }
 
 // handleCreateSession serves POST /api/v1/auth/token: a user name and the
 // account password or an app password (JSON {"user","password"} or Basic)
 // give a bearer session token. It is mounted before authentication and
 // never takes a token as credentials.
-func (a *app) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		User      string      `json:"user"`
 		Password  string      `json:"password"`
 		ExpiresIn json.Number `json:"expires_in"`
 		Label     string      `json:"label"`
 	}
-	if err := readJSON(r, 64<<10, &in); err != nil {
-		a.writeError(w, r, err)
+	if err := api.ReadJSON(r, 64<<10, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if in.User == "" && in.Password == "" {
@@ -137,34 +159,31 @@ func (a *app) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.User == "" || in.Password == "" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="Wharf", charset="UTF-8"`)
-		a.writeError(w, r, &httpError{Status: http.StatusUnauthorized,
+		s.fail(w, r, &api.Error{Status: http.StatusUnauthorized,
 			Msg: `send a user name and password, as JSON {"user","password"} or Basic`})
 		return
 	}
 	ttl, err := seconds(in.ExpiresIn, sessionTTL, maxSessionTTL)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
-	p, err := a.svc.Auth.Login(r.Context(), r.RemoteAddr, in.User, in.Password)
+	p, err := s.cfg.Auth.Login(r.Context(), r.RemoteAddr, in.User, in.Password)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
-	if lw, ok := w.(*logWriter); ok {
-		lw.user = p.User.Name
-	}
+	api.NoteUser(w, p.User.Name)
 	label := in.Label
 	if label == "" {
 		label = "session from " + p.Via
 	}
-	tok, secret, err := a.svc.Auth.CreateToken(r.Context(), p.User.Name, auth.TokenOptions{Kind: auth.KindSession, Label: label, TTL: ttl})
+	tok, secret, err := s.cfg.Auth.CreateToken(r.Context(), p.User.Name, auth.TokenOptions{Kind: auth.KindSession, Label: label, TTL: ttl})
 	if err != nil {
-		a.writeError(w, r, authError(err))
+		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]any{
+	api.WriteJSON(w, http.StatusCreated, map[string]any{
 		"id": tok.ID, "token": secret, "expiresAt": tok.ExpiresAt, "user": p.User.Name,
 	})
 }
@@ -172,67 +191,26 @@ func (a *app) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 // handleRevokeSession serves DELETE /api/v1/auth/token: it revokes the
 // bearer token the request carries. Upload tokens are revoked by their
 // creator instead (DELETE /api/v1/upload-tokens/{id}).
-func (a *app) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleRevokeSession(w http.ResponseWriter, r *http.Request) {
 	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "bearer") {
-		a.writeError(w, r, &httpError{Status: http.StatusUnauthorized, Msg: "send the token to revoke as Authorization: Bearer"})
+		s.fail(w, r, &api.Error{Status: http.StatusUnauthorized, Msg: "send the token to revoke as Authorization: Bearer"})
 		return
 	}
-	p, err := a.svc.Auth.AuthenticateToken(r.Context(), r.RemoteAddr, strings.TrimSpace(secret))
+	p, err := s.cfg.Auth.AuthenticateToken(r.Context(), r.RemoteAddr, strings.TrimSpace(secret))
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if p.Token.Kind == auth.KindUpload {
-		a.writeError(w, r, &httpError{Status: http.StatusForbidden, Msg: "an upload token is revoked by its creator: DELETE /api/v1/upload-tokens/" + p.Token.ID})
+		s.fail(w, r, &api.Error{Status: http.StatusForbidden, Msg: "an upload token is revoked by its creator: DELETE /api/v1/upload-tokens/" + p.Token.ID})
 		return
 	}
-	if err := a.svc.Auth.RevokeToken(r.Context(), p.Token.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
-		a.writeError(w, r, err)
+	if err := s.cfg.Auth.RevokeToken(r.Context(), p.Token.ID); err != nil && !errors.Is(err, auth.ErrNotFound) {
+		s.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// limitUploadTokens keeps callers authenticated by an upload token to what
-// such a token is for: creating tus uploads (at /tus/ or oCIS-style on a
-// collection), resuming, ending and watching the uploads it created, and
-// finalizing them. Everything else is 403. It runs after requireAuth.
-func (a *app) limitUploadTokens(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := auth.FromContext(r.Context())
-		if p == nil || p.Token == nil || p.Token.Kind != auth.KindUpload || a.uploadTokenMay(r, p.Token) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		msg := "an upload token may only create and resume tus uploads and finalize them"
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			a.writeError(w, r, &httpError{Status: http.StatusForbidden, Msg: msg})
-			return
-		}
-		writeText(w, http.StatusForbidden, msg)
-	})
-}
-
-func (a *app) uploadTokenMay(r *http.Request, t *auth.Token) bool {
-	p := r.URL.Path
-	switch {
-	case p == "/tus" || strings.HasPrefix(p, tus.BasePath):
-		return true // tus checks the space, prefix, limits and owner
-	case strings.HasPrefix(p, dav.SpacesPrefix) && tus.IsCreation(r):
-		return true
-	case p == finalizePath:
-		return r.Method == http.MethodPost
-	case r.Method == http.MethodGet:
-		rest, ok := strings.CutPrefix(p, postproc.ProgressPrefix)
-		id, ok2 := strings.CutSuffix(rest, "/progress")
-		if !ok || !ok2 || id == "" || strings.Contains(id, "/") {
-			return false
-		}
-		u, err := a.svc.DB.Upload(r.Context(), id)
-		return err == nil && u.TokenID == t.ID
-	}
-	return false
 }
 
 // uploadTokenOut describes an upload token; Token (the secret) only when
@@ -257,9 +235,9 @@ type uploadTokenOut struct {
 
 // baseURL is the server's public URL: the configured one, else the
 // request's scheme and host.
-func (a *app) baseURL(r *http.Request) string {
-	if a.cfg.PublicURL != "" {
-		return strings.TrimSuffix(a.cfg.PublicURL, "/")
+func (s *Service) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimSuffix(s.cfg.PublicURL, "/")
 	}
 	if r.TLS != nil {
 		return "https://" + r.Host
@@ -270,7 +248,7 @@ func (a *app) baseURL(r *http.Request) string {
 // handleCreateUploadToken serves POST /api/v1/upload-tokens: an editor of
 // a space makes a token that may only create uploads below a prefix of it,
 // within byte and file limits, until it expires.
-func (a *app) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
 	var in struct {
@@ -281,9 +259,9 @@ func (a *app) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
 		ExpiresIn json.Number `json:"expires_in"`
 		Label     string      `json:"label"`
 	}
-	err := readJSON(r, 64<<10, &in)
+	err := api.ReadJSON(r, 64<<10, &in)
 	if err == nil && in.Space == "" {
-		err = badRequest(`an upload token needs a "space"`)
+		err = api.BadRequest(`an upload token needs a "space"`)
 	}
 	var limits store.UploadTokenLimits
 	for _, l := range []struct {
@@ -295,7 +273,7 @@ func (a *app) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if *l.to, err = l.v.Int64(); err != nil || *l.to < 0 {
-			err = badRequest("%s %s: want a whole number, 0 for no limit", l.name, l.v)
+			err = api.BadRequest("%s %s: want a whole number, 0 for no limit", l.name, l.v)
 		}
 	}
 	var ttl time.Duration
@@ -303,7 +281,7 @@ func (a *app) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
 		ttl, err = seconds(in.ExpiresIn, uploadTokenTTL, maxUploadTokenTTL)
 	}
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	prefix, err := space.Clean(in.Prefix)
@@ -311,12 +289,12 @@ func (a *app) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
 		// As on every other surface that takes a path: no "..",
 		// backslashes, control characters, drive letters or overlong
 		// names; NFC, so that it matches the paths it must cover.
-		a.writeError(w, r, badRequest("token path prefix %q is not a valid path in a space", in.Prefix))
+		s.fail(w, r, api.BadRequest("token path prefix %q is not a valid path in a space", in.Prefix))
 		return
 	}
-	role, ok, err := a.svc.Auth.RoleIn(ctx, p, in.Space)
+	role, ok, err := s.cfg.Auth.RoleIn(ctx, p, in.Space)
 	if err == nil && ok {
-		if _, serr := a.svc.Tree.Space(ctx, in.Space); errors.Is(serr, space.ErrNotFound) {
+		if _, serr := s.cfg.Tree.Space(ctx, in.Space); errors.Is(serr, space.ErrNotFound) {
 			ok = false
 		} else {
 			err = serr
@@ -325,54 +303,53 @@ func (a *app) handleCreateUploadToken(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 	case !ok:
-		err = &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such space %q", in.Space)}
+		err = &api.Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such space %q", in.Space)}
 	case !role.Allows(auth.Editor) || !p.Covers(in.Space, prefix):
-		err = &httpError{Status: http.StatusForbidden, Msg: fmt.Sprintf("making upload tokens for %s/%s needs the editor role there", in.Space, prefix)}
+		err = &api.Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("making upload tokens for %s/%s needs the editor role there", in.Space, prefix)}
 	}
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	label := in.Label
 	if label == "" {
 		label = "upload to " + in.Space + "/" + prefix
 	}
-	tok, secret, err := a.svc.Auth.CreateToken(ctx, p.User.Name, auth.TokenOptions{
+	tok, secret, err := s.cfg.Auth.CreateToken(ctx, p.User.Name, auth.TokenOptions{
 		Kind: auth.KindUpload, Label: label, TTL: ttl, SpaceID: in.Space, Prefix: prefix,
 	})
 	if err != nil {
-		a.writeError(w, r, authError(err))
+		s.fail(w, r, err)
 		return
 	}
 	limits.TokenID = tok.ID
 	// The secret is not out yet: until the limits are stored, nobody can
 	// use the token.
-	if err := a.svc.DB.Update(ctx, func(tx *store.Tx) error { return tx.PutUploadTokenLimits(ctx, limits) }); err != nil {
-		if rerr := a.svc.Auth.RevokeToken(context.WithoutCancel(ctx), tok.ID); rerr != nil {
+	if err := s.cfg.DB.Update(ctx, func(tx *store.Tx) error { return tx.PutUploadTokenLimits(ctx, limits) }); err != nil {
+		if rerr := s.cfg.Auth.RevokeToken(context.WithoutCancel(ctx), tok.ID); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		a.writeError(w, r, fmt.Errorf("server: store upload token limits: %w", err))
+		s.fail(w, r, fmt.Errorf("publish: store upload token limits: %w", err))
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Location", uploadTokensPath+"/"+tok.ID)
-	writeJSON(w, http.StatusCreated, uploadTokenOut{
+	api.WriteJSON(w, http.StatusCreated, uploadTokenOut{
 		ID: tok.ID, Token: secret, Space: tok.SpaceID, Prefix: tok.Prefix, MaxBytes: limits.MaxBytes,
-		MaxFiles: limits.MaxFiles, CreatedAt: tok.CreatedAt, ExpiresAt: tok.ExpiresAt, TusURL: a.baseURL(r) + tus.BasePath,
+		MaxFiles: limits.MaxFiles, CreatedAt: tok.CreatedAt, ExpiresAt: tok.ExpiresAt, TusURL: s.baseURL(r) + s.cfg.TusPath,
 	})
 }
 
 // handleListUploadTokens serves GET /api/v1/upload-tokens: the caller's
 // upload tokens, or everyone's for an admin, with their limits and usage.
-func (a *app) handleListUploadTokens(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleListUploadTokens(w http.ResponseWriter, r *http.Request) {
 	p := auth.FromContext(r.Context())
 	var uid int64
 	if !p.User.Admin {
 		uid = p.User.ID
 	}
-	rows, err := a.svc.DB.UploadTokens(r.Context(), uid)
+	rows, err := s.cfg.DB.UploadTokens(r.Context(), uid)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	now := time.Now()
@@ -388,25 +365,24 @@ func (a *app) handleListUploadTokens(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, o)
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
+	api.WriteJSON(w, http.StatusOK, out)
 }
 
 // handleRevokeUploadToken serves DELETE /api/v1/upload-tokens/{id}: its
 // creator or an admin revokes it; from then on it is refused (401).
-func (a *app) handleRevokeUploadToken(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleRevokeUploadToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
 	id := r.PathValue("id")
-	t, err := a.svc.Auth.Token(ctx, id)
+	t, err := s.cfg.Auth.Token(ctx, id)
 	if errors.Is(err, auth.ErrNotFound) || err == nil && (t.Kind != auth.KindUpload || !p.User.Admin && t.UserID != p.User.ID) {
-		err = &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no upload token %q", id)}
+		err = &api.Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no upload token %q", id)}
 	}
 	if err == nil {
-		err = a.svc.Auth.RevokeToken(ctx, id)
+		err = s.cfg.Auth.RevokeToken(ctx, id)
 	}
 	if err != nil {
-		a.writeError(w, r, authError(err))
+		s.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -463,7 +439,7 @@ func finalizeOwns(p *auth.Principal, u store.Upload) bool {
 }
 
 // handleFinalize serves POST /api/v1/uploads/finalize.
-func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleFinalize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
 	var in struct {
@@ -472,8 +448,8 @@ func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
 		Target   string          `json:"target"`
 		Form     json.RawMessage `json:"form"`
 	}
-	if err := readJSON(r, 4<<20, &in); err != nil {
-		a.writeError(w, r, err)
+	if err := api.ReadJSON(r, 4<<20, &in); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	ids := slices.Clone(in.Uploads)
@@ -481,18 +457,18 @@ func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
 	ids = slices.Compact(ids)
 	switch {
 	case len(ids) == 0:
-		a.writeError(w, r, badRequest(`"uploads" must list the ids of the uploads to finalize`))
+		s.fail(w, r, api.BadRequest(`"uploads" must list the ids of the uploads to finalize`))
 		return
 	case len(ids) > maxFinalizeUploads:
-		a.writeError(w, r, badRequest("at most %d uploads per finalization", maxFinalizeUploads))
+		s.fail(w, r, api.BadRequest("at most %d uploads per finalization", maxFinalizeUploads))
 		return
 	case ids[0] == "":
-		a.writeError(w, r, badRequest("an upload id is empty"))
+		s.fail(w, r, api.BadRequest("an upload id is empty"))
 		return
 	}
 	meta, err := compactObject(in.Metadata, "metadata")
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	form := map[string]any{}
@@ -500,26 +476,26 @@ func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(bytes.NewReader(f))
 		dec.UseNumber()
 		if err := dec.Decode(&form); err != nil || form == nil {
-			a.writeError(w, r, badRequest(`"form" must be a JSON object`))
+			s.fail(w, r, api.BadRequest(`"form" must be a JSON object`))
 			return
 		}
 	}
 	var target *store.Target
 	if in.Target != "" {
-		t, err := a.finalizeTarget(ctx, p, in.Target, form)
+		t, err := s.finalizeTarget(ctx, p, in.Target, form)
 		if err != nil {
-			a.writePublishError(w, r, err)
+			s.writePublishError(w, r, err)
 			return
 		}
 		target = &t
 	} else if len(form) > 0 {
-		a.writeError(w, r, badRequest(`"form" needs a "target"`))
+		s.fail(w, r, api.BadRequest(`"form" needs a "target"`))
 		return
 	}
 
 	key := finalizeKey(p, target, ids)
-	if js, ok := a.recordedFinalization(ctx, p, key, ids); ok {
-		writeJSONBytes(w, js)
+	if js, ok := s.recordedFinalization(ctx, p, key, ids); ok {
+		api.WriteRawJSON(w, http.StatusOK, js)
 		return
 	}
 
@@ -527,10 +503,10 @@ func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
 	ans := finalAnswer{Files: make([]finalFile, 0, len(ids))}
 	final := true
 	for _, id := range ids {
-		f, err := a.finalFile(wctx, p, id)
+		f, err := s.finalFile(wctx, p, id)
 		if err != nil {
 			cancel()
-			a.writeError(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		final = final && f.State != finalProcessing
@@ -546,19 +522,19 @@ func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
 	if !final {
 		// Not the last word: the metadata of what is done is stored, the
 		// commit waits for the whole set, and nothing is recorded.
-		if err := a.storeMetadata(ctx, nodes, meta); err != nil {
-			a.writeError(w, r, err)
+		if err := s.storeMetadata(ctx, nodes, meta); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		js, _ := json.Marshal(ans)
-		writeJSONBytes(w, js)
+		api.WriteRawJSON(w, http.StatusOK, js)
 		return
 	}
 
-	a.pub.mu.Lock()
-	defer a.pub.mu.Unlock()
-	if js, ok := a.recordedFinalization(ctx, p, key, ids); ok {
-		writeJSONBytes(w, js)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if js, ok := s.recordedFinalization(ctx, p, key, ids); ok {
+		api.WriteRawJSON(w, http.StatusOK, js)
 		return
 	}
 	// The answer is recorded in the transaction that makes the commit (or,
@@ -579,31 +555,27 @@ func (a *app) handleFinalize(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx = context.WithoutCancel(ctx)
 	if target != nil && len(nodes) > 0 {
-		if a.ph == nil {
-			a.writeError(w, r, errors.New("server: no Phraseanet service"))
-			return
-		}
 		rec.TargetID = target.ID
-		_, _, err = a.ph.CreateCommit(ctx, phraseanet.CommitRequest{TargetID: target.ID, UserID: p.User.ID, NodeIDs: nodes, Form: form,
+		_, _, err = s.cfg.Phraseanet.CreateCommit(ctx, phraseanet.CommitRequest{TargetID: target.ID, UserID: p.User.ID, NodeIDs: nodes, Form: form,
 			Record: func(ctx context.Context, tx *store.Tx, c phraseanet.Commit) error {
 				ans.Commit = &finalCommit{ID: c.ID, State: c.State}
 				rec.CommitID = c.ID
 				return record(ctx, tx)
 			}})
 		if err != nil {
-			a.writePublishError(w, r, err)
+			s.writePublishError(w, r, err)
 			return
 		}
 	} else {
 		if target != nil {
 			rec.TargetID = target.ID
 		}
-		if err = a.svc.DB.Update(ctx, func(tx *store.Tx) error { return record(ctx, tx) }); err != nil {
-			a.writeError(w, r, fmt.Errorf("server: record finalization: %w", err))
+		if err = s.cfg.DB.Update(ctx, func(tx *store.Tx) error { return record(ctx, tx) }); err != nil {
+			s.fail(w, r, fmt.Errorf("publish: record finalization: %w", err))
 			return
 		}
 	}
-	writeJSONBytes(w, js)
+	api.WriteRawJSON(w, http.StatusOK, js)
 }
 
 // compactObject checks that raw is a JSON object (or absent) of at most
@@ -615,14 +587,14 @@ func compactObject(raw json.RawMessage, name string) (string, error) {
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return "", badRequest("%q must be a JSON object", name)
+		return "", api.BadRequest("%q must be a JSON object", name)
 	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {
-		return "", badRequest("%q must be a JSON object", name)
+		return "", api.BadRequest("%q must be a JSON object", name)
 	}
 	if b.Len() > maxMetadata {
-		return "", badRequest("%q is larger than %d bytes", name, maxMetadata)
+		return "", api.BadRequest("%q is larger than %d bytes", name, maxMetadata)
 	}
 	return b.String(), nil
 }
@@ -630,38 +602,38 @@ func compactObject(raw json.RawMessage, name string) (string, error) {
 // finalizeTarget finds the target named by id or name, checks the caller
 // may commit to it and that form fits its schema (a *phraseanet.FormError
 // naming the bad fields otherwise), before anything is waited for.
-func (a *app) finalizeTarget(ctx context.Context, p *auth.Principal, name string, form map[string]any) (store.Target, error) {
-	t, err := a.svc.DB.Target(ctx, name)
+func (s *Service) finalizeTarget(ctx context.Context, p *auth.Principal, name string, form map[string]any) (store.Target, error) {
+	t, err := s.cfg.DB.Target(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		t, err = a.svc.DB.TargetByName(ctx, name)
+		t, err = s.cfg.DB.TargetByName(ctx, name)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Target{}, &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such target %q", name)}
+		return store.Target{}, &api.Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such target %q", name)}
 	}
 	if err != nil {
 		return store.Target{}, err
 	}
-	role, ok, err := a.svc.Auth.RoleIn(ctx, p, t.SpaceID)
+	role, ok, err := s.cfg.Auth.RoleIn(ctx, p, t.SpaceID)
 	if err != nil {
 		return store.Target{}, err
 	}
 	if !ok {
-		return store.Target{}, &httpError{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such target %q", name)}
+		return store.Target{}, &api.Error{Status: http.StatusNotFound, Msg: fmt.Sprintf("no such target %q", name)}
 	}
 	if !role.Allows(auth.Editor) {
-		return store.Target{}, &httpError{Status: http.StatusForbidden, Msg: fmt.Sprintf("committing to target %q needs the editor role in space %q", name, t.SpaceID)}
+		return store.Target{}, &api.Error{Status: http.StatusForbidden, Msg: fmt.Sprintf("committing to target %q needs the editor role in space %q", name, t.SpaceID)}
 	}
 	var params map[string]any
 	if t.Params != "" {
 		if err := json.Unmarshal([]byte(t.Params), &params); err != nil {
-			return store.Target{}, fmt.Errorf("server: target %q params: %w", t.ID, err)
+			return store.Target{}, fmt.Errorf("publish: target %q params: %w", t.ID, err)
 		}
 	}
 	merged := phraseanet.MergeForm(form, params, t.Destination)
 	var sc phraseanet.Schema
 	if t.FormSchema != "" {
 		if err := json.Unmarshal([]byte(t.FormSchema), &sc); err != nil {
-			return store.Target{}, fmt.Errorf("server: target %q form schema: %w", t.ID, err)
+			return store.Target{}, fmt.Errorf("publish: target %q form schema: %w", t.ID, err)
 		}
 	}
 	err = sc.Validate(merged)
@@ -684,19 +656,19 @@ func (a *app) finalizeTarget(ctx context.Context, p *auth.Principal, name string
 // writePublishError answers the errors of the Phraseanet service as its own
 // API does (400 naming the bad form fields, 409 naming files already
 // committed), and others through writeError.
-func (a *app) writePublishError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Service) writePublishError(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *phraseanet.FormError
 	var ce *phraseanet.CommittedError
 	switch {
 	case errors.As(err, &fe):
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid form data", "fields": fe.Fields})
+		api.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid form data", "fields": fe.Fields})
 	case errors.As(err, &ce):
-		writeJSON(w, http.StatusConflict, map[string]any{"error": "file already in a commit", "paths": ce.Paths})
+		api.WriteJSON(w, http.StatusConflict, map[string]any{"error": "file already in a commit", "paths": ce.Paths})
 	case errors.Is(err, phraseanet.ErrBadInput), errors.Is(err, phraseanet.ErrNotFound):
 		// ErrNotFound here is a file outside the target's space.
-		a.writeError(w, r, &httpError{Status: http.StatusBadRequest, Msg: err.Error()})
+		s.fail(w, r, &api.Error{Status: http.StatusBadRequest, Msg: err.Error()})
 	default:
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 	}
 }
 
@@ -721,13 +693,13 @@ func finalizeKey(p *auth.Principal, target *store.Target, ids []string) string {
 // recordedFinalization returns the answer recorded under key, unless one
 // of the uploads still on record is not p's to finalize (an upload token
 // replaying its user's finalization of other uploads).
-func (a *app) recordedFinalization(ctx context.Context, p *auth.Principal, key string, ids []string) ([]byte, bool) {
-	rec, err := a.svc.DB.Finalization(ctx, key)
+func (s *Service) recordedFinalization(ctx context.Context, p *auth.Principal, key string, ids []string) ([]byte, bool) {
+	rec, err := s.cfg.DB.Finalization(ctx, key)
 	if err != nil || rec.UserID != p.User.ID {
 		return nil, false
 	}
 	for _, id := range ids {
-		if u, err := a.svc.DB.Upload(ctx, id); err == nil && !finalizeOwns(p, u) {
+		if u, err := s.cfg.DB.Upload(ctx, id); err == nil && !finalizeOwns(p, u) {
 			return nil, false
 		}
 	}
@@ -735,9 +707,9 @@ func (a *app) recordedFinalization(ctx context.Context, p *auth.Principal, key s
 }
 
 // finalFile reports upload id, waiting (until ctx ends) for its processing.
-func (a *app) finalFile(ctx context.Context, p *auth.Principal, id string) (finalFile, error) {
+func (s *Service) finalFile(ctx context.Context, p *auth.Principal, id string) (finalFile, error) {
 	f := finalFile{Upload: id}
-	u, err := a.svc.DB.Upload(ctx, id)
+	u, err := s.cfg.DB.Upload(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !finalizeOwns(p, u) {
 		f.State, f.Error, f.Status = finalRejected, "no such upload", http.StatusNotFound
 		return f, nil
@@ -747,7 +719,7 @@ func (a *app) finalFile(ctx context.Context, p *auth.Principal, id string) (fina
 	}
 	f.Space, f.Path, f.Size = u.SpaceID, u.Path, max(u.Size, 0)
 	if u.State == store.UploadProcessing {
-		if jw, ok := a.jobs.(jobWaiter); ok {
+		if jw := s.cfg.Jobs; jw != nil {
 			st, werr := jw.Wait(ctx, id)
 			var rej *postproc.RejectedError
 			switch {
@@ -757,7 +729,7 @@ func (a *app) finalFile(ctx context.Context, p *auth.Principal, id string) (fina
 				u.State, u.Step, u.Error = store.UploadRejected, rej.Step, rej.Reason
 			case errors.Is(werr, postproc.ErrUnknownJob):
 				// The job record is gone: the upload's own says how it ended.
-				if u, err = a.svc.DB.Upload(context.WithoutCancel(ctx), id); err != nil {
+				if u, err = s.cfg.DB.Upload(context.WithoutCancel(ctx), id); err != nil {
 					return f, err
 				}
 			}
@@ -772,7 +744,7 @@ func (a *app) finalFile(ctx context.Context, p *auth.Principal, id string) (fina
 	case store.UploadRejected:
 		f.State, f.Step, f.Error = finalRejected, u.Step, u.Error
 	case store.UploadDone:
-		n, err := a.svc.DB.NodeByID(context.WithoutCancel(ctx), u.NodeID)
+		n, err := s.cfg.DB.NodeByID(context.WithoutCancel(ctx), u.NodeID)
 		if errors.Is(err, store.ErrNotFound) {
 			f.State, f.Error = finalRejected, "the file was removed after its upload"
 			return f, nil
@@ -786,11 +758,11 @@ func (a *app) finalFile(ctx context.Context, p *auth.Principal, id string) (fina
 }
 
 // storeMetadata stores meta (a JSON object; "": none) on nodes.
-func (a *app) storeMetadata(ctx context.Context, nodes []int64, meta string) error {
+func (s *Service) storeMetadata(ctx context.Context, nodes []int64, meta string) error {
 	if meta == "" || len(nodes) == 0 {
 		return nil
 	}
-	return a.svc.DB.Update(ctx, func(tx *store.Tx) error { return putMetadata(ctx, tx, nodes, meta) })
+	return s.cfg.DB.Update(ctx, func(tx *store.Tx) error { return putMetadata(ctx, tx, nodes, meta) })
 }
 
 func putMetadata(ctx context.Context, tx *store.Tx, nodes []int64, meta string) error {
@@ -809,46 +781,37 @@ func putMetadata(ctx context.Context, tx *store.Tx, nodes []int64, meta string) 
 
 // handleMetadata serves GET /api/v1/metadata/{space}/{path...}: the
 // metadata finalizations stored on a file ({} when none), for its viewers.
-func (a *app) handleMetadata(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
 	spaceID, fp := r.PathValue("space"), r.PathValue("path")
-	_, ok, err := a.svc.Auth.RoleIn(ctx, p, spaceID)
+	_, ok, err := s.cfg.Auth.RoleIn(ctx, p, spaceID)
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	var n space.Node
 	if ok && p.Covers(spaceID, fp) {
-		n, err = a.svc.Tree.Stat(ctx, spaceID, fp)
+		n, err = s.cfg.Tree.Stat(ctx, spaceID, fp)
 	}
 	switch {
 	case ok && errors.Is(err, space.ErrBadPath):
-		a.writeError(w, r, &httpError{Status: http.StatusBadRequest, Msg: "invalid path"})
+		s.fail(w, r, &api.Error{Status: http.StatusBadRequest, Msg: "invalid path"})
 		return
 	case !ok || !p.Covers(spaceID, fp) || errors.Is(err, space.ErrNotFound) || errors.Is(err, space.ErrBadPath):
-		a.writeError(w, r, &httpError{Status: http.StatusNotFound, Msg: "no such file"})
+		s.fail(w, r, &api.Error{Status: http.StatusNotFound, Msg: "no such file"})
 		return
 	case err != nil:
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
-	js, err := a.svc.DB.NodeMetadata(ctx, n.ID)
+	js, err := s.cfg.DB.NodeMetadata(ctx, n.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		js, err = "{}", nil
 	}
 	if err != nil {
-		a.writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"space": n.SpaceID, "path": n.Path, "metadata": json.RawMessage(js)})
-}
-
-func writeJSONBytes(w http.ResponseWriter, js []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	w.Write(js)
-	w.Write([]byte("\n"))
+	api.WriteJSON(w, http.StatusOK, map[string]any{"space": n.SpaceID, "path": n.Path, "metadata": json.RawMessage(js)})
 }
