@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfhq/wharf/cmd"
 )
 
 // needTool finds an outside program the packaging tests use: missing, the
@@ -201,7 +203,7 @@ func TestPackage(t *testing.T) {
 			"fish": "usr/share/fish/vendor_completions.d/wharf.fish",
 		} {
 			b, err := os.ReadFile(filepath.Join(root, dst))
-			if err != nil || string(b) != completionScripts[shell] {
+			if err != nil || string(b) != cmd.CompletionScript(shell) {
 				t.Errorf("/%s is not the output of wharf completion %s (%v)", dst, shell, err)
 			}
 		}
@@ -342,39 +344,6 @@ func TestPackageVersion(t *testing.T) {
 	}
 }
 
-// TestCompletionRunsNothing: asking for completions after a command's
-// arguments must list, never run the command (wharf user add bob would
-// create bob).
-func TestCompletionRunsNothing(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	for _, args := range [][]string{
-		{"wharf", "--data", data, "user", "add", "bob", completionFlag},
-		{"wharf", "--data", data, "user", "add", "--admin", "bob", completionFlag},
-		{"wharf", "--data", data, "user", "add", "--", "bob", completionFlag},
-		{"wharf", "--data", data, "serve", "--listen", "127.0.0.1:0", completionFlag},
-	} {
-		var stdout, stderr bytes.Buffer
-		app := newCLI(strings.NewReader(""), &stdout, &stderr)
-		if err := app.RunContext(context.Background(), interspersed(app, args)); err != nil {
-			t.Errorf("%q: %v", args, err)
-		}
-		if _, err := os.Stat(data); err == nil {
-			t.Fatalf("%q ran the command: %s exists", args, data)
-		}
-	}
-	var stdout bytes.Buffer
-	app := newCLI(strings.NewReader(""), &stdout, io.Discard)
-	if err := app.Run([]string{"wharf", "completion", "tcsh"}); err == nil || !strings.Contains(err.Error(), "want bash, zsh or fish") {
-		t.Errorf("wharf completion tcsh: %v", err)
-	}
-	for shell := range completionScripts {
-		stdout.Reset()
-		if err := app.Run([]string{"wharf", "completion", shell}); err != nil || !strings.Contains(stdout.String(), completionFlag) {
-			t.Errorf("wharf completion %s: %v\n%s", shell, err, stdout.String())
-		}
-	}
-}
-
 // plistValue is one value of an XML property list, kept as its element
 // name and text, with its children for dict and array.
 type plistValue struct {
@@ -456,8 +425,8 @@ func TestLaunchdPlist(t *testing.T) {
 	try[0], try[2], try[4] = "wharf", filepath.Join(scratch, "data"), "packaging/wharf.toml"
 	try = append(try, "--print-config")
 	var out bytes.Buffer
-	app := newCLI(strings.NewReader(""), &out, io.Discard)
-	if err := app.Run(interspersed(app, try)); err != nil || !strings.Contains(out.String(), "listen") {
+	app := cmd.New("dev", strings.NewReader(""), &out, io.Discard)
+	if err := app.Run(cmd.Args(app, try)); err != nil || !strings.Contains(out.String(), "listen") {
 		t.Errorf("wharf %s: %v\n%s", strings.Join(try[1:], " "), err, out.String())
 	}
 	if ka := want("KeepAlive", "dict", ""); ka.XMLName.Local == "dict" {
