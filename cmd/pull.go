@@ -1,16 +1,7 @@
 package cmd
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -34,13 +25,7 @@ func (c *commands) pullCommand() *cli.Command {
 	}
 }
 
-type puller struct {
-	cl    *client.Client
-	limit *limiter
-	out   io.Writer
-	fails int
-}
-
+// pull reads pull's arguments and flags and runs client.Pull.
 func (c *commands) pull(cx *cli.Context) error {
 	if err := args(cx, "URL", "DEST"); err != nil {
 		return exitf(exitUsage, "%v", err)
@@ -49,188 +34,14 @@ func (c *commands) pull(cx *cli.Context) error {
 	if err != nil || u.Host == "" || !strings.HasPrefix(u.Path, "/dav/spaces/") {
 		return exitf(exitUsage, "URL %q: want http(s)://host/dav/spaces/<id>/<path>", cx.Args().Get(0))
 	}
-	var rate int64
+	o := client.PullOptions{URL: u, Dest: cx.Args().Get(1), Stdout: c.stdout, Stderr: c.stderr}
 	if v := cx.String("limit-rate"); v != "" {
-		if rate, err = parseSize(v); err != nil || rate < 1 {
+		if o.Rate, err = parseSize(v); err != nil || o.Rate < 1 {
 			return exitf(exitUsage, "--limit-rate %q: want a size per second such as 5M", v)
 		}
 	}
-	cl, err := c.session(u.Scheme+"://"+u.Host, cx.String("token"))
-	if err != nil {
+	if o.Client, err = c.session(u.Scheme+"://"+u.Host, cx.String("token")); err != nil {
 		return err
 	}
-	ctx := cx.Context
-	top, err := cl.Propfind(ctx, u.EscapedPath(), 0)
-	if err != nil || len(top) == 0 {
-		return exitf(exitUsage, "%s: %v", u.Path, err)
-	}
-	p := &puller{cl: cl, limit: newLimiter(rate), out: c.stdout}
-	dest := cx.Args().Get(1)
-	if top[0].Dir {
-		err = p.folder(ctx, top[0].Path, dest)
-	} else {
-		if fi, serr := os.Stat(dest); serr == nil && fi.IsDir() {
-			dest = filepath.Join(dest, top[0].Name)
-		}
-		err = p.file(ctx, top[0], dest)
-	}
-	switch {
-	case ctx.Err() != nil:
-		fmt.Fprintln(c.stderr, "interrupted: run the same command again to resume")
-		return exitf(exitInterrupted, "interrupted")
-	case err != nil:
-		return exitf(exitRejected, "%v", err)
-	case p.fails > 0:
-		return exitf(exitRejected, "%d file(s) failed", p.fails)
-	}
-	return nil
-}
-
-func escaped(p string) string { return (&url.URL{Path: p}).EscapedPath() }
-
-// folder pulls the folder at server path dir into dest, recursively.
-func (p *puller) folder(ctx context.Context, dir, dest string) error {
-	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return err
-	}
-	entries, err := p.cl.Propfind(ctx, escaped(strings.TrimSuffix(dir, "/")+"/"), 1)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if strings.TrimSuffix(e.Path, "/") == strings.TrimSuffix(dir, "/") {
-			continue // the folder itself
-		}
-		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, `/\`) {
-			fmt.Fprintf(p.out, "skip %s: unsafe name\n", e.Path)
-			continue
-		}
-		target := filepath.Join(dest, e.Name)
-		if e.Dir {
-			err = p.folder(ctx, e.Path, target)
-		} else {
-			err = p.file(ctx, e, target)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			p.fails++
-			fmt.Fprintf(p.out, "failed %s: %v\n", e.Path, err)
-		}
-	}
-	return nil
-}
-
-// file pulls one file to dest through dest.part.
-func (p *puller) file(ctx context.Context, e client.Entry, dest string) error {
-	if e.SHA256 != "" {
-		if fi, err := os.Stat(dest); err == nil && fi.Size() == e.Size {
-			if sum, err := fileSHA256(dest); err == nil && sum == e.SHA256 {
-				fmt.Fprintf(p.out, "skip %s: up to date\n", dest)
-				return nil
-			}
-		}
-	}
-	part := dest + ".part"
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	from, err := f.Seek(0, io.SeekEnd)
-	if err != nil {
-		return err
-	}
-	if from > e.Size {
-		from = 0
-	}
-	if from > 0 {
-		if _, err := io.Copy(h, io.NewSectionReader(f, 0, from)); err != nil {
-			return err
-		}
-	}
-	resumedAt := from
-	buf := make([]byte, 256<<10)
-	for attempt := 0; from < e.Size || attempt == 0; attempt++ {
-		if attempt > 0 {
-			if attempt >= maxAttempts {
-				return fmt.Errorf("giving up after %d attempts", attempt)
-			}
-			if err := backoff(ctx, attempt, 0); err != nil {
-				return err
-			}
-		}
-		resp, err := p.cl.Get(ctx, escaped(e.Path), from)
-		var se *client.StatusError
-		if errors.As(err, &se) && !se.Temporary() {
-			return err
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			fmt.Fprintf(p.out, "retry %s: %v\n", e.Path, err)
-			continue
-		}
-		if from > 0 && resp.StatusCode == http.StatusOK { // the server sent it all
-			from, resumedAt = 0, 0
-			h.Reset()
-		}
-		if err := f.Truncate(from); err != nil {
-			resp.Body.Close()
-			return err
-		}
-		for {
-			n, rerr := resp.Body.Read(buf)
-			if n > 0 {
-				if err := p.limit.wait(ctx, int64(n)); err != nil {
-					resp.Body.Close()
-					return err
-				}
-				if _, err := f.WriteAt(buf[:n], from); err != nil {
-					resp.Body.Close()
-					return err
-				}
-				h.Write(buf[:n])
-				from += int64(n)
-			}
-			if rerr != nil {
-				if !errors.Is(rerr, io.EOF) {
-					fmt.Fprintf(p.out, "retry %s at %d: %v\n", e.Path, from, rerr)
-				}
-				break
-			}
-		}
-		resp.Body.Close()
-		if ctx.Err() != nil {
-			f.Sync()
-			return ctx.Err()
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	switch {
-	case e.SHA256 == "":
-		fmt.Fprintf(p.out, "warning: %s: the server gives no SHA-256; only the size was checked\n", e.Path)
-	case sum != e.SHA256:
-		f.Close()
-		os.Remove(part)
-		return fmt.Errorf("checksum mismatch: got %s, the server has %s; the partial file was removed", sum, e.SHA256)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(part, dest); err != nil {
-		return err
-	}
-	resumed := ""
-	if resumedAt > 0 {
-		resumed = fmt.Sprintf(", resumed at %d", resumedAt)
-	}
-	fmt.Fprintf(p.out, "pulled %s (%s, sha256 %s%s)\n", dest, human(e.Size), sum, resumed)
-	return nil
+	return runExit(client.Pull(cx.Context, o))
 }
