@@ -1,10 +1,11 @@
-// Package cmd is wharf's command line: it builds the command tree, reads the
-// flags, the WHARF_* environment variables and the configuration file, and
-// turns them into configuration and calls: server.Run and server.Open for
-// serve and the store commands (with auth, phraseanet, postproc and store
-// behind them), ops for backup, restore and check, client for login, push
-// and pull, server/tlsconf for the local CA. It does not exit: main turns the
-// error New's app returns into the exit status (ExitCode).
+// Package cmd is wharf's command line: it builds the command tree and turns
+// the flags, the WHARF_* environment variables and the configuration file
+// into configuration and calls. It imports server (serve, and the store
+// commands' services), auth, phraseanet, postproc and store (users, tokens,
+// targets, space policies), server/tlsconf (the local CA), ops (backup,
+// restore, check) and client (login, push, pull); nothing of Wharf but main
+// and the packaging tests imports it. It does not exit: main turns the error
+// of New's app into the exit status (ExitCode).
 package cmd
 
 import (
