@@ -17,9 +17,10 @@ const module = "github.com/wharfhq/wharf"
 // package may import only packages of a lower layer, never its own layer
 // (feature packages do not import each other) nor a higher one.
 var layers = [][]string{
-	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench"}, // main, black-box tests, benchmark tools
-	// the Phraseanet simulator the e2e tests drive, and the HTTP client of
-	// login, push and pull (main imports it); neither imports anything of Wharf
+	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench", "packaging"}, // main, black-box tests, benchmark tools, packaging tests
+	{"cmd"}, // the command line: flags -> config and calls; only main (and the packaging tests) import it
+	// the Phraseanet simulator the e2e tests drive, and the login, push and
+	// pull engines (cmd imports them); neither imports anything of Wharf
 	{"e2e/phrasesim", "client"},
 	{"server", "ops"}, // ops: backup, restore, check; server does not import it
 	{"dav", "tus", "web", "publish", "server/tlsconf"},

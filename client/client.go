@@ -1,7 +1,12 @@
-// Package client is the HTTP side of wharf's user commands (login, push,
-// pull): the session-token API, WebDAV PROPFIND/MKCOL/GET and the tus
-// upload protocol, as a Wharf server speaks them. It imports nothing of
-// Wharf: it only knows the server through its documented HTTP surface.
+// Package client holds the engines of wharf's user commands: login (the
+// session-token API and the kept credentials, Credentials), push (Push: the
+// precheck, resumable tus uploads with their state file, verification and
+// finalize) and pull (Pull: resumable, verified downloads), and push's
+// progress display (plain lines, JSON lines or bars on a terminal). Client
+// is their HTTP side: the session-token API, WebDAV PROPFIND/MKCOL/GET and
+// the tus upload protocol, as a Wharf server speaks them. The package
+// imports nothing of Wharf: it only knows the server through its documented
+// HTTP surface. Package cmd reads the flags and calls it.
 //
 // A Client is safe for concurrent use; it keeps no per-request state.
 package client

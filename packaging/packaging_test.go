@@ -1,4 +1,4 @@
-package main
+package packaging
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfhq/wharf/cmd"
 )
 
 // needTool finds an outside program the packaging tests use: missing, the
@@ -76,7 +78,7 @@ func TestPackage(t *testing.T) {
 	dpkgDeb := needTool(t, "dpkg-deb", "dpkg")
 	dir := t.TempDir()
 	start := time.Now()
-	run(t, ".", nil, "make", "-s", "package", "BIN="+filepath.Join(dir, "bin", "wharf"), "DIST="+filepath.Join(dir, "dist"))
+	run(t, "..", nil, "make", "-s", "package", "BIN="+filepath.Join(dir, "bin", "wharf"), "DIST="+filepath.Join(dir, "dist"))
 	t.Logf("make package: %v", time.Since(start).Round(time.Second))
 	debs, _ := filepath.Glob(filepath.Join(dir, "dist", "*.deb"))
 	rpms, _ := filepath.Glob(filepath.Join(dir, "dist", "*.rpm"))
@@ -87,7 +89,7 @@ func TestPackage(t *testing.T) {
 
 	// The version: the one stamped into the binary, mapped by version.sh.
 	stamped := strings.TrimPrefix(strings.TrimSpace(run(t, ".", nil, filepath.Join(dir, "bin", "wharf"), "version")), "wharf ")
-	semver := strings.TrimSpace(run(t, ".", nil, "packaging/version.sh", stamped))
+	semver := strings.TrimSpace(run(t, ".", nil, "./version.sh", stamped))
 	pkgVersion := semver // dpkg and rpm spell a semver pre-release "~pre"
 	if base, pre, ok := strings.Cut(semver, "-"); ok {
 		pkgVersion = base + "~" + pre
@@ -185,9 +187,9 @@ func TestPackage(t *testing.T) {
 			t.Errorf("extracted wharf version: %q, want %q", got, "wharf "+stamped+"\n")
 		}
 		for src, dst := range map[string]string{
-			"packaging/wharf.toml":            "etc/wharf/wharf.toml",
-			"packaging/systemd/wharf.service": "usr/lib/systemd/system/wharf.service",
-			"packaging/copyright":             "usr/share/doc/wharf/copyright",
+			"wharf.toml":            "etc/wharf/wharf.toml",
+			"systemd/wharf.service": "usr/lib/systemd/system/wharf.service",
+			"copyright":             "usr/share/doc/wharf/copyright",
 		} {
 			a, errA := os.ReadFile(src)
 			b, errB := os.ReadFile(filepath.Join(root, dst))
@@ -201,7 +203,7 @@ func TestPackage(t *testing.T) {
 			"fish": "usr/share/fish/vendor_completions.d/wharf.fish",
 		} {
 			b, err := os.ReadFile(filepath.Join(root, dst))
-			if err != nil || string(b) != completionScripts[shell] {
+			if err != nil || string(b) != cmd.CompletionScript(shell) {
 				t.Errorf("/%s is not the output of wharf completion %s (%v)", dst, shell, err)
 			}
 		}
@@ -317,7 +319,7 @@ func shellQuote(words []string) string {
 	return strings.Join(q, " ")
 }
 
-// TestPackageVersion checks how packaging/version.sh turns git describe's
+// TestPackageVersion checks how version.sh turns git describe's
 // output into a version dpkg and rpm order correctly.
 func TestPackageVersion(t *testing.T) {
 	for in, want := range map[string]string{
@@ -331,47 +333,14 @@ func TestPackageVersion(t *testing.T) {
 		"":                        "0.0.0-dev",
 		"not a version":           "0.0.0-dev",
 	} {
-		if got := strings.TrimSpace(run(t, ".", nil, "packaging/version.sh", in)); got != want {
+		if got := strings.TrimSpace(run(t, ".", nil, "./version.sh", in)); got != want {
 			t.Errorf("version.sh %q = %q, want %q", in, got, want)
 		}
 	}
 	// No tag yet: the commit count orders the builds.
-	got := strings.TrimSpace(run(t, ".", nil, "packaging/version.sh", "0123abc-dirty"))
+	got := strings.TrimSpace(run(t, ".", nil, "./version.sh", "0123abc-dirty"))
 	if !strings.HasPrefix(got, "0.0.0-git.") || !strings.HasSuffix(got, ".g0123abc.dirty") {
 		t.Errorf("version.sh 0123abc-dirty = %q, want 0.0.0-git.N.g0123abc.dirty", got)
-	}
-}
-
-// TestCompletionRunsNothing: asking for completions after a command's
-// arguments must list, never run the command (wharf user add bob would
-// create bob).
-func TestCompletionRunsNothing(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	for _, args := range [][]string{
-		{"wharf", "--data", data, "user", "add", "bob", completionFlag},
-		{"wharf", "--data", data, "user", "add", "--admin", "bob", completionFlag},
-		{"wharf", "--data", data, "user", "add", "--", "bob", completionFlag},
-		{"wharf", "--data", data, "serve", "--listen", "127.0.0.1:0", completionFlag},
-	} {
-		var stdout, stderr bytes.Buffer
-		app := newCLI(strings.NewReader(""), &stdout, &stderr)
-		if err := app.RunContext(context.Background(), interspersed(app, args)); err != nil {
-			t.Errorf("%q: %v", args, err)
-		}
-		if _, err := os.Stat(data); err == nil {
-			t.Fatalf("%q ran the command: %s exists", args, data)
-		}
-	}
-	var stdout bytes.Buffer
-	app := newCLI(strings.NewReader(""), &stdout, io.Discard)
-	if err := app.Run([]string{"wharf", "completion", "tcsh"}); err == nil || !strings.Contains(err.Error(), "want bash, zsh or fish") {
-		t.Errorf("wharf completion tcsh: %v", err)
-	}
-	for shell := range completionScripts {
-		stdout.Reset()
-		if err := app.Run([]string{"wharf", "completion", shell}); err != nil || !strings.Contains(stdout.String(), completionFlag) {
-			t.Errorf("wharf completion %s: %v\n%s", shell, err, stdout.String())
-		}
 	}
 }
 
@@ -383,10 +352,10 @@ type plistValue struct {
 	Children []plistValue `xml:",any"`
 }
 
-// TestLaunchdPlist parses packaging/launchd's LaunchDaemon (plutil is not
+// TestLaunchdPlist parses launchd/'s LaunchDaemon (plutil is not
 // here) and checks the keys launchd needs.
 func TestLaunchdPlist(t *testing.T) {
-	const path = "packaging/launchd/io.github.wharfhq.wharf.plist"
+	const path = "launchd/io.github.wharfhq.wharf.plist"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -453,11 +422,11 @@ func TestLaunchdPlist(t *testing.T) {
 	// configuration file: try them with --print-config, on scratch paths.
 	scratch := t.TempDir()
 	try := slices.Clone(argv)
-	try[0], try[2], try[4] = "wharf", filepath.Join(scratch, "data"), "packaging/wharf.toml"
+	try[0], try[2], try[4] = "wharf", filepath.Join(scratch, "data"), "wharf.toml"
 	try = append(try, "--print-config")
 	var out bytes.Buffer
-	app := newCLI(strings.NewReader(""), &out, io.Discard)
-	if err := app.Run(interspersed(app, try)); err != nil || !strings.Contains(out.String(), "listen") {
+	app := cmd.New("dev", strings.NewReader(""), &out, io.Discard)
+	if err := app.Run(cmd.Args(app, try)); err != nil || !strings.Contains(out.String(), "listen") {
 		t.Errorf("wharf %s: %v\n%s", strings.Join(try[1:], " "), err, out.String())
 	}
 	if ka := want("KeepAlive", "dict", ""); ka.XMLName.Local == "dict" {
@@ -468,8 +437,8 @@ func TestLaunchdPlist(t *testing.T) {
 }
 
 // TestCrossCompile builds and vets wharf for macOS and Windows, the
-// systems with their own service code (packaging/launchd, service_windows.go)
-// and terminal code (commands_term_*.go).
+// systems with their own service code (launchd/, cmd/service_windows.go)
+// and terminal code (cmd/term_*.go).
 func TestCrossCompile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no cross builds")
@@ -481,8 +450,8 @@ func TestCrossCompile(t *testing.T) {
 	} {
 		env := []string{"GOOS=" + target.goos, "GOARCH=" + target.goarch, "CGO_ENABLED=0"}
 		start := time.Now()
-		run(t, ".", env, "go", "build", "-o", target.out, ".")
-		run(t, ".", env, "go", "vet", ".")
+		run(t, ".", env, "go", "build", "-o", target.out, "..")
+		run(t, ".", env, "go", "vet", "..", "../cmd")
 		t.Logf("%s/%s build and vet: %v", target.goos, target.goarch, time.Since(start).Round(time.Second))
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "wharf.exe")); err != nil || !bytes.HasPrefix(b, []byte("MZ")) {

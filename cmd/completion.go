@@ -1,4 +1,4 @@
-package main
+package cmd
 
 import (
 	"fmt"
@@ -70,8 +70,8 @@ func (c *commands) manCommand() *cli.Command {
 // that may come next, one per line, and runs nothing.
 const completionFlag = "--generate-bash-completion"
 
-// completionArgs is what main hands urfave/cli when the shell asks for
-// completions. The words are left in order: interspersed would put "--"
+// completionArgs is what Args hands urfave/cli when the shell asks for
+// completions. The words are left in order: Args would otherwise put "--"
 // before the arguments, and urfave/cli turns completion off after a "--" and
 // runs the command instead. For the same reason words that already hold a
 // "--" become a request that completes nothing.
@@ -162,3 +162,8 @@ complete -c wharf -f -a '(__wharf_complete)'
 complete -c wharf -n 'test -z "$(__wharf_complete)"' -F
 `, "FLAG", completionFlag),
 }
+
+// CompletionScript is what "wharf completion SHELL" prints, "" for a shell
+// it has no script for. The packaging tests compare the packaged files
+// with it.
+func CompletionScript(shell string) string { return completionScripts[shell] }

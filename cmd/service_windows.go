@@ -1,6 +1,6 @@
 //go:build windows
 
-package main
+package cmd
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func runServer(cx *cli.Context, cfg server.Config) error {
 		return fmt.Errorf("running as the Windows service %q: %w", serviceName, err)
 	}
 	if h.err != nil {
-		fmt.Fprintln(logFile, "wharf: "+oneLine(h.err)) // stderr goes nowhere
+		fmt.Fprintln(logFile, "wharf: "+OneLine(h.err)) // stderr goes nowhere
 	}
 	return h.err
 }

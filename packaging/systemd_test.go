@@ -1,4 +1,4 @@
-package main
+package packaging
 
 import (
 	"fmt"
@@ -9,14 +9,14 @@ import (
 	"testing"
 )
 
-// TestSystemdUnit verifies packaging/systemd/wharf.service with
+// TestSystemdUnit verifies systemd/wharf.service with
 // systemd-analyze. ExecStart points at /usr/bin/wharf, which the test
 // machine need not have: the unit is checked as a copy whose ExecStart
 // names a stand-in executable. Any complaint about the unit fails, even
 // the ones systemd-analyze only warns about (an unknown key is ignored
 // by systemd, so a typo would silently drop a hardening setting).
 func TestSystemdUnit(t *testing.T) {
-	const unit = "packaging/systemd/wharf.service"
+	const unit = "systemd/wharf.service"
 	body, err := os.ReadFile(unit)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package cmd
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 )
 
 // The operations commands: backup, restore, check. Each is one line in
-// newCLI's command list.
+// New's command list.
 
 func (c *commands) backupCommand() *cli.Command {
 	return &cli.Command{
@@ -76,7 +76,7 @@ func (c *commands) backup(cx *cli.Context) error {
 	}
 	defer s.Close()
 	m, err := ops.Backup(cx.Context, ops.Config{Dir: s.Dir, DB: s.DB, Tree: s.Tree, Logger: log}, cx.Args().First(),
-		ops.BackupOptions{Version: version, NoThumbs: cx.Bool("no-thumbs"), Copy: cx.Bool("copy")})
+		ops.BackupOptions{Version: c.version, NoThumbs: cx.Bool("no-thumbs"), Copy: cx.Bool("copy")})
 	if err != nil {
 		return err
 	}

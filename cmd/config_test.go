@@ -1,4 +1,4 @@
-package main
+package cmd
 
 import (
 	"bytes"
@@ -18,8 +18,8 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	t.Helper()
 	setCLIEnv(t, env)
 	var out, errOut bytes.Buffer
-	app := newCLI(strings.NewReader(""), &out, &errOut)
-	err = app.RunContext(t.Context(), interspersed(app, append([]string{"wharf"}, args...)))
+	app := New("dev", strings.NewReader(""), &out, &errOut)
+	err = app.RunContext(t.Context(), Args(app, append([]string{"wharf"}, args...)))
 	return out.String(), errOut.String(), err
 }
 
@@ -144,7 +144,7 @@ func TestConfigFileErrors(t *testing.T) {
 // is documented there, and the file with every setting uncommented is
 // accepted.
 func TestPackagedConfig(t *testing.T) {
-	text, err := os.ReadFile("packaging/wharf.toml")
+	text, err := os.ReadFile("../packaging/wharf.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestPackagedConfig(t *testing.T) {
 	for _, m := range example.FindAllStringSubmatch(string(text), -1) {
 		documented[m[1]] = true
 	}
-	app := newCLI(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	app := New("dev", strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 	var serve *cli.Command
 	for _, c := range app.Commands {
 		if c.Name == "serve" {
@@ -192,7 +192,7 @@ func TestLogJSONUnderSystemd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			setCLIEnv(t, tc.env)
 			var got bool
-			app := newCLI(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+			app := New("dev", strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 			app.Commands = append(app.Commands, &cli.Command{Name: "probe", Action: func(cx *cli.Context) error {
 				got = logJSON(cx)
 				return nil

@@ -1,15 +1,13 @@
-package main
+package cmd
 
 import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,118 +53,6 @@ func (c *commands) logoutCommand() *cli.Command {
 	}
 }
 
-// credential is one server's entry in credentials.json.
-type credential struct {
-	URL       string    `json:"url"`
-	User      string    `json:"user"`
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expiresAt,omitzero"`
-}
-
-type credentialFile struct {
-	Servers []credential `json:"servers"`
-}
-
-func credentialsPath() (string, error) {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("credentials: %w", err)
-	}
-	return filepath.Join(dir, "wharf", "credentials.json"), nil
-}
-
-func loadCredentials() (credentialFile, string, error) {
-	p, err := credentialsPath()
-	if err != nil {
-		return credentialFile{}, "", err
-	}
-	var cf credentialFile
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return cf, p, nil
-	}
-	if err != nil {
-		return cf, p, fmt.Errorf("credentials: %w", err)
-	}
-	if err := json.Unmarshal(b, &cf); err != nil {
-		return cf, p, fmt.Errorf("credentials: %s is not valid JSON (%v); remove it and log in again", p, err)
-	}
-	return cf, p, nil
-}
-
-// writeFileAtomic replaces p with data: a temporary file in the same
-// directory, fsynced, renamed over p, and the directory fsynced, so a crash
-// leaves the old or the new content, never a mix.
-func writeFileAtomic(p string, data []byte, dirMode, mode os.FileMode) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-func (cf credentialFile) save(p string) error {
-	b, _ := json.MarshalIndent(cf, "", "  ")
-	if err := writeFileAtomic(p, append(b, '\n'), 0o700, 0o600); err != nil {
-		return fmt.Errorf("credentials: %w", err)
-	}
-	return nil
-}
-
-func (cf *credentialFile) put(cr credential) {
-	for i, e := range cf.Servers {
-		if e.URL == cr.URL {
-			cf.Servers[i] = cr
-			return
-		}
-	}
-	cf.Servers = append(cf.Servers, cr)
-}
-
-// find is the entry of server, or with server "", the only entry.
-func (cf credentialFile) find(server string) (credential, bool) {
-	if server == "" {
-		if len(cf.Servers) == 1 {
-			return cf.Servers[0], true
-		}
-		return credential{}, false
-	}
-	for _, e := range cf.Servers {
-		if e.URL == server {
-			return e, true
-		}
-	}
-	return credential{}, false
-}
-
 // normURL is how a server URL is kept: scheme://host[:port], no slash.
 func normURL(s string) (string, error) {
 	cl, err := client.New(s, "")
@@ -187,11 +73,11 @@ func (c *commands) session(server, token string) (*client.Client, error) {
 		server = s
 	}
 	if token == "" {
-		cf, _, err := loadCredentials()
+		cf, _, err := client.LoadCredentials()
 		if err != nil {
 			return nil, exitf(exitUsage, "%v", err)
 		}
-		cr, ok := cf.find(server)
+		cr, ok := cf.Find(server)
 		switch {
 		case !ok && server == "" && len(cf.Servers) > 1:
 			return nil, exitf(exitUsage, "logged in to several servers: say which with --server")
@@ -242,12 +128,12 @@ func (c *commands) login(cx *cli.Context) error {
 	if err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
-	cf, credPath, err := loadCredentials()
+	cf, credPath, err := client.LoadCredentials()
 	if err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
 	ctx := cx.Context
-	cr := credential{URL: server, User: cx.String("user")}
+	cr := client.Credential{URL: server, User: cx.String("user")}
 	if tok := cx.String("token"); tok != "" {
 		cl, _ := client.New(server, tok)
 		me, err := cl.Me(ctx)
@@ -267,8 +153,8 @@ func (c *commands) login(cx *cli.Context) error {
 		}
 		cr.User, cr.Token, cr.ExpiresAt = cmp.Or(t.User, user), t.Token, t.ExpiresAt
 	}
-	cf.put(cr)
-	if err := cf.save(credPath); err != nil {
+	cf.Put(cr)
+	if err := cf.Save(credPath); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stderr, "logged in to %s as %s\n", server, cr.User)
@@ -327,11 +213,11 @@ func (c *commands) logout(cx *cli.Context) error {
 		}
 		server = s
 	}
-	cf, credPath, err := loadCredentials()
+	cf, credPath, err := client.LoadCredentials()
 	if err != nil {
 		return exitf(exitUsage, "%v", err)
 	}
-	cr, ok := cf.find(server)
+	cr, ok := cf.Find(server)
 	if !ok {
 		return exitf(exitUsage, "not logged in to %s", cmp.Or(server, "any single server: give the URL"))
 	}
@@ -350,7 +236,7 @@ func (c *commands) logout(cx *cli.Context) error {
 		}
 	}
 	cf.Servers = kept
-	if err := cf.save(credPath); err != nil {
+	if err := cf.Save(credPath); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stderr, "logged out of %s\n", cr.URL)

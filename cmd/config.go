@@ -1,4 +1,4 @@
-package main
+package cmd
 
 // The configuration file: --config wharf.toml (or WHARF_CONFIG) sets any
 // global flag and any flag of "wharf serve" by its name, one key per flag.
@@ -49,7 +49,7 @@ type configState struct {
 // withConfigFile adds the global --config flag and serve's --print-config,
 // and hooks the file into the app: the global flags are set from it before
 // any command runs, serve's own flags before serve runs. Call it last in
-// newCLI, after withEnv.
+// New, after withEnv.
 func withConfigFile(app *cli.App, stdout io.Writer) {
 	st := &configState{sources: map[string]string{}}
 	app.Flags = append(app.Flags, &cli.StringFlag{

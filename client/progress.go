@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"encoding/json"
@@ -11,18 +11,19 @@ import (
 	"time"
 )
 
-type progressMode int
+// ProgressMode is how Push shows its progress.
+type ProgressMode int
 
 const (
-	modePlain progressMode = iota // a line per file event and a total line every second
-	modeJSON                      // the same as JSON lines
-	modeTTY                       // bars redrawn in place with ANSI escapes
+	ProgressPlain ProgressMode = iota // a line per file event and a total line every second
+	ProgressJSON                      // the same as JSON lines
+	ProgressTTY                       // bars redrawn in place with ANSI escapes
 )
 
 // reporter shows a push's progress. All methods are safe for concurrent use.
 type reporter struct {
 	w     io.Writer
-	mode  progressMode
+	mode  ProgressMode
 	begin time.Time
 
 	rejected, failed atomic.Int64
@@ -47,7 +48,7 @@ type activeFile struct {
 	since        time.Time
 }
 
-func newReporter(w io.Writer, mode progressMode, files []pushFile) *reporter {
+func newReporter(w io.Writer, mode ProgressMode, files []pushFile) *reporter {
 	r := &reporter{w: w, mode: mode, begin: time.Now(), files: len(files), active: map[string]*activeFile{}}
 	for _, f := range files {
 		r.total += f.size
@@ -59,7 +60,7 @@ func newReporter(w io.Writer, mode progressMode, files []pushFile) *reporter {
 func (r *reporter) run() {
 	r.stopTicker, r.tickerDone = make(chan struct{}), make(chan struct{})
 	every := time.Second
-	if r.mode == modeTTY {
+	if r.mode == ProgressTTY {
 		every = 150 * time.Millisecond
 	}
 	go func() {
@@ -70,7 +71,7 @@ func (r *reporter) run() {
 			select {
 			case <-t.C:
 				r.mu.Lock()
-				if r.mode == modeTTY {
+				if r.mode == ProgressTTY {
 					r.redrawLocked()
 				} else if len(r.active) > 0 {
 					r.totalLocked()
@@ -92,7 +93,7 @@ func (r *reporter) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stopped = true
-	if r.mode == modeTTY {
+	if r.mode == ProgressTTY {
 		r.clearLocked()
 	}
 }
@@ -104,11 +105,11 @@ func (r *reporter) jsonLocked(v map[string]any) {
 
 // lineLocked prints a line that stays: above the bars on a terminal.
 func (r *reporter) lineLocked(s string) {
-	if r.mode == modeTTY {
+	if r.mode == ProgressTTY {
 		r.clearLocked()
 	}
 	fmt.Fprintln(r.w, s)
-	if r.mode == modeTTY && !r.stopped {
+	if r.mode == ProgressTTY && !r.stopped {
 		r.drawLocked()
 	}
 }
@@ -119,7 +120,7 @@ func (r *reporter) skip(f pushFile, reason, sum string) {
 	r.doneFiles++
 	r.skipped++
 	r.doneBytes += f.size
-	if r.mode == modeJSON {
+	if r.mode == ProgressJSON {
 		r.jsonLocked(map[string]any{"event": "skip", "path": f.rel, "size": f.size, "sha256": sum, "reason": reason})
 		return
 	}
@@ -133,9 +134,9 @@ func (r *reporter) start(f pushFile, offset int64, resumed bool) {
 	defer r.mu.Unlock()
 	r.active[f.rel] = &activeFile{name: f.rel, size: f.size, offset: offset, since: time.Now()}
 	switch r.mode {
-	case modeJSON:
+	case ProgressJSON:
 		r.jsonLocked(map[string]any{"event": "upload", "path": f.rel, "size": f.size, "from": offset, "resumed": resumed})
-	case modePlain:
+	case ProgressPlain:
 		from := ""
 		if offset > 0 {
 			from = ", resuming at " + human(offset)
@@ -151,7 +152,7 @@ func (r *reporter) advance(f pushFile, offset, n int64) {
 	if a := r.active[f.rel]; a != nil {
 		a.offset = offset
 	}
-	if r.mode == modeJSON {
+	if r.mode == ProgressJSON {
 		r.jsonLocked(map[string]any{"event": "progress", "path": f.rel, "offset": offset, "size": f.size, "sent": n})
 	}
 }
@@ -159,7 +160,7 @@ func (r *reporter) advance(f pushFile, offset, n int64) {
 func (r *reporter) retry(f pushFile, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.mode == modeJSON {
+	if r.mode == ProgressJSON {
 		r.jsonLocked(map[string]any{"event": "retry", "path": f.rel, "error": err.Error()})
 		return
 	}
@@ -189,11 +190,11 @@ func (r *reporter) finish(f pushFile, state, msg, extra string) {
 		ev["error"] = msg
 		line = fmt.Sprintf("failed %s: %s", f.rel, msg)
 	}
-	if r.mode == modeJSON {
+	if r.mode == ProgressJSON {
 		r.jsonLocked(ev)
 		return
 	}
-	if r.mode == modeTTY && state == "done" {
+	if r.mode == ProgressTTY && state == "done" {
 		line = "\u2713 " + f.rel
 	}
 	r.lineLocked(line)
@@ -208,7 +209,7 @@ func (r *reporter) interrupted(f pushFile) {
 func (r *reporter) note(kind, msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.mode == modeJSON {
+	if r.mode == ProgressJSON {
 		r.jsonLocked(map[string]any{"event": kind, "message": msg})
 		return
 	}
@@ -232,7 +233,7 @@ func (r *reporter) totalsLocked() (done int64, rate float64, eta time.Duration) 
 
 func (r *reporter) totalLocked() {
 	done, rate, eta := r.totalsLocked()
-	if r.mode == modeJSON {
+	if r.mode == ProgressJSON {
 		r.jsonLocked(map[string]any{"event": "total", "files_done": r.doneFiles, "files": r.files,
 			"bytes_done": done, "bytes": r.total, "bytes_sent": r.sent, "rate": int64(rate), "eta_seconds": int64(eta.Seconds())})
 		return
@@ -294,7 +295,7 @@ func (r *reporter) summary() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	el := time.Since(r.begin).Round(100 * time.Millisecond)
-	if r.mode == modeJSON {
+	if r.mode == ProgressJSON {
 		r.jsonLocked(map[string]any{"event": "summary", "files": r.files, "done": r.doneFiles, "skipped": r.skipped,
 			"rejected": r.rejected.Load(), "failed": r.failed.Load(), "bytes_sent": r.sent, "seconds": el.Seconds()})
 		return

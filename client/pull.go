@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -12,60 +12,32 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/urfave/cli/v2"
-
-	"github.com/wharfhq/wharf/client"
 )
 
-func (c *commands) pullCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "pull",
-		Usage:     "download a file or folder of a space (resumable, verified)",
-		ArgsUsage: "URL DEST",
-		Description: "URL is the server and the WebDAV path: https://host/dav/spaces/<id>/<path>. A file is written\n" +
-			"to DEST.part, resumed with a Range request after an interruption, checked against the server's\n" +
-			"SHA-256 (oc:checksums) and renamed to DEST. A folder is pulled into DEST, recursively.",
-		Action: c.pull,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "token", Usage: "bearer token (default: the one kept by 'wharf login' for the URL's server)"},
-			&cli.StringFlag{Name: "limit-rate", Usage: "most bytes per second, e.g. 5M (default: no limit)"},
-		},
-	}
+// PullOptions is what Pull fetches where.
+type PullOptions struct {
+	Client *Client // the server, logged in
+	// URL is the file or folder: http(s)://host/dav/spaces/<id>/<path>.
+	// Only its path is used; the server is Client's.
+	URL    *url.URL
+	Dest   string    // local file or folder; a file goes into an existing folder
+	Rate   int64     // most bytes per second; 0: no limit
+	Stdout io.Writer // a line per file
+	Stderr io.Writer // the interruption notice
 }
 
-type puller struct {
-	cl    *client.Client
-	limit *limiter
-	out   io.Writer
-	fails int
-}
-
-func (c *commands) pull(cx *cli.Context) error {
-	if err := args(cx, "URL", "DEST"); err != nil {
-		return exitf(exitUsage, "%v", err)
-	}
-	u, err := url.Parse(cx.Args().Get(0))
-	if err != nil || u.Host == "" || !strings.HasPrefix(u.Path, "/dav/spaces/") {
-		return exitf(exitUsage, "URL %q: want http(s)://host/dav/spaces/<id>/<path>", cx.Args().Get(0))
-	}
-	var rate int64
-	if v := cx.String("limit-rate"); v != "" {
-		if rate, err = parseSize(v); err != nil || rate < 1 {
-			return exitf(exitUsage, "--limit-rate %q: want a size per second such as 5M", v)
-		}
-	}
-	cl, err := c.session(u.Scheme+"://"+u.Host, cx.String("token"))
-	if err != nil {
-		return err
-	}
-	ctx := cx.Context
-	top, err := cl.Propfind(ctx, u.EscapedPath(), 0)
+// Pull downloads a file or, recursively, a folder of a space. A file is
+// written to Dest.part, resumed with a Range request after an
+// interruption, checked against the server's SHA-256 and renamed to Dest.
+// When not everything came through, the error is a *RunError.
+func Pull(ctx context.Context, o PullOptions) error {
+	u := o.URL
+	top, err := o.Client.Propfind(ctx, u.EscapedPath(), 0)
 	if err != nil || len(top) == 0 {
-		return exitf(exitUsage, "%s: %v", u.Path, err)
+		return runErrorf(RunPrecheck, "%s: %v", u.Path, err)
 	}
-	p := &puller{cl: cl, limit: newLimiter(rate), out: c.stdout}
-	dest := cx.Args().Get(1)
+	p := &puller{cl: o.Client, limit: newLimiter(o.Rate), out: o.Stdout}
+	dest := o.Dest
 	if top[0].Dir {
 		err = p.folder(ctx, top[0].Path, dest)
 	} else {
@@ -76,14 +48,22 @@ func (c *commands) pull(cx *cli.Context) error {
 	}
 	switch {
 	case ctx.Err() != nil:
-		fmt.Fprintln(c.stderr, "interrupted: run the same command again to resume")
-		return exitf(exitInterrupted, "interrupted")
+		fmt.Fprintln(o.Stderr, "interrupted: run the same command again to resume")
+		return runErrorf(RunInterrupted, "interrupted")
 	case err != nil:
-		return exitf(exitRejected, "%v", err)
+		return runErrorf(RunIncomplete, "%v", err)
 	case p.fails > 0:
-		return exitf(exitRejected, "%d file(s) failed", p.fails)
+		return runErrorf(RunIncomplete, "%d file(s) failed", p.fails)
 	}
 	return nil
+}
+
+// puller runs one pull.
+type puller struct {
+	cl    *Client
+	limit *limiter
+	out   io.Writer
+	fails int
 }
 
 func escaped(p string) string { return (&url.URL{Path: p}).EscapedPath() }
@@ -123,7 +103,7 @@ func (p *puller) folder(ctx context.Context, dir, dest string) error {
 }
 
 // file pulls one file to dest through dest.part.
-func (p *puller) file(ctx context.Context, e client.Entry, dest string) error {
+func (p *puller) file(ctx context.Context, e Entry, dest string) error {
 	if e.SHA256 != "" {
 		if fi, err := os.Stat(dest); err == nil && fi.Size() == e.Size {
 			if sum, err := fileSHA256(dest); err == nil && sum == e.SHA256 {
@@ -163,7 +143,7 @@ func (p *puller) file(ctx context.Context, e client.Entry, dest string) error {
 			}
 		}
 		resp, err := p.cl.Get(ctx, escaped(e.Path), from)
-		var se *client.StatusError
+		var se *StatusError
 		if errors.As(err, &se) && !se.Temporary() {
 			return err
 		}

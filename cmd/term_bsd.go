@@ -1,6 +1,6 @@
 //go:build darwin || freebsd || netbsd || openbsd
 
-package main
+package cmd
 
 import "golang.org/x/sys/unix"
 

@@ -1,4 +1,4 @@
-package main
+package cmd
 
 import "golang.org/x/sys/unix"
 

@@ -1,0 +1,264 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wharfhq/wharf/phraseanet"
+	"github.com/wharfhq/wharf/server"
+)
+
+// targetCommand is "wharf target": the Phraseanet targets.
+func (c *commands) targetCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "target",
+		Usage: "manage Phraseanet targets (where a space's files are handed off)",
+		Subcommands: []*cli.Command{
+			{Name: "add", Usage: "create a target and print its id (and, for pull mode, what to paste in Phraseanet)", ArgsUsage: "NAME", Action: c.targetAdd, Flags: []cli.Flag{
+				&cli.StringFlag{Name: "space", Usage: "id of the space whose files go to Phraseanet (required)"},
+				&cli.StringFlag{Name: "folder", Usage: "only this folder of the space (default: the whole space)"},
+				&cli.StringFlag{Name: "mode", Usage: "push (Wharf calls Phraseanet), pull (Phraseanet polls Wharf) or both (required)"},
+				&cli.StringFlag{Name: "url", Usage: "Phraseanet's enqueue URL, e.g. https://dam.example.org/api/v1/upload/enqueue/ (push, both)"},
+				&cli.StringFlag{Name: "key", Usage: "Phraseanet API token for the enqueue call; \"avoid\" to never notify (push, both)"},
+				&cli.StringFlag{Name: "scheme", Usage: "Authorization scheme of the enqueue call", Value: phraseanet.DefaultScheme},
+				&cli.StringFlag{Name: "destination", Usage: "Phraseanet collection base_id files go to (collection_destination; required)"},
+				&cli.StringFlag{Name: "every", Usage: "commit new files on a schedule: an interval (15m, 1h) or a daily time (03:00) (default: only on request)"},
+				&cli.StringFlag{Name: "form-schema", Usage: "JSON file with the form's fields: name, type (string, number, boolean), required, allowed"},
+				&cli.StringSliceFlag{Name: "param", Usage: "fixed form data k=v, winning over what users fill in (repeatable)"},
+				&cli.IntFlag{Name: "max-files", Usage: "most files in one commit", Value: phraseanet.DefaultMaxFiles},
+				&cli.StringFlag{Name: "max-size", Usage: "most bytes in one commit, e.g. 10G", Value: "10G"},
+				&cli.StringFlag{Name: "after-ack", Usage: "once Phraseanet acknowledged the files: keep, delete or move:FOLDER (a folder of the space)", Value: "keep"},
+				&cli.DurationFlag{Name: "grace", Usage: "wait this long after the acknowledgement before the after-ack action"},
+				&cli.DurationFlag{Name: "retention", Usage: "keep the records of acknowledged commits this long", Value: phraseanet.DefaultRetention},
+				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
+			}},
+			{Name: "list", Usage: "list targets", Action: c.targetList},
+			{Name: "remove", Usage: "delete a target and its commit records (the files stay)", ArgsUsage: "ID-OR-NAME", Action: c.targetRemove},
+			{Name: "test", Usage: "check that the enqueue URL answers (nothing is sent) and print the pull-mode settings", ArgsUsage: "ID-OR-NAME", Action: c.targetTest, Flags: []cli.Flag{
+				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
+				&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the enqueue URL", Value: 5 * time.Second},
+			}},
+		},
+	}
+}
+
+// phraseanet builds the Phraseanet service on a store command's services:
+// enough to manage targets, nothing runs.
+func (c *commands) phraseanet(s *server.Services) (*phraseanet.Service, error) {
+	return phraseanet.New(phraseanet.Config{DB: s.DB, Tree: s.Tree, Auth: s.Auth})
+}
+
+// params reads --param k=v flags. The slice flag splits values at commas;
+// a piece without "=" belongs to the value before it.
+func params(list []string) (map[string]string, error) {
+	out := map[string]string{}
+	last := ""
+	for _, p := range list {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok && last != "" {
+			out[last] += "," + p
+			continue
+		}
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--param %q: want NAME=VALUE", p)
+		}
+		out[k], last = v, k
+	}
+	return out, nil
+}
+
+// pullURI prints what Phraseanet's pull mode needs for t.
+func (c *commands) printPull(cx *cli.Context, t phraseanet.Target) error {
+	public := cx.String("public-url")
+	uri := ""
+	if public != "" {
+		var err error
+		if uri, err = phraseanet.PullURI(public, t.ID); err != nil {
+			return fmt.Errorf("--public-url: %w", err)
+		}
+	} else {
+		uri = "https://WHARF-HOST/commits?target=" + t.ID
+		fmt.Fprintln(c.stderr, "no --public-url (or WHARF_PUBLIC_URL): replace WHARF-HOST in pull_uri with the host Phraseanet reaches Wharf at (default port, host root)")
+	}
+	fmt.Fprintf(c.stdout, "pull_uri=%s\nclient_id=%s\nclient_secret=%s\n", uri, t.ClientID, t.ClientSecret)
+	return nil
+}
+
+func (c *commands) targetAdd(cx *cli.Context) error {
+	if err := args(cx, "NAME"); err != nil {
+		return err
+	}
+	if pu := cx.String("public-url"); pu != "" {
+		if _, err := phraseanet.BaseURL(pu); err != nil {
+			return fmt.Errorf("--public-url: %w", err)
+		}
+	}
+	spec := phraseanet.TargetSpec{
+		Name:        cx.Args().First(),
+		SpaceID:     cx.String("space"),
+		Folder:      cx.String("folder"),
+		Mode:        cx.String("mode"),
+		URL:         cx.String("url"),
+		Scheme:      cx.String("scheme"),
+		Key:         cx.String("key"),
+		Destination: cx.String("destination"),
+		Every:       cx.String("every"),
+		MaxFiles:    cx.Int("max-files"),
+		AfterAck:    cx.String("after-ack"),
+		Grace:       cx.Duration("grace"),
+		Retention:   cx.Duration("retention"),
+	}
+	if spec.SpaceID == "" {
+		return errors.New("--space is required")
+	}
+	if spec.Mode == "" {
+		return errors.New("--mode is required: push, pull or both")
+	}
+	if spec.MaxFiles <= 0 {
+		return fmt.Errorf("--max-files %d: want at least 1", spec.MaxFiles)
+	}
+	var err error
+	if spec.MaxBytes, err = parseSize(cx.String("max-size")); err != nil || spec.MaxBytes <= 0 {
+		return fmt.Errorf("--max-size %q: want a size above 0, e.g. 10G", cx.String("max-size"))
+	}
+	if _, _, err := phraseanet.ParseEvery(spec.Every); err != nil {
+		return fmt.Errorf("--every: %w", err)
+	}
+	if spec.Params, err = params(cx.StringSlice("param")); err != nil {
+		return err
+	}
+	if f := cx.String("form-schema"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("--form-schema: %w", err)
+		}
+		if _, err := phraseanet.ParseSchema(b); err != nil {
+			return fmt.Errorf("--form-schema %s: %w", f, err)
+		}
+		spec.FormSchema = b
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ph, err := c.phraseanet(s)
+	if err != nil {
+		return err
+	}
+	t, err := ph.AddTarget(cx.Context, spec)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "id=%s\n", t.ID)
+	if t.Mode == phraseanet.ModePull || t.Mode == phraseanet.ModeBoth {
+		return c.printPull(cx, t)
+	}
+	return nil
+}
+
+func (c *commands) targetList(cx *cli.Context) error {
+	if err := args(cx); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ph, err := c.phraseanet(s)
+	if err != nil {
+		return err
+	}
+	ts, err := ph.Targets(cx.Context)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSPACE\tFOLDER\tMODE\tDESTINATION\tEVERY\tAFTER ACK\tURL")
+	for _, t := range ts {
+		every := t.DailyAt
+		if t.Every > 0 {
+			every = t.Every.String()
+		}
+		if every == "" {
+			every = "-"
+		}
+		folder, url := "/"+t.Folder, t.EnqueueURL
+		if url == "" {
+			url = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.SpaceID, folder, t.Mode, t.Destination, every, t.AfterAck, url)
+	}
+	return tw.Flush()
+}
+
+func (c *commands) targetRemove(cx *cli.Context) error {
+	if err := args(cx, "ID-OR-NAME"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ph, err := c.phraseanet(s)
+	if err != nil {
+		return err
+	}
+	return ph.RemoveTarget(cx.Context, cx.Args().First())
+}
+
+// targetTest checks that the enqueue URL answers at all (HEAD, any status;
+// nothing is enqueued) and prints the pull-mode settings.
+func (c *commands) targetTest(cx *cli.Context) error {
+	if err := args(cx, "ID-OR-NAME"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ph, err := c.phraseanet(s)
+	if err != nil {
+		return err
+	}
+	t, err := ph.FindTarget(cx.Context, cx.Args().First())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "id=%s\nname=%s\nmode=%s\n", t.ID, t.Name, t.Mode)
+	var failed error
+	if t.Mode != phraseanet.ModePull && t.EnqueueURL != "" {
+		client := &http.Client{Timeout: cx.Duration("timeout")}
+		req, err := http.NewRequestWithContext(cx.Context, http.MethodHead, t.EnqueueURL, nil)
+		if err != nil {
+			return fmt.Errorf("enqueue URL %q: %w", t.EnqueueURL, err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			fmt.Fprintf(c.stdout, "url=%s\nurl_status=unreachable\n", t.EnqueueURL)
+			failed = fmt.Errorf("enqueue URL %s does not answer: %w", t.EnqueueURL, err)
+		} else {
+			resp.Body.Close()
+			fmt.Fprintf(c.stdout, "url=%s\nurl_status=%d\n", t.EnqueueURL, resp.StatusCode)
+		}
+		if t.Key == phraseanet.NoNotifyKey {
+			fmt.Fprintf(c.stderr, "the key is %q: commits are not pushed\n", phraseanet.NoNotifyKey)
+		}
+	}
+	if t.Mode == phraseanet.ModePull || t.Mode == phraseanet.ModeBoth {
+		if err := c.printPull(cx, t); err != nil {
+			return err
+		}
+	}
+	return failed
+}
