@@ -13,7 +13,7 @@ import (
 
 const module = "github.com/wharfhq/wharf"
 
-// layers is the import direction of ARCHITECTURE.md, top to bottom: a
+// layers is the import direction of docs/architecture.md, top to bottom: a
 // package may import only packages of a lower layer, never its own layer
 // (feature packages do not import each other) nor a higher one.
 var layers = [][]string{
@@ -32,8 +32,9 @@ var layers = [][]string{
 	{"internal/api"},
 	{"internal/testenv"}, // the base of package tests: store, auth and the space tree
 	{"space", "auth"},
-	// diskio: the copy loop of uploads; test support: the real clamd, a
-	// settable clock. None of them imports anything of Wharf.
+	// the bus and its filters; diskio: the copy loop of uploads; test
+	// support: the real clamd, a settable clock. None of them imports
+	// anything of Wharf.
 	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock"},
 }
 
@@ -73,7 +74,7 @@ func TestImportDirection(t *testing.T) {
 		}
 		from, ok := layerOf(pkg)
 		if !ok {
-			t.Errorf("%s: package %q is not placed in arch_test.go's layers; add it where ARCHITECTURE.md puts it", p, pkg)
+			t.Errorf("%s: package %q is not placed in arch_test.go's layers; add it where docs/architecture.md puts it", p, pkg)
 			return nil
 		}
 		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
@@ -94,7 +95,7 @@ func TestImportDirection(t *testing.T) {
 			case !ok:
 				t.Errorf("%s imports %s, which is not in the layers table", p, ip)
 			case to <= from:
-				t.Errorf("%s (layer %d, %s) imports %s (layer %d): imports must point down, see ARCHITECTURE.md",
+				t.Errorf("%s (layer %d, %s) imports %s (layer %d): imports must point down, see docs/architecture.md",
 					p, from, path.Join(module, pkg), ip, to)
 			}
 			checked++

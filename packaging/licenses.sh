@@ -10,7 +10,7 @@ go=${GO:-go}
 modcache=$($go env GOMODCACHE)
 goroot=$($go env GOROOT)
 
-printf 'Wharf is built with Go and the Go modules below. Their licenses follow.\n'
+printf 'Wharf is licensed under the Apache License, Version 2.0 (see\n/usr/share/doc/wharf/copyright). It is built with Go and the Go modules\nbelow. Their licenses follow.\n'
 printf '\n==== Go (%s)\n\n' "$($go env GOVERSION)"
 cat "$goroot/LICENSE"
 
