@@ -151,7 +151,7 @@ func TestWebAPISession(t *testing.T) {
 	// Upload over tus with the cookie, as the UI does.
 	data := []byte("the bytes of a web upload\n")
 	meta := "space " + base64.StdEncoding.EncodeToString([]byte("files")) + ",path " + base64.StdEncoding.EncodeToString([]byte("photos/2025/notes.txt"))
-	st, h, body = noCSRF.req("POST", "/tus/", nil, "Tus-Resumable: 1.0.0", "Upload-Length: "+strconv.Itoa(len(data)), "Upload-Metadata: "+meta)
+	st, _, body = noCSRF.req("POST", "/tus/", nil, "Tus-Resumable: 1.0.0", "Upload-Length: "+strconv.Itoa(len(data)), "Upload-Metadata: "+meta)
 	if st != 403 {
 		t.Errorf("tus create by cookie without X-CSRF-Token = %d %s, want 403", st, body)
 	}
