@@ -76,7 +76,8 @@ type querier interface {
 }
 
 // Open opens (creating it if needed) the database at path and brings its
-// schema up to date. It returns an error wrapping ErrTooNew if the file was
+// schema up to date. The database and the files beside it are made
+// FileMode (0600) if they are looser. It returns an error wrapping ErrTooNew if the file was
 // migrated by a newer version. The caller closes the DB.
 func Open(ctx context.Context, path string) (*DB, error) {
 	return open(ctx, path, busyTimeout)
@@ -84,6 +85,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // open is Open with the busy timeout as a parameter, for tests.
 func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
+	if err := secureFiles(path); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
 	w, err := sql.Open("sqlite", dsn(path, false, busy))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
