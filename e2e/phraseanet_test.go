@@ -514,10 +514,14 @@ func TestPhraseanetPullTokenExpired(t *testing.T) {
 	ps.commit(t, kv["id"], first, nil)
 	waitIngested(t, sim, ps, first, 30*time.Second)
 	out := mustWharf(t, ps.data, "", "target", "test", "dam", "--public-url", "http://"+ps.addr)
-	for _, k := range []string{"pull_uri=" + kv["pull_uri"], "client_id=" + kv["client_id"], "client_secret=" + kv["client_secret"]} {
+	for _, k := range []string{"pull_uri=" + kv["pull_uri"], "client_id=" + kv["client_id"]} {
 		if !strings.Contains(out, k) {
 			t.Errorf("target test does not print %s:\n%s", k, out)
 		}
+	}
+	// Wharf keeps only a hash of the client secret: it cannot show it again.
+	if strings.Contains(out, "client_secret") || strings.Contains(out, kv["client_secret"]) {
+		t.Errorf("target test prints the client secret:\n%s", out)
 	}
 	before := sim.PullStats()
 	sim.InvalidateToken()
@@ -722,6 +726,17 @@ func TestPhraseanetUploaderAPI(t *testing.T) {
 	if states[ca.ID] != "acknowledged" || states[cb.ID] != "acknowledged" {
 		t.Errorf("API states %v, want both acknowledged", states)
 	}
+
+	// A new client secret, made beside the running server: the old secret
+	// and its token stop working, the new one gets tokens.
+	out := mustWharf(t, ps.data, "", "target", "reset-secret", kv["id"], "--public-url", "http://"+ps.addr)
+	secret := field(out, "client_secret")
+	if secret == "" || secret == kv["client_secret"] || field(out, "client_id") != kv["client_id"] {
+		t.Fatalf("target reset-secret printed:\n%s", out)
+	}
+	tok("application/json", cred(kv["client_secret"], "commit:list"), 401)
+	check("listing with a token of the old secret", "GET", list, "Bearer "+bearer, 401)
+	tok("application/json", cred(secret, "commit:list"), 200)
 }
 
 // TestPhraseanetFormData: the commit rules of the protocol as Phraseanet

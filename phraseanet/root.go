@@ -503,7 +503,8 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if err != nil || in.ClientID == "" || subtle.ConstantTimeCompare([]byte(t.ClientSecret), []byte(in.ClientSecret)) != 1 {
+	// The target keeps a hash of its secret; compare hashes.
+	if err != nil || in.ClientID == "" || subtle.ConstantTimeCompare([]byte(t.ClientSecretHash), []byte(clientSecretHash(in.ClientSecret))) != 1 {
 		return &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client", Msg: "bad client credentials"}
 	}
 	if !pulls(t) || !t.Enabled {

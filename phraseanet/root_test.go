@@ -214,7 +214,7 @@ func TestPullMode(t *testing.T) {
 		status, resp, _ := f.do(t, "POST", "/oauth/v2/token", "", contentType, body)
 		return status, decode(t, resp)
 	}
-	creds := fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials","scope":"commit:list"}`, tg.ClientID, tg.ClientSecret)
+	creds := fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials","scope":"commit:list"}`, tg.ClientID, f.secrets[tg.ID])
 	var bearer string
 	t.Run("token endpoint", func(t *testing.T) {
 		status, m := tokenFor(t, "application/json", creds)
@@ -222,7 +222,7 @@ func TestPullMode(t *testing.T) {
 			t.Fatalf("%d %v", status, m)
 		}
 		bearer = "Bearer " + m["access_token"].(string)
-		form := url.Values{"client_id": {tg.ClientID}, "client_secret": {tg.ClientSecret}, "grant_type": {"client_credentials"}, "scope": {"uploader:commit_list"}}
+		form := url.Values{"client_id": {tg.ClientID}, "client_secret": {f.secrets[tg.ID]}, "grant_type": {"client_credentials"}, "scope": {"uploader:commit_list"}}
 		if status, m := tokenFor(t, "application/x-www-form-urlencoded", form.Encode()); status != 200 || m["scope"] != "uploader:commit_list" {
 			t.Errorf("form, old scope: %d %v", status, m)
 		}
@@ -232,9 +232,9 @@ func TestPullMode(t *testing.T) {
 		}{
 			"bad secret":     {fmt.Sprintf(`{"client_id":%q,"client_secret":"nope","grant_type":"client_credentials"}`, tg.ClientID), 401},
 			"unknown client": {`{"client_id":"nope","client_secret":"nope","grant_type":"client_credentials"}`, 401},
-			"push target":    {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials"}`, pushOnly.ClientID, pushOnly.ClientSecret), 401},
-			"grant type":     {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"password"}`, tg.ClientID, tg.ClientSecret), 400},
-			"scope":          {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials","scope":"admin"}`, tg.ClientID, tg.ClientSecret), 400},
+			"push target":    {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials"}`, pushOnly.ClientID, f.secrets[pushOnly.ID]), 401},
+			"grant type":     {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"password"}`, tg.ClientID, f.secrets[tg.ID]), 400},
+			"scope":          {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials","scope":"admin"}`, tg.ClientID, f.secrets[tg.ID]), 400},
 		} {
 			if status, m := tokenFor(t, "application/json", tt.body); status != tt.want || m["error"] == nil {
 				t.Errorf("%s: %d %v, want %d", name, status, m, tt.want)

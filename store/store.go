@@ -12,8 +12,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,6 +44,26 @@ var (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+func init() {
+	// wharf_sha256_hex(x) is the lowercase hex SHA-256 of a text or blob:
+	// migrations use it to replace secrets by their hashes.
+	sqlite.MustRegisterDeterministicScalarFunction("wharf_sha256_hex", 1,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			var sum [sha256.Size]byte
+			switch v := args[0].(type) {
+			case string:
+				sum = sha256.Sum256([]byte(v))
+			case []byte:
+				sum = sha256.Sum256(v)
+			case nil:
+				return nil, nil
+			default:
+				return nil, fmt.Errorf("wharf_sha256_hex: want text or a blob, not %T", v)
+			}
+			return hex.EncodeToString(sum[:]), nil
+		})
+}
 
 // busyTimeout is how long a statement waits for another connection (or
 // process) holding the write lock before it fails with SQLITE_BUSY.
