@@ -37,9 +37,11 @@ func TestAssetEndpoints(t *testing.T) {
 			{"no header", a.ID, "", 401},
 			{"malformed", a.ID, "AssetToken", 401},
 			{"other scheme", a.ID, "Bearer " + c.Token, 401},
-			{"wrong token", a.ID, "AssetToken " + strings.Repeat("0", 42), 403},
-			{"token of another commit", a.ID, "AssetToken " + other.Token, 403},
-			{"uncommitted file", strconv.FormatInt(uncommitted.ID, 10), tok, 403},
+			// Whether the asset exists is nobody's business but its
+			// commit's: the same 404 as for an unknown id.
+			{"wrong token", a.ID, "AssetToken " + strings.Repeat("0", 42), 404},
+			{"token of another commit", a.ID, "AssetToken " + other.Token, 404},
+			{"uncommitted file", strconv.FormatInt(uncommitted.ID, 10), tok, 404},
 			{"unknown", newUUID(), tok, 404},
 			{"ok", a.ID, tok, 200},
 			{"scheme case-insensitive", a.ID, "assettoken " + c.Token, 200},
@@ -49,6 +51,33 @@ func TestAssetEndpoints(t *testing.T) {
 					t.Errorf("status %d, want %d (%s)", status, tt.want, body)
 				}
 			})
+		}
+	})
+
+	t.Run("exists or not, same answer", func(t *testing.T) {
+		type answer struct {
+			status int
+			body   string
+		}
+		get := func(id, authz string) answer {
+			status, body, _ := f.do(t, "GET", "/assets/"+id, authz, "", "")
+			return answer{status, body}
+		}
+		unknown := get(newUUID(), tok)
+		for name, got := range map[string]answer{
+			"asset of another commit":         get(a.ID, "AssetToken "+other.Token),
+			"asset, made-up token":            get(a.ID, "AssetToken "+strings.Repeat("0", 42)),
+			"uncommitted file's node id":      get(strconv.FormatInt(uncommitted.ID, 10), tok),
+			"unknown node id":                 get("999999", tok),
+			"unknown asset, made-up token":    get(newUUID(), "AssetToken "+strings.Repeat("0", 42)),
+			"uncommitted file, made-up token": get(strconv.FormatInt(uncommitted.ID, 10), "AssetToken "+strings.Repeat("0", 42)),
+		} {
+			if got != unknown {
+				t.Errorf("%s: %d %q; an unknown asset gets %d %q", name, got.status, got.body, unknown.status, unknown.body)
+			}
+		}
+		if unknown.status != 404 {
+			t.Errorf("unknown asset: %d, want 404", unknown.status)
 		}
 	})
 
@@ -116,7 +145,7 @@ func TestAssetEndpoints(t *testing.T) {
 			h.Get("Content-Disposition") != `attachment; filename="b.png"` {
 			t.Errorf("download: %d %q %v", status, got, h)
 		}
-		for authz, want := range map[string]int{"": 401, "AssetToken " + other.Token: 403} {
+		for authz, want := range map[string]int{"": 401, "AssetToken " + other.Token: 404} {
 			if status, _, _ := f.do(t, "GET", "/assets/"+as[1].ID+"/download", authz, "", ""); status != want {
 				t.Errorf("download with %q: %d, want %d", authz, status, want)
 			}
@@ -133,7 +162,7 @@ func TestAssetEndpoints(t *testing.T) {
 			want      int
 		}{
 			{a.ID, "", 401},
-			{a.ID, "AssetToken " + other.Token, 403},
+			{a.ID, "AssetToken " + other.Token, 404},
 			{newUUID(), tok, 404},
 		} {
 			if status, _, _ := f.do(t, "POST", "/assets/"+tt.id+"/ack", tt.authz, "application/json", `{"acknowledged":true}`); status != tt.want {
