@@ -22,7 +22,7 @@ func (c *commands) serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "address to listen on", Value: "127.0.0.1:8080"},
 			&cli.StringFlag{Name: "public-url", Usage: "URL users reach this server at (default: from --listen)"},
-			&cli.StringFlag{Name: "admin-password", Usage: "password of the admin user created on first start (default: random, printed once)"},
+			&cli.StringFlag{Name: "admin-password", Usage: "password of the admin user created on first start (default: random, shown once on a terminal, else written to initial-admin-password in the data directory)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long running requests may finish on shutdown", Value: 30 * time.Second},
 			&cli.BoolFlag{Name: "dav-allow-infinity", Usage: "let WebDAV PROPFIND walk whole trees (Depth: infinity)"},
 			&cli.StringFlag{Name: "max-upload-size", Usage: "largest upload accepted, e.g. 20G (default: no limit beyond quotas)"},
@@ -76,6 +76,7 @@ func (c *commands) serve(cx *cli.Context) error {
 		PublicURL:        cx.String("public-url"),
 		AdminPassword:    cx.String("admin-password"),
 		Console:          c.stderr,
+		ConsoleTerminal:  c.stderrIsTerminal(),
 		Logger:           log,
 		ShutdownTimeout:  cx.Duration("shutdown-timeout"),
 		DAVAllowInfinity: cx.Bool("dav-allow-infinity"),
@@ -97,4 +98,12 @@ func (c *commands) serve(cx *cli.Context) error {
 		PushDoubtHold:    cx.Duration("push-doubt-hold"),
 		Notify:           server.NotifierFromEnv(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC")),
 	})
+}
+
+// stderrIsTerminal reports whether the server's console (standard error)
+// is a terminal someone reads, where the first-start admin password may
+// be shown. Under systemd it is the journal, which is not.
+func (c *commands) stderrIsTerminal() bool {
+	f, ok := c.stderr.(*os.File)
+	return ok && isTerminal(f)
 }

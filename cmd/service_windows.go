@@ -46,6 +46,7 @@ func runServer(cx *cli.Context, cfg server.Config) error {
 		return err
 	}
 	cfg.Console = logFile
+	cfg.ConsoleTerminal = false // a generated admin password goes to its own file, not the log
 	h := &serviceHandler{
 		ctx:  cx.Context,
 		wait: cfg.ShutdownTimeout + 15*time.Second,

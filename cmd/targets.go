@@ -41,6 +41,9 @@ func (c *commands) targetCommand() *cli.Command {
 			}},
 			{Name: "list", Usage: "list targets", Action: c.targetList},
 			{Name: "remove", Usage: "delete a target and its commit records (the files stay)", ArgsUsage: "ID-OR-NAME", Action: c.targetRemove},
+			{Name: "reset-secret", Usage: "give a pull-mode target a new client secret and print it (the old one and its tokens stop working)", ArgsUsage: "ID-OR-NAME", Action: c.targetResetSecret, Flags: []cli.Flag{
+				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
+			}},
 			{Name: "test", Usage: "check that the enqueue URL answers (nothing is sent) and print the pull-mode settings", ArgsUsage: "ID-OR-NAME", Action: c.targetTest, Flags: []cli.Flag{
 				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
 				&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the enqueue URL", Value: 5 * time.Second},
@@ -74,8 +77,10 @@ func params(list []string) (map[string]string, error) {
 	return out, nil
 }
 
-// pullURI prints what Phraseanet's pull mode needs for t.
-func (c *commands) printPull(cx *cli.Context, t phraseanet.Target) error {
+// printPull prints what Phraseanet's pull mode needs for t: the pull URI,
+// the client id and, when it was just made, the client secret (Wharf keeps
+// only a hash of it).
+func (c *commands) printPull(cx *cli.Context, t phraseanet.Target, secret string) error {
 	public := cx.String("public-url")
 	uri := ""
 	if public != "" {
@@ -87,7 +92,13 @@ func (c *commands) printPull(cx *cli.Context, t phraseanet.Target) error {
 		uri = "https://WHARF-HOST/commits?target=" + t.ID
 		fmt.Fprintln(c.stderr, "no --public-url (or WHARF_PUBLIC_URL): replace WHARF-HOST in pull_uri with the host Phraseanet reaches Wharf at (default port, host root)")
 	}
-	fmt.Fprintf(c.stdout, "pull_uri=%s\nclient_id=%s\nclient_secret=%s\n", uri, t.ClientID, t.ClientSecret)
+	fmt.Fprintf(c.stdout, "pull_uri=%s\nclient_id=%s\n", uri, t.ClientID)
+	if secret != "" {
+		fmt.Fprintf(c.stdout, "client_secret=%s\n", secret)
+		fmt.Fprintln(c.stderr, "the client secret is shown only this once (Wharf keeps a hash of it); \"wharf target reset-secret\" makes a new one")
+	} else {
+		fmt.Fprintf(c.stderr, "the client secret is not kept, only a hash of it; \"wharf target reset-secret %s\" makes a new one\n", t.Name)
+	}
 	return nil
 }
 
@@ -153,13 +164,13 @@ func (c *commands) targetAdd(cx *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	t, err := ph.AddTarget(cx.Context, spec)
+	t, secret, err := ph.AddTarget(cx.Context, spec)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "id=%s\n", t.ID)
 	if t.Mode == phraseanet.ModePull || t.Mode == phraseanet.ModeBoth {
-		return c.printPull(cx, t)
+		return c.printPull(cx, t, secret)
 	}
 	return nil
 }
@@ -216,6 +227,29 @@ func (c *commands) targetRemove(cx *cli.Context) error {
 	return ph.RemoveTarget(cx.Context, cx.Args().First())
 }
 
+// targetResetSecret gives a target a new pull-mode client secret and
+// prints the pull-mode settings with it.
+func (c *commands) targetResetSecret(cx *cli.Context) error {
+	if err := args(cx, "ID-OR-NAME"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ph, err := c.phraseanet(s)
+	if err != nil {
+		return err
+	}
+	t, secret, err := ph.ResetClientSecret(cx.Context, cx.Args().First())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "id=%s\n", t.ID)
+	return c.printPull(cx, t, secret)
+}
+
 // targetTest checks that the enqueue URL answers at all (HEAD, any status;
 // nothing is enqueued) and prints the pull-mode settings.
 func (c *commands) targetTest(cx *cli.Context) error {
@@ -256,7 +290,7 @@ func (c *commands) targetTest(cx *cli.Context) error {
 		}
 	}
 	if t.Mode == phraseanet.ModePull || t.Mode == phraseanet.ModeBoth {
-		if err := c.printPull(cx, t); err != nil {
+		if err := c.printPull(cx, t, ""); err != nil {
 			return err
 		}
 	}

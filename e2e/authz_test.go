@@ -69,6 +69,7 @@ var (
 	nobody    = row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200}
 	tusOwner  = row{401, 401, 401, 401, 404, 0, 404, 404, 404, 404, 401, 401, 401}
 	phAsset   = row{401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 403, 401, 200}
+	phAssetID = row{401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 404, 401, 200} // another commit's asset: 404, as if unknown
 	phPulling = row{401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401, 401}
 )
 
@@ -622,10 +623,10 @@ func authzSurfaces() []surface {
 			})},
 
 		// Phraseanet's API: AssetToken only.
-		{name: "ph GET asset", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET asset", noCookie: true, want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/assets/" + e.asset1}
 		})},
-		{name: "ph GET asset download", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET asset download", noCookie: true, want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/assets/" + e.asset1 + "/download"}
 		})},
 		{name: "ph GET commit", noCookie: true, want: phAsset, pull: &[2]int{200, 403}, run: req(func(e *authzEnv, a *authzActor) davReq {
@@ -634,7 +635,7 @@ func authzSurfaces() []surface {
 		{name: "ph GET commits list", noCookie: true, want: phPulling, pull: &[2]int{200, 403}, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/commits?target=" + e.targetID}
 		})},
-		{name: "ph POST asset ack", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph POST asset ack", noCookie: true, want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "POST", path: "/assets/" + e.asset1 + "/ack"}
 		})},
 		{name: "ph POST commit ack", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {

@@ -6,25 +6,35 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite"
 )
 
-var printedPassword = regexp.MustCompile(`created user "admin" with password\s+(\S+)`)
-
 // TestFirstStart: an empty data directory becomes a usable instance with no
-// setup, the admin password is printed once, and a restart keeps everything.
+// setup, and a restart keeps everything. The server's output is no
+// terminal (under systemd it is the journal): the generated admin password
+// is not in it but in <data>/initial-admin-password, mode 0600, which the
+// log names.
 func TestFirstStart(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	in := start(t, data)
-	m := printedPassword.FindStringSubmatch(in.output())
-	if m == nil {
-		t.Fatalf("first start did not print the admin password:\n%s", in.output())
+	pwFile := filepath.Join(data, "initial-admin-password")
+	b, err := os.ReadFile(pwFile)
+	if err != nil {
+		t.Fatalf("first start wrote no password file: %v\n%s", err, in.output())
 	}
-	pw := m[1]
+	pw := strings.TrimSpace(string(b))
+	if fi, err := os.Stat(pwFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, %v; want mode 0600", pwFile, fi.Mode(), err)
+	}
+	if len(pw) < 16 || strings.Contains(in.output(), pw) {
+		t.Fatalf("password %q; it must not be in the output:\n%s", pw, in.output())
+	}
+	if !strings.Contains(in.output(), pwFile) {
+		t.Errorf("the output does not say where the password is:\n%s", in.output())
+	}
 
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if resp := in.do("GET", p, "", "", nil); resp.StatusCode != 200 {

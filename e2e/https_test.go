@@ -107,6 +107,9 @@ func TestHTTPSInternal(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
 		t.Errorf("GET /healthz over https: %s %s, want 200 over HTTP/2", resp.Proto, resp.Status)
 	}
+	if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=86400" {
+		t.Errorf("GET /healthz over https with the local CA: Strict-Transport-Security %q, want max-age=86400 (a day)", got)
+	}
 
 	// The plain-HTTP listener sends browsers and Explorer to HTTPS.
 	m := redirectLine.FindStringSubmatch(in.output())
@@ -121,6 +124,9 @@ func TestHTTPSInternal(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	if want := "https://" + net.JoinHostPort(strings.Split(m[1], ":")[0], port) + "/dav/?x=1"; resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want {
 		t.Errorf("GET over http: %d to %q, want 301 to %q", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+	if got := resp.Header.Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("GET over plain http: Strict-Transport-Security %q, want none", got)
 	}
 
 	// A restart keeps the CA clients were told to trust.
@@ -350,6 +356,9 @@ func TestHTTPSACMEPebble(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("GET /healthz over https: %s", resp.Status)
+			}
+			if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
+				t.Errorf("GET /healthz over https with acme: Strict-Transport-Security %q, want max-age=31536000 (a year)", got)
 			}
 			files, _ := filepath.Glob(filepath.Join(data, "certs", "certificates", "*", "localhost", "localhost.crt"))
 			if len(files) != 1 {

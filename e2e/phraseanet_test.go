@@ -514,10 +514,14 @@ func TestPhraseanetPullTokenExpired(t *testing.T) {
 	ps.commit(t, kv["id"], first, nil)
 	waitIngested(t, sim, ps, first, 30*time.Second)
 	out := mustWharf(t, ps.data, "", "target", "test", "dam", "--public-url", "http://"+ps.addr)
-	for _, k := range []string{"pull_uri=" + kv["pull_uri"], "client_id=" + kv["client_id"], "client_secret=" + kv["client_secret"]} {
+	for _, k := range []string{"pull_uri=" + kv["pull_uri"], "client_id=" + kv["client_id"]} {
 		if !strings.Contains(out, k) {
 			t.Errorf("target test does not print %s:\n%s", k, out)
 		}
+	}
+	// Wharf keeps only a hash of the client secret: it cannot show it again.
+	if strings.Contains(out, "client_secret") || strings.Contains(out, kv["client_secret"]) {
+		t.Errorf("target test prints the client secret:\n%s", out)
 	}
 	before := sim.PullStats()
 	sim.InvalidateToken()
@@ -595,9 +599,14 @@ func TestPhraseanetUploaderAPI(t *testing.T) {
 	check("no header", "GET", "/assets/"+aAsset, "", 401)
 	check("malformed header", "GET", "/assets/"+aAsset, "AssetToken", 401)
 	check("wrong scheme", "GET", "/assets/"+aAsset, "Basic "+ca.Token, 401)
-	check("wrong token", "GET", "/assets/"+aAsset, wrong, 403)
-	check("asset of another commit (not in the token's commit)", "GET", "/assets/"+bAsset, aTok, 403)
+	check("wrong token", "GET", "/assets/"+aAsset, wrong, 404)
+	check("asset of another commit (not in the token's commit)", "GET", "/assets/"+bAsset, aTok, 404)
 	check("unknown asset", "GET", "/assets/"+unknown, aTok, 404)
+	// An asset another token may see and one that does not exist get the
+	// same answer, body included.
+	if a, b := check("asset of another commit", "GET", "/assets/"+bAsset, aTok, 404), check("unknown asset", "GET", "/assets/"+unknown, aTok, 404); a != b {
+		t.Errorf("asset of another commit answered %q, an unknown one %q: want the same", a, b)
+	}
 	meta := check("right token", "GET", "/assets/"+aAsset, aTok, 200)
 	for _, p := range phrasesim.CheckAsset([]byte(meta), aAsset, ca.Token, ps.data) {
 		t.Errorf("GET /assets/%s: %s", aAsset, p)
@@ -651,7 +660,7 @@ func TestPhraseanetUploaderAPI(t *testing.T) {
 
 	// Legacy download.
 	check("legacy download without header", "GET", "/assets/"+aAsset+"/download", "", 401)
-	check("legacy download, wrong token", "GET", "/assets/"+aAsset+"/download", wrong, 403)
+	check("legacy download, wrong token", "GET", "/assets/"+aAsset+"/download", wrong, 404)
 	check("legacy download, unknown asset", "GET", "/assets/"+unknown+"/download", aTok, 404)
 	status, h, body := ps.phReq(t, "GET", "/assets/"+aAsset+"/download", aTok, "", "")
 	if status != 200 || body != string(a[0].data) || h.Get("Content-Type") != "image/png" || !strings.Contains(h.Get("Content-Disposition"), `attachment; filename="a.png"`) {
@@ -702,8 +711,8 @@ func TestPhraseanetUploaderAPI(t *testing.T) {
 	}
 
 	// Acks: idempotent, token of the commit only.
-	check("asset ack, wrong token", "POST", "/assets/"+aAsset+"/ack", wrong, 403)
-	check("asset ack, other commit's token", "POST", "/assets/"+aAsset+"/ack", bTok, 403)
+	check("asset ack, wrong token", "POST", "/assets/"+aAsset+"/ack", wrong, 404)
+	check("asset ack, other commit's token", "POST", "/assets/"+aAsset+"/ack", bTok, 404)
 	check("commit ack, wrong token", "POST", "/commits/"+cb.ID+"/ack", wrong, 403)
 	for i := range 2 {
 		if got := check(fmt.Sprint("asset ack ", i), "POST", "/assets/"+aAsset+"/ack", aTok, 200); strings.TrimSpace(got) != "true" {
@@ -722,6 +731,17 @@ func TestPhraseanetUploaderAPI(t *testing.T) {
 	if states[ca.ID] != "acknowledged" || states[cb.ID] != "acknowledged" {
 		t.Errorf("API states %v, want both acknowledged", states)
 	}
+
+	// A new client secret, made beside the running server: the old secret
+	// and its token stop working, the new one gets tokens.
+	out := mustWharf(t, ps.data, "", "target", "reset-secret", kv["id"], "--public-url", "http://"+ps.addr)
+	secret := field(out, "client_secret")
+	if secret == "" || secret == kv["client_secret"] || field(out, "client_id") != kv["client_id"] {
+		t.Fatalf("target reset-secret printed:\n%s", out)
+	}
+	tok("application/json", cred(kv["client_secret"], "commit:list"), 401)
+	check("listing with a token of the old secret", "GET", list, "Bearer "+bearer, 401)
+	tok("application/json", cred(secret, "commit:list"), 200)
 }
 
 // TestPhraseanetFormData: the commit rules of the protocol as Phraseanet

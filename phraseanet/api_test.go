@@ -96,7 +96,7 @@ func TestCommitAPI(t *testing.T) {
 		status, resp, _ := f.do(t, "GET", "/api/v1/targets", basic("bob"), "", "")
 		var ts []map[string]any
 		json.Unmarshal([]byte(resp), &ts)
-		if status != 200 || len(ts) != 1 || ts[0]["id"] != tg.ID || ts[0]["mode"] != "pull" || strings.Contains(resp, tg.ClientSecret) {
+		if status != 200 || len(ts) != 1 || ts[0]["id"] != tg.ID || ts[0]["mode"] != "pull" || strings.Contains(resp, f.secrets[tg.ID]) || strings.Contains(resp, tg.ClientSecretHash) {
 			t.Errorf("targets for bob: %d %s", status, resp)
 		}
 		if _, resp, _ := f.do(t, "GET", "/api/v1/targets", basic("carol"), "", ""); strings.TrimSpace(resp) != "[]" {

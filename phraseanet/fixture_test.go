@@ -34,6 +34,9 @@ type fixture struct {
 	svc   *Service
 	srv   *httptest.Server
 	cfg   Config
+	// secrets are the pull-mode client secrets of the targets made with
+	// target, by target id (Wharf keeps only their hashes).
+	secrets map[string]string
 }
 
 const password = "correct horse battery staple"
@@ -127,10 +130,14 @@ func (f *fixture) target(t *testing.T, spec TargetSpec) Target {
 	if spec.Destination == "" {
 		spec.Destination = "42"
 	}
-	tg, err := f.svc.AddTarget(f.ctx, spec)
+	tg, secret, err := f.svc.AddTarget(f.ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if f.secrets == nil {
+		f.secrets = map[string]string{}
+	}
+	f.secrets[tg.ID] = secret
 	return tg
 }
 

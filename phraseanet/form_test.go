@@ -137,35 +137,35 @@ func TestAddTargetRefusesBadInput(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			spec := ok
 			mod(&spec)
-			if _, err := f.svc.AddTarget(f.ctx, spec); !errors.Is(err, ErrBadInput) {
+			if _, _, err := f.svc.AddTarget(f.ctx, spec); !errors.Is(err, ErrBadInput) {
 				t.Errorf("err = %v, want ErrBadInput", err)
 			}
 		})
 	}
 	spec := ok
 	spec.SpaceID = "nope"
-	if _, err := f.svc.AddTarget(f.ctx, spec); !errors.Is(err, ErrNotFound) {
+	if _, _, err := f.svc.AddTarget(f.ctx, spec); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown space: %v", err)
 	}
-	tg, err := f.svc.AddTarget(f.ctx, ok)
+	tg, secret, err := f.svc.AddTarget(f.ctx, ok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tg.Scheme != "OAuth" || tg.MaxFiles != 500 || tg.MaxBytes != 10<<30 || tg.AfterAck != "keep" ||
-		tg.Retention != DefaultRetention || !tg.Enabled || len(tg.ClientID) == 0 || len(tg.ClientSecret) == 0 {
+		tg.Retention != DefaultRetention || !tg.Enabled || len(tg.ClientID) == 0 || len(secret) < 32 || tg.ClientSecretHash != clientSecretHash(secret) {
 		t.Errorf("defaults not applied: %+v", tg)
 	}
-	if _, err := f.svc.AddTarget(f.ctx, ok); !errors.Is(err, ErrExists) {
+	if _, _, err := f.svc.AddTarget(f.ctx, ok); !errors.Is(err, ErrExists) {
 		t.Errorf("same name twice: %v", err)
 	}
 	pull := ok
 	pull.Name, pull.Mode, pull.URL, pull.Key, pull.Every = "p", ModePull, "", "", "03:00"
-	if tg, err := f.svc.AddTarget(f.ctx, pull); err != nil || tg.DailyAt != "03:00" {
+	if tg, _, err := f.svc.AddTarget(f.ctx, pull); err != nil || tg.DailyAt != "03:00" {
 		t.Errorf("pull target: %+v, %v", tg, err)
 	}
 	avoid := ok
 	avoid.Name, avoid.URL, avoid.Key = "a", "", NoNotifyKey
-	if tg, err := f.svc.AddTarget(f.ctx, avoid); err != nil || notifies(tg) {
+	if tg, _, err := f.svc.AddTarget(f.ctx, avoid); err != nil || notifies(tg) {
 		t.Errorf("avoid target: %+v, %v", tg, err)
 	}
 }

@@ -233,5 +233,17 @@ func hashSecret(secret string) string {
 	return hex.EncodeToString(h[:])
 }
 
+// newClientSecret returns a fresh pull-mode client secret (192 random
+// bits) and the hash a target keeps of it (Target.ClientSecretHash).
+func newClientSecret() (secret, hash string) {
+	secret = newToken(24)
+	return secret, clientSecretHash(secret)
+}
+
+// clientSecretHash is how a target keeps its client secret: Wharf makes
+// the secrets with 192 random bits, so a SHA-256 is as good as a slow
+// password hash. Migration 0009 converted the older plaintext ones.
+func clientSecretHash(secret string) string { return "sha256:" + hashSecret(secret) }
+
 // phpTime formats a time as Phraseanet's uploader does (DATE_ATOM).
 func phpTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05-07:00") }

@@ -96,35 +96,34 @@ func tokenMatches(c Commit, token string) bool {
 }
 
 // assetFor authorizes the request's AssetToken on the asset id and
-// returns the asset with its commit. A decimal id naming an existing file
-// is a file not handed off (403), anything else unknown is 404.
+// returns the asset with its commit. An asset that does not exist and one
+// whose commit has another token get the same answer (404, same body), so
+// that an AssetToken, or a guess at one, tells nothing about what exists:
+// node ids are sequential, and told apart they would map the files.
 func (s *Service) assetFor(r *http.Request, id string) (Asset, Commit, error) {
 	token, err := assetToken(r)
 	if err != nil {
 		return Asset{}, Commit{}, err
 	}
 	ctx := r.Context()
+	// Not even the id: the body is the same whatever was asked.
+	notYours := fmt.Errorf("%w: no such asset for this AssetToken", ErrNotFound)
 	a, err := s.db.Asset(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		if n, perr := strconv.ParseInt(id, 10, 64); perr == nil {
-			if node, err := s.db.NodeByID(ctx, n); err == nil && !node.IsDir {
-				return Asset{}, Commit{}, fmt.Errorf("%w: file %s is not in a commit", ErrForbidden, id)
-			}
-		}
-		return Asset{}, Commit{}, fmt.Errorf("%w: asset %q", ErrNotFound, id)
+		return Asset{}, Commit{}, notYours
 	}
 	if err != nil {
 		return Asset{}, Commit{}, err
 	}
 	c, err := s.db.Commit(ctx, a.CommitID)
 	if errors.Is(err, store.ErrNotFound) {
-		return Asset{}, Commit{}, fmt.Errorf("%w: asset %q is not in a commit", ErrForbidden, id)
+		return Asset{}, Commit{}, notYours
 	}
 	if err != nil {
 		return Asset{}, Commit{}, err
 	}
 	if !tokenMatches(c, token) {
-		return Asset{}, Commit{}, fmt.Errorf("%w: the AssetToken is not that of the asset's commit", ErrForbidden)
+		return Asset{}, Commit{}, notYours
 	}
 	s.arrived(ctx, c)
 	return a, c, nil
@@ -503,7 +502,8 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if err != nil || in.ClientID == "" || subtle.ConstantTimeCompare([]byte(t.ClientSecret), []byte(in.ClientSecret)) != 1 {
+	// The target keeps a hash of its secret; compare hashes.
+	if err != nil || in.ClientID == "" || subtle.ConstantTimeCompare([]byte(t.ClientSecretHash), []byte(clientSecretHash(in.ClientSecret))) != 1 {
 		return &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client", Msg: "bad client credentials"}
 	}
 	if !pulls(t) || !t.Enabled {

@@ -37,9 +37,11 @@ func TestAssetEndpoints(t *testing.T) {
 			{"no header", a.ID, "", 401},
 			{"malformed", a.ID, "AssetToken", 401},
 			{"other scheme", a.ID, "Bearer " + c.Token, 401},
-			{"wrong token", a.ID, "AssetToken " + strings.Repeat("0", 42), 403},
-			{"token of another commit", a.ID, "AssetToken " + other.Token, 403},
-			{"uncommitted file", strconv.FormatInt(uncommitted.ID, 10), tok, 403},
+			// Whether the asset exists is nobody's business but its
+			// commit's: the same 404 as for an unknown id.
+			{"wrong token", a.ID, "AssetToken " + strings.Repeat("0", 42), 404},
+			{"token of another commit", a.ID, "AssetToken " + other.Token, 404},
+			{"uncommitted file", strconv.FormatInt(uncommitted.ID, 10), tok, 404},
 			{"unknown", newUUID(), tok, 404},
 			{"ok", a.ID, tok, 200},
 			{"scheme case-insensitive", a.ID, "assettoken " + c.Token, 200},
@@ -49,6 +51,33 @@ func TestAssetEndpoints(t *testing.T) {
 					t.Errorf("status %d, want %d (%s)", status, tt.want, body)
 				}
 			})
+		}
+	})
+
+	t.Run("exists or not, same answer", func(t *testing.T) {
+		type answer struct {
+			status int
+			body   string
+		}
+		get := func(id, authz string) answer {
+			status, body, _ := f.do(t, "GET", "/assets/"+id, authz, "", "")
+			return answer{status, body}
+		}
+		unknown := get(newUUID(), tok)
+		for name, got := range map[string]answer{
+			"asset of another commit":         get(a.ID, "AssetToken "+other.Token),
+			"asset, made-up token":            get(a.ID, "AssetToken "+strings.Repeat("0", 42)),
+			"uncommitted file's node id":      get(strconv.FormatInt(uncommitted.ID, 10), tok),
+			"unknown node id":                 get("999999", tok),
+			"unknown asset, made-up token":    get(newUUID(), "AssetToken "+strings.Repeat("0", 42)),
+			"uncommitted file, made-up token": get(strconv.FormatInt(uncommitted.ID, 10), "AssetToken "+strings.Repeat("0", 42)),
+		} {
+			if got != unknown {
+				t.Errorf("%s: %d %q; an unknown asset gets %d %q", name, got.status, got.body, unknown.status, unknown.body)
+			}
+		}
+		if unknown.status != 404 {
+			t.Errorf("unknown asset: %d, want 404", unknown.status)
 		}
 	})
 
@@ -116,7 +145,7 @@ func TestAssetEndpoints(t *testing.T) {
 			h.Get("Content-Disposition") != `attachment; filename="b.png"` {
 			t.Errorf("download: %d %q %v", status, got, h)
 		}
-		for authz, want := range map[string]int{"": 401, "AssetToken " + other.Token: 403} {
+		for authz, want := range map[string]int{"": 401, "AssetToken " + other.Token: 404} {
 			if status, _, _ := f.do(t, "GET", "/assets/"+as[1].ID+"/download", authz, "", ""); status != want {
 				t.Errorf("download with %q: %d, want %d", authz, status, want)
 			}
@@ -133,7 +162,7 @@ func TestAssetEndpoints(t *testing.T) {
 			want      int
 		}{
 			{a.ID, "", 401},
-			{a.ID, "AssetToken " + other.Token, 403},
+			{a.ID, "AssetToken " + other.Token, 404},
 			{newUUID(), tok, 404},
 		} {
 			if status, _, _ := f.do(t, "POST", "/assets/"+tt.id+"/ack", tt.authz, "application/json", `{"acknowledged":true}`); status != tt.want {
@@ -214,7 +243,7 @@ func TestPullMode(t *testing.T) {
 		status, resp, _ := f.do(t, "POST", "/oauth/v2/token", "", contentType, body)
 		return status, decode(t, resp)
 	}
-	creds := fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials","scope":"commit:list"}`, tg.ClientID, tg.ClientSecret)
+	creds := fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials","scope":"commit:list"}`, tg.ClientID, f.secrets[tg.ID])
 	var bearer string
 	t.Run("token endpoint", func(t *testing.T) {
 		status, m := tokenFor(t, "application/json", creds)
@@ -222,7 +251,7 @@ func TestPullMode(t *testing.T) {
 			t.Fatalf("%d %v", status, m)
 		}
 		bearer = "Bearer " + m["access_token"].(string)
-		form := url.Values{"client_id": {tg.ClientID}, "client_secret": {tg.ClientSecret}, "grant_type": {"client_credentials"}, "scope": {"uploader:commit_list"}}
+		form := url.Values{"client_id": {tg.ClientID}, "client_secret": {f.secrets[tg.ID]}, "grant_type": {"client_credentials"}, "scope": {"uploader:commit_list"}}
 		if status, m := tokenFor(t, "application/x-www-form-urlencoded", form.Encode()); status != 200 || m["scope"] != "uploader:commit_list" {
 			t.Errorf("form, old scope: %d %v", status, m)
 		}
@@ -232,9 +261,9 @@ func TestPullMode(t *testing.T) {
 		}{
 			"bad secret":     {fmt.Sprintf(`{"client_id":%q,"client_secret":"nope","grant_type":"client_credentials"}`, tg.ClientID), 401},
 			"unknown client": {`{"client_id":"nope","client_secret":"nope","grant_type":"client_credentials"}`, 401},
-			"push target":    {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials"}`, pushOnly.ClientID, pushOnly.ClientSecret), 401},
-			"grant type":     {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"password"}`, tg.ClientID, tg.ClientSecret), 400},
-			"scope":          {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials","scope":"admin"}`, tg.ClientID, tg.ClientSecret), 400},
+			"push target":    {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials"}`, pushOnly.ClientID, f.secrets[pushOnly.ID]), 401},
+			"grant type":     {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"password"}`, tg.ClientID, f.secrets[tg.ID]), 400},
+			"scope":          {fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_type":"client_credentials","scope":"admin"}`, tg.ClientID, f.secrets[tg.ID]), 400},
 		} {
 			if status, m := tokenFor(t, "application/json", tt.body); status != tt.want || m["error"] == nil {
 				t.Errorf("%s: %d %v, want %d", name, status, m, tt.want)

@@ -98,11 +98,13 @@ func parseAfterAck(s string) (action, folder string, err error) {
 }
 
 // AddTarget validates spec and stores a new target with fresh client
-// credentials. Errors: ErrBadInput (with the reason), ErrNotFound (space),
-// ErrExists (name).
-func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, error) {
-	bad := func(format string, args ...any) (Target, error) {
-		return Target{}, fmt.Errorf("%w: "+format, append([]any{ErrBadInput}, args...)...)
+// credentials. It returns the target and its pull-mode client secret, which
+// Wharf does not keep (only a hash of it): show it now, or make a new one
+// later with ResetClientSecret. Errors: ErrBadInput (with the reason),
+// ErrNotFound (space), ErrExists (name).
+func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, string, error) {
+	bad := func(format string, args ...any) (Target, string, error) {
+		return Target{}, "", fmt.Errorf("%w: "+format, append([]any{ErrBadInput}, args...)...)
 	}
 	name := strings.TrimSpace(spec.Name)
 	if name == "" {
@@ -113,9 +115,9 @@ func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, error
 	}
 	if _, err := s.tree.Space(ctx, spec.SpaceID); err != nil {
 		if errors.Is(err, space.ErrNotFound) {
-			return Target{}, fmt.Errorf("%w: space %q", ErrNotFound, spec.SpaceID)
+			return Target{}, "", fmt.Errorf("%w: space %q", ErrNotFound, spec.SpaceID)
 		}
-		return Target{}, fmt.Errorf("phraseanet: add target: %w", err)
+		return Target{}, "", fmt.Errorf("phraseanet: add target: %w", err)
 	}
 	folder, err := space.Clean(spec.Folder)
 	if err != nil {
@@ -161,14 +163,14 @@ func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, error
 	if len(spec.FormSchema) > 0 {
 		sc, err := ParseSchema(spec.FormSchema)
 		if err != nil {
-			return Target{}, err
+			return Target{}, "", err
 		}
 		b, _ := json.Marshal(sc)
 		schemaJSON = string(b)
 	}
 	every, daily, err := ParseEvery(spec.Every)
 	if err != nil {
-		return Target{}, err
+		return Target{}, "", err
 	}
 	if spec.MaxFiles < 0 || spec.MaxBytes < 0 || spec.Grace < 0 || spec.Retention < 0 {
 		return bad("limits, grace and retention must not be negative")
@@ -184,20 +186,21 @@ func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, error
 	}
 	action, moveTo, err := parseAfterAck(spec.AfterAck)
 	if err != nil {
-		return Target{}, err
+		return Target{}, "", err
 	}
 	afterAck := action
 	if action == "move" {
 		afterAck = "move:" + moveTo
 	}
 	now := s.now()
+	secret, secretHash := newClientSecret()
 	t := Target{
 		ID: newUUID(), Name: name, SpaceID: spec.SpaceID, Folder: folder, Mode: spec.Mode,
 		EnqueueURL: spec.URL, Scheme: spec.Scheme, Key: spec.Key, Destination: spec.Destination,
 		Params: string(paramsJSON), FormSchema: schemaJSON, Every: every, DailyAt: daily,
 		MaxFiles: spec.MaxFiles, MaxBytes: spec.MaxBytes, AfterAck: afterAck, Grace: spec.Grace,
 		Retention: spec.Retention, Enabled: !spec.Disabled,
-		ClientID: newToken(12), ClientSecret: newToken(24),
+		ClientID: newToken(12), ClientSecretHash: secretHash,
 		// The first scheduled run comes one interval (or at the first
 		// daily time) after the target is made.
 		LastRunAt: now, CreatedAt: now,
@@ -205,13 +208,17 @@ func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, error
 	err = s.db.Update(ctx, func(tx *store.Tx) error { return tx.InsertTarget(ctx, t) })
 	switch {
 	case errors.Is(err, store.ErrExists):
-		return Target{}, fmt.Errorf("%w: target %q", ErrExists, name)
+		return Target{}, "", fmt.Errorf("%w: target %q", ErrExists, name)
 	case errors.Is(err, store.ErrNotFound):
-		return Target{}, fmt.Errorf("%w: space %q", ErrNotFound, spec.SpaceID)
+		return Target{}, "", fmt.Errorf("%w: space %q", ErrNotFound, spec.SpaceID)
 	case err != nil:
-		return Target{}, fmt.Errorf("phraseanet: add target: %w", err)
+		return Target{}, "", fmt.Errorf("phraseanet: add target: %w", err)
 	}
-	return s.db.Target(ctx, t.ID)
+	t, err = s.db.Target(ctx, t.ID)
+	if err != nil {
+		return Target{}, "", fmt.Errorf("phraseanet: add target: %w", err)
+	}
+	return t, secret, nil
 }
 
 // Targets returns every target, ordered by name.
@@ -237,6 +244,29 @@ func (s *Service) FindTarget(ctx context.Context, idOrName string) (Target, erro
 		return Target{}, fmt.Errorf("phraseanet: %w", err)
 	}
 	return t, nil
+}
+
+// ResetClientSecret gives a target (by id or name) a new pull-mode client
+// secret and returns it; the old one, and the bearer tokens it got, stop
+// working. ErrNotFound if there is no such target, ErrBadInput if it is a
+// push-only target (Phraseanet does not poll it).
+func (s *Service) ResetClientSecret(ctx context.Context, idOrName string) (Target, string, error) {
+	t, err := s.FindTarget(ctx, idOrName)
+	if err != nil {
+		return Target{}, "", err
+	}
+	if !pulls(t) {
+		return Target{}, "", fmt.Errorf("%w: target %q is in push mode: Phraseanet does not poll it, it has no use for a client secret", ErrBadInput, t.Name)
+	}
+	secret, hash := newClientSecret()
+	if err := s.db.Update(ctx, func(tx *store.Tx) error { return tx.SetTargetSecret(ctx, t.ID, hash) }); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Target{}, "", fmt.Errorf("%w: target %q", ErrNotFound, idOrName)
+		}
+		return Target{}, "", fmt.Errorf("phraseanet: reset client secret: %w", err)
+	}
+	t.ClientSecretHash = hash
+	return t, secret, nil
 }
 
 // RemoveTarget deletes a target (by id or name) with its commits; the

@@ -16,12 +16,9 @@ import (
 	"path/filepath"
 )
 
-// Thumbnails fit in thumbSize x thumbSize; images above maxPixels are not
-// decoded (a 40 MP RGBA image is 160 MiB of memory).
-const (
-	thumbSize = 256
-	maxPixels = 40_000_000
-)
+// Thumbnails fit in thumbSize x thumbSize. How large an image may be
+// decoded is up to the Runner's decoding budget (Config.DecodeMemory).
+const thumbSize = 256
 
 // decodeConfig returns the format and size of a JPEG, PNG or GIF file by
 // its sniffed type, without decoding the pixels. ok is false for other
@@ -41,6 +38,13 @@ func decoderFor(mimeType string) (decode func(io.Reader) (image.Image, error), c
 // thumbnailStep writes a JPEG thumbnail of JPEG, PNG and GIF images to
 // ThumbsDir/<sha256>.jpg. An image it cannot decode, or one too large, just
 // gets no thumbnail: that is no reason to refuse the file.
+//
+// Decoding holds the whole image in memory, whatever the size of the file
+// (a 280 KB PNG may declare 6000x6000 16-bit pixels: 288 MB). So before
+// decoding, the cost is estimated from the header (decodeCost) and taken
+// from the Runner's budget, shared by all workers: an image costing more
+// than the whole budget gets no thumbnail, one that fits waits for its
+// share.
 type thumbnailStep struct{}
 
 func (thumbnailStep) name() string { return "thumbnail" }
@@ -62,15 +66,40 @@ func (thumbnailStep) run(ctx context.Context, r *Runner, t *task, progress func(
 		progress(100, "no thumbnail: "+err.Error())
 		return nil
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		progress(100, fmt.Sprintf("no thumbnail: %dx%d is too large", cfg.Width, cfg.Height))
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		progress(100, fmt.Sprintf("no thumbnail: %dx%d", cfg.Width, cfg.Height))
 		return nil
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("cannot read the uploaded file: %w", err)
 	}
-	progress(10, "decoding")
-	img, err := decode(bufio.NewReader(f))
+	cost, err := decodeCost(mediaType(t.job.MIME), cfg, f)
+	if err != nil {
+		progress(100, "no thumbnail: "+err.Error())
+		return nil
+	}
+	if cost > r.decodeMem.size {
+		progress(100, fmt.Sprintf("no thumbnail: decoding %dx%d takes about %d MiB, more than the %d MiB allowed",
+			cfg.Width, cfg.Height, cost>>20, r.decodeMem.size>>20))
+		return nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("cannot read the uploaded file: %w", err)
+	}
+	progress(5, "waiting for decoding memory")
+	if err := r.decodeMem.acquire(ctx, cost); err != nil {
+		return err
+	}
+	thumb, err := func() (*image.RGBA, error) {
+		defer r.decodeMem.release(cost)
+		progress(10, "decoding")
+		img, err := decode(bufio.NewReader(f))
+		if err != nil {
+			return nil, err
+		}
+		progress(60, "scaling")
+		return scale(img, thumbSize, thumbSize), nil
+	}()
 	if err != nil {
 		progress(100, "no thumbnail: "+err.Error())
 		return nil
@@ -78,8 +107,6 @@ func (thumbnailStep) run(ctx context.Context, r *Runner, t *task, progress func(
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	progress(60, "scaling")
-	thumb := scale(img, thumbSize, thumbSize)
 	name := t.job.SHA256 + ".jpg"
 	if err := writeJPEG(filepath.Join(r.thumbs, name), thumb); err != nil {
 		return fmt.Errorf("cannot write the thumbnail: %w", err)

@@ -54,6 +54,13 @@ type Config struct {
 	Policy func(spaceID string) Policy
 	// Now is the clock for the records. Nil: time.Now.
 	Now func() time.Time
+	// DecodeMemory is the memory, in bytes, that the thumbnail decoders of
+	// all workers together may hold for decoded images (estimated from
+	// each image's header before decoding it). An image that needs more
+	// than all of it gets no thumbnail (the file is still accepted); one
+	// that fits waits until its share is free. 0: DefaultDecodeMemory
+	// (256 MiB).
+	DecodeMemory int64
 }
 
 // Policy is what a space accepts. The zero value accepts everything (the
@@ -110,7 +117,8 @@ type Runner struct {
 	quarantine string
 	thumbs     string
 	policy     func(string) Policy
-	steps      []step // in their fixed order; a job's StepsDone indexes it
+	decodeMem  *budget // of the thumbnail decoders (Config.DecodeMemory)
+	steps      []step  // in their fixed order; a job's StepsDone indexes it
 	// recordEvery: a finished step is recorded if the job's last record
 	// is older (recordStepsEvery; tests: 0, every step).
 	recordEvery time.Duration
@@ -170,6 +178,14 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if r.policy == nil {
 		r.policy = func(string) Policy { return Policy{} }
+	}
+	switch {
+	case cfg.DecodeMemory < 0:
+		return nil, fmt.Errorf("postproc: Config.DecodeMemory is %d", cfg.DecodeMemory)
+	case cfg.DecodeMemory == 0:
+		r.decodeMem = &budget{size: DefaultDecodeMemory}
+	default:
+		r.decodeMem = &budget{size: cfg.DecodeMemory}
 	}
 	switch cfg.Reject {
 	case "", "quarantine":

@@ -19,6 +19,52 @@ import (
 // on and Config.HTTPListen is "".
 const defaultHTTPListen = ":80"
 
+// The max-age of Strict-Transport-Security on answers over HTTPS, by TLS
+// mode. HSTS is for a host name, all ports, and a browser that has noted
+// it refuses plain HTTP there and lets nobody click through a certificate
+// warning until it expires.
+//
+//   - acme: a year, the usual value: the certificate is publicly trusted
+//     and renewed on its own. No includeSubDomains (Wharf does not speak
+//     for the other hosts of its domain) and no preload.
+//   - internal: a day. Browsers note HSTS only from a connection without
+//     certificate errors, so it applies only where Wharf's CA was
+//     installed; there it still locks out when the CA changes (a new data
+//     directory), Wharf goes back to plain HTTP, or another service of the
+//     same host name (any port) speaks plain HTTP. A day bounds that.
+const (
+	hstsACME     = 365 * 24 * time.Hour
+	hstsInternal = 24 * time.Hour
+)
+
+// hsts is the Strict-Transport-Security value for mode, "" for none.
+func hsts(mode tlsconf.Mode) string {
+	var age time.Duration
+	switch mode {
+	case tlsconf.ACME:
+		age = hstsACME
+	case tlsconf.Internal:
+		age = hstsInternal
+	default:
+		return ""
+	}
+	return "max-age=" + strconv.FormatInt(int64(age/time.Second), 10)
+}
+
+// withHSTS sets Strict-Transport-Security to value on the answers to
+// requests that came over TLS (browsers ignore it over plain HTTP anyway).
+func withHSTS(value string, next http.Handler) http.Handler {
+	if value == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", value)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // tlsMode resolves Config.TLS: "" is off on a loopback listener (nobody
 // else can reach it, and browsers treat localhost as secure) and internal
 // on any other, so that passwords never cross a network in clear by
@@ -119,10 +165,12 @@ func (h *https) closeListener() {
 }
 
 // start serves the redirect and keeps certificates valid on bg; srv gets
-// the TLS configuration. Call it once the HTTPS listener is open, before
+// the TLS configuration, and its answers Strict-Transport-Security (the
+// redirect's do not). Call it once the HTTPS listener is open, before
 // serving, and close afterwards.
 func (h *https) start(bg context.Context, a *app, srv *http.Server) {
 	srv.TLSConfig = h.src.TLSConfig()
+	srv.Handler = withHSTS(hsts(h.mode), srv.Handler)
 	ctx, stop := context.WithCancel(bg)
 	h.stop, h.done = stop, make(chan struct{})
 	go func() {

@@ -294,7 +294,7 @@ func TestFinalize(t *testing.T) {
 		t.Fatal(err)
 	}
 	schema := []byte(`{"fields":[{"name":"title","required":true},{"name":"rating","type":"number"}]}`)
-	tgt, err := ph.AddTarget(ctx, phraseanet.TargetSpec{Name: "dam", SpaceID: FirstSpace, Mode: phraseanet.ModePull, Destination: "1", FormSchema: schema})
+	tgt, _, err := ph.AddTarget(ctx, phraseanet.TargetSpec{Name: "dam", SpaceID: FirstSpace, Mode: phraseanet.ModePull, Destination: "1", FormSchema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}

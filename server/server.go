@@ -41,11 +41,17 @@ type Config struct {
 	// absolute links. "": derived from Listen.
 	PublicURL string
 	// AdminPassword is the password given to the "admin" user created on
-	// first start. "": a random one, printed once to Console.
+	// first start. "": a random one, shown once on Console if
+	// ConsoleTerminal, else written to <Dir>/initial-admin-password
+	// (InitialPasswordFile, mode 0600) and only that file's name logged.
 	AdminPassword string
-	// Console receives the one-time first-start message (the admin
-	// credentials). nil: io.Discard.
+	// Console receives the one-time first-start message. nil: io.Discard.
 	Console io.Writer
+	// ConsoleTerminal says that Console is a terminal a person reads, where
+	// a generated admin password may be shown. false (the safe default):
+	// it may be a log (systemd's journal, a file), the password is not
+	// written there.
+	ConsoleTerminal bool
 	// Logger receives every log line. nil: slog.Default().
 	Logger *slog.Logger
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
@@ -150,7 +156,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer svc.Close()
-	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console); err != nil {
+	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
 		return err
 	}
 	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}

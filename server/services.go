@@ -82,10 +82,17 @@ func ensureWritableDir(dir string) error {
 // FirstSpace is the id of the space created on first start.
 const FirstSpace = "files"
 
+// InitialPasswordFile is the file, in the data directory, that holds the
+// first-start admin password when there is no terminal to show it on.
+const InitialPasswordFile = "initial-admin-password"
+
 // bootstrap makes an empty instance useful: when there is no user at all it
 // creates the instance admin "admin" (with adminPassword, or a random
-// password printed once to console) and a space "files" it manages.
-func (s *Services) bootstrap(ctx context.Context, adminPassword string, console io.Writer) error {
+// password) and a space "files" it manages. A random password is shown on
+// console when it is a terminal someone reads; otherwise (systemd's
+// journal, a log file) it is written to InitialPasswordFile, readable by
+// its owner only, and only that file's name is logged.
+func (s *Services) bootstrap(ctx context.Context, adminPassword string, console io.Writer, terminal bool, log *slog.Logger) error {
 	users, err := s.Auth.Users(ctx)
 	if err != nil {
 		return err
@@ -93,9 +100,19 @@ func (s *Services) bootstrap(ctx context.Context, adminPassword string, console 
 	if len(users) > 0 {
 		return nil
 	}
-	printed := adminPassword == ""
-	if printed {
+	generated := adminPassword == ""
+	var pwFile string
+	if generated {
 		adminPassword = rand.Text()
+		if !terminal {
+			// Before the user exists: if this fails, the next start tries
+			// again, instead of leaving an admin nobody knows the
+			// password of.
+			pwFile = filepath.Join(s.Dir, InitialPasswordFile)
+			if err := writeSecret(pwFile, adminPassword+"\n"); err != nil {
+				return fmt.Errorf("first start: write the admin password: %w", err)
+			}
+		}
 	}
 	if _, err := s.Auth.AddUser(ctx, "admin", adminPassword, true); err != nil {
 		return fmt.Errorf("first start: create admin: %w", err)
@@ -110,11 +127,45 @@ func (s *Services) bootstrap(ctx context.Context, adminPassword string, console 
 	if err := s.Auth.Grant(ctx, FirstSpace, "admin", auth.Manager); err != nil {
 		return fmt.Errorf("first start: grant admin: %w", err)
 	}
-	if printed {
+	switch {
+	case pwFile != "":
+		log.WarnContext(ctx, "first start: created user \"admin\"; its password is in a file only this user can read: "+
+			"read it, then delete the file (change the password with: wharf user passwd admin)", "file", pwFile)
+	case generated:
 		fmt.Fprintf(console, "\nFirst start: created user \"admin\" with password\n\n    %s\n\n"+
 			"It is shown only this once. Change it with: wharf user passwd admin\n\n", adminPassword)
-	} else {
+	default:
 		fmt.Fprintf(console, "First start: created user \"admin\" with the password from WHARF_ADMIN_PASSWORD.\n")
+	}
+	return nil
+}
+
+// writeSecret writes content to name, readable and writable by its owner
+// only whatever the umask, replacing any earlier file atomically and
+// durably.
+func writeSecret(name, content string) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*") // 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = io.WriteString(f, content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(name)); err == nil {
+		d.Sync()
+		d.Close()
 	}
 	return nil
 }

@@ -10,10 +10,26 @@ import (
 // Snapshot writes a consistent copy of the database to the new file path
 // with VACUUM INTO: one read transaction, so the copy is the state of one
 // instant however busy the writer is (WAL readers do not block it, nor it
-// them). path must not exist. The copy is fsynced before Snapshot returns.
-func (db *DB) Snapshot(ctx context.Context, path string) error {
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("store: snapshot to %s: %w", path, os.ErrExist)
+// them). path must not exist; it is created with FileMode (0600) whatever
+// the umask. The copy is fsynced before Snapshot returns.
+func (db *DB) Snapshot(ctx context.Context, path string) (err error) {
+	// VACUUM INTO fills an empty file and keeps its mode; the file it
+	// creates itself would be 0644 less the umask.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
+	if err != nil {
+		return fmt.Errorf("store: snapshot to %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	err = f.Chmod(FileMode) // exactly, even under a umask that takes the owner's bits
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: snapshot to %s: %w", path, err)
 	}
 	// On the writer connection: the readers are query_only, which refuses
 	// VACUUM INTO. It only reads the database, so it does not hold
@@ -21,7 +37,7 @@ func (db *DB) Snapshot(ctx context.Context, path string) error {
 	if _, err := db.w.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 		return fmt.Errorf("store: snapshot to %s: %w", path, describe(err))
 	}
-	f, err := os.Open(path)
+	f, err = os.Open(path)
 	if err != nil {
 		return fmt.Errorf("store: snapshot to %s: %w", path, err)
 	}

@@ -18,41 +18,43 @@ const (
 // Target is a row of phraseanet_targets: where the commits of a space (or a
 // folder of it) go. Params and FormSchema are JSON the store does not read.
 type Target struct {
-	ID           string
-	Name         string
-	SpaceID      string
-	Folder       string // "" = the whole space
-	Mode         string // push, pull or both
-	EnqueueURL   string
-	Scheme       string
-	Key          string
-	Destination  string
-	Params       string // JSON object
-	FormSchema   string // JSON; "" = none
-	Every        time.Duration
-	DailyAt      string // "HH:MM" or ""
-	MaxFiles     int
-	MaxBytes     int64
-	AfterAck     string // keep, delete or move:<folder>
-	Grace        time.Duration
-	Retention    time.Duration
-	Enabled      bool
-	ClientID     string
-	ClientSecret string
-	LastRunAt    time.Time // zero: never
-	CreatedAt    time.Time
+	ID          string
+	Name        string
+	SpaceID     string
+	Folder      string // "" = the whole space
+	Mode        string // push, pull or both
+	EnqueueURL  string
+	Scheme      string
+	Key         string
+	Destination string
+	Params      string // JSON object
+	FormSchema  string // JSON; "" = none
+	Every       time.Duration
+	DailyAt     string // "HH:MM" or ""
+	MaxFiles    int
+	MaxBytes    int64
+	AfterAck    string // keep, delete or move:<folder>
+	Grace       time.Duration
+	Retention   time.Duration
+	Enabled     bool
+	ClientID    string
+	// ClientSecretHash is "sha256:" and the lowercase hex SHA-256 of the
+	// pull-mode client secret, which is not kept.
+	ClientSecretHash string
+	LastRunAt        time.Time // zero: never
+	CreatedAt        time.Time
 }
 
 const targetCols = `id, name, space_id, folder, mode, enqueue_url, scheme, auth_key, destination, params,
 	form_schema, every, daily_at, max_files, max_bytes, after_ack, grace, retention, enabled, client_id,
-	client_secret, last_run_at, created_at`
+	client_secret_hash, last_run_at, created_at`
 
 func scanTarget(s rowScanner) (Target, error) {
 	var t Target
 	var every, grace, retention, lastRun, created int64
 	err := s.Scan(&t.ID, &t.Name, &t.SpaceID, &t.Folder, &t.Mode, &t.EnqueueURL, &t.Scheme, &t.Key,
 		&t.Destination, &t.Params, &t.FormSchema, &every, &t.DailyAt, &t.MaxFiles, &t.MaxBytes, &t.AfterAck,
-		&grace, &retention, &t.Enabled, &t.ClientID, &t.ClientSecret, &lastRun, &created)
+		&grace, &retention, &t.Enabled, &t.ClientID, &t.ClientSecretHash, &lastRun, &created)
 	if err != nil {
 		return Target{}, err
 	}
@@ -137,7 +139,7 @@ func (tx *Tx) InsertTarget(ctx context.Context, t Target) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.Name, t.SpaceID, t.Folder, t.Mode, t.EnqueueURL, t.Scheme, t.Key, t.Destination, t.Params,
 		t.FormSchema, int64(t.Every), t.DailyAt, t.MaxFiles, t.MaxBytes, t.AfterAck, int64(t.Grace),
-		int64(t.Retention), t.Enabled, t.ClientID, t.ClientSecret, orZero(t.LastRunAt), nanos(t.CreatedAt))
+		int64(t.Retention), t.Enabled, t.ClientID, t.ClientSecretHash, orZero(t.LastRunAt), nanos(t.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("store: insert target %q: %w", t.Name, describeRef(err))
 	}
@@ -148,6 +150,21 @@ func (tx *Tx) InsertTarget(ctx context.Context, t Target) error {
 // returns an error wrapping ErrNotFound.
 func (tx *Tx) DeleteTarget(ctx context.Context, id string) error {
 	return tx.execOne(ctx, fmt.Sprintf("delete target %q", id), "DELETE FROM phraseanet_targets WHERE id = ?", id)
+}
+
+// SetTargetSecret replaces the hash of a target's pull-mode client secret
+// and deletes the bearer tokens the old secret got; ErrNotFound if there is
+// no such target.
+func (tx *Tx) SetTargetSecret(ctx context.Context, id, hash string) error {
+	err := tx.execOne(ctx, fmt.Sprintf("set client secret of target %q", id),
+		"UPDATE phraseanet_targets SET client_secret_hash = ? WHERE id = ?", hash, id)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(ctx, "DELETE FROM phraseanet_tokens WHERE target_id = ?", id); err != nil {
+		return fmt.Errorf("store: delete the pull tokens of target %q: %w", id, describe(err))
+	}
+	return nil
 }
 
 // SetTargetLastRun records when the scheduler last ran for a target.

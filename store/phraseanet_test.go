@@ -38,7 +38,7 @@ func TestPhraseanetConformance(t *testing.T) {
 	tg := Target{ID: "t1", Name: "dam", SpaceID: "s", Folder: "in", Mode: "both", EnqueueURL: "https://dam/enqueue/",
 		Scheme: "OAuth", Key: "k", Destination: "12", Params: `{"a":"b"}`, FormSchema: `{"fields":[]}`,
 		Every: 15 * time.Minute, MaxFiles: 500, MaxBytes: 1 << 30, AfterAck: "move:_done", Grace: time.Minute,
-		Retention: time.Hour, Enabled: true, ClientID: "cid", ClientSecret: "sec", CreatedAt: now}
+		Retention: time.Hour, Enabled: true, ClientID: "cid", ClientSecretHash: "sha256:5ec", CreatedAt: now}
 
 	t.Run("targets", func(t *testing.T) {
 		mustUpdate(t, db, func(tx *Tx) error { return tx.InsertTarget(ctx, tg) })

@@ -12,8 +12,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,6 +44,26 @@ var (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+func init() {
+	// wharf_sha256_hex(x) is the lowercase hex SHA-256 of a text or blob:
+	// migrations use it to replace secrets by their hashes.
+	sqlite.MustRegisterDeterministicScalarFunction("wharf_sha256_hex", 1,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			var sum [sha256.Size]byte
+			switch v := args[0].(type) {
+			case string:
+				sum = sha256.Sum256([]byte(v))
+			case []byte:
+				sum = sha256.Sum256(v)
+			case nil:
+				return nil, nil
+			default:
+				return nil, fmt.Errorf("wharf_sha256_hex: want text or a blob, not %T", v)
+			}
+			return hex.EncodeToString(sum[:]), nil
+		})
+}
 
 // busyTimeout is how long a statement waits for another connection (or
 // process) holding the write lock before it fails with SQLITE_BUSY.
@@ -76,7 +99,8 @@ type querier interface {
 }
 
 // Open opens (creating it if needed) the database at path and brings its
-// schema up to date. It returns an error wrapping ErrTooNew if the file was
+// schema up to date. The database and the files beside it are made
+// FileMode (0600) if they are looser. It returns an error wrapping ErrTooNew if the file was
 // migrated by a newer version. The caller closes the DB.
 func Open(ctx context.Context, path string) (*DB, error) {
 	return open(ctx, path, busyTimeout)
@@ -84,6 +108,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // open is Open with the busy timeout as a parameter, for tests.
 func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
+	if err := secureFiles(path); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
 	w, err := sql.Open("sqlite", dsn(path, false, busy))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -237,5 +239,43 @@ func TestCountRows(t *testing.T) {
 	}
 	if n, err := db.CountLocks(t.Context(), time.Now()); err != nil || n != 0 {
 		t.Errorf("CountLocks = %d, %v", n, err)
+	}
+}
+
+// TestMigrationHashesClientSecrets: migration 9 replaces the pull-mode
+// client secrets kept in clear by "sha256:" and their SHA-256, and leaves
+// a secret already in that form alone (so it is never hashed twice).
+func TestMigrationHashesClientSecrets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wharf.db")
+	oldDatabase(t, path, 8)
+	raw, err := sql.Open("sqlite", dsn(path, false, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashed := "sha256:" + strings.Repeat("ab", 32)
+	for _, q := range []string{
+		"INSERT INTO spaces (id, name, created_at) VALUES ('s', 'S', 1)",
+		`INSERT INTO phraseanet_targets (id, name, space_id, mode, max_files, max_bytes, retention, client_id, client_secret, created_at)
+		 VALUES ('t1', 'a', 's', 'pull', 1, 1, 0, 'c1', 'plain', 1), ('t2', 'b', 's', 'pull', 1, 1, 0, 'c2', '` + hashed + `', 1)`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sum := sha256.Sum256([]byte("plain"))
+	for id, want := range map[string]string{"t1": "sha256:" + hex.EncodeToString(sum[:]), "t2": hashed} {
+		tg, err := db.Target(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tg.ClientSecretHash != want {
+			t.Errorf("target %s: %q, want %q", id, tg.ClientSecretHash, want)
+		}
 	}
 }

@@ -32,8 +32,9 @@ if [ "$upgrade" = no ]; then
 wharf is installed but not running. Settings: /etc/wharf/wharf.toml.
 Next step:
     systemctl enable --now wharf
-The first start creates the user "admin" and prints its password once:
-    journalctl -u wharf
+The first start creates the user "admin" and writes its password to
+    /var/lib/wharf/initial-admin-password
+(journalctl -u wharf says so); read it, then delete the file.
 Data lives in /var/lib/wharf. More in the wharf(1) manual page.
 MSG
 fi
