@@ -230,7 +230,8 @@ func TestKillAfterAccepted(t *testing.T) {
 
 // TestSpacePolicy: a space's policy, set by "wharf space policy", refuses
 // uploads by content type, name and size, over WebDAV and tus alike, with
-// 422 naming the policy step; with --put full a PUT gets every step.
+// 422 naming the policy step, and renames, moves and copies that would
+// land such a file, with 403; with --put full a PUT gets every step.
 func TestSpacePolicy(t *testing.T) {
 	in := davServer(t)
 	mustWharf(t, in.Data, "", "space", "policy", "files", "--allow-types", "image/*", "--deny-names", "*.exe", "--max-file-size", "1M")
@@ -248,6 +249,35 @@ func TestSpacePolicy(t *testing.T) {
 		in.expect(http.StatusNotFound, davReq{method: "GET", path: "/dav/spaces/files/" + c.name})
 	}
 	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/files/ok.png", body: png})
+
+	// Every other way in meets the same policy: a rename, a copy, a move
+	// or copy from another space, the web API's rename. Each is refused
+	// (403, naming the policy) and changes nothing.
+	mustWharf(t, in.Data, "", "space", "create", "Other", "--owner", "admin")
+	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/other/notes.txt", body: "plain words"})
+	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/other/pic.png", body: png})
+	dest := func(p string) map[string]string { return map[string]string{"Destination": in.URL + p} }
+	for _, r := range []davReq{
+		{method: "MOVE", path: "/dav/spaces/files/ok.png", headers: dest("/dav/spaces/files/ok.exe")},
+		{method: "COPY", path: "/dav/spaces/files/ok.png", headers: dest("/dav/spaces/files/copy.exe")},
+		{method: "MOVE", path: "/dav/spaces/other/notes.txt", headers: dest("/dav/spaces/files/notes.txt")},
+		{method: "COPY", path: "/dav/spaces/other/notes.txt", headers: dest("/dav/spaces/files/notes.png")},
+		{method: "POST", path: "/api/v1/spaces/files/move", body: `{"from":"ok.png","to":"ok.exe"}`,
+			headers: map[string]string{"Content-Type": "application/json"}},
+		{method: "POST", path: "/api/v1/spaces/other/move", body: `{"from":"notes.txt","to":"notes.txt","toSpace":"files"}`,
+			headers: map[string]string{"Content-Type": "application/json"}},
+	} {
+		st, _, body := in.send("admin", davPW, r)
+		if st != http.StatusForbidden || !strings.Contains(body, "policy") {
+			t.Errorf("%s %s %v: %d %s, want 403 naming the policy", r.method, r.path, r.headers, st, body)
+		}
+	}
+	for _, p := range []string{"files/ok.exe", "files/copy.exe", "files/notes.txt", "files/notes.png"} {
+		in.expect(http.StatusNotFound, davReq{method: "GET", path: "/dav/spaces/" + p})
+	}
+	in.expect(http.StatusOK, davReq{method: "GET", path: "/dav/spaces/other/notes.txt"})
+	// What the policy takes still moves: a picture from the other space.
+	in.expect(http.StatusCreated, davReq{method: "MOVE", path: "/dav/spaces/other/pic.png", headers: dest("/dav/spaces/files/pic.png")})
 
 	id := tusCreate(t, in, 11, map[string]string{"space": "files", "path": "text.png"})
 	_, body := in.expect(http.StatusUnprocessableEntity, davReq{method: "PATCH", path: "/tus/" + id, body: "just words!",

@@ -281,34 +281,9 @@ func (policyStep) name() string { return "policy" }
 func (policyStep) quick() bool  { return true }
 
 func (policyStep) run(ctx context.Context, r *Runner, t *task, progress func(int, string)) error {
-	j, p := &t.job, t.policy
-	if p.MaxSize > 0 && j.Size > p.MaxSize {
-		return fmt.Errorf("the file has %d bytes; this space takes files of at most %d bytes", j.Size, p.MaxSize)
-	}
-	m := mediaType(j.MIME)
-	for _, d := range p.DenyTypes {
-		if typeMatches(d, m) {
-			return fmt.Errorf("files of type %s are not accepted in this space", m)
-		}
-	}
-	if len(p.AllowTypes) > 0 {
-		ok := false
-		for _, a := range p.AllowTypes {
-			ok = ok || typeMatches(a, m)
-		}
-		if !ok {
-			return fmt.Errorf("files of type %s are not accepted in this space", m)
-		}
-	}
-	name := strings.ToLower(path.Base(j.Path))
-	for _, pat := range p.DenyNames {
-		match, err := path.Match(strings.ToLower(pat), name)
-		if err != nil {
-			return fmt.Errorf("the space's policy has a bad name pattern %q", pat)
-		}
-		if match {
-			return fmt.Errorf("file names like %q are not accepted in this space", path.Base(j.Path))
-		}
+	j := &t.job
+	if err := t.policy.admit(path.Base(j.Path), j.MIME, j.Size); err != nil {
+		return err
 	}
 	used, quota, err := r.tree.Usage(ctx, j.SpaceID)
 	if errors.Is(err, space.ErrNotFound) {

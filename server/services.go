@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -52,7 +53,10 @@ func Open(ctx context.Context, dir string, create bool, log *slog.Logger) (*Serv
 	s := &Services{Dir: dir, DB: db}
 	s.Auth, err = auth.New(auth.Config{DB: db, Logger: log.With("component", "auth")})
 	if err == nil {
-		s.Tree, err = space.New(space.Config{DB: db, Dir: dir, Logger: log.With("component", "space")})
+		// Moves and copies meet the destination's policy, as uploads do
+		// in processing.
+		gate := postproc.PolicyGate(postproc.SpacePolicies(db, log.With("component", "postproc")))
+		s.Tree, err = space.New(space.Config{DB: db, Dir: dir, Logger: log.With("component", "space"), Gate: gate})
 	}
 	if err != nil {
 		db.Close()

@@ -74,6 +74,22 @@ func (t *Tree) Move(ctx context.Context, srcSpace, src, dstSpace, dst string, ov
 		if err != nil {
 			return nil, err
 		}
+		// What lands under a new name or in another space meets the
+		// destination's policy, as an upload would.
+		if srcSpace != dstSpace {
+			var desc []store.Node
+			if sn.IsDir {
+				if desc, err = tx.Descendants(ctx, srcSpace, src); err != nil {
+					return nil, err
+				}
+			}
+			err = t.admit(ctx, dstSpace, sn, desc, src, dst)
+		} else if !sn.IsDir && sn.Name != dname {
+			err = t.admit(ctx, dstSpace, sn, nil, src, dst)
+		}
+		if err != nil {
+			return nil, err
+		}
 		removed, exists, err := clearDst(ctx, tx, dstSpace, dst, overwrite)
 		if err != nil {
 			return nil, err
@@ -287,6 +303,10 @@ func (t *Tree) copyOnce(ctx context.Context, ss *spaceState, src string, ds *spa
 		return false, err
 	}
 	if err := checkQuota(ctx, t.db.Reader, ds.id, bytes-removed); err != nil {
+		return false, err
+	}
+	// Every copy is a new file of the destination: it meets its policy.
+	if err := t.admit(ctx, ds.id, sn, desc, src, dst); err != nil {
 		return false, err
 	}
 

@@ -86,6 +86,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for mtimes, ctimes and directory ETags. Nil: time.Now.
 	Now func() time.Time
+	// Gate admits the files that moves and copies land in a space (its
+	// policy). Nil: everything is admitted.
+	Gate Gate
 }
 
 // Tree is the set of spaces on disk with their index. It is safe for
@@ -96,6 +99,7 @@ type Tree struct {
 	uploads string // absolute Dir/uploads
 	log     *slog.Logger
 	now     func() time.Time
+	gate    Gate
 
 	mu    sync.Mutex
 	state map[string]*spaceState
@@ -137,6 +141,7 @@ func New(cfg Config) (*Tree, error) {
 		uploads: filepath.Join(dir, "uploads"),
 		log:     cfg.Logger,
 		now:     cfg.Now,
+		gate:    cfg.Gate,
 		state:   map[string]*spaceState{},
 
 		listings: newListingCache(maxCachedNodes),

@@ -83,7 +83,10 @@ func Classify(err error) (status int, msg string, retryAfter int, ok bool) {
 // one of them in some method (WebDAV: 405 for a PUT on a collection, 412
 // or 405 for an existing destination) checks that error before.
 func SpaceStatus(err error) (status int, msg string, ok bool) {
+	var pe *space.PolicyError
 	switch {
+	case errors.As(err, &pe):
+		return http.StatusForbidden, "the space's policy refuses it: " + pe.Reason, true
 	case errors.Is(err, space.ErrNotFound):
 		return http.StatusNotFound, "not found", true
 	case errors.Is(err, space.ErrExists):
