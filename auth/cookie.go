@@ -4,9 +4,13 @@ package auth
 // same tokens the publish API hands out), so a cookie session is revoked,
 // expires and is listed like any other session token. What a cookie adds is
 // ambient authority, which a Bearer header does not have: the browser sends
-// it with requests other sites' pages make. Authenticate therefore asks a
-// cookie-authenticated request for a CSRF token on every unsafe method, and
-// for a same-origin Origin on websocket upgrades.
+// it with requests other sites' pages make. Cached Basic credentials are
+// just as ambient. CrossSite, which the server applies to every request,
+// refuses unsafe methods from other sites' pages whatever they carry; on
+// top of it Authenticate asks a cookie-authenticated request for a CSRF
+// token on every unsafe method (a same-site page that hides its origin
+// still cannot make one), and for a same-origin Origin on websocket
+// upgrades.
 
 import (
 	"context"
@@ -94,6 +98,51 @@ func (s *Service) checkCookieRequest(r *http.Request, t *Token) error {
 		return reason(ErrCSRF, "missing or wrong CSRF token")
 	}
 	return nil
+}
+
+// CrossSite reports why r, a request with an unsafe method, is refused as
+// one another site's page made a browser send: nil when it is not such a
+// request, or when its credentials are ones a browser never adds by itself.
+//
+// A browser attaches ambient credentials — the session cookie, and Basic
+// credentials it has cached for this server (after showing the /dav/
+// listing, say) — to requests any page makes, and a form can POST a body
+// of its choosing without a CORS preflight. So whatever the scheme, an
+// unsafe method whose Sec-Fetch-Site says cross-site or same-site, or whose
+// Origin names another host (hosts lists this server's own besides r.Host:
+// the public URL's), is refused; the login endpoints included (login
+// CSRF). An Authorization header with another scheme (Bearer, AssetToken)
+// was set by a script on purpose: a page cannot make a browser send one
+// cross-site without this server's CORS consent, so it passes. Clients
+// that are not browsers (WebDAV clients, curl, Phraseanet) send neither
+// header and are not affected. The error matches ErrCSRF.
+func CrossSite(r *http.Request, hosts ...string) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); scheme != "" && !strings.EqualFold(scheme, "basic") {
+		return nil
+	}
+	switch strings.ToLower(r.Header.Get("Sec-Fetch-Site")) {
+	case "cross-site", "same-site":
+		return reason(ErrCSRF, "cross-site request refused: another site's page made it (Sec-Fetch-Site: %s)", r.Header.Get("Sec-Fetch-Site"))
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	if u, err := url.Parse(o); err == nil && u.Host != "" {
+		if strings.EqualFold(u.Host, r.Host) {
+			return nil
+		}
+		for _, h := range hosts {
+			if h != "" && strings.EqualFold(u.Host, h) {
+				return nil
+			}
+		}
+	}
+	return reason(ErrCSRF, "cross-site request refused: another site's page made it (Origin %.100q)", o)
 }
 
 // isWebsocketUpgrade reports whether r asks for a websocket (RFC 6455

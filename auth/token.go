@@ -55,8 +55,8 @@ func (t *Token) Expired(now time.Time) bool {
 	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
 
-// The scopes a token may be narrowed to. Which requests need which is the
-// server's business (server/scopes.go); docs/api.md lists them.
+// The scopes a token may be narrowed to. Which requests need which is each
+// route's (api.Route.Scope); docs/api.md lists them.
 const (
 	ScopeRead    = "read"    // reading: files, listings, events, progress
 	ScopeWrite   = "write"   // changing files, uploads, commits; implies read
@@ -114,6 +114,10 @@ type TokenOptions struct {
 	// Prefix further narrows it to a path in that space; it may not hold
 	// "." or ".." segments.
 	SpaceID, Prefix string
+	// MintedBy is the caller whose credentials make the token, over the
+	// API: the token is narrowed to what they may do and dies with them
+	// (see mint.go). Nil: the command line, which mints roots.
+	MintedBy *Principal
 }
 
 // CreateToken creates a bearer token for user and returns it with its
@@ -125,6 +129,13 @@ func (s *Service) CreateToken(ctx context.Context, user string, o TokenOptions) 
 	if err != nil {
 		return Token{}, "", err
 	}
+	if o.MintedBy != nil && !asciiEqualFold(o.MintedBy.User.Name, user) {
+		return Token{}, "", reason(ErrBadToken, "a credential of %q cannot make tokens for %q", o.MintedBy.User.Name, user)
+	}
+	parentToken, parentApp, err := narrow(&t, o.MintedBy)
+	if err != nil {
+		return Token{}, "", err
+	}
 	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(randomBytes(32))
 	err = s.db.Update(ctx, func(tx *store.Tx) error {
 		u, err := tx.UserByName(ctx, user)
@@ -132,9 +143,11 @@ func (s *Service) CreateToken(ctx context.Context, user string, o TokenOptions) 
 			return err
 		}
 		t.UserID = u.ID
-		err = tx.CreateToken(ctx, store.Token{ID: t.ID, Hash: sha256Hex(secret), UserID: t.UserID, Kind: t.Kind,
-			Label: t.Label, Scopes: t.Scopes, SpaceID: t.SpaceID, Prefix: t.Prefix, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt})
+		err = tx.CreateToken(ctx, storeToken(t, sha256Hex(secret), parentToken, parentApp))
 		if errors.Is(err, store.ErrNotFound) {
+			if parentToken != "" || parentApp != 0 {
+				return reason(ErrNotFound, "space %q not found, or the credential making the token was just revoked", t.SpaceID)
+			}
 			return reason(ErrNotFound, "space %q not found", t.SpaceID)
 		}
 		return err

@@ -43,19 +43,21 @@ const (
 	forged            // editor's session cookie sent by another site: no CSRF token, a foreign Origin
 	pullOwn           // pull token (client credentials) of alpha's pull target
 	pullOther         // pull token of a pull target on beta
+	basicX            // editor's app password cached by a browser, sent by another site's page: a foreign Origin, Sec-Fetch-Site cross-site
 	nActors
 )
 
-var actorNames = [nActors]string{"anon", "badpw", "revok", "expir", "viewr", "editr", "mangr", "other", "admin", "uptok", "astOt", "tampr", "astOw", "cookie", "forgd", "pullO", "pullX"}
+var actorNames = [nActors]string{"anon", "badpw", "revok", "expir", "viewr", "editr", "mangr", "other", "admin", "uptok", "astOt", "tampr", "astOw", "cookie", "forgd", "pullO", "pullX", "basicX"}
 
-// The two cookie columns are not written in the rows below (they are left
-// zero): cookieColumns derives them from editor's, whose session they use.
-// The session gets what editor's app password gets; the forged request
-// gets the same on GET, HEAD and OPTIONS and 403 on any other method and on
-// a websocket, wherever a session cookie is an accepted credential (not on
-// Phraseanet's AssetToken API, not on signed URLs, not on probes). The two
-// pull-token columns are anon's where they are left zero: a pull token is
-// no credential anywhere but on Phraseanet's API (surface.pull).
+// The two cookie columns and basicX are not written in the rows below (they
+// are left zero): cookieColumns and crossSiteColumn derive them from
+// editor's, whose session or app password they use. The session gets what
+// editor's app password gets; the forged request and basicX get the same
+// on GET, HEAD and OPTIONS and 403 on any other method and on a websocket,
+// on every surface: what another site's page makes a browser send is
+// refused whatever it carries. The two pull-token columns are anon's where
+// they are left zero: a pull token is no credential anywhere but on
+// Phraseanet's API (surface.pull).
 
 // row is the expected status of one surface for each actor, in column order.
 type row = [nActors]int
@@ -96,6 +98,9 @@ type authzActor struct {
 	// A web session: the cookie's value, the CSRF token to send ("": none)
 	// and the Origin header.
 	session, csrf, origin string
+	// crossSite: the request comes from another site's page (Origin and
+	// Sec-Fetch-Site say so), whatever credentials it carries.
+	crossSite bool
 }
 
 // authzEnv is the server and the fixtures of the matrix.
@@ -195,6 +200,10 @@ func (e *authzEnv) authorize(a *authzActor, r *http.Request) *http.Client {
 		if a.csrf != "" {
 			r.Header.Set("X-CSRF-Token", a.csrf)
 		}
+	}
+	if a.crossSite {
+		r.Header.Set("Origin", "https://evil.example")
+		r.Header.Set("Sec-Fetch-Site", "cross-site")
 	}
 	if a.failing {
 		ip = e.freshIP()
@@ -309,6 +318,7 @@ func newAuthzEnv(t *testing.T) *authzEnv {
 		e.actors[i].user, e.actors[i].pw = u, u+pwSuffix
 	}
 	e.actors[editor].user, e.actors[editor].pw = "editor", editorPW
+	e.actors[basicX].user, e.actors[basicX].pw, e.actors[basicX].crossSite = "editor", editorPW, true
 	e.login("editor", "editor"+pwSuffix)
 	e.actors[admin].user, e.actors[admin].pw = "admin", davPW
 
@@ -446,12 +456,23 @@ func (e *authzEnv) login(user, pw string) {
 }
 
 // cookieColumns fills the cookie and forged cells of want from editor's
-// cell: method is what the forged actor sent, and cookies says whether the
-// surface takes a session cookie at all.
-func cookieColumns(want row, method string, cookies bool) row {
+// cell: method is what the forged actor sent.
+func cookieColumns(want row, method string) row {
 	want[cookie], want[forged] = want[editor], want[editor]
-	if cookies && method != "GET" && method != "HEAD" && method != "OPTIONS" {
+	if method != "GET" && method != "HEAD" && method != "OPTIONS" {
 		want[forged] = http.StatusForbidden
+	}
+	return want
+}
+
+// crossSiteColumn fills the basicX cell of want from editor's, whose
+// credentials it sends: the same on GET, HEAD and OPTIONS, and 403 on any
+// other method wherever it goes, since no surface may act on what another
+// site's page makes a browser send with its cached credentials.
+func crossSiteColumn(want row, method string) row {
+	want[basicX] = want[editor]
+	if method != "GET" && method != "HEAD" && method != "OPTIONS" {
+		want[basicX] = http.StatusForbidden
 	}
 	return want
 }
@@ -480,10 +501,6 @@ type surface struct {
 	owners []int
 	// markers are extra strings no non-owner may see.
 	markers []string
-	// noCookie: the surface does not take a session cookie (Phraseanet's
-	// API, signed URLs, probes), so the forged request is answered as
-	// editor's.
-	noCookie bool
 	// pull: the statuses of pullOwn and pullOther, when not 401.
 	pull *[2]int
 }
@@ -623,27 +640,27 @@ func authzSurfaces() []surface {
 			})},
 
 		// Phraseanet's API: AssetToken only.
-		{name: "ph GET asset", noCookie: true, want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET asset", want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/assets/" + e.asset1}
 		})},
-		{name: "ph GET asset download", noCookie: true, want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET asset download", want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/assets/" + e.asset1 + "/download"}
 		})},
-		{name: "ph GET commit", noCookie: true, want: phAsset, pull: &[2]int{200, 403}, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET commit", want: phAsset, pull: &[2]int{200, 403}, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/commits/" + e.commit1}
 		})},
-		{name: "ph GET commits list", noCookie: true, want: phPulling, pull: &[2]int{200, 403}, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph GET commits list", want: phPulling, pull: &[2]int{200, 403}, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/commits?target=" + e.targetID}
 		})},
-		{name: "ph POST asset ack", noCookie: true, want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph POST asset ack", want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "POST", path: "/assets/" + e.asset1 + "/ack"}
 		})},
-		{name: "ph POST commit ack", noCookie: true, want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
+		{name: "ph POST commit ack", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "POST", path: "/commits/" + e.commit1 + "/ack"}
 		})},
 
 		// Signed download URLs authorize by themselves.
-		{name: "signed URL", noCookie: true, capability: true, want: row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200},
+		{name: "signed URL", capability: true, want: row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200},
 			run: req(func(e *authzEnv, a *authzActor) davReq {
 				if a.idx == tampered {
 					return davReq{method: "GET", path: e.tamperedURL}
@@ -652,10 +669,10 @@ func authzSurfaces() []surface {
 			})},
 
 		// Unauthenticated probes.
-		{name: "OPTIONS dav file", noCookie: true, want: nobody, run: fixed(davReq{method: "OPTIONS", path: doc})},
-		{name: "OPTIONS /tus/", noCookie: true, want: nobody, run: fixed(davReq{method: "OPTIONS", path: "/tus/"})},
-		{name: "GET /healthz", noCookie: true, want: nobody, run: fixed(davReq{method: "GET", path: "/healthz"})},
-		{name: "GET /readyz", noCookie: true, want: nobody, run: fixed(davReq{method: "GET", path: "/readyz"})},
+		{name: "OPTIONS dav file", want: nobody, run: fixed(davReq{method: "OPTIONS", path: doc})},
+		{name: "OPTIONS /tus/", want: nobody, run: fixed(davReq{method: "OPTIONS", path: "/tus/"})},
+		{name: "GET /healthz", want: nobody, run: fixed(davReq{method: "GET", path: "/healthz"})},
+		{name: "GET /readyz", want: nobody, run: fixed(davReq{method: "GET", path: "/readyz"})},
 	}
 }
 
@@ -671,18 +688,21 @@ func TestAuthzMatrix(t *testing.T) {
 	surfaces := authzSurfaces()
 	got := make([][nActors]cell, len(surfaces))
 	baseMarkers := []string{secret, hiddenName, targetName}
-	roleInA := map[int]bool{viewer: true, editor: true, manager: true, admin: true, cookie: true, forged: true}
+	roleInA := map[int]bool{viewer: true, editor: true, manager: true, admin: true, cookie: true, forged: true, basicX: true}
 
 	for i := range surfaces {
 		s := &surfaces[i]
 		if slices.Contains(s.owners, editor) {
-			s.owners = append(s.owners, cookie, forged)
+			s.owners = append(s.owners, cookie, forged, basicX)
 		}
 		for a := range nActors {
 			status, body := s.run(e, e.actors[a])
 			if a == forged {
-				s.want = cookieColumns(s.want, e.lastMethod[forged], !s.noCookie)
+				s.want = cookieColumns(s.want, e.lastMethod[forged])
 				s.want = pullColumns(s.want, s.pull)
+			}
+			if a == basicX {
+				s.want = crossSiteColumn(s.want, e.lastMethod[basicX])
 			}
 			c := cell{status: status}
 			owner := roleInA[a] || (a == assetOwn || a == pullOwn) && strings.HasPrefix(s.name, "ph ")
@@ -707,7 +727,7 @@ func TestAuthzMatrix(t *testing.T) {
 	// writes in alpha and then in beta. Those with a role in alpha see the
 	// first; the others must see nothing of alpha (other, who is in beta,
 	// sees beta's event, so their socket is known to work).
-	evWant := row{401, 401, 401, 401, 101, 101, 101, 101, 101, 403, 401, 401, 401, 101, 403, 401, 401}
+	evWant := row{401, 401, 401, 401, 101, 101, 101, 101, 101, 403, 401, 401, 401, 101, 403, 401, 401, 403}
 	evGot := e.eventsRow(roleInA)
 	surfaces = append(surfaces, surface{name: "events socket", want: evWant})
 	got = append(got, evGot)
@@ -715,6 +735,7 @@ func TestAuthzMatrix(t *testing.T) {
 	// status as for its JSON GET, and its first message leaks nothing.
 	progWant := fill(davRead, 101)
 	progWant[forged] = http.StatusForbidden // a websocket from another site
+	progWant[basicX] = http.StatusForbidden
 	progWant = pullColumns(progWant, nil)
 	surfaces = append(surfaces, surface{name: "progress socket", want: progWant})
 	got = append(got, e.progressRow(roleInA, append([]string{finName}, baseMarkers...)))

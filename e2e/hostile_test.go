@@ -180,6 +180,9 @@ func (e *hostileEnv) run(t *testing.T, cases []hostileCase) {
 
 const F = "/dav/spaces/files/"
 
+// jsonType is the header of a JSON body, which the API requires.
+var jsonType = map[string]string{"Content-Type": "application/json"}
+
 // TestHostilePaths: no path, however encoded, leads outside a space, on
 // any surface that takes one.
 func TestHostilePaths(t *testing.T) {
@@ -259,7 +262,7 @@ func TestHostilePaths(t *testing.T) {
 			cases = append(cases, hostileCase{"oCIS filename " + strconv.Quote(p), "POST", F + "real/", meta("filename", p), "", 400})
 		}
 		if utf8.ValidString(p) { // JSON cannot carry invalid UTF-8: decoders make it U+FFFD
-			cases = append(cases, hostileCase{"upload token prefix " + strconv.Quote(p), "POST", "/api/v1/upload-tokens", nil,
+			cases = append(cases, hostileCase{"upload token prefix " + strconv.Quote(p), "POST", "/api/v1/upload-tokens", jsonType,
 				fmt.Sprintf(`{"space":"files","prefix":%s}`, jsonString(p)), 400})
 		}
 	}
@@ -277,8 +280,8 @@ func TestHostilePaths(t *testing.T) {
 		hostileCase{"metadata NUL", "GET", "/api/v1/metadata/files/real/ok.txt%00", nil, "", 400},
 		hostileCase{"metadata missing", "GET", "/api/v1/metadata/files/nothing-here", nil, "", 404},
 		hostileCase{"metadata other space", "GET", "/api/v1/metadata/nospace/x", nil, "", 404},
-		hostileCase{"upload token space dot-dot", "POST", "/api/v1/upload-tokens", nil, `{"space":"../files","prefix":"x"}`, 404},
-		hostileCase{"finalize dot-dot upload id", "POST", "/api/v1/uploads/finalize", nil, `{"uploads":["../../x","%2e%2e"]}`, 200},
+		hostileCase{"upload token space dot-dot", "POST", "/api/v1/upload-tokens", jsonType, `{"space":"../files","prefix":"x"}`, 404},
+		hostileCase{"finalize dot-dot upload id", "POST", "/api/v1/uploads/finalize", jsonType, `{"uploads":["../../x","%2e%2e"]}`, 200},
 		hostileCase{"tus upload id dot-dot", "HEAD", "/tus/..%2f..%2fsentinel.txt", map[string]string{"Tus-Resumable": "1.0.0"}, "", 400},
 		hostileCase{"progress id dot-dot", "GET", "/api/v1/uploads/..%2f..%2fx/progress", map[string]string{"Accept": "application/json"}, "", 400},
 		hostileCase{"missing file", "GET", F + "real/missing.txt", nil, "", 404},
@@ -307,7 +310,7 @@ func TestHostilePaths(t *testing.T) {
 			)
 		}
 		cases = append(cases,
-			hostileCase{"web move to another space by dot-dot", "POST", "/api/v1/spaces/files/move", nil, `{"from":"real/ok.txt","to":"x","toSpace":"../files"}`, 404},
+			hostileCase{"web move to another space by dot-dot", "POST", "/api/v1/spaces/files/move", jsonType, `{"from":"real/ok.txt","to":"x","toSpace":"../files"}`, 404},
 			hostileCase{"web nodes unknown space", "GET", "/api/v1/spaces/nospace/nodes/", nil, "", 404},
 		)
 	} else {
@@ -954,6 +957,7 @@ func (e *hostileEnv) login(ip, surface, user, pass string) (int, string, string)
 		req.SetBasicAuth(user, pass)
 	case "token":
 		req, _ = http.NewRequest("POST", e.URL+"/api/v1/auth/token", strings.NewReader(fmt.Sprintf(`{"user":%s,"password":%s}`, jsonString(user), jsonString(pass))))
+		req.Header.Set("Content-Type", "application/json")
 	case "cookie":
 		req, _ = http.NewRequest("POST", e.URL+"/api/v1/session", strings.NewReader(fmt.Sprintf(`{"user":%s,"password":%s}`, jsonString(user), jsonString(pass))))
 		req.Header.Set("Content-Type", "application/json")

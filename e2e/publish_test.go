@@ -25,6 +25,9 @@ func (in *instance) pubReq(method, path, authz string, body []byte, hdr ...strin
 	if authz != "" {
 		r.Header.Set("Authorization", authz)
 	}
+	if len(body) > 0 && strings.HasPrefix(path, "/api/") {
+		r.Header.Set("Content-Type", "application/json") // a script of the API; hdr may say otherwise
+	}
 	for _, h := range hdr {
 		k, v, _ := strings.Cut(h, ":")
 		r.Header.Set(k, strings.TrimSpace(v))

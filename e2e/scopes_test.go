@@ -37,7 +37,8 @@ func TestTokenScopes(t *testing.T) {
 		{"PUT a file", "PUT", "/dav/spaces/files/b.txt", "b", nil},
 		{"MKCOL", "MKCOL", "/dav/spaces/files/d", "", nil},
 		{"list app passwords", "GET", "/api/v1/app-passwords", "", nil},
-		{"create an app password", "POST", "/api/v1/app-passwords", `{"label":"x"}`, []string{"Content-Type: application/json"}},
+		// with the account password, which an app password needs
+		{"create an app password", "POST", "/api/v1/app-passwords", `{"label":"x","password":"` + davPW + `"}`, []string{"Content-Type: application/json"}},
 		{"list users", "GET", "/api/v1/admin/users", "", nil},
 		{"metrics", "GET", "/metrics", "", nil},
 		{"grant a member", "PUT", "/api/v1/spaces/files/members/admin", `{"role":"manager"}`, []string{"Content-Type: application/json"}},

@@ -43,6 +43,9 @@ func (s *webSession) req(method, path string, body []byte, hdr ...string) (int, 
 	if s.csrf != "" {
 		r.Header.Set("X-CSRF-Token", s.csrf)
 	}
+	if len(body) > 0 && strings.HasPrefix(path, "/api/") {
+		r.Header.Set("Content-Type", "application/json") // as the UI's scripts send it
+	}
 	for _, h := range hdr {
 		k, v, _ := strings.Cut(h, ":")
 		r.Header.Set(k, strings.TrimSpace(v))

@@ -208,6 +208,10 @@ func (s *Service) apiCreateCommit(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return fmt.Errorf("%w: cannot read the body", ErrBadInput)
 	}
+	if !api.IsJSON(r.Header.Get("Content-Type")) {
+		// Never read a form another site's page posted as JSON.
+		return api.Errorf(http.StatusUnsupportedMediaType, "send the body as Content-Type: application/json")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&in); err != nil {

@@ -41,6 +41,7 @@ func (e *unauthorized) Is(target error) bool { return target == ErrUnauthorized 
 // fields, the paths already committed), written by api.WriteJSON.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
+	var ae *api.Error
 	var oe *oauthError
 	var ua *unauthorized
 	var fe *FormError
@@ -49,6 +50,8 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.As(err, &he):
 		status, body = he.Status, he.Body
+	case errors.As(err, &ae):
+		status, body = ae.Status, map[string]string{"error": ae.Msg}
 	case errors.As(err, &oe):
 		if oe.Status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Wharf"`)

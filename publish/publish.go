@@ -178,7 +178,7 @@ func (s *Service) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 	if label == "" {
 		label = "session from " + p.Via
 	}
-	tok, secret, err := s.cfg.Auth.CreateToken(r.Context(), p.User.Name, auth.TokenOptions{Kind: auth.KindSession, Label: label, TTL: ttl})
+	tok, secret, err := s.cfg.Auth.CreateToken(r.Context(), p.User.Name, auth.TokenOptions{Kind: auth.KindSession, Label: label, TTL: ttl, MintedBy: p})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -316,7 +316,7 @@ func (s *Service) handleCreateUploadToken(w http.ResponseWriter, r *http.Request
 		label = "upload to " + in.Space + "/" + prefix
 	}
 	tok, secret, err := s.cfg.Auth.CreateToken(ctx, p.User.Name, auth.TokenOptions{
-		Kind: auth.KindUpload, Label: label, TTL: ttl, SpaceID: in.Space, Prefix: prefix,
+		Kind: auth.KindUpload, Label: label, TTL: ttl, SpaceID: in.Space, Prefix: prefix, MintedBy: p,
 	})
 	if err != nil {
 		s.fail(w, r, err)

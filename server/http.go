@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"runtime/debug"
 	"sort"
@@ -67,7 +68,25 @@ func (a *app) handler() http.Handler {
 		mux.Handle(rt.Pattern, a.noteRoute(rt, h))
 		a.byPattern[rt.Pattern] = rt
 	}
-	return a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(mux)))))))
+	return a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.refuseCrossSite(a.guardBody(a.withOptions(mux))))))))
+}
+
+// refuseCrossSite refuses (403) what another site's page made a browser
+// send with an unsafe method, on every route, public ones included (a
+// forged login) and whatever credentials the browser attached
+// (auth.CrossSite says which pass).
+func (a *app) refuseCrossSite(next http.Handler) http.Handler {
+	var own string
+	if u, err := url.Parse(a.cfg.PublicURL); err == nil {
+		own = u.Host
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := auth.CrossSite(r, own); err != nil {
+			a.refuse(w, r, nil, http.StatusForbidden, err.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // noteRoute tells the access log which route served the request.

@@ -78,6 +78,9 @@ func (ps *publishServer) req(t *testing.T, method, path, authz string, body []by
 	case authz != "":
 		r.Header.Set("Authorization", authz)
 	}
+	if len(body) > 0 {
+		r.Header.Set("Content-Type", "application/json") // unless hdr says otherwise
+	}
 	for _, h := range hdr {
 		k, v, _ := strings.Cut(h, ":")
 		r.Header.Set(k, strings.TrimSpace(v))

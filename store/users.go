@@ -48,6 +48,10 @@ type Token struct {
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 	LastUsedAt time.Time
+	// ParentToken and ParentAppPassword name the credential that minted
+	// the token ("" and 0: none); deleting it deletes the token.
+	ParentToken       string
+	ParentAppPassword int64
 }
 
 // Member is a row of space_members, with the member's user name.
@@ -314,11 +318,14 @@ func (r Reader) Tokens(ctx context.Context, userID int64) ([]Token, error) {
 // spaces: they are stored space-separated.
 func (tx *Tx) CreateToken(ctx context.Context, t Token) error {
 	space := sql.NullString{String: t.SpaceID, Valid: t.SpaceID != ""}
+	parentTok := sql.NullString{String: t.ParentToken, Valid: t.ParentToken != ""}
+	parentApp := sql.NullInt64{Int64: t.ParentAppPassword, Valid: t.ParentAppPassword != 0}
 	_, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO tokens (id, hash, user_id, kind, label, scopes, space_id, prefix, created_at, expires_at, last_used_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO tokens (id, hash, user_id, kind, label, scopes, space_id, prefix, created_at, expires_at, last_used_at,
+		                     parent_token, parent_app_password)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.Hash, t.UserID, t.Kind, t.Label, strings.Join(t.Scopes, " "), space, t.Prefix,
-		nanos(t.CreatedAt), nullNanos(t.ExpiresAt), nullNanos(t.LastUsedAt))
+		nanos(t.CreatedAt), nullNanos(t.ExpiresAt), nullNanos(t.LastUsedAt), parentTok, parentApp)
 	if err != nil {
 		return fmt.Errorf("store: create token %q: %w", t.ID, describeRef(err))
 	}

@@ -42,18 +42,23 @@ func (h *Handler) handleAppPasswords(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, out)
 }
 
-// handleCreateAppPassword serves POST AppPasswordsPath {"label"}: a new app
-// password, whose secret is in this answer only.
+// handleCreateAppPassword serves POST AppPasswordsPath {"label",
+// "password"}: a new app password, whose secret is in this answer only.
 func (h *Handler) handleCreateAppPassword(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Label string `json:"label"`
+		// Password is the account password, needed unless the request
+		// came with it: a session, a token or an app password alone
+		// cannot make an app password.
+		Password string `json:"password"`
 	}
 	if err := api.ReadJSON(r, 0, &in); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	user := principal(r).User.Name
-	a, secret, err := h.auth.CreateAppPassword(r.Context(), user, in.Label)
+	p := principal(r)
+	user := p.User.Name
+	a, secret, err := h.auth.CreateAppPasswordAs(r.Context(), p, r.RemoteAddr, in.Password, in.Label)
 	if err != nil {
 		h.fail(w, r, err)
 		return

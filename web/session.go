@@ -41,7 +41,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, secret, err := h.auth.CreateToken(r.Context(), p.User.Name, auth.TokenOptions{
-		Kind: auth.KindSession, Label: "web UI", TTL: h.cfg.SessionTTL})
+		Kind: auth.KindSession, Label: "web UI", TTL: h.cfg.SessionTTL, MintedBy: p})
 	if err != nil {
 		h.fail(w, r, err)
 		return

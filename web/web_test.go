@@ -116,7 +116,12 @@ func (f *fixture) login(user string) session {
 	return session{}
 }
 
+// do serves r. A body without a Content-Type is sent as JSON, as the UI's
+// scripts send theirs.
 func (f *fixture) do(r *http.Request) *httptest.ResponseRecorder {
+	if r.ContentLength > 0 && r.Header.Get("Content-Type") == "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	f.srv.ServeHTTP(rec, r)
 	return rec
@@ -504,7 +509,12 @@ func drain(s *events.Subscription) []events.Event {
 func TestAccount(t *testing.T) {
 	f := newFixture(t)
 	alice := f.login("alice")
-	code, body := f.call(alice, "POST", AppPasswordsPath, `{"label":"laptop"}`)
+	// A session alone does not make an app password: the account
+	// password must come along (not an app password, not a wrong one).
+	if code, body := f.call(alice, "POST", AppPasswordsPath, `{"label":"laptop"}`); code != 403 || !strings.Contains(body, "password") {
+		t.Errorf("create app password without the password = %d %s, want 403 asking for it", code, body)
+	}
+	code, body := f.call(alice, "POST", AppPasswordsPath, `{"label":"laptop","password":"`+pw+`"}`)
 	var ap map[string]string
 	json.Unmarshal([]byte(body), &ap)
 	if code != 201 || ap["label"] != "laptop" || ap["password"] == "" || ap["user"] != "alice" || ap["id"] == "" {
@@ -519,8 +529,31 @@ func TestAccount(t *testing.T) {
 		strings.Contains(body, ap["password"]) {
 		t.Errorf("list app passwords = %d %s", code, body)
 	}
+	// Neither does an app password, even sent as the password.
+	r = httptest.NewRequest("POST", AppPasswordsPath, strings.NewReader(`{"label":"second","password":"`+ap["password"]+`"}`))
+	r.SetBasicAuth("alice", ap["password"])
+	if rec := f.do(r); rec.Code != 403 {
+		t.Errorf("an app password making an app password = %d %s, want 403", rec.Code, rec.Body)
+	}
+	// A session logged in with the app password dies with it.
+	rec := f.do(httptest.NewRequest("POST", SessionPath, strings.NewReader(`{"user":"alice","password":"`+ap["password"]+`"}`)))
+	var minted *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == auth.SessionCookie {
+			minted = c
+		}
+	}
+	if rec.Code != 200 || minted == nil {
+		t.Fatalf("login with the app password = %d %s", rec.Code, rec.Body)
+	}
+	if code, body := f.call(session{cookie: minted}, "GET", SpacesPath, ""); code != 200 {
+		t.Fatalf("the app password's session = %d %s", code, body)
+	}
 	if code, _ := f.call(alice, "DELETE", AppPasswordsPath+"/"+ap["id"], ""); code != 204 {
 		t.Errorf("revoke = %d", code)
+	}
+	if code, _ := f.call(session{cookie: minted}, "GET", SpacesPath, ""); code != 401 {
+		t.Errorf("the app password's session after revoking it = %d, want 401", code)
 	}
 	if code, _ := f.call(alice, "DELETE", AppPasswordsPath+"/"+ap["id"], ""); code != 404 {
 		t.Errorf("revoke again = %d, want 404", code)
@@ -541,6 +574,10 @@ func TestAccount(t *testing.T) {
 	}
 	if _, err := f.auth.Login(context.Background(), "127.0.0.1:1", "alice", pw); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Errorf("login with the old password: %v, want refused", err)
+	}
+	// A wrong password is a failed login (and counts as one).
+	if code, body := f.call(alice, "POST", AppPasswordsPath, `{"label":"laptop","password":"not it at all"}`); code != 401 {
+		t.Errorf("create app password with a wrong password = %d %s, want 401", code, body)
 	}
 }
 

@@ -289,6 +289,7 @@ try {
   step('app password')
   await page.getByRole('link', { name: 'Account' }).click()
   await page.getByLabel('Label').fill('e2e laptop')
+  await page.getByLabel('Your password').fill(password)
   await page.getByRole('button', { name: 'Create app password' }).click()
   const pwBox = page.getByRole('dialog').getByLabel('The new app password')
   await pwBox.waitFor()

@@ -21,8 +21,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/space"
@@ -66,6 +68,8 @@ func Classify(err error) (status int, msg string, retryAfter int, ok bool) {
 	case errors.Is(err, auth.ErrWeakPassword), errors.Is(err, auth.ErrBadName), errors.Is(err, auth.ErrBadRole),
 		errors.Is(err, auth.ErrBadToken):
 		return http.StatusBadRequest, err.Error(), 0, true
+	case errors.Is(err, auth.ErrPasswordRequired):
+		return http.StatusForbidden, err.Error(), 0, true
 	case errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrLastAdmin):
 		return http.StatusConflict, err.Error(), 0, true
 	case errors.Is(err, auth.ErrNotFound):
@@ -184,8 +188,11 @@ const MaxBody = 64 << 10
 // ReadJSON decodes r's body, at most limit bytes (0: MaxBody), into v,
 // with numbers as json.Number where v holds an interface. An empty body
 // leaves v as it is, as if it were {}: every field is optional to the
-// reader, and the handler says which it needs. Its errors are *Errors:
-// 413 past the limit, 400 otherwise.
+// reader, and the handler says which it needs. A body must be declared
+// Content-Type: application/json (or a +json type): a form that another
+// site's page posts (text/plain, form-urlencoded) is never read as JSON.
+// Its errors are *Errors: 415 for another type, 413 past the limit, 400
+// otherwise.
 func ReadJSON(r *http.Request, limit int64, v any) error {
 	if limit <= 0 {
 		limit = MaxBody
@@ -200,12 +207,22 @@ func ReadJSON(r *http.Request, limit int64, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
+	if !IsJSON(r.Header.Get("Content-Type")) {
+		return Errorf(http.StatusUnsupportedMediaType, "send the body as Content-Type: application/json")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return BadRequest("the body is not the JSON expected: %v", err)
 	}
 	return nil
+}
+
+// IsJSON reports whether the media type ct is JSON: application/json or a
+// +json type, with any parameters.
+func IsJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
 type ctxKey int

@@ -94,19 +94,26 @@ func TestReadJSON(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, body string
+		ct         string
 		limit      int64
 		status     int // 0: no error
 		want       in
 	}{
-		{"empty is {}", "", 0, 0, in{Name: "kept"}},
-		{"blank is {}", " \n\t", 0, 0, in{Name: "kept"}},
-		{"object", `{"name":"a","n":12345678901234567890,"any":1.5}`, 0, 0, in{Name: "a", N: "12345678901234567890", Any: json.Number("1.5")}},
-		{"not json", `{"name":`, 0, 400, in{}},
-		{"wrong type", `{"name":3}`, 0, 400, in{}},
-		{"too large", `{"name":"` + strings.Repeat("x", 100) + `"}`, 50, 413, in{}},
+		{"empty is {}", "", "", 0, 0, in{Name: "kept"}},
+		{"blank is {}", " \n\t", "text/plain", 0, 0, in{Name: "kept"}},
+		{"object", `{"name":"a","n":12345678901234567890,"any":1.5}`, "application/json", 0, 0, in{Name: "a", N: "12345678901234567890", Any: json.Number("1.5")}},
+		{"json with charset", `{"name":"a"}`, "application/json; charset=utf-8", 0, 0, in{Name: "a"}},
+		{"+json type", `{"name":"a"}`, "application/merge-patch+json", 0, 0, in{Name: "a"}},
+		{"form post of JSON", `{"name":"a"}`, "text/plain", 0, 415, in{}},
+		{"urlencoded", `name=a`, "application/x-www-form-urlencoded", 0, 415, in{}},
+		{"no type", `{"name":"a"}`, "", 0, 415, in{}},
+		{"not json", `{"name":`, "application/json", 0, 400, in{}},
+		{"wrong type", `{"name":3}`, "application/json", 0, 400, in{}},
+		{"too large", `{"name":"` + strings.Repeat("x", 100) + `"}`, "application/json", 50, 413, in{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", tc.ct)
 			got := in{Name: "kept"}
 			err := ReadJSON(r, tc.limit, &got)
 			var e *Error

@@ -31,14 +31,18 @@ export async function render(main, ctx) {
   }
 
   const label = h('input', { type: 'text', required: true, placeholder: 'e.g. work laptop', autocomplete: 'off' })
+  // An app password can do all you can: making one takes your password.
+  const own = h('input', { type: 'password', required: true, autocomplete: 'current-password' })
   const createErr = h('p', { class: 'error', role: 'alert' })
-  const createForm = h('form', { class: 'inline' }, field('Label', label), h('button', { type: 'submit', class: 'primary' }, 'Create app password'), createErr)
+  const createForm = h('form', { class: 'inline' }, field('Label', label), field('Your password', own),
+    h('button', { type: 'submit', class: 'primary' }, 'Create app password'), createErr)
   createForm.addEventListener('submit', async (e) => {
     e.preventDefault()
     createErr.textContent = ''
     try {
-      const made = await api('POST', '/app-passwords', { label: label.value.trim() })
+      const made = await api('POST', '/app-passwords', { label: label.value.trim(), password: own.value })
       label.value = ''
+      own.value = ''
       await drawPasswords()
       await showOnce(made)
     } catch (err) {
