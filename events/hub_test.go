@@ -165,19 +165,14 @@ func TestAllow(t *testing.T) {
 	}
 }
 
-// benchBus returns a bus with n subscriptions shaped like those of a busy
-// server: most pinned to one of 500 spaces (a folder view), some to types
-// (a dashboard), and one in ten with no pin at all (a prefix, a size
+// benchBusDrained returns a bus with n subscriptions shaped like those of
+// a busy server: most pinned to one of 500 spaces (a folder view), some to
+// types (a dashboard), and one in ten with no pin at all (a prefix, a size
 // range), all behind an authorization check. Their buffers are large and
 // drained, as a live client would: with Ready and Take, as the websocket
-// does, or with C for the shape "all-chan".
-func benchBus(tb testing.TB, n int, shape string) (*Bus, func()) {
-	b, _, done := benchBusDrained(tb, n, shape)
-	return b, done
-}
-
-// benchBusDrained is benchBus, with a function that returns once every
-// subscriber has read what was published.
+// does, or with C for the shape "all-chan". It returns the bus, a function
+// that returns once every subscriber has read what was published, and one
+// that closes them all.
 func benchBusDrained(tb testing.TB, n int, shape string) (*Bus, func(), func()) {
 	b := New()
 	readable := map[string]bool{}
