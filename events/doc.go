@@ -34,16 +34,20 @@
 // fields, range (gt, gte, lt, lte, at least one, all integers) to size only.
 // exists holds when the field is set: a non-empty string, a non-zero size.
 //
-// A filter is nested at most MaxFilterDepth objects deep, holds at most
-// MaxFilterClauses clauses, MaxFilterValues values per in list and strings
-// of at most MaxFilterString bytes. ParseFilter reports the first error
-// with the path of the clause at fault, as in
+// A filter is at most MaxFilterSize bytes of JSON, nested at most
+// MaxFilterDepth objects deep, and holds at most MaxFilterClauses clauses,
+// MaxFilterValues values in all its in lists together and strings of at
+// most MaxFilterString bytes: compiled, it holds at most a few tens of KiB
+// (TestMaximalFilterSize measures the worst shapes). ParseFilter reports
+// the first error with the path of the clause at fault, as in
 //
 //	and[2].range: unknown bound "gtt"
 //
 // Filters compile to closures. A filter whose top-level clauses pin the
 // space (equals or in on space) or the exact type is indexed by the Bus, so
-// that Publish does not even evaluate it for other spaces or types.
+// that Publish does not even evaluate it for other spaces or types. A
+// subscription's authorization check (SubscribeOptions.Allow) runs before
+// its filter, and neither runs under the lock of the Bus's index.
 //
 // docs/events.md is the user's guide to all this.
 package events

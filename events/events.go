@@ -1,6 +1,7 @@
 package events
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,18 +45,27 @@ type Event struct {
 // New. It is safe for concurrent use.
 //
 // Publishers are serialised, so that every subscriber sees events in Seq
-// order. Subscriptions whose filter pins the event's space (or, failing
-// that, its exact type) are indexed under it, so that a Publish evaluates
-// only the subscriptions that may want the event plus those with no pin:
-// see BenchmarkPublish10k.
+// order; subscribing and unsubscribing do not wait for them. The
+// subscriptions are kept in an immutable index that Subscribe and Close
+// replace (copy on write) and Publish reads without a lock, so that the
+// filters and authorization checks run outside the lock that guards the
+// index: a slow filter delays the events, never a Subscribe or a Close.
+// Subscriptions whose filter pins the event's space (or, failing that, its
+// exact type) are indexed under it, so that a Publish evaluates only the
+// subscriptions that may want the event plus those with no pin: see
+// BenchmarkPublish10k.
 type Bus struct {
-	mu      sync.Mutex
-	seq     uint64
-	bySpace map[string][]*Subscription
-	byType  map[string][]*Subscription
-	rest    []*Subscription
-	gone    []*Subscription // scratch for Publish: subscriptions closed by overflow
-	woken   []*Subscription // scratch for Publish: readers to wake
+	// pub serialises publishers and guards what follows.
+	pub   sync.Mutex
+	seq   uint64
+	gone  []*Subscription // scratch for Publish: subscriptions closed by overflow
+	woken []*Subscription // scratch for Publish: readers to wake
+
+	// mu serialises the changes of the index and guards n; Publish takes
+	// it only to unindex the subscriptions it ended by overflow.
+	mu  sync.Mutex
+	idx atomic.Pointer[index]
+	n   int // open subscriptions
 
 	// The readers to wake, handed from Publish to a short-lived goroutine
 	// (wakeAll), so that a Publish to many idle readers does not pay for
@@ -63,13 +73,23 @@ type Bus struct {
 	wakeMu sync.Mutex
 	wakeQ  []*Subscription
 	waking bool // wakeAll is running
-	n      int  // open subscriptions
 	now    func() time.Time
+}
+
+// index is a snapshot of the open subscriptions, never changed once
+// published through Bus.idx, except that a slice may grow in place beyond
+// the length the snapshots before it see (see appendTo).
+type index struct {
+	bySpace map[string][]*Subscription
+	byType  map[string][]*Subscription
+	rest    []*Subscription
 }
 
 // New returns an empty Bus.
 func New() *Bus {
-	return &Bus{bySpace: map[string][]*Subscription{}, byType: map[string][]*Subscription{}, now: time.Now}
+	b := &Bus{now: time.Now}
+	b.idx.Store(&index{bySpace: map[string][]*Subscription{}, byType: map[string][]*Subscription{}})
+	return b
 }
 
 // Publish sends e to every subscriber whose filter accepts it, and returns
@@ -78,10 +98,12 @@ func New() *Bus {
 //
 // The event is copied once and the subscribers share that copy: queuing it
 // for one is a pointer store under that subscription's own lock, and a
-// waiting reader is woken only when its queue was empty (see Ready).
+// waiting reader is woken only when its queue was empty (see Ready). For
+// each subscription the authorization check (SubscribeOptions.Allow) runs
+// first and the filter only for the events it allows.
 func (b *Bus) Publish(e Event) Event {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.pub.Lock()
+	defer b.pub.Unlock()
 	b.seq++
 	e.Seq = b.seq
 	if e.Time.IsZero() {
@@ -89,20 +111,25 @@ func (b *Bus) Publish(e Event) Event {
 	}
 	shared := new(Event)
 	*shared = e
-	for _, s := range b.bySpace[e.Space] {
+	x := b.idx.Load()
+	for _, s := range x.bySpace[e.Space] {
 		b.offer(s, shared)
 	}
-	for _, s := range b.byType[e.Type] {
+	for _, s := range x.byType[e.Type] {
 		b.offer(s, shared)
 	}
-	for _, s := range b.rest {
+	for _, s := range x.rest {
 		b.offer(s, shared)
 	}
-	for i, s := range b.gone {
-		b.remove(s)
-		b.gone[i] = nil
+	if len(b.gone) > 0 {
+		b.mu.Lock()
+		for i, s := range b.gone {
+			b.unindex(s)
+			b.gone[i] = nil
+		}
+		b.mu.Unlock()
+		b.gone = b.gone[:0]
 	}
-	b.gone = b.gone[:0]
 	if len(b.woken) > 0 {
 		b.wakeMu.Lock()
 		if len(b.wakeQ) == 0 {
@@ -143,43 +170,44 @@ func (b *Bus) wakeAll() {
 	}
 }
 
-// offer queues e for s if s wants it; b.mu is held.
+// offer queues e for s if s may and wants to have it; b.pub is held, b.mu
+// is not. The authorization check runs before the filter: it is the cheap
+// one (a map lookup), and it spares the filters of subscribers who may not
+// see the event at all.
 func (b *Bus) offer(s *Subscription, e *Event) {
-	if s.closed || (s.match != nil && !s.match(e)) || (s.allow != nil && !s.allow(e)) {
+	if s.ended.Load() || (s.allow != nil && !s.allow(e)) || (s.match != nil && !s.match(e)) {
 		return
 	}
-	var queued bool
-	if c := s.c.Load(); c != nil {
-		// Read through C: a copy on its channel.
-		select {
-		case *c <- *e:
-			queued = true
-		default:
-		}
-	} else {
-		var wake bool
-		s.mu.Lock()
-		queued, wake = s.push(e)
+	s.mu.Lock()
+	if s.ended.Load() { // closed while the filter ran
 		s.mu.Unlock()
-		if wake {
-			b.woken = append(b.woken, s)
-		}
+		return
 	}
-	if !queued {
+	queued, wake := s.push(e)
+	overflow := !queued && s.closeOnOverflow
+	if overflow {
+		s.overflowed.Store(true)
+		s.end() // delivers nothing more; unindexed after the loop
+	}
+	s.mu.Unlock()
+	switch {
+	case overflow:
 		s.dropped.Add(1)
-		if s.closeOnOverflow {
-			s.overflowed.Store(true)
-			s.closed = true // delivers nothing more; removed after the loop
-			b.gone = append(b.gone, s)
-		}
+		s.signal()
+		b.gone = append(b.gone, s)
+	case !queued:
+		s.dropped.Add(1)
+	case wake:
+		b.woken = append(b.woken, s)
 	}
 }
 
 // Subscribe registers a subscriber for the events filter accepts (all if
 // filter is nil), buffering up to buf of them (at least 1). The caller must
-// Close it. The filter runs under the bus's lock: it must be fast and must
-// not call the bus. A subscription with a func filter is evaluated on every
-// Publish; prefer SubscribeWith and a Filter, which the bus can index.
+// Close it. The filter runs in Publish, which it delays: it must be fast
+// and must not Publish. A subscription with a func filter is evaluated on
+// every Publish; prefer SubscribeWith and a Filter, which the bus can
+// index.
 func (b *Bus) Subscribe(filter func(Event) bool, buf int) *Subscription {
 	o := SubscribeOptions{Buffer: buf}
 	if filter != nil {
@@ -193,9 +221,9 @@ type SubscribeOptions struct {
 	// Filter selects the events. Nil: all.
 	Filter *Filter
 	// Allow, if not nil, must also accept an event for it to be delivered
-	// (an authorization check, say). It runs under the bus's lock for the
-	// events Filter accepts: it must be fast, must not keep e and must not
-	// call the bus.
+	// (an authorization check, say). It runs before Filter, for every
+	// event the index hands to the subscription, in Publish: it must be
+	// fast, must not keep e and must not Publish.
 	Allow func(e *Event) bool
 	// Buffer is how many events may wait in C. 0: 1.
 	Buffer int
@@ -223,66 +251,80 @@ func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	x := b.idx.Load()
+	y := *x
 	switch {
 	case s.spaces != nil:
+		y.bySpace = maps.Clone(x.bySpace)
 		for _, k := range s.spaces {
-			b.bySpace[k] = append(b.bySpace[k], s)
+			y.bySpace[k] = appendTo(x.bySpace[k], s)
 		}
 	case s.types != nil:
+		y.byType = maps.Clone(x.byType)
 		for _, k := range s.types {
-			b.byType[k] = append(b.byType[k], s)
+			y.byType[k] = appendTo(x.byType[k], s)
 		}
 	default:
-		b.rest = append(b.rest, s)
+		y.rest = appendTo(x.rest, s)
 	}
+	b.idx.Store(&y)
+	s.indexed = true
 	b.n++
 	return s
 }
 
-// remove unindexes s and closes its channel; b.mu is held.
-func (b *Bus) remove(s *Subscription) {
+// appendTo appends s to l, the latest version of an index slice; b.mu is
+// held. Growing in place is safe: the snapshots that share l's array see
+// only its first len(l) elements, and only the latest version of a slice
+// is ever appended to (a removal makes a new array).
+func appendTo(l []*Subscription, s *Subscription) []*Subscription {
+	return append(l, s)
+}
+
+// unindex takes s out of the index, once; b.mu is held.
+func (b *Bus) unindex(s *Subscription) {
+	if !s.indexed {
+		return
+	}
+	s.indexed = false
+	b.n--
+	x := b.idx.Load()
+	y := *x
 	switch {
 	case s.spaces != nil:
+		y.bySpace = maps.Clone(x.bySpace)
 		for _, k := range s.spaces {
-			if l := without(b.bySpace[k], s); len(l) > 0 {
-				b.bySpace[k] = l
+			if l := without(x.bySpace[k], s); len(l) > 0 {
+				y.bySpace[k] = l
 			} else {
-				delete(b.bySpace, k)
+				delete(y.bySpace, k)
 			}
 		}
 	case s.types != nil:
+		y.byType = maps.Clone(x.byType)
 		for _, k := range s.types {
-			if l := without(b.byType[k], s); len(l) > 0 {
-				b.byType[k] = l
+			if l := without(x.byType[k], s); len(l) > 0 {
+				y.byType[k] = l
 			} else {
-				delete(b.byType, k)
+				delete(y.byType, k)
 			}
 		}
 	default:
-		b.rest = without(b.rest, s)
+		y.rest = without(x.rest, s)
 	}
-	s.closed = true
-	b.n--
-	s.mu.Lock()
-	s.ended = true
-	if c := s.c.Load(); c != nil {
-		close(*c) // offer sends on it only under b.mu, for open subscriptions
-	}
-	s.mu.Unlock()
-	s.signal()
+	b.idx.Store(&y)
 }
 
-// without removes s from l, not keeping the order (delivery order across
-// subscribers does not matter).
+// without returns a copy of l without s, in a new array (Publish may be
+// reading l).
 func without(l []*Subscription, s *Subscription) []*Subscription {
-	for i, x := range l {
-		if x == s {
-			last := len(l) - 1
-			l[i], l[last] = l[last], nil
-			return l[:last]
+	out := make([]*Subscription, 0, max(len(l)-1, 0))
+	for _, x := range l {
+		if x != s {
+			out = append(out, x)
 		}
 	}
-	return l
+	return out
 }
 
 // Len returns the number of open subscriptions.
@@ -303,17 +345,31 @@ type Subscription struct {
 	closeOnOverflow bool
 	dropped         atomic.Uint64
 	overflowed      atomic.Bool
-	closed          bool // guarded by bus.mu
+	indexed         bool // guarded by bus.mu
 	once            sync.Once
 	wake            chan struct{}              // 1 slot: events queued, or the end
 	c               atomic.Pointer[chan Event] // set by C (under mu): events go there instead of ring
+	// ended is set (under mu) when the subscription is closed or
+	// overflowed: nothing more is queued. Read without mu, it is a hint.
+	ended atomic.Bool
 
-	mu    sync.Mutex // guards what follows
-	size  int        // the queue's bound
-	ring  []*Event   // the queue, from head, n long; allocated at the first event
-	head  int
-	n     int
-	ended bool // closed or overflowed: nothing more is queued
+	mu   sync.Mutex // guards what follows
+	size int        // the queue's bound
+	ring []*Event   // the queue, from head, n long; allocated at the first event
+	head int
+	n    int
+}
+
+// end marks s ended and closes its channel, once; s.mu is held. The
+// caller signals the reader after unlocking.
+func (s *Subscription) end() {
+	if s.ended.Load() {
+		return
+	}
+	s.ended.Store(true)
+	if c := s.c.Load(); c != nil {
+		close(*c) // sends happen under s.mu, for subscriptions not ended
+	}
 }
 
 // signal wakes the reader waiting on Ready, if it is not already due to
@@ -329,10 +385,10 @@ func (s *Subscription) signal() {
 // queue was full) and whether the reader must be woken (the queue was
 // empty).
 func (s *Subscription) push(e *Event) (queued, wake bool) {
-	if s.c.Load() != nil {
-		// C was called since offer looked: the channel takes it.
+	if c := s.c.Load(); c != nil {
+		// Read through C: a copy on its channel.
 		select {
-		case *s.c.Load() <- *e:
+		case *c <- *e:
 			return true, false
 		default:
 			return false, false
@@ -378,12 +434,13 @@ func (s *Subscription) Take(dst []*Event) ([]*Event, bool) {
 		s.n--
 	}
 	s.head = 0
-	if s.ended && len(dst) > n0 {
+	ended := s.ended.Load()
+	if ended && len(dst) > n0 {
 		// The end's signal may have been one with the signal for these
 		// events: the reader must come back for the end.
 		s.signal()
 	}
-	return dst, len(dst) > n0 || !s.ended
+	return dst, len(dst) > n0 || !ended
 }
 
 // C delivers the events as a channel. It is closed by Close, or on
@@ -406,7 +463,7 @@ func (s *Subscription) C() <-chan Event {
 		s.head = (s.head + 1) % len(s.ring)
 	}
 	s.ring = nil
-	if s.ended {
+	if s.ended.Load() {
 		close(c)
 	}
 	s.c.Store(&c)
@@ -426,9 +483,11 @@ func (s *Subscription) Close() {
 	s.once.Do(func() {
 		b := s.bus
 		b.mu.Lock()
-		defer b.mu.Unlock()
-		if !s.closed { // else an overflow has removed it
-			b.remove(s)
-		}
+		b.unindex(s) // unless an overflow has
+		b.mu.Unlock()
+		s.mu.Lock()
+		s.end()
+		s.mu.Unlock()
+		s.signal()
 	})
 }

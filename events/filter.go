@@ -11,13 +11,16 @@ import (
 	"strings"
 )
 
-// Limits on a filter, so that a client cannot make the bus slow or the
-// parser deep.
+// Limits on a filter, so that a client cannot make the bus slow, the
+// parser deep or a subscription big: within them a filter costs at most a
+// few microseconds per event it is evaluated on and, compiled, at most
+// 64 KiB of memory (TestMaximalFilterSize measures it).
 const (
-	MaxFilterDepth   = 8    // nesting of objects: the filter itself is depth 1
-	MaxFilterClauses = 64   // clauses in all, and/or/not included
-	MaxFilterString  = 1024 // bytes in any string of a filter
-	MaxFilterValues  = 256  // values in one "in" list
+	MaxFilterSize    = 8 << 10 // bytes of the filter's JSON
+	MaxFilterDepth   = 8       // nesting of objects: the filter itself is depth 1
+	MaxFilterClauses = 64      // clauses in all, and/or/not included
+	MaxFilterString  = 1024    // bytes in any string of a filter
+	MaxFilterValues  = 256     // values of all the "in" lists together
 )
 
 // ErrBadFilter is matched (errors.Is) by every *FilterError.
@@ -83,6 +86,9 @@ func ParseFilter(data []byte) (*Filter, error) {
 	if len(data) == 0 || string(data) == "null" {
 		return &Filter{}, nil
 	}
+	if len(data) > MaxFilterSize {
+		return nil, &FilterError{Msg: fmt.Sprintf("more than %d bytes", MaxFilterSize)}
+	}
 	if !json.Valid(data) {
 		var v any
 		err := json.Unmarshal(data, &v)
@@ -144,7 +150,8 @@ type compiled struct {
 }
 
 type parser struct {
-	clauses int
+	clauses int // so far, against MaxFilterClauses
+	values  int // in the in lists so far, against MaxFilterValues
 }
 
 func bad(clause, format string, args ...any) error {
@@ -396,11 +403,11 @@ func (p *parser) inValues(path string, f field, raw json.RawMessage) (compiled, 
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return compiled{}, bad(path, "%v", err)
 	}
-	switch {
-	case len(items) == 0:
+	if len(items) == 0 {
 		return compiled{}, bad(path, "empty list")
-	case len(items) > MaxFilterValues:
-		return compiled{}, bad(path, "more than %d values", MaxFilterValues)
+	}
+	if p.values += len(items); p.values > MaxFilterValues {
+		return compiled{}, bad(path, "more than %d values in all the in lists", MaxFilterValues)
 	}
 	if f == fieldSize {
 		set := make(map[int64]struct{}, len(items))
@@ -656,11 +663,27 @@ func intersect(a, b []string) []string {
 }
 
 // compileGlob returns a matcher for pattern, where each * stands for any
-// run of characters (dots included).
+// run of characters (dots included). The matcher keeps the pattern as one
+// string (runs of * made one) and walks its parts at each match, rather
+// than holding a slice of them: a pattern of many *s costs no more memory
+// than its text.
 func compileGlob(pattern string) func(string) bool {
-	parts := strings.Split(pattern, "*")
-	first, last, mid := parts[0], parts[len(parts)-1], parts[1:len(parts)-1]
-	if len(mid) == 0 {
+	if strings.Contains(pattern, "**") {
+		var b strings.Builder
+		for i := range len(pattern) {
+			if pattern[i] != '*' || i == 0 || pattern[i-1] != '*' {
+				b.WriteByte(pattern[i])
+			}
+		}
+		pattern = b.String()
+	}
+	first, rest, _ := strings.Cut(pattern, "*")
+	i := strings.LastIndexByte(rest, '*')
+	mid, last := "", rest // the parts between the first * and the last, joined by *
+	if i >= 0 {
+		mid, last = rest[:i], rest[i+1:]
+	}
+	if mid == "" {
 		switch {
 		case last == "":
 			return func(s string) bool { return strings.HasPrefix(s, first) }
@@ -674,7 +697,8 @@ func compileGlob(pattern string) func(string) bool {
 			return false
 		}
 		s = s[len(first) : len(s)-len(last)]
-		for _, m := range mid {
+		for m, ms := "", mid; ms != ""; {
+			m, ms, _ = strings.Cut(ms, "*")
 			i := strings.Index(s, m)
 			if i < 0 {
 				return false

@@ -170,7 +170,7 @@ func TestFilterErrors(t *testing.T) {
 		{"in empty", `{"in":{"field":"type","values":[]}}`, "in.values: empty list"},
 		{"in bad value", `{"in":{"field":"type","values":["node.created",null]}}`, "in.values[1]: want a string, got null"},
 		{"in bad size", `{"size":[1,"2"]}`, "size[1]: want an integer, got a string"},
-		{"in too many", `{"user":[` + strings.TrimSuffix(strings.Repeat(`"u",`, MaxFilterValues+1), ",") + `]}`, "user: more than 256 values"},
+		{"in too many", `{"user":[` + strings.TrimSuffix(strings.Repeat(`"u",`, MaxFilterValues+1), ",") + `]}`, "user: more than 256 values in all the in lists"},
 		{"in long value", `{"and":[{"space":["a","` + long + `"]}]}`, "and[0].space[1]: string longer than 1024 bytes"},
 		{"prefix on size", `{"prefix":{"field":"size","value":"1"}}`, `prefix.field: "size" is a number: use range`},
 		{"prefix missing value", `{"prefix":{"field":"path"}}`, `prefix: missing "value"`},
@@ -259,6 +259,8 @@ func TestGlob(t *testing.T) {
 		{"a*c", "abc", true}, {"a*c", "ac", true}, {"a*c", "a", false}, {"a*b*c", "aXbYc", true},
 		{"a*b*c", "acb", false}, {"**", "", true}, {"a**a", "a", false}, {"a**a", "aa", true},
 		{"*.*", "node.created", true}, {"*.*", "node", false},
+		{"a**b***c", "abc", true}, {"a**b***c", "ac", false}, {"*x*x*x", "xxx", true}, {"*x*x*x", "xx", false},
+		{"***", "anything", true}, {"n*x*d", "node.created", false}, {"n*e*e*d", "node.created", true},
 	}
 	for _, tt := range tests {
 		if got := compileGlob(tt.pattern)(tt.s); got != tt.want {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -147,8 +148,8 @@ func TestBusUnsubscribe(t *testing.T) {
 	if b.Len() != 1 || len(keep.C()) != 1 {
 		t.Errorf("Len = %d, kept got %d; want 1 and 1", b.Len(), len(keep.C()))
 	}
-	if len(b.bySpace) != 1 || len(b.byType) != 0 || len(b.rest) != 0 {
-		t.Errorf("index not cleaned: %d spaces, %d types, %d rest", len(b.bySpace), len(b.byType), len(b.rest))
+	if x := b.idx.Load(); len(x.bySpace) != 1 || len(x.byType) != 0 || len(x.rest) != 0 {
+		t.Errorf("index not cleaned: %d spaces, %d types, %d rest", len(x.bySpace), len(x.byType), len(x.rest))
 	}
 }
 
@@ -164,19 +165,14 @@ func TestAllow(t *testing.T) {
 	}
 }
 
-// benchBus returns a bus with n subscriptions shaped like those of a busy
-// server: most pinned to one of 500 spaces (a folder view), some to types
-// (a dashboard), and one in ten with no pin at all (a prefix, a size
+// benchBusDrained returns a bus with n subscriptions shaped like those of
+// a busy server: most pinned to one of 500 spaces (a folder view), some to
+// types (a dashboard), and one in ten with no pin at all (a prefix, a size
 // range), all behind an authorization check. Their buffers are large and
 // drained, as a live client would: with Ready and Take, as the websocket
-// does, or with C for the shape "all-chan".
-func benchBus(tb testing.TB, n int, shape string) (*Bus, func()) {
-	b, _, done := benchBusDrained(tb, n, shape)
-	return b, done
-}
-
-// benchBusDrained is benchBus, with a function that returns once every
-// subscriber has read what was published.
+// does, or with C for the shape "all-chan". It returns the bus, a function
+// that returns once every subscriber has read what was published, and one
+// that closes them all.
 func benchBusDrained(tb testing.TB, n int, shape string) (*Bus, func(), func()) {
 	b := New()
 	readable := map[string]bool{}
@@ -356,5 +352,108 @@ func TestTakeAfterEndSignalsAgain(t *testing.T) {
 	}
 	if evs, open := s.Take(nil); len(evs) != 0 || open {
 		t.Errorf("second Take: %d events, open %v; want 0, false", len(evs), open)
+	}
+}
+
+// TestAllowBeforeFilter: the authorization check runs first, and the
+// filter only for the events it allows, so that the filters of those who
+// may not see an event cost nothing.
+func TestAllowBeforeFilter(t *testing.T) {
+	b := New()
+	var evaluated int
+	counting := &Filter{match: func(*Event) bool { evaluated++; return true }}
+	s := b.SubscribeWith(SubscribeOptions{Filter: counting, Buffer: 10, Allow: func(e *Event) bool { return e.Space == "mine" }})
+	defer s.Close()
+	for range 5 {
+		b.Publish(Event{Type: NodeCreated, Space: "theirs"})
+	}
+	b.Publish(Event{Type: NodeCreated, Space: "mine"})
+	if evaluated != 1 || len(s.C()) != 1 {
+		t.Errorf("filter evaluated %d times, %d events delivered; want 1 and 1", evaluated, len(s.C()))
+	}
+}
+
+// TestFilterRunsOutsideIndexLock: a filter that calls the bus (here
+// Subscribe, Close and Len) from inside its evaluation does not deadlock,
+// and a filter that blocks holds up neither Subscribe nor Close for
+// others: the index lock is not held while filters run. (With the lock
+// held, the test fails at the timeout, leaving the blocked goroutines:
+// the subscriptions are closed only on success.)
+func TestFilterRunsOutsideIndexLock(t *testing.T) {
+	within := func(what string, d time.Duration, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		select {
+		case <-done:
+		case <-time.After(d):
+			t.Fatalf("%s: still blocked after %v", what, d)
+		}
+	}
+	b := New()
+	reentrant := b.Subscribe(func(e Event) bool {
+		b.Subscribe(nil, 1).Close()
+		return b.Len() > 0
+	}, 10)
+	within("Publish with a filter that subscribes", 5*time.Second, func() { b.Publish(Event{Type: NodeCreated}) })
+	if len(reentrant.C()) != 1 {
+		t.Errorf("the reentrant filter's subscriber got %d events, want 1", len(reentrant.C()))
+	}
+	reentrant.Close()
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var once sync.Once
+	slow := b.Subscribe(func(e Event) bool {
+		if e.Type == NodeDeleted {
+			once.Do(func() { close(entered) })
+			<-release
+		}
+		return true
+	}, 10)
+	go b.Publish(Event{Type: NodeDeleted})
+	<-entered
+	within("Subscribe, Close and Len while a filter runs", 5*time.Second, func() {
+		other := b.SubscribeWith(SubscribeOptions{Filter: mustFilter(t, `{"space":"x"}`), Buffer: 1})
+		other.Close()
+		b.Len()
+	})
+	slow.Close()
+}
+
+// TestHeavyFiltersOfOthers: 640 subscriptions with maximal filters (the
+// shape of the abuse that this guards against: 20 sockets of 32) and an
+// authorization check that refuses every event do not make Publish slow
+// for the subscriber who may see the events, and their filters never run.
+func TestHeavyFiltersOfOthers(t *testing.T) {
+	b := New()
+	var evaluated atomic.Int64
+	var heavy []*Filter
+	for _, src := range maximalFilters() {
+		heavy = append(heavy, mustFilter(t, src))
+	}
+	for i := range 640 {
+		f := heavy[i%len(heavy)]
+		counting := &Filter{match: func(e *Event) bool { evaluated.Add(1); return f.Match(e) }}
+		s := b.SubscribeWith(SubscribeOptions{Filter: counting, Buffer: 64, CloseOnOverflow: true,
+			Allow: func(e *Event) bool { return false }})
+		defer s.Close()
+	}
+	mine := b.SubscribeWith(SubscribeOptions{Filter: mustFilter(t, `{"space":"files"}`), Buffer: 1 << 12})
+	defer mine.Close()
+	const n = 1000
+	start := time.Now()
+	for i := range n {
+		b.Publish(Event{Type: NodeCreated, Space: "files", Path: fmt.Sprintf("dir/%d", i)})
+	}
+	per := time.Since(start) / n
+	t.Logf("Publish with 640 refused heavy subscriptions: %v each", per)
+	if evaluated.Load() != 0 || len(mine.C()) != n {
+		t.Errorf("heavy filters evaluated %d times, %d events delivered; want 0 and %d", evaluated.Load(), len(mine.C()), n)
+	}
+	// 640 refusals are a few µs; the bound leaves room for the race
+	// detector and a loaded machine.
+	if per > 5*time.Millisecond {
+		t.Errorf("Publish took %v with 640 refused heavy subscriptions, want under 5ms", per)
 	}
 }

@@ -12,6 +12,10 @@
 //	→ {"requestId":"r4","status":200,"result":[{…},{…}]}
 //
 // Errors come back as {"requestId":…,"status":400|404|429|500,"error":"…"}.
+// A user holds at most EventsConfig.MaxSocketsPerUser sockets (one more is
+// refused with 429 before the upgrade) and MaxSubscriptionsPerUser
+// subscriptions across them, MaxSubscriptions on one socket (one more is
+// answered 429).
 // The events of a subscription arrive as {"channel":"c1","event":{…}}, in
 // publication order. A subscription whose queue overflows ends with
 // {"type":"overflow","channel":"c1"}; the client may subscribe again.
@@ -62,12 +66,24 @@ type EventsConfig struct {
 	// MaxSubscriptions is how many subscriptions one socket may hold at
 	// once. 0: 32.
 	MaxSubscriptions int
+	// MaxSocketsPerUser is how many sockets one user may hold open at
+	// once, whatever credentials each was opened with (the web UI opens
+	// one per tab); one more is refused with 429 before the upgrade.
+	// 0: 8.
+	MaxSocketsPerUser int
+	// MaxSubscriptionsPerUser is how many subscriptions one user may hold
+	// across all their sockets; one more is answered 429. With
+	// events.MaxFilterSize and the queues, it bounds what one user's
+	// subscriptions cost the server. 0: 64.
+	MaxSubscriptionsPerUser int
 	// QueueSize is how many events may wait for one subscription before it
 	// overflows. Each slot holds an Event (about 150 bytes) and is
 	// allocated up front. 0: 64.
 	QueueSize int
 	// ReadLimit is the largest client message, in bytes; a larger one
-	// closes the socket (status 1009). 0: 64 KiB.
+	// closes the socket (status 1009). A filter is at most
+	// events.MaxFilterSize (8 KiB): one between that and ReadLimit is
+	// answered 400. 0: 16 KiB.
 	ReadLimit int64
 	// PingEvery is how often the server pings the client; a client that
 	// does not answer within WriteTimeout is gone. 0: 30 s.
@@ -91,6 +107,14 @@ type EventsConfig struct {
 type Events struct {
 	cfg EventsConfig
 	log *slog.Logger
+
+	mu    sync.Mutex
+	usage map[int64]*wsUsage // by user id; only users with a socket open
+}
+
+// wsUsage is what one user holds: sockets and subscriptions in all.
+type wsUsage struct {
+	sockets, subs int
 }
 
 var _ http.Handler = (*Events)(nil)
@@ -111,20 +135,79 @@ func NewEvents(cfg EventsConfig) (*Events, error) {
 		return nil, errors.New("web: events: Auth is required")
 	case cfg.Tree == nil:
 		return nil, errors.New("web: events: Tree is required")
-	case cfg.MaxSubscriptions < 0, cfg.QueueSize < 0, cfg.ReadLimit < 0, cfg.PingEvery < 0,
-		cfg.WriteTimeout < 0, cfg.RolesEvery < 0:
+	case cfg.MaxSubscriptions < 0, cfg.MaxSocketsPerUser < 0, cfg.MaxSubscriptionsPerUser < 0,
+		cfg.QueueSize < 0, cfg.ReadLimit < 0, cfg.PingEvery < 0, cfg.WriteTimeout < 0, cfg.RolesEvery < 0:
 		return nil, errors.New("web: events: negative limit")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.MaxSubscriptions = cmpOr(cfg.MaxSubscriptions, 32)
+	cfg.MaxSocketsPerUser = cmpOr(cfg.MaxSocketsPerUser, 8)
+	cfg.MaxSubscriptionsPerUser = cmpOr(cfg.MaxSubscriptionsPerUser, 64)
 	cfg.QueueSize = cmpOr(cfg.QueueSize, 64)
-	cfg.ReadLimit = cmpOr(cfg.ReadLimit, 64<<10)
+	cfg.ReadLimit = cmpOr(cfg.ReadLimit, 16<<10)
 	cfg.PingEvery = cmpOr(cfg.PingEvery, 30*time.Second)
 	cfg.WriteTimeout = cmpOr(cfg.WriteTimeout, 10*time.Second)
 	cfg.RolesEvery = cmpOr(cfg.RolesEvery, 10*time.Second)
-	return &Events{cfg: cfg, log: cfg.Logger}, nil
+	return &Events{cfg: cfg, log: cfg.Logger, usage: map[int64]*wsUsage{}}, nil
+}
+
+// openSocket counts a socket of user uid, unless they hold the most they
+// may; the caller calls closeSocket when it ends.
+func (h *Events) openSocket(uid int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.usage[uid]
+	if u == nil {
+		u = &wsUsage{}
+		h.usage[uid] = u
+	}
+	if u.sockets >= h.cfg.MaxSocketsPerUser {
+		return false
+	}
+	u.sockets++
+	return true
+}
+
+// closeSocket uncounts a socket of uid, after its subscriptions.
+func (h *Events) closeSocket(uid int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.usage[uid]
+	if u.sockets--; u.sockets == 0 && u.subs == 0 {
+		delete(h.usage, uid)
+	}
+}
+
+// addSubscription counts a subscription of uid (who has a socket open),
+// unless they hold the most they may.
+func (h *Events) addSubscription(uid int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.usage[uid]
+	if u.subs >= h.cfg.MaxSubscriptionsPerUser {
+		return false
+	}
+	u.subs++
+	return true
+}
+
+// dropSubscriptions uncounts n subscriptions of uid.
+func (h *Events) dropSubscriptions(uid int64, n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.usage[uid].subs -= n
+}
+
+// usageOf returns the sockets and subscriptions uid holds (for tests).
+func (h *Events) usageOf(uid int64) (sockets, subs int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u := h.usage[uid]; u != nil {
+		return u.sockets, u.subs
+	}
+	return 0, 0
 }
 
 func cmpOr[T int | int64 | time.Duration](v, def T) T {
@@ -253,6 +336,15 @@ func (h *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 		return
 	}
+	// Counted first, and released when the socket ends however it ends:
+	// a refusal costs no database read.
+	uid := p.User.ID
+	if !h.openSocket(uid) {
+		http.Error(w, fmt.Sprintf("too many event sockets: at most %d per user; close one (a tab of the web UI holds one) and try again",
+			h.cfg.MaxSocketsPerUser), http.StatusTooManyRequests)
+		return
+	}
+	defer h.closeSocket(uid)
 	a, err := h.loadAccess(ctx, p)
 	if err != nil {
 		status := http.StatusInternalServerError
@@ -270,7 +362,7 @@ func (h *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.CloseNow()
 	c.SetReadLimit(h.cfg.ReadLimit)
-	s := &wsSession{h: h, c: c, out: make(chan any), chans: map[string]*wsChannel{},
+	s := &wsSession{h: h, c: c, uid: uid, out: make(chan any), chans: map[string]*wsChannel{},
 		log: h.log.With("user", p.User.Name)}
 	s.access.Store(a)
 	s.run(ctx)
@@ -280,11 +372,15 @@ func (h *Events) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type wsSession struct {
 	h      *Events
 	c      *websocket.Conn
+	uid    int64 // the user, whose sockets and subscriptions are counted
 	log    *slog.Logger
 	access atomic.Pointer[wsAccess]
 	out    chan any // messages for the writer, in order
 	wg     sync.WaitGroup
 
+	// mu guards what follows. A channel is counted in the user's
+	// subscriptions while it is in chans; whoever takes it out uncounts
+	// it.
 	mu    sync.Mutex
 	chans map[string]*wsChannel
 	next  int
@@ -309,7 +405,10 @@ func (s *wsSession) run(ctx context.Context) {
 		for _, ch := range s.chans {
 			ch.sub.Close()
 		}
+		n := len(s.chans)
+		clear(s.chans)
 		s.mu.Unlock()
+		s.h.dropSubscriptions(s.uid, n)
 	}()
 	s.wg.Go(func() {
 		defer cancel()
@@ -458,17 +557,28 @@ func (s *wsSession) do(ctx context.Context, req *wsRequest) (any, error) {
 		fmt.Sprintf("action: unknown action %q (use subscribe, unsubscribe, get or list)", truncate(req.Action))}
 }
 
+// subscribe opens a channel. The limits are checked before the filter is
+// parsed, so that a client at its limit costs no parsing. Only the reader
+// adds channels: the count it reads cannot grow before it adds one.
 func (s *wsSession) subscribe(req *wsRequest) (any, error) {
+	s.mu.Lock()
+	n := len(s.chans)
+	s.mu.Unlock()
+	if n >= s.h.cfg.MaxSubscriptions {
+		return nil, &wsError{http.StatusTooManyRequests,
+			fmt.Sprintf("too many subscriptions: at most %d per socket", s.h.cfg.MaxSubscriptions)}
+	}
+	if !s.h.addSubscription(s.uid) {
+		return nil, &wsError{http.StatusTooManyRequests,
+			fmt.Sprintf("too many subscriptions: at most %d per user, across their sockets", s.h.cfg.MaxSubscriptionsPerUser)}
+	}
 	f, err := events.ParseFilter(req.Filter)
 	if err != nil {
+		s.h.dropSubscriptions(s.uid, 1)
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.chans) >= s.h.cfg.MaxSubscriptions {
-		return nil, &wsError{http.StatusTooManyRequests,
-			fmt.Sprintf("too many subscriptions: at most %d per socket", s.h.cfg.MaxSubscriptions)}
-	}
 	s.next++
 	ch := &wsChannel{id: "c" + strconv.Itoa(s.next)}
 	ch.sub = s.h.cfg.Bus.SubscribeWith(events.SubscribeOptions{Filter: f, Buffer: s.h.cfg.QueueSize,
@@ -496,6 +606,7 @@ func (s *wsSession) unsubscribe(req *wsRequest) (any, error) {
 	if ch == nil {
 		return nil, &wsError{http.StatusNotFound, fmt.Sprintf("channel: no channel %q", truncate(req.Channel))}
 	}
+	s.h.dropSubscriptions(s.uid, 1)
 	ch.mu.Lock()
 	ch.gone = true
 	ch.mu.Unlock()
@@ -533,9 +644,12 @@ func (s *wsSession) forward(ctx context.Context, ch *wsChannel) {
 	}
 	s.mu.Lock()
 	mine := s.chans[ch.id] == ch
-	delete(s.chans, ch.id)
+	if mine {
+		delete(s.chans, ch.id)
+	}
 	s.mu.Unlock()
 	if mine {
+		s.h.dropSubscriptions(s.uid, 1)
 		s.log.DebugContext(ctx, "subscription overflowed", "channel", ch.id)
 		s.send(ctx, wsOverflow{Type: "overflow", Channel: ch.id})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,6 +27,7 @@ import (
 // a, bob an editor of a and b, root an admin, and "tok" alice through a
 // token narrowed to a/pub. Space a holds docs/, docs/x.txt, pub/, pub/y.txt.
 type evFixture struct {
+	h     *Events
 	bus   *events.Bus
 	tree  *space.Tree
 	auth  *auth.Service
@@ -79,6 +81,7 @@ func newEvFixture(t *testing.T, cfg EventsConfig) *evFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.h = h
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := f.users[r.Header.Get("X-Who")]; p != nil {
 			r = r.WithContext(auth.NewContext(r.Context(), p))
@@ -574,7 +577,8 @@ func TestHandlerRefusals(t *testing.T) {
 	if resp.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("plain GET: %d, want 426", resp.StatusCode)
 	}
-	for _, cfg := range []EventsConfig{{}, {Bus: events.New()}, {Bus: events.New(), Auth: f.auth}, {Bus: events.New(), Auth: f.auth, Tree: f.tree, QueueSize: -1}} {
+	for _, cfg := range []EventsConfig{{}, {Bus: events.New()}, {Bus: events.New(), Auth: f.auth}, {Bus: events.New(), Auth: f.auth, Tree: f.tree, QueueSize: -1},
+		{Bus: events.New(), Auth: f.auth, Tree: f.tree, MaxSocketsPerUser: -1}, {Bus: events.New(), Auth: f.auth, Tree: f.tree, MaxSubscriptionsPerUser: -1}} {
 		if _, err := NewEvents(cfg); err == nil {
 			t.Errorf("NewHandler(%+v) accepted", cfg)
 		}
@@ -618,4 +622,127 @@ func TestManySockets(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	waitFor(t, func() bool { return f.bus.Len() == 0 }, "all subscriptions closed")
+}
+
+// tryDial opens a socket as who, or returns the refusal's status and body.
+func (f *evFixture) tryDial(t *testing.T, who string) (*websocket.Conn, int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(f.srv.URL, "http")+"/api/v1/events",
+		&websocket.DialOptions{HTTPHeader: http.Header{"X-Who": {who}}})
+	if err != nil {
+		if resp == nil {
+			t.Fatalf("dial as %s: %v", who, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		return nil, resp.StatusCode, string(body)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c, http.StatusSwitchingProtocols, ""
+}
+
+// TestSocketsPerUser: with the default limits, a user holds at most 8
+// sockets whatever the credentials (alice's password and her token count
+// together); a 9th is refused with 429 before the upgrade while another
+// user still connects; a socket that ends, even abruptly, frees its place.
+func TestSocketsPerUser(t *testing.T) {
+	f := newEvFixture(t, EventsConfig{})
+	alice := f.users["alice"].User.ID
+	var mine []*websocket.Conn
+	for i := range 8 {
+		who := []string{"alice", "tok"}[i%2]
+		c, status, body := f.tryDial(t, who)
+		if c == nil {
+			t.Fatalf("socket %d of alice (as %s): %d %s", i+1, who, status, body)
+		}
+		mine = append(mine, c)
+	}
+	for _, who := range []string{"alice", "tok"} {
+		_, status, body := f.tryDial(t, who)
+		if status != http.StatusTooManyRequests || !strings.Contains(body, "too many event sockets: at most 8 per user") {
+			t.Errorf("9th socket of alice (as %s): %d %q, want 429 and the limit", who, status, body)
+		}
+	}
+	bob := f.dial(t, "bob")
+	bob.subscribe(`{}`)
+
+	// An abrupt end (no close handshake) frees the place.
+	mine[3].CloseNow()
+	waitFor(t, func() bool { s, _ := f.h.usageOf(alice); return s == 7 }, "the socket uncounted")
+	c, status, body := f.tryDial(t, "alice")
+	if c == nil {
+		t.Fatalf("alice after closing one: %d %s", status, body)
+	}
+	mine[3] = c
+	for _, c := range mine {
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	waitFor(t, func() bool { s, n := f.h.usageOf(alice); return s == 0 && n == 0 }, "alice's sockets uncounted")
+}
+
+// TestSubscriptionsPerUser: with the default limits, a user holds at most
+// 64 subscriptions across their sockets (32 on one); one more is answered
+// 429 in the protocol's error form, while another user still subscribes.
+// Unsubscribing, an overflow and a socket's end free places; a refused
+// filter takes none.
+func TestSubscriptionsPerUser(t *testing.T) {
+	f := newEvFixture(t, EventsConfig{})
+	alice := f.users["alice"].User.ID
+	c1, c2, c3 := f.dial(t, "alice"), f.dial(t, "alice"), f.dial(t, "tok")
+	for range 32 {
+		c1.subscribe(`{"space":"b"}`) // none of these see the flood below
+	}
+	if m := c1.do(map[string]any{"action": "subscribe", "filter": map[string]any{}}); m.Status != 429 ||
+		m.Error != "too many subscriptions: at most 32 per socket" {
+		t.Errorf("33rd on one socket: %+v", m)
+	}
+	for range 32 {
+		c2.subscribe(`{"type":"commit.pushed"}`)
+	}
+	tooMany := func(c *client) {
+		t.Helper()
+		m := c.do(map[string]any{"action": "subscribe", "filter": map[string]any{}})
+		if m.Status != 429 || m.Error != "too many subscriptions: at most 64 per user, across their sockets" {
+			t.Errorf("65th subscription of alice: %+v, want 429 and the limit", m)
+		}
+	}
+	tooMany(c3)
+	if _, subs := f.h.usageOf(alice); subs != 64 {
+		t.Errorf("alice holds %d subscriptions, want 64", subs)
+	}
+	f.dial(t, "bob").subscribe(`{"space":"b"}`)
+
+	// Unsubscribing frees a place; a bad filter takes none.
+	if m := c1.do(map[string]any{"action": "unsubscribe", "channel": "c1"}); m.Status != 200 {
+		t.Fatalf("unsubscribe: %+v", m)
+	}
+	if m := c3.do(map[string]any{"action": "subscribe", "filter": map[string]any{"size": "x"}}); m.Status != 400 {
+		t.Errorf("bad filter: %+v", m)
+	}
+	slow := c3.subscribe(`{"space":"a","path":"pub/flood"}`)
+	tooMany(c3)
+
+	// An overflow frees one: c3 reads nothing while thousands of events
+	// fill the socket's buffers, then the queue (as in TestOverflow).
+	big := strings.Repeat("x", 1000)
+	for range 20000 {
+		f.bus.Publish(events.Event{Type: events.NodeCreated, Space: "a", Path: "pub/flood", Data: map[string]any{"pad": big}})
+	}
+	for {
+		if m := c3.read(); m.Type == "overflow" && m.Channel == slow {
+			break
+		}
+	}
+	waitFor(t, func() bool { _, n := f.h.usageOf(alice); return n == 63 }, "the overflowed subscription uncounted")
+	c3.subscribe(`{}`)
+
+	// The end of a socket, abrupt, frees its 32.
+	c2.c.CloseNow()
+	waitFor(t, func() bool { _, n := f.h.usageOf(alice); return n == 32 }, "the closed socket's subscriptions uncounted")
+	c3.subscribe(`{}`)
+	c1.c.CloseNow()
+	c3.c.CloseNow()
+	waitFor(t, func() bool { s, n := f.h.usageOf(alice); return s == 0 && n == 0 }, "alice uncounted")
+	waitFor(t, func() bool { return f.bus.Len() == 1 }, "only bob's subscription left")
 }
