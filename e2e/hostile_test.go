@@ -554,7 +554,7 @@ func TestHostileXML(t *testing.T) {
 			{"huge web session body", "POST", "/api/v1/session", map[string]string{"Content-Type": "application/json"}, bigJSON, 413},
 		})
 	}
-	// The events socket: a message over its 64 KiB limit closes the
+	// The events socket: a message over its 16 KiB limit closes the
 	// socket with 1009 (message too big) instead of being buffered.
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
