@@ -165,4 +165,3 @@ func TestMinting(t *testing.T) {
 		}
 	})
 }
-
