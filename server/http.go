@@ -67,7 +67,7 @@ func (a *app) handler() http.Handler {
 		mux.Handle(rt.Pattern, a.noteRoute(rt, h))
 		a.byPattern[rt.Pattern] = rt
 	}
-	return a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(mux)))))))
+	return a.withClientAddr(a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.guardBody(a.withOptions(mux))))))))
 }
 
 // noteRoute tells the access log which route served the request.
