@@ -120,6 +120,7 @@ type Service struct {
 	verified *verifiedCache
 	argon    chan struct{} // one slot per argon2id verification running
 	lim      *limiter      // the login throttle (throttle.go)
+	attempts *attempts     // identical password attempts in flight (attempts.go)
 }
 
 // New validates cfg and returns a Service. It creates the URL signing key in
@@ -163,6 +164,7 @@ func New(cfg Config) (*Service, error) {
 		verified: newVerifiedCache(),
 		argon:    make(chan struct{}, argonSlots),
 		lim:      newLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.FailureDelay),
+		attempts: newAttempts(),
 	}
 	// Made on first need: every store command and every start would pay
 	// for it otherwise.

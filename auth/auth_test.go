@@ -773,6 +773,34 @@ func TestThrottleParallelGuesses(t *testing.T) {
 	}
 }
 
+// TestThrottleParallelRightPassword: a client opening many connections at
+// once with the right password (after a restart, nothing verified yet)
+// gets in on every one: identical attempts share one slot of the throttle
+// instead of filling the window before the first is verified.
+func TestThrottleParallelRightPassword(t *testing.T) {
+	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 3 })
+	e.addUser(t, "alice", false)
+	svc := e.service(t, func(c *auth.Config) { c.MaxFailures = 3 }) // nothing verified yet
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if _, err := svc.Authenticate(t.Context(), basicRequest("192.0.2.9:"+itoa(int64(1000+i)), "alice", goodPassword)); err != nil {
+				t.Errorf("connection %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	// The same wrong password at once is one guess.
+	for i := range 20 {
+		wg.Go(func() {
+			if _, err := svc.Authenticate(t.Context(), basicRequest("192.0.2.10:"+itoa(int64(1000+i)), "alice", "stale password")); !errors.Is(err, auth.ErrUnauthenticated) && !errors.Is(err, auth.ErrThrottled) {
+				t.Errorf("stale %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestThrottleSlowsTheFailingClient: once a user name keeps failing from an
 // address, its attempts there wait before they are checked; another user
 // name from the same address does not.

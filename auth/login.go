@@ -98,7 +98,8 @@ func (s *Service) throttled(d time.Duration, what, value, addr string) error {
 // and otherwise anyone knowing a user name could lock all of that user's
 // devices out. An account-password attempt reserves its slot in the
 // throttle before the password is verified, so parallel guesses cannot
-// overrun the limit.
+// overrun the limit; identical attempts in flight from one address share
+// the first one's slot and outcome (attempts.go).
 func (s *Service) Login(ctx context.Context, remoteAddr, name, password string) (*Principal, error) {
 	addr := addrKey(remoteAddr)
 	ukey := strings.ToLower(name)
@@ -109,21 +110,73 @@ func (s *Service) Login(ctx context.Context, remoteAddr, name, password string) 
 	if p != nil || err != nil {
 		return p, err
 	}
-	t, err := s.admit(ctx, ukey, addr, name)
-	if err != nil {
-		return nil, err
+	for {
+		k, at, leader := s.attempts.join(ukey, addr, password)
+		if leader {
+			p, outcome, wait, err := s.accountLogin(ctx, ukey, addr, name, password)
+			s.attempts.finish(k, at, outcome, wait)
+			return p, err
+		}
+		// The same credentials from the same address are being checked:
+		// their outcome is this attempt's, without a slot of its own.
+		select {
+		case <-at.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		switch at.outcome {
+		case attemptWrong:
+			return nil, reason(ErrUnauthenticated, "wrong user name or password")
+		case attemptThrottled:
+			return nil, &ThrottledError{RetryAfter: at.wait}
+		case attemptOK:
+			// Verified a moment ago: the cache has it (unless the password
+			// changed meanwhile, when the next round verifies again).
+			if p, err := s.cachedPasswordLogin(ctx, name, password, s.now()); p != nil || err != nil {
+				return p, err
+			}
+		}
 	}
-	p, err = s.passwordLogin(ctx, name, password, s.now())
+}
+
+// accountLogin checks the account password of a Login through the
+// throttle, and says how it went for the identical attempts waiting.
+func (s *Service) accountLogin(ctx context.Context, ukey, addr, name, password string) (*Principal, int, time.Duration, error) {
+	t, err := s.admit(ctx, ukey, addr, name)
+	if te := (*ThrottledError)(nil); errors.As(err, &te) {
+		return nil, attemptThrottled, te.RetryAfter, err
+	}
+	if err != nil {
+		return nil, attemptFailed, 0, err
+	}
+	p, err := s.passwordLogin(ctx, name, password, s.now())
 	if err != nil {
 		s.lim.release(t, false, s.now())
-		return nil, err
+		return nil, attemptFailed, 0, err
 	}
 	if p == nil {
 		s.log.Info("login failed", "user", name, "remote_addr", addr)
-		return nil, reason(ErrUnauthenticated, "wrong user name or password")
+		return nil, attemptWrong, 0, reason(ErrUnauthenticated, "wrong user name or password")
 	}
 	s.lim.release(t, true, s.now())
-	return p, nil
+	return p, attemptOK, 0, nil
+}
+
+// cachedPasswordLogin returns a Principal if password is the account
+// password of user name as verified recently (verifiedCache), and nil, nil
+// if that is not known: it never runs argon2id.
+func (s *Service) cachedPasswordLogin(ctx context.Context, name, password string, now time.Time) (*Principal, error) {
+	u, err := s.db.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: check password: %w", err)
+	}
+	if s.verified.has(u.ID, u.PasswordHash, password, now) {
+		return &Principal{User: toUser(u), Via: ViaPassword}, nil
+	}
+	return nil, nil
 }
 
 // admit makes an account-password attempt of user name (lower-cased: ukey)
