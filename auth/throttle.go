@@ -18,7 +18,8 @@ package auth
 //     is refused with 429 without running argon2id. A wrong password keeps
 //     its slot as a failure; a right one gives its slots back and clears the
 //     user name's failures (from anywhere and from this address; nothing
-//     clears an address's own count). So N parallel guesses cost at most MaxFailures
+//     clears an address's own count). Identical attempts in flight share
+//     the first one's slot and outcome (attempts.go). So N parallel guesses cost at most MaxFailures
 //     verifications.
 //   - Other people's failures never lock an account out from an address:
 //     a client retrying a stale password for one account fills only that
