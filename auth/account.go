@@ -12,29 +12,24 @@ import (
 // returns an error matching ErrUnauthenticated when current is wrong,
 // ErrThrottled, ErrWeakPassword or ErrNotFound.
 func (s *Service) ChangePassword(ctx context.Context, remoteAddr, name, current, password string) error {
-	now := s.now()
-	addr := addrKey(remoteAddr)
-	if d := s.addrs.retryAfter(addr, now); d > 0 {
-		return s.throttled(d, "user", name, addr)
-	}
-	ukey := strings.ToLower(name)
-	if d := s.users.retryAfter(ukey, now); d > 0 {
-		return s.throttled(d, "user", name, addr)
-	}
 	// The policy first: a weak new password says nothing about current.
 	if err := checkPassword(name, password); err != nil {
 		return err
 	}
-	p, err := s.passwordLogin(ctx, name, current, now)
+	addr := addrKey(remoteAddr)
+	t, err := s.admit(ctx, strings.ToLower(name), addr, name)
 	if err != nil {
 		return err
 	}
+	p, err := s.passwordLogin(ctx, name, current, s.now())
+	if err != nil {
+		s.lim.release(t, false, s.now())
+		return err
+	}
 	if p == nil {
-		s.users.fail(ukey, now)
-		s.addrs.fail(addr, now)
 		s.log.Info("password change with a wrong current password", "user", name, "remote_addr", addr)
 		return reason(ErrUnauthenticated, "the current password is wrong")
 	}
-	s.users.reset(ukey)
+	s.lim.release(t, true, s.now())
 	return s.SetPassword(ctx, p.User.Name, password)
 }

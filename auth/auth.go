@@ -58,9 +58,10 @@ func reason(kind error, format string, args ...any) error {
 	return &reasonError{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
 
-// ThrottledError is returned instead of checking credentials while a user
-// name or a remote address has too many recent failures. It matches
-// ErrThrottled.
+// ThrottledError is returned instead of checking an account password while
+// its user name, or the remote address, has too many recent failures (the
+// rule is in throttle.go), and for an unknown token from an address that
+// sent too many. It matches ErrThrottled.
 type ThrottledError struct {
 	// RetryAfter is how long until an attempt will be checked again
 	// (rounded up to a whole second, at least one).
@@ -84,13 +85,19 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time. Nil: time.Now.
 	Now func() time.Time
-	// MaxFailures is how many failed logins one user name, and separately
-	// one remote address, may have in FailureWindow before further attempts
-	// are refused with ErrThrottled. 0: 10.
+	// MaxFailures is how many failed account-password attempts one user
+	// name may have in FailureWindow, from anywhere and separately from one
+	// remote address, and how many user names may fail from one address,
+	// before further attempts are refused with ErrThrottled (the full rule
+	// is in throttle.go). 0: 10.
 	MaxFailures int
 	// FailureWindow is the period failures are counted over, from the first
 	// failure. 0: 15 minutes.
 	FailureWindow time.Duration
+	// FailureDelay is the longest a password attempt waits before it is
+	// checked when its user name keeps failing from its address (the wait
+	// grows with the failures). 0: 2 seconds; negative: no wait.
+	FailureDelay time.Duration
 	// PasswordCost selects the argon2id parameters of new password hashes.
 	// 0: production argon2id parameters (19 MiB, 2 passes, 1 lane); tests
 	// may set 1 for a minimal cost. Existing hashes are always verified with
@@ -112,8 +119,8 @@ type Service struct {
 	signKey  []byte
 	verified *verifiedCache
 	argon    chan struct{} // one slot per argon2id verification running
-	users    *throttle     // failures per user name
-	addrs    *throttle     // failures per remote address
+	lim      *limiter      // the login throttle (throttle.go)
+	attempts *attempts     // identical password attempts in flight (attempts.go)
 }
 
 // New validates cfg and returns a Service. It creates the URL signing key in
@@ -137,6 +144,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.FailureWindow == 0 {
 		cfg.FailureWindow = 15 * time.Minute
 	}
+	if cfg.FailureDelay == 0 {
+		cfg.FailureDelay = 2 * time.Second
+	}
 	var params argonParams
 	switch cfg.PasswordCost {
 	case 0:
@@ -153,8 +163,8 @@ func New(cfg Config) (*Service, error) {
 		params:   params,
 		verified: newVerifiedCache(),
 		argon:    make(chan struct{}, argonSlots),
-		users:    newThrottle(cfg.MaxFailures, cfg.FailureWindow),
-		addrs:    newThrottle(cfg.MaxFailures, cfg.FailureWindow),
+		lim:      newLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.FailureDelay),
+		attempts: newAttempts(),
 	}
 	// Made on first need: every store command and every start would pay
 	// for it otherwise.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -557,45 +558,127 @@ func TestThrottling(t *testing.T) {
 				t.Fatalf("guess %d: %v", i, err)
 			}
 		}
+		// Three user names failed from the address: a fourth one, never
+		// seen there, is not checked, even right.
 		r := basicRequest("192.0.2.50:4001", "bob", goodPassword)
 		r.Header.Set("X-Forwarded-For", "10.9.9.9")
 		_, err := e.svc.Authenticate(ctx, r)
 		wantThrottled(t, err, window)
-		// Bearer tokens from that address too.
+		// A token is no guess: bob's passes from that address.
 		_, secret, err := e.svc.CreateToken(ctx, "bob", auth.TokenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.AuthenticateToken(ctx, "192.0.2.50:4002", secret)
-		wantThrottled(t, err, window)
+		if p, err := e.svc.AuthenticateToken(ctx, "192.0.2.50:4002", secret); err != nil || p.User.Name != "bob" {
+			t.Errorf("bob's token from the throttled address: %+v, %v", p, err)
+		}
 		if _, err := e.svc.Login(ctx, "192.0.2.51:4000", "bob", goodPassword); err != nil {
 			t.Errorf("another address: %v", err)
 		}
 	})
 
-	t.Run("success does not reset the address's count", func(t *testing.T) {
+	t.Run("another account's failures do not lock a user out of the address", func(t *testing.T) {
 		e, ctx := setup(t)
 		const addr = "192.0.2.60:1"
-		for range 2 {
-			if _, err := e.svc.Login(ctx, addr, "bob", "wrong password"); !errors.Is(err, auth.ErrUnauthenticated) {
+		// A client retrying a stale password for bob.
+		for i := range 6 {
+			_, err := e.svc.Login(ctx, addr, "bob", "stale password")
+			if i < 3 && !errors.Is(err, auth.ErrUnauthenticated) || i >= 3 && !errors.Is(err, auth.ErrThrottled) {
+				t.Fatalf("stale password %d: %v", i, err)
+			}
+		}
+		// alice, never seen on this address, logs in from it.
+		if _, err := e.svc.Login(ctx, addr, "alice", goodPassword); err != nil {
+			t.Errorf("alice from the address bob's client fails on: %v", err)
+		}
+		// bob's own account password is locked, from anywhere new.
+		_, err := e.svc.Login(ctx, "198.51.100.1:1", "bob", goodPassword)
+		wantThrottled(t, err, window)
+	})
+
+	t.Run("an address may fail on a few user names", func(t *testing.T) {
+		e, ctx := setup(t)
+		const addr = "192.0.2.70:1"
+		for _, name := range []string{"u1", "u2"} {
+			if _, err := e.svc.Login(ctx, addr, name, "wrong password"); !errors.Is(err, auth.ErrUnauthenticated) {
 				t.Fatal(err)
 			}
 		}
 		if _, err := e.svc.Login(ctx, addr, "alice", goodPassword); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.Login(ctx, addr, "bob", "wrong again!"); !errors.Is(err, auth.ErrUnauthenticated) {
+		if _, err := e.svc.Login(ctx, addr, "u3", "wrong again!"); !errors.Is(err, auth.ErrUnauthenticated) {
 			t.Fatal(err)
 		}
-		_, err := e.svc.Login(ctx, addr, "alice", goodPassword)
+		// Three names failed here: a fourth is refused, and bob too...
+		_, err := e.svc.Login(ctx, addr, "u4", "wrong password")
 		wantThrottled(t, err, window)
+		_, err = e.svc.Login(ctx, addr, "bob", goodPassword)
+		wantThrottled(t, err, window)
+		// ...but not alice, who logged in from here, nor u1, one of the
+		// three, up to its own limit.
+		if _, err := e.svc.Login(ctx, addr, "alice", goodPassword); err != nil {
+			t.Errorf("alice from her known address: %v", err)
+		}
+		if _, err := e.svc.Login(ctx, addr, "u1", "wrong password"); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Errorf("u1 again: %v", err)
+		}
+	})
+
+	t.Run("a known address survives a lockout from elsewhere", func(t *testing.T) {
+		e, ctx := setup(t)
+		const home = "192.0.2.80:1"
+		if _, err := e.svc.Login(ctx, home, "alice", goodPassword); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if _, err := e.svc.Login(ctx, "203.0.113."+itoa(int64(i+1))+":1", "alice", "guess"); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatal(err)
+			}
+		}
+		_, err := e.svc.Login(ctx, "203.0.113.99:1", "alice", goodPassword)
+		wantThrottled(t, err, window)
+		if _, err := e.svc.Login(ctx, home, "alice", goodPassword); err != nil {
+			t.Errorf("alice at home while guessed elsewhere: %v", err)
+		}
+		// At home she has her own window: three wrong there and she waits.
+		for range 3 {
+			if _, err := e.svc.Login(ctx, home, "alice", "typo"); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatal(err)
+			}
+		}
+		_, err = e.svc.Login(ctx, home, "alice", goodPassword)
+		wantThrottled(t, err, window)
+	})
+
+	t.Run("unknown tokens", func(t *testing.T) {
+		e, ctx := setup(t)
+		const addr = "192.0.2.90:1"
+		_, secret, err := e.svc.CreateToken(ctx, "bob", auth.TokenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if _, err := e.svc.AuthenticateToken(ctx, addr, "wharf_unknown"+itoa(int64(i))); !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatalf("unknown token %d: %v", i, err)
+			}
+		}
+		_, err = e.svc.AuthenticateToken(ctx, addr, "wharf_unknown9")
+		wantThrottled(t, err, window)
+		if _, err := e.svc.AuthenticateToken(ctx, addr, secret); err != nil {
+			t.Errorf("a valid token after unknown ones: %v", err)
+		}
+		// They are one user name of the address's three.
+		if _, err := e.svc.Login(ctx, addr, "alice", goodPassword); err != nil {
+			t.Errorf("alice after unknown tokens: %v", err)
+		}
 	})
 
 	t.Run("an IPv6 /64 is one address", func(t *testing.T) {
 		e, ctx := setup(t)
 		for i := range 3 {
 			addr := "[2001:db8:1:2::" + itoa(int64(i+1)) + "]:443"
-			if _, err := e.svc.Login(ctx, addr, "nobody", "wrong password"); !errors.Is(err, auth.ErrUnauthenticated) {
+			if _, err := e.svc.Login(ctx, addr, "nobody"+itoa(int64(i)), "wrong password"); !errors.Is(err, auth.ErrUnauthenticated) {
 				t.Fatal(err)
 			}
 		}
@@ -605,6 +688,147 @@ func TestThrottling(t *testing.T) {
 			t.Errorf("another /64: %v", err)
 		}
 	})
+}
+
+// TestThrottleParallelGuesses: guesses are counted before they are
+// verified, so many at once cost no more verifications than the limit; and
+// the failures of one account on an address refuse nobody else's valid
+// credentials there.
+func TestThrottleParallelGuesses(t *testing.T) {
+	const limit = 10
+	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = limit })
+	ctx := t.Context()
+	e.addUser(t, "alice", false)
+	e.addUser(t, "bob", false)
+	_, appSecret, err := e.svc.CreateAppPassword(ctx, "alice", "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, bobToken, err := e.svc.CreateToken(ctx, "bob", auth.TokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, bobSession, err := e.svc.CreateToken(ctx, "bob", auth.TokenOptions{Kind: auth.KindSession})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	guess := func(n int, addr func(i int) string) (wrong, throttled int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, err := e.svc.Authenticate(ctx, basicRequest(addr(i), "alice", "guess "+itoa(int64(i))))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, auth.ErrUnauthenticated):
+					wrong++
+				case errors.Is(err, auth.ErrThrottled):
+					throttled++
+				default:
+					t.Errorf("guess %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		return wrong, throttled
+	}
+	const n = 60
+	const addr = "192.0.2.7:1000"
+	wrong, throttled := guess(n, func(int) string { return addr })
+	if wrong > limit || wrong+throttled != n {
+		t.Errorf("%d parallel guesses from one address: %d verified (401), %d throttled; want at most %d verified", n, wrong, throttled, limit)
+	}
+
+	// The address alice's guesses came from still serves everyone else's
+	// valid credentials.
+	if p, err := e.svc.Authenticate(ctx, basicRequest(addr, "bob", goodPassword)); err != nil || p.User.Name != "bob" {
+		t.Errorf("bob's password from the address: %+v, %v", p, err)
+	}
+	if p, err := e.svc.Authenticate(ctx, basicRequest(addr, "alice", appSecret)); err != nil || p.Via != auth.ViaAppPassword {
+		t.Errorf("alice's app password from the address: %+v, %v", p, err)
+	}
+	r := bearerRequest(bobToken)
+	r.RemoteAddr = addr
+	if p, err := e.svc.Authenticate(ctx, r); err != nil || p.User.Name != "bob" {
+		t.Errorf("bob's token from the address: %+v, %v", p, err)
+	}
+	r = httptest.NewRequest("GET", "/api/v1/spaces", nil)
+	r.RemoteAddr = addr
+	r.AddCookie(&http.Cookie{Name: auth.SessionCookie, Value: bobSession})
+	if p, err := e.svc.Authenticate(ctx, r); err != nil || !p.Cookie {
+		t.Errorf("bob's session cookie from the address: %+v, %v", p, err)
+	}
+	// alice's account password is what the guesses lock.
+	if _, err := e.svc.Authenticate(ctx, basicRequest(addr, "alice", goodPassword)); !errors.Is(err, auth.ErrThrottled) {
+		t.Errorf("alice's password from the guessing address: %v, want ErrThrottled", err)
+	}
+
+	// From as many addresses as guesses, the user name's own limit holds.
+	e.clock.Advance(time.Hour)
+	wrong, throttled = guess(n, func(i int) string { return "198.51.100." + itoa(int64(i+1)) + ":1" })
+	if wrong > limit || wrong+throttled != n {
+		t.Errorf("%d parallel guesses from %d addresses: %d verified (401), %d throttled; want at most %d verified", n, n, wrong, throttled, limit)
+	}
+}
+
+// TestThrottleParallelRightPassword: a client opening many connections at
+// once with the right password (after a restart, nothing verified yet)
+// gets in on every one: identical attempts share one slot of the throttle
+// instead of filling the window before the first is verified.
+func TestThrottleParallelRightPassword(t *testing.T) {
+	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 3 })
+	e.addUser(t, "alice", false)
+	svc := e.service(t, func(c *auth.Config) { c.MaxFailures = 3 }) // nothing verified yet
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if _, err := svc.Authenticate(t.Context(), basicRequest("192.0.2.9:"+itoa(int64(1000+i)), "alice", goodPassword)); err != nil {
+				t.Errorf("connection %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	// The same wrong password at once is one guess.
+	for i := range 20 {
+		wg.Go(func() {
+			if _, err := svc.Authenticate(t.Context(), basicRequest("192.0.2.10:"+itoa(int64(1000+i)), "alice", "stale password")); !errors.Is(err, auth.ErrUnauthenticated) && !errors.Is(err, auth.ErrThrottled) {
+				t.Errorf("stale %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestThrottleSlowsTheFailingClient: once a user name keeps failing from an
+// address, its attempts there wait before they are checked; another user
+// name from the same address does not.
+func TestThrottleSlowsTheFailingClient(t *testing.T) {
+	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 10; c.FailureDelay = 400 * time.Millisecond })
+	ctx := t.Context()
+	e.addUser(t, "alice", false)
+	e.addUser(t, "bob", false)
+	const addr = "192.0.2.8:1"
+	for range 5 {
+		if _, err := e.svc.Login(ctx, addr, "alice", "stale password"); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if _, err := e.svc.Login(ctx, addr, "alice", "stale password"); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("the sixth failure in a row took %v, want at least 250ms", d)
+	}
+	start = time.Now()
+	if _, err := e.svc.Login(ctx, addr, "bob", goodPassword); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d >= 250*time.Millisecond {
+		t.Logf("NOTE: bob's login took %v (slow machine?)", d)
+	}
 }
 
 func TestSignedURL(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,21 +98,30 @@ func TestAppSecretShape(t *testing.T) {
 
 func TestMemoryIsBounded(t *testing.T) {
 	now := time.Unix(1000, 0)
-	th := newThrottle(3, time.Minute)
+	l := newLimiter(3, time.Minute, 0)
 	for i := range throttleMax + 50 {
-		th.fail("user"+strconv.Itoa(i), now.Add(time.Duration(i)*time.Millisecond))
+		name := "user" + strconv.Itoa(i)
+		at := now.Add(time.Duration(i) * time.Millisecond)
+		if _, wait := l.reserve(name, "192.0.2."+strconv.Itoa(i%200), at); wait > 0 {
+			// Addresses fill up with names; a fresh address each time
+			// keeps this about memory.
+			l.reserve(name, "198.51."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256), at)
+		}
+		l.succeeded(name, "203.0.113.1", at)
 	}
-	if n := len(th.m); n > throttleMax {
-		t.Errorf("throttle holds %d keys, want at most %d", n, throttleMax)
+	for what, n := range map[string]int{"users": len(l.users.m), "pairs": len(l.pairs.m), "addrs": len(l.addrs.m), "known": len(l.known)} {
+		if n > throttleMax {
+			t.Errorf("%s holds %d keys, want at most %d", what, n, throttleMax)
+		}
 	}
 	// The newest keys are kept, the oldest dropped.
-	if _, ok := th.m[throttleKey("user"+strconv.Itoa(throttleMax+49))]; !ok {
+	if _, ok := l.users.m[throttleKey("user"+strconv.Itoa(throttleMax+49))]; !ok {
 		t.Errorf("newest key dropped")
 	}
 	// Windows that are over are pruned first.
 	later := now.Add(2 * time.Minute)
-	th.fail("fresh", later)
-	if n := len(th.m); n != 1 {
+	l.users.open(throttleKey("fresh"), later)
+	if n := len(l.users.m); n != 1 {
 		t.Errorf("after the window: %d keys, want 1", n)
 	}
 
@@ -132,5 +142,36 @@ func TestMemoryIsBounded(t *testing.T) {
 	c.evictUser(7)
 	if c.has(7, "hash", "pw", now) {
 		t.Errorf("evictUser left an entry")
+	}
+}
+
+func TestFailureDelay(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newLimiter(10, time.Minute, 2*time.Second)
+	var want []time.Duration
+	for n := range 10 {
+		want = append(want, l.delay("alice", "192.0.2.1", now))
+		if n < 9 {
+			l.reserve("alice", "192.0.2.1", now)
+		}
+	}
+	ms := time.Millisecond
+	if got := []time.Duration{0, 0, 0, 0, 0, 250 * ms, 500 * ms, 1000 * ms, 2000 * ms, 2000 * ms}; !slices.Equal(want, got) {
+		t.Errorf("delays = %v, want %v", want, got)
+	}
+	if d := l.delay("bob", "192.0.2.1", now); d != 0 {
+		t.Errorf("another user name from the address waits %v", d)
+	}
+	if d := l.delay("alice", "192.0.2.2", now); d != 0 {
+		t.Errorf("the user name from another address waits %v", d)
+	}
+	// At most maxSleepers wait at once; the others are not made to wait.
+	for range maxSleepers {
+		l.sleepers <- struct{}{}
+	}
+	start := time.Now()
+	l.pause(t.Context(), time.Hour)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("pause with every sleeper taken waited %v", d)
 	}
 }

@@ -56,10 +56,11 @@ func (p *Principal) Covers(spaceID, path string) bool {
 // CSRF token in CSRFHeader and a websocket upgrade a same-origin Origin,
 // else the error matches ErrCSRF. It returns an error matching
 // ErrUnauthenticated when credentials are missing, malformed, wrong or
-// expired, and a *ThrottledError (matching
-// ErrThrottled) while the user name or r's remote address has had too many
-// failures. The address is r.RemoteAddr: X-Forwarded-For is not trusted.
-// Other errors are the database's.
+// expired, and a *ThrottledError (matching ErrThrottled) when an account
+// password is not checked because of recent failures (throttle.go says
+// which). The address is r.RemoteAddr: X-Forwarded-For is not read here
+// (the server puts the client's address there when the peer is a trusted
+// proxy). Other errors are the database's.
 func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -91,37 +92,103 @@ func (s *Service) throttled(d time.Duration, what, value, addr string) error {
 // the user's app passwords) from remoteAddr (host:port or host), with the
 // same errors and throttling as Authenticate.
 //
-// Throttling protects the account password. App passwords are checked
-// first and let through even while the user name is throttled: they cannot
-// be guessed, and otherwise anyone knowing a user name could lock all of
-// that user's devices out. For the same reason only a correct account
-// password resets the user name's failures; nothing resets an address's.
+// Throttling protects the account password only (the rule is in
+// throttle.go). App passwords are checked first and let through whatever
+// the failures of the user name or the address: they cannot be guessed,
+// and otherwise anyone knowing a user name could lock all of that user's
+// devices out. An account-password attempt reserves its slot in the
+// throttle before the password is verified, so parallel guesses cannot
+// overrun the limit; identical attempts in flight from one address share
+// the first one's slot and outcome (attempts.go).
 func (s *Service) Login(ctx context.Context, remoteAddr, name, password string) (*Principal, error) {
-	now := s.now()
 	addr := addrKey(remoteAddr)
-	if d := s.addrs.retryAfter(addr, now); d > 0 {
-		return nil, s.throttled(d, "user", name, addr)
+	ukey := strings.ToLower(name)
+	p, err := s.appPasswordLogin(ctx, name, password, s.now())
+	if p != nil {
+		s.lim.succeeded(ukey, addr, s.now())
 	}
-	p, err := s.appPasswordLogin(ctx, name, password, now)
 	if p != nil || err != nil {
 		return p, err
 	}
-	ukey := strings.ToLower(name)
-	if d := s.users.retryAfter(ukey, now); d > 0 {
-		return nil, s.throttled(d, "user", name, addr)
+	for {
+		k, at, leader := s.attempts.join(ukey, addr, password)
+		if leader {
+			p, outcome, wait, err := s.accountLogin(ctx, ukey, addr, name, password)
+			s.attempts.finish(k, at, outcome, wait)
+			return p, err
+		}
+		// The same credentials from the same address are being checked:
+		// their outcome is this attempt's, without a slot of its own.
+		select {
+		case <-at.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		switch at.outcome {
+		case attemptWrong:
+			return nil, reason(ErrUnauthenticated, "wrong user name or password")
+		case attemptThrottled:
+			return nil, &ThrottledError{RetryAfter: at.wait}
+		case attemptOK:
+			// Verified a moment ago: the cache has it (unless the password
+			// changed meanwhile, when the next round verifies again).
+			if p, err := s.cachedPasswordLogin(ctx, name, password, s.now()); p != nil || err != nil {
+				return p, err
+			}
+		}
 	}
-	p, err = s.passwordLogin(ctx, name, password, now)
+}
+
+// accountLogin checks the account password of a Login through the
+// throttle, and says how it went for the identical attempts waiting.
+func (s *Service) accountLogin(ctx context.Context, ukey, addr, name, password string) (*Principal, int, time.Duration, error) {
+	t, err := s.admit(ctx, ukey, addr, name)
+	if te := (*ThrottledError)(nil); errors.As(err, &te) {
+		return nil, attemptThrottled, te.RetryAfter, err
+	}
 	if err != nil {
-		return nil, err
+		return nil, attemptFailed, 0, err
+	}
+	p, err := s.passwordLogin(ctx, name, password, s.now())
+	if err != nil {
+		s.lim.release(t, false, s.now())
+		return nil, attemptFailed, 0, err
 	}
 	if p == nil {
-		s.users.fail(ukey, now)
-		s.addrs.fail(addr, now)
 		s.log.Info("login failed", "user", name, "remote_addr", addr)
-		return nil, reason(ErrUnauthenticated, "wrong user name or password")
+		return nil, attemptWrong, 0, reason(ErrUnauthenticated, "wrong user name or password")
 	}
-	s.users.reset(ukey)
-	return p, nil
+	s.lim.release(t, true, s.now())
+	return p, attemptOK, 0, nil
+}
+
+// cachedPasswordLogin returns a Principal if password is the account
+// password of user name as verified recently (verifiedCache), and nil, nil
+// if that is not known: it never runs argon2id.
+func (s *Service) cachedPasswordLogin(ctx context.Context, name, password string, now time.Time) (*Principal, error) {
+	u, err := s.db.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: check password: %w", err)
+	}
+	if s.verified.has(u.ID, u.PasswordHash, password, now) {
+		return &Principal{User: toUser(u), Via: ViaPassword}, nil
+	}
+	return nil, nil
+}
+
+// admit makes an account-password attempt of user name (lower-cased: ukey)
+// from addr wait if that pair keeps failing, then reserves its slot in the
+// throttle or returns a *ThrottledError.
+func (s *Service) admit(ctx context.Context, ukey, addr, name string) (ticket, error) {
+	s.lim.pause(ctx, s.lim.delay(ukey, addr, s.now()))
+	t, wait := s.lim.reserve(ukey, addr, s.now())
+	if wait > 0 {
+		return ticket{}, s.throttled(wait, "user", name, addr)
+	}
+	return t, nil
 }
 
 // appPasswordLogin returns a Principal if password is an app password of
@@ -207,23 +274,22 @@ func (s *Service) passwordLogin(ctx context.Context, name, password string, now 
 
 // AuthenticateToken identifies the holder of a token secret (from a Bearer
 // header or a session cookie) connecting from remoteAddr, with the same
-// errors as Authenticate. Unknown secrets count as failures of the address;
-// expired ones do not (they were valid once, so they are not guesses).
+// errors as Authenticate. A token is always checked, whatever the failures
+// of its address: it is 256 random bits, not a guess, so a valid one always
+// passes. Unknown secrets count as failures of the address, and are
+// answered with a *ThrottledError rather than ErrUnauthenticated once the
+// address has sent too many; expired ones do not count (they were valid
+// once, so they are not guesses).
 func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret string) (*Principal, error) {
 	now := s.now()
 	addr := addrKey(remoteAddr)
-	if d := s.addrs.retryAfter(addr, now); d > 0 {
-		return nil, s.throttled(d, "token", "", addr)
-	}
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 256 {
-		s.addrs.fail(addr, now)
-		return nil, reason(ErrUnauthenticated, "not a Wharf token")
+		return nil, s.tokenFailed(addr, now, "not a Wharf token")
 	}
 	st, u, err := s.db.TokenByHash(ctx, sha256Hex(secret))
 	if errors.Is(err, store.ErrNotFound) {
-		s.addrs.fail(addr, now)
 		s.log.Info("unknown token", "remote_addr", addr)
-		return nil, reason(ErrUnauthenticated, "unknown or revoked token")
+		return nil, s.tokenFailed(addr, now, "unknown or revoked token")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: check token: %w", err)
@@ -240,6 +306,15 @@ func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret stri
 		t.LastUsedAt = now
 	}
 	return &Principal{User: toUser(u), Via: ViaToken, Token: &t}, nil
+}
+
+// tokenFailed counts an unknown token from addr and returns the error to
+// answer: msg, or a *ThrottledError if addr sent too many.
+func (s *Service) tokenFailed(addr string, now time.Time, msg string) error {
+	if d := s.lim.tokenFailed(addr, now); d > 0 {
+		return s.throttled(d, "token", "", addr)
+	}
+	return reason(ErrUnauthenticated, "%s", msg)
 }
 
 type principalKey struct{}

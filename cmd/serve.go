@@ -40,6 +40,7 @@ func (c *commands) serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "acme-ca-root", Usage: "PEM file of extra roots trusted for the ACME directory's HTTPS (test CAs)", Hidden: true},
 			&cli.DurationFlag{Name: "push-doubt-hold", Usage: "how long a commit whose push may have reached Phraseanet is held back before it is sent again", Value: 2 * time.Minute, Hidden: true},
 			&cli.StringFlag{Name: "metrics-listen", Usage: "also serve /metrics here, without authentication, for a local Prometheus, e.g. 127.0.0.1:9090 (default: /metrics only for instance admins on --listen)"},
+			&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "networks of reverse proxies (CIDR or address, repeatable or comma-separated) whose X-Forwarded-For gives the client's address for login throttling and the access log (default: none, X-Forwarded-For is ignored)"},
 			&cli.StringFlag{Name: "http-listen", Usage: "with TLS on, plain-HTTP address that redirects to HTTPS and answers ACME HTTP-01, or off (default: :80 when it can be bound)"},
 		},
 	}
@@ -70,6 +71,10 @@ func (c *commands) serve(cx *cli.Context) error {
 			return fmt.Errorf("--tls %q: want off, internal or acme", t)
 		}
 	}
+	proxies, err := server.ParseTrustedProxies(cx.StringSlice("trusted-proxy"))
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
 	return runServer(cx, server.Config{ // service_windows.go, service_other.go
 		Dir:              cx.String("data"),
 		Listen:           cx.String("listen"),
@@ -96,6 +101,7 @@ func (c *commands) serve(cx *cli.Context) error {
 		HTTPListen:       cx.String("http-listen"),
 		MetricsListen:    cx.String("metrics-listen"),
 		PushDoubtHold:    cx.Duration("push-doubt-hold"),
+		TrustedProxies:   proxies,
 		Notify:           server.NotifierFromEnv(os.Getenv("NOTIFY_SOCKET"), os.Getenv("WATCHDOG_USEC")),
 	})
 }

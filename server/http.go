@@ -68,7 +68,7 @@ func (a *app) handler() http.Handler {
 		mux.Handle(rt.Pattern, a.noteRoute(rt, h))
 		a.byPattern[rt.Pattern] = rt
 	}
-	return a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.refuseCrossSite(a.guardBody(a.withOptions(mux))))))))
+	return a.withClientAddr(a.withLiveContext(a.withRequestID(a.withAccessLog(a.withRecover(a.rejectDotSegments(a.refuseCrossSite(a.guardBody(a.withOptions(mux)))))))))
 }
 
 // refuseCrossSite refuses (403) what another site's page made a browser

@@ -137,9 +137,10 @@ func TestSessionToken(t *testing.T) {
 	}
 
 	// Failed logins are throttled: 401 until the limit (10 failures of the
-	// address, the revoked token above included), then 429.
+	// user name from this address; the revoked token above counts apart),
+	// then 429.
 	wrong := mustJSON(t, map[string]string{"user": "admin", "password": "not the password"})
-	for i := range 9 {
+	for i := range 10 {
 		if st, _, body := ps.req(t, "POST", "/api/v1/auth/token", "", wrong); st != http.StatusUnauthorized {
 			t.Fatalf("wrong password #%d: %d %s, want 401", i+1, st, body)
 		}

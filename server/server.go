@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -106,6 +107,12 @@ type Config struct {
 	// without authentication, for a local Prometheus (metrics.go). "":
 	// none; /metrics is then only for instance admins on Listen.
 	MetricsListen string
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For is believed: when a request's TCP peer is in one of
+	// them, its client address (for the login throttle, the access log and
+	// every handler) is the right-most X-Forwarded-For address that is not
+	// itself in one of them (proxy.go). nil: X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 	// PushDoubtHold is how long a commit whose push call may have reached
 	// Phraseanet is held back before it is sent again (see
 	// phraseanet.Config.DoubtHold). 0: 2 minutes.
