@@ -304,9 +304,9 @@ func TestHostilePaths(t *testing.T) {
 		for _, p := range []string{rel, "real/../../x", `..\x`, "a\x00b", long} {
 			sp := "/api/v1/spaces/files/"
 			cases = append(cases,
-				hostileCase{"web mkdir " + strconv.Quote(p), "POST", sp + "mkdir", nil, fmt.Sprintf(`{"path":%s,"parents":true}`, jsonString(p)), 400},
-				hostileCase{"web move to " + strconv.Quote(p), "POST", sp + "move", nil, fmt.Sprintf(`{"from":"real/ok.txt","to":%s}`, jsonString(p)), 400},
-				hostileCase{"web move from " + strconv.Quote(p), "POST", sp + "move", nil, fmt.Sprintf(`{"from":%s,"to":"x"}`, jsonString(p)), 400},
+				hostileCase{"web mkdir " + strconv.Quote(p), "POST", sp + "mkdir", jsonType, fmt.Sprintf(`{"path":%s,"parents":true}`, jsonString(p)), 400},
+				hostileCase{"web move to " + strconv.Quote(p), "POST", sp + "move", jsonType, fmt.Sprintf(`{"from":"real/ok.txt","to":%s}`, jsonString(p)), 400},
+				hostileCase{"web move from " + strconv.Quote(p), "POST", sp + "move", jsonType, fmt.Sprintf(`{"from":%s,"to":"x"}`, jsonString(p)), 400},
 			)
 		}
 		cases = append(cases,
