@@ -59,9 +59,13 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 	if info.SizeIsDeferred {
 		u.Size = -1
 	}
-	if h.maxSize > 0 && info.Size > h.maxSize {
+	if info.Size > h.maxSize {
 		return handler.HTTPResponse{}, none, tusError(http.StatusRequestEntityTooLarge,
 			"the upload is larger than the largest allowed, %d bytes", h.maxSize)
+	}
+	if !info.IsFinal && info.Size > h.maxPending {
+		return handler.HTTPResponse{}, none, tusError(http.StatusRequestEntityTooLarge,
+			"the upload is larger than your unfinished uploads may hold, %d bytes", h.maxPending)
 	}
 	if info.IsPartial {
 		// Its destination comes with the final upload.
