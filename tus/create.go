@@ -68,7 +68,11 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 			"the upload is larger than your unfinished uploads may hold, %d bytes", h.maxPending)
 	}
 	if info.IsPartial {
-		// Its destination comes with the final upload.
+		// Its destination comes with the final upload; until then only
+		// someone who could upload somewhere may store it.
+		if err := h.writerSomewhere(ctx, p); err != nil {
+			return handler.HTTPResponse{}, none, err
+		}
 		u.Partial = true
 	} else {
 		spaceID, p2, err := h.target(ctx, rq, info.MetaData)

@@ -385,7 +385,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, da
 		// another request completed it meanwhile. Never let tusd say
 		// "complete" for an upload that is not done.
 		hw.keepBase()
-		h.recover(w, r, method, rec.ID)
+		h.recover(w, r, method, rec)
 	case rq.tusd && method == http.MethodHead && hw.status >= 500:
 		// Probably the lock; a retry is safe and a 5xx would make
 		// tus-js-client start again from byte 0.
@@ -429,6 +429,14 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 			}
 			h.answerFromRecord(w, r, r.Method, rec)
 			return
+		}
+		if r.Method == http.MethodPatch {
+			// A role revoked, or a token revoked or expired, since the
+			// upload was created ends it: no more bytes, no submission.
+			if err := h.authorize(r.Context(), rq.p, rec); err != nil {
+				h.refuse(w, r, err)
+				return
+			}
 		}
 		w.Header().Set("Upload-Expires", rec.ExpiresAt.UTC().Format(http.TimeFormat))
 	default:
@@ -498,6 +506,17 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, status int,
 	if r.Method != http.MethodHead {
 		fmt.Fprintln(w, msg)
 	}
+}
+
+// refuse answers err: a refusal (tusError) with its status and message,
+// anything else as fail does.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var refusal handler.Error
+	if errors.As(err, &refusal) {
+		h.writeError(w, r, refusal.HTTPResponse.StatusCode, refusal.Message)
+		return
+	}
+	h.fail(w, r, err)
 }
 
 // fail logs an internal error and answers without details: 500, except
