@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/store"
@@ -58,4 +59,44 @@ func (h *Handler) writerSomewhere(ctx context.Context, p *auth.Principal) error 
 		}
 	}
 	return tusError(http.StatusForbidden, "you may not upload: you are an editor of no space")
+}
+
+// checkParts checks, before tusd or anything else looks at them, that the
+// parts an Upload-Concat "final;…" header names are p's own partial
+// uploads still receiving. An unknown part and another user's get the same
+// 404, so that the answer tells nothing of other users' uploads.
+func (h *Handler) checkParts(ctx context.Context, p *auth.Principal, concat string) error {
+	list, ok := strings.CutPrefix(concat, "final;")
+	if !ok {
+		return nil
+	}
+	for _, v := range strings.Split(list, " ") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		_, id, found := strings.Cut(v, h.base)
+		if !found {
+			return noSuchPart(v)
+		}
+		if err := h.ownPart(ctx, p, strings.Trim(id, "/")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ownPart checks that upload id is a partial upload of p still receiving.
+func (h *Handler) ownPart(ctx context.Context, p *auth.Principal, id string) error {
+	pu, err := h.db.Upload(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || err == nil && (!pu.Partial || !owns(p, pu) || pu.State != store.UploadReceiving) {
+		return noSuchPart(id)
+	}
+	if err != nil {
+		return fmt.Errorf("tus: partial upload %s: %w", id, err)
+	}
+	return nil
+}
+
+func noSuchPart(id string) error {
+	return tusError(http.StatusNotFound, "no such partial upload %s", id)
 }

@@ -1,6 +1,7 @@
 package tus
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -162,5 +163,57 @@ func TestRevokedEditor(t *testing.T) {
 	}
 	if f.pipe.submits != 1 {
 		t.Errorf("%d jobs submitted, want 1", f.pipe.submits)
+	}
+}
+
+// TestConcatForeignPart: a final upload naming another user's partial
+// upload is answered exactly as one naming an unknown upload, whatever
+// the other user's part is (complete, too large for the space, still
+// receiving): nothing about it is computed first.
+func TestConcatForeignPart(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := f.tree.SetQuota(t.Context(), "s", 100); err != nil {
+		t.Fatal(err)
+	}
+	partial := func(size, send int) string {
+		resp, body := f.do(t, "alice", http.MethodPost, "/tus/", nil, "Upload-Length: "+itoa(size), "Upload-Concat: partial")
+		expectStatus(t, "create a partial upload", resp, body, http.StatusCreated)
+		u := locationPath(t, resp)
+		resp, body = f.patch(t, "alice", u, 0, bytes.Repeat([]byte("a"), send))
+		expectStatus(t, "PATCH the partial upload", resp, body, http.StatusNoContent)
+		return u
+	}
+	big := partial(500, 500)   // larger than the space's quota
+	halfway := partial(40, 20) // not complete
+	unknown := "/tus/" + strings.Repeat("0f", 16)
+	final := func(parts ...string) (int, string) {
+		resp, body := f.do(t, "bob", http.MethodPost, "/tus/", nil, "Upload-Concat: final;"+strings.Join(parts, " "),
+			meta("space", "s", "path", "joined.bin"))
+		for _, p := range parts {
+			body = strings.ReplaceAll(body, idOf(p), "<id>")
+		}
+		return resp.StatusCode, body
+	}
+	wantStatus, wantBody := final(unknown)
+	if wantStatus != http.StatusNotFound {
+		t.Fatalf("unknown part: %d %q, want 404", wantStatus, wantBody)
+	}
+	for name, parts := range map[string][]string{
+		"alice's complete part": {big},
+		"alice's unfinished":    {halfway},
+		"alice's, absolute URL": {f.srv.URL + big},
+		"unknown, then alice's": {unknown, big},
+	} {
+		if status, body := final(parts...); status != wantStatus || body != wantBody {
+			t.Errorf("%s: %d %q, want %d %q as for an unknown part", name, status, body, wantStatus, wantBody)
+		}
+	}
+	// One of bob's own with one of alice's: the same.
+	resp, body := f.do(t, "bob", http.MethodPost, "/tus/", nil, "Upload-Length: 2", "Upload-Concat: partial")
+	expectStatus(t, "bob's partial upload", resp, body, http.StatusCreated)
+	own := locationPath(t, resp)
+	f.patch(t, "bob", own, 0, []byte("bb"))
+	if status, body := final(own, big); status != wantStatus || body != wantBody {
+		t.Errorf("bob's and alice's: %d %q, want %d %q", status, body, wantStatus, wantBody)
 	}
 }

@@ -454,6 +454,12 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, http.StatusBadRequest, err.Error())
 			return
 		}
+		// Before tusd looks at the parts (their state, their sizes):
+		// another user's part is answered as an unknown one.
+		if err := h.checkParts(r.Context(), rq.p, r.Header.Get("Upload-Concat")); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
 	}
 	if r.Method == http.MethodPatch || r.Method == http.MethodPost {
 		sum, err := parseChunkSum(r.Header.Get("Upload-Checksum"))
