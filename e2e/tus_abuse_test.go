@@ -121,3 +121,32 @@ func TestTusAbuse(t *testing.T) {
 		t.Errorf("GET ed.bin: %d %q", st, b)
 	}
 }
+
+// TestTusPendingCap: --max-pending-upload-size caps what one user has in
+// tus uploads not yet complete; the maximum upload size has a default.
+func TestTusPendingCap(t *testing.T) {
+	in := start(t, t.TempDir(), "WHARF_ADMIN_PASSWORD="+davPW, "WHARF_MAX_PENDING_UPLOAD_SIZE=1K")
+	st, h, _ := in.pubReq("OPTIONS", "/tus/", "", nil)
+	if st != http.StatusOK && st != http.StatusNoContent || h.Get("Tus-Max-Size") != "68719476736" {
+		t.Errorf("OPTIONS /tus/: %d, Tus-Max-Size %q; want 64 GiB", st, h.Get("Tus-Max-Size"))
+	}
+	if st, _, b := in.tusPost(adminBasic(), "files", "big.bin", 1025); st != http.StatusRequestEntityTooLarge {
+		t.Errorf("an upload larger than the cap: %d %s, want 413", st, b)
+	}
+	_, a, _ := in.tusPost(adminBasic(), "files", "a.bin", 800)
+	_, b, _ := in.tusPost(adminBasic(), "files", "b.bin", 800)
+	patch := func(id string, n int) int {
+		st, _, _ := in.pubReq("PATCH", "/tus/"+id, adminBasic(), []byte(strings.Repeat("z", n)), "Tus-Resumable: 1.0.0",
+			"Upload-Offset: 0", "Content-Type: application/offset+octet-stream")
+		return st
+	}
+	if st := patch(a, 700); st != http.StatusNoContent {
+		t.Fatalf("700 bytes of 1024: %d", st)
+	}
+	if st := patch(b, 400); st != http.StatusRequestEntityTooLarge {
+		t.Errorf("700+400 bytes of 1024: %d, want 413", st)
+	}
+	if st := patch(b, 300); st != http.StatusNoContent {
+		t.Errorf("700+300 bytes of 1024: %d, want 204", st)
+	}
+}
