@@ -3,10 +3,12 @@
 // unrouted handler with its filestore and memorylocker (see
 // docs/protocols/tus.md for the traps this package avoids) and adds what tusd
 // lacks: authorization, quota and name checks before any byte is stored,
-// an owner check on every request for an upload, the checksum and
-// expiration extensions, hashing while the bytes stream (the digest state is
-// kept in SQLite, so a resumed upload never re-reads what it has), fsync
-// before the last byte is acknowledged, and the hand-over to the processing
+// an owner check on every request for an upload, the role checked again on
+// every PATCH and before submitting, bytes charged against the space's
+// quota and a per-user cap as they arrive, the checksum and expiration
+// extensions, hashing while the bytes stream (the digest state is kept in
+// SQLite, so a resumed upload never re-reads what it has), fsync before the
+// last byte is acknowledged, and the hand-over to the processing
 // pipeline, waited for outside tusd's upload lock.
 //
 // Every upload has a row in the store's uploads table, written before the
