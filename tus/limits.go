@@ -83,6 +83,11 @@ func (h *Handler) reserve(ctx context.Context, u store.Upload, offset, want int6
 	limit = room
 	if want >= 0 {
 		limit = want
+	} else if u.Size >= 0 {
+		// tusd reads no more than the rest of the upload: hold no more.
+		limit = min(room, u.Size-offset)
+	} else {
+		limit = min(room, h.maxSize-offset)
 	}
 	h.charges[u.ID] = charge{user: u.UserID, space: u.SpaceID, deferred: u.Size < 0, bytes: limit}
 	return limit, tooMuch, nil
