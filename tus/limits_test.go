@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/wharfhq/wharf/space"
 )
@@ -164,4 +165,54 @@ func TestDeferredLengthQuota(t *testing.T) {
 	if j := f.pipe.job(t, idOf(d1)); j.Size != 57 {
 		t.Errorf("job = %+v", j)
 	}
+}
+
+// TestPendingCapParallel: a chunk being written holds what it announces, so
+// that a chunk to another of the user's uploads, written at the same time,
+// cannot together with it go past the cap.
+func TestPendingCapParallel(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxPendingBytes = 100 })
+	a, b := f.create(t, "alice", "a.bin", 60), f.create(t, "alice", "b.bin", 60)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPatch, f.srv.URL+a, pr)
+	req.ContentLength = 60
+	for k, v := range map[string]string{"Tus-Resumable": "1.0.0", "X-Test-User": "alice", "Upload-Offset": "0",
+		"Content-Type": "application/offset+octet-stream"} {
+		req.Header.Set(k, v)
+	}
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	pw.Write(bytes.Repeat([]byte("a"), 30))
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		f.h.charging.Lock()
+		_, writing := f.h.charges[idOf(a)]
+		f.h.charging.Unlock()
+		if writing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first PATCH never reached the data store")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, body := f.patch(t, "alice", b, 0, bytes.Repeat([]byte("b"), 60))
+	expectStatus(t, "60 bytes while 60 others arrive, of 100", resp, body, http.StatusRequestEntityTooLarge)
+	resp, body = f.patch(t, "alice", b, 0, bytes.Repeat([]byte("b"), 40))
+	expectStatus(t, "40 bytes while 60 others arrive, of 100", resp, body, http.StatusNoContent)
+	pw.Write(bytes.Repeat([]byte("a"), 30))
+	pw.Close()
+	if st := <-done; st != http.StatusNoContent {
+		t.Errorf("the first PATCH: %d, want 204", st)
+	}
+	f.stored(t, "alice", a, 60)
+	f.stored(t, "alice", b, 40)
 }
