@@ -25,7 +25,8 @@ func (c *commands) serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "admin-password", Usage: "password of the admin user created on first start (default: random, shown once on a terminal, else written to initial-admin-password in the data directory)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long running requests may finish on shutdown", Value: 30 * time.Second},
 			&cli.BoolFlag{Name: "dav-allow-infinity", Usage: "let WebDAV PROPFIND walk whole trees (Depth: infinity)"},
-			&cli.StringFlag{Name: "max-upload-size", Usage: "largest upload accepted, e.g. 20G (default: no limit beyond quotas)"},
+			&cli.StringFlag{Name: "max-upload-size", Usage: "largest upload accepted, e.g. 20G (default: 64G)"},
+			&cli.StringFlag{Name: "max-pending-upload-size", Usage: "bytes one user may have in tus uploads not yet complete, e.g. 100G (default: 10G, or --max-upload-size if larger)"},
 			&cli.DurationFlag{Name: "upload-expiry", Usage: "how long an unfinished tus upload is kept after its last chunk", Value: 24 * time.Hour},
 			&cli.DurationFlag{Name: "processing-wait", Usage: "how long the request that completes an upload waits for processing before answering 202", Value: 10 * time.Minute},
 			&cli.IntFlag{Name: "max-uploads-per-user", Usage: "uploads one user may have in flight at once (PUT, PATCH, POST with a body); more get 429, -1: no cap", Value: 16},
@@ -63,6 +64,12 @@ func (c *commands) serve(cx *cli.Context) error {
 			return fmt.Errorf("--max-upload-size %q: %w", v, err)
 		}
 	}
+	var maxPending int64
+	if v := cx.String("max-pending-upload-size"); v != "" {
+		if maxPending, err = parseSize(v); err != nil {
+			return fmt.Errorf("--max-pending-upload-size %q: %w", v, err)
+		}
+	}
 	if r := cx.String("reject"); r != "quarantine" && r != "delete" {
 		return fmt.Errorf("--reject %q: want quarantine or delete", r)
 	}
@@ -86,6 +93,7 @@ func (c *commands) serve(cx *cli.Context) error {
 		ShutdownTimeout:  cx.Duration("shutdown-timeout"),
 		DAVAllowInfinity: cx.Bool("dav-allow-infinity"),
 		MaxUploadSize:    maxUpload,
+		MaxPendingUpload: maxPending,
 		UploadExpiry:     cx.Duration("upload-expiry"),
 		ProcessingWait:   cx.Duration("processing-wait"),
 		UploadsPerUser:   cx.Int("max-uploads-per-user"),

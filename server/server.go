@@ -61,9 +61,13 @@ type Config struct {
 	// DAVAllowInfinity lets PROPFIND walk whole trees (Depth: infinity).
 	// false: such requests get 403 propfind-finite-depth.
 	DAVAllowInfinity bool
-	// MaxUploadSize is the largest upload accepted, in bytes. 0: no limit
-	// beyond the spaces' quotas.
+	// MaxUploadSize is the largest upload accepted, in bytes. 0: 64 GiB
+	// (tus.DefaultMaxSize).
 	MaxUploadSize int64
+	// MaxPendingUpload is how many bytes one user may have received in tus
+	// uploads not yet complete. 0: 10 GiB, or MaxUploadSize if larger
+	// (tus.Config.MaxPendingBytes).
+	MaxPendingUpload int64
 	// UploadExpiry is how long an unfinished tus upload is kept after its
 	// last chunk. 0: 24 hours.
 	UploadExpiry time.Duration
@@ -277,18 +281,19 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 	cfg, svc, log := a.cfg, a.svc, a.log
 	var err error
 	a.tus, err = tus.New(tus.Config{
-		Tree:           svc.Tree,
-		Auth:           svc.Auth,
-		DB:             svc.DB,
-		Pipeline:       runner,
-		Bus:            a.bus,
-		Logger:         log.With("component", "tus"),
-		UploadsDir:     filepath.Join(cfg.Dir, "uploads"),
-		PublicURL:      cfg.PublicURL,
-		MaxSize:        cfg.MaxUploadSize,
-		NetworkTimeout: cfg.BodyTimeout,
-		Expiry:         cfg.UploadExpiry,
-		ProcessingWait: cfg.ProcessingWait,
+		Tree:            svc.Tree,
+		Auth:            svc.Auth,
+		DB:              svc.DB,
+		Pipeline:        runner,
+		Bus:             a.bus,
+		Logger:          log.With("component", "tus"),
+		UploadsDir:      filepath.Join(cfg.Dir, "uploads"),
+		PublicURL:       cfg.PublicURL,
+		MaxSize:         cfg.MaxUploadSize,
+		MaxPendingBytes: cfg.MaxPendingUpload,
+		NetworkTimeout:  cfg.BodyTimeout,
+		Expiry:          cfg.UploadExpiry,
+		ProcessingWait:  cfg.ProcessingWait,
 	})
 	if err != nil {
 		return err

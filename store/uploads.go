@@ -114,16 +114,32 @@ func (r Reader) ExpiredUploads(ctx context.Context, now time.Time) ([]Upload, er
 }
 
 // PendingUploadBytes returns the announced sizes of the uploads to a space
-// that are receiving or processing (deferred lengths count as 0), except
-// the one with id except: bytes that will count against its quota.
+// that are receiving or processing (while a length is deferred, the bytes
+// received so far), except the one with id except: bytes that will count
+// against its quota.
 func (r Reader) PendingUploadBytes(ctx context.Context, spaceID, except string) (int64, error) {
 	var n int64
 	err := r.q.QueryRowContext(ctx,
-		`SELECT COALESCE(SUM(MAX(size, 0)), 0) FROM uploads
+		`SELECT COALESCE(SUM(MAX(size, received, 0)), 0) FROM uploads
 		 WHERE space_id = ? AND state IN (?, ?) AND id <> ?`,
 		spaceID, UploadReceiving, UploadProcessing, except).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: pending upload bytes of %q: %w", spaceID, describe(err))
+	}
+	return n, nil
+}
+
+// ReceivingUserBytes returns the bytes received so far by the uploads of
+// user userID still receiving (partial ones included), except the one with
+// id except: what the user has stored that no job has taken yet.
+func (r Reader) ReceivingUserBytes(ctx context.Context, userID int64, except string) (int64, error) {
+	var n int64
+	err := r.q.QueryRowContext(ctx,
+		`SELECT COALESCE(SUM(received), 0) FROM uploads
+		 WHERE state = ? AND user_id = ? AND id <> ?`,
+		UploadReceiving, userID, except).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: bytes received for user %d: %w", userID, describe(err))
 	}
 	return n, nil
 }

@@ -37,6 +37,13 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 		return handler.HTTPResponse{}, none, tusError(http.StatusUnauthorized, "authentication required")
 	}
 	ctx, p, info := ev.Context, rq.p, ev.Upload
+	// The parts of a final upload first, before anything about them or
+	// the destination is computed: another user's part is unknown.
+	for _, id := range info.PartialUploads {
+		if err := h.ownPart(ctx, p, id); err != nil {
+			return handler.HTTPResponse{}, none, err
+		}
+	}
 	now := h.now()
 	u := store.Upload{
 		ID: newID(), UserID: p.User.ID, Size: info.Size, State: store.UploadReceiving,
@@ -59,12 +66,20 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 	if info.SizeIsDeferred {
 		u.Size = -1
 	}
-	if h.maxSize > 0 && info.Size > h.maxSize {
+	if info.Size > h.maxSize {
 		return handler.HTTPResponse{}, none, tusError(http.StatusRequestEntityTooLarge,
 			"the upload is larger than the largest allowed, %d bytes", h.maxSize)
 	}
+	if !info.IsFinal && info.Size > h.maxPending {
+		return handler.HTTPResponse{}, none, tusError(http.StatusRequestEntityTooLarge,
+			"the upload is larger than your unfinished uploads may hold, %d bytes", h.maxPending)
+	}
 	if info.IsPartial {
-		// Its destination comes with the final upload.
+		// Its destination comes with the final upload; until then only
+		// someone who could upload somewhere may store it.
+		if err := h.writerSomewhere(ctx, p); err != nil {
+			return handler.HTTPResponse{}, none, err
+		}
 		u.Partial = true
 	} else {
 		spaceID, p2, err := h.target(ctx, rq, info.MetaData)
@@ -94,12 +109,6 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 		u.SHA256State = freshState(sha256.New())
 		if strings.Contains(u.Expect, "sha1:") {
 			u.SHA1State = freshState(sha1.New())
-		}
-	}
-	for _, id := range info.PartialUploads {
-		pu, err := h.db.Upload(ctx, id)
-		if err != nil || !pu.Partial || !owns(p, pu) || pu.State != store.UploadReceiving {
-			return handler.HTTPResponse{}, none, tusError(http.StatusNotFound, "no such partial upload %s", id)
 		}
 	}
 	err := h.db.Update(ctx, func(tx *store.Tx) error {

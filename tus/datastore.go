@@ -151,6 +151,18 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if err != nil {
 		return 0, fmt.Errorf("tus: write to %s: %w", u.id, err)
 	}
+	// The bytes count against the user's pending cap and the space's quota
+	// as they arrive: a body announced too large is refused before it is
+	// read, one of unknown length is read up to what fits.
+	want := int64(-1)
+	if rq != nil && rq.r.ContentLength >= 0 {
+		want = rq.r.ContentLength
+	}
+	limit, tooMuch, err := u.h.reserve(ctx, rec, offset, want)
+	if err != nil {
+		return 0, err
+	}
+	defer u.h.release(u.id)
 	bin := u.h.binPath(u.id)
 	d, err := resumeDigests(rec, bin, offset)
 	if err != nil {
@@ -173,27 +185,33 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 			hashers = append(hashers, chunk)
 		}
 	}
-	n, err := diskio.Copy(f, offset, src, hashers...)
-
-	if chunk != nil {
+	body := &io.LimitedReader{R: src, N: limit}
+	n, err := diskio.Copy(f, offset, body, hashers...)
+	// More than fits: nothing of this body is kept.
+	over := err == nil && body.N == 0 && moreIn(src)
+	cut, mismatch := over, false
+	if chunk != nil && !over {
 		// tusd's body reader hides a body cut short: compare with the
 		// announced length.
 		short := rq.r.ContentLength >= 0 && n < rq.r.ContentLength
-		mismatch := !short && err == nil && !bytes.Equal(chunk.Sum(nil), rq.sum.sum)
-		if short || err != nil || mismatch {
-			terr := f.Truncate(offset)
-			if terr == nil {
-				terr = f.Sync()
-			}
-			f.Close()
-			if terr != nil {
-				return n, fmt.Errorf("tus: cut %s back to %d: %w", u.id, offset, terr)
-			}
-			if mismatch {
-				return 0, errChecksumMismatch
-			}
-			return 0, err
+		mismatch = !short && err == nil && !bytes.Equal(chunk.Sum(nil), rq.sum.sum)
+		cut = short || err != nil || mismatch
+	}
+	if cut {
+		terr := f.Truncate(offset)
+		if terr == nil {
+			terr = f.Sync()
 		}
+		f.Close()
+		switch {
+		case terr != nil:
+			return n, fmt.Errorf("tus: cut %s back to %d: %w", u.id, offset, terr)
+		case mismatch:
+			return 0, errChecksumMismatch
+		case over:
+			return 0, tooMuch
+		}
+		return 0, err
 	}
 	// Durable before it is acknowledged, and before the digests say they
 	// cover it.
@@ -221,6 +239,13 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		u.h.log.ErrorContext(ctx, "cannot record upload progress", "upload_id", u.id, "err", merr)
 	}
 	return n, diskFull(err)
+}
+
+// moreIn reports whether r has at least one more byte.
+func moreIn(r io.Reader) bool {
+	var b [1]byte
+	n, _ := io.ReadFull(r, b[:])
+	return n > 0
 }
 
 // digests are an upload's running whole-file digests.
@@ -371,6 +396,9 @@ func (d declarer) DeclareLength(ctx context.Context, length int64) error {
 	rec, err := h.db.Upload(ctx, d.u.id)
 	if err != nil {
 		return fmt.Errorf("tus: declare length of %s: %w", d.u.id, err)
+	}
+	if length > h.maxPending {
+		return tusError(http.StatusRequestEntityTooLarge, "the upload is larger than your unfinished uploads may hold, %d bytes", h.maxPending)
 	}
 	if rec.SpaceID != "" {
 		sp, err := h.tree.Space(ctx, rec.SpaceID)

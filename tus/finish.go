@@ -16,6 +16,7 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
+	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/store"
@@ -34,6 +35,13 @@ func (h *Handler) preFinish(ev handler.HookEvent) (handler.HTTPResponse, error) 
 	}
 	rq := requestFrom(ev.Context)
 	ctx := context.WithoutCancel(ev.Context)
+	if rq != nil && rq.rec.ID != "" {
+		// A PATCH: the caller may have lost the right to write while its
+		// body arrived. (A creation was checked a moment ago.)
+		if err := h.authorize(ctx, rq.p, rq.rec); err != nil {
+			return handler.HTTPResponse{}, err
+		}
+	}
 	u, err := h.submit(ctx, ev.Upload.ID, ev.Upload.PartialUploads)
 	if rq != nil {
 		if err != nil {
@@ -264,7 +272,13 @@ func (h *Handler) writeRecord(w http.ResponseWriter, r *http.Request, method str
 
 // recover handles a receiving upload whose bytes are all in: it submits
 // the job (under the upload's lock) and answers from the record.
-func (h *Handler) recover(w http.ResponseWriter, r *http.Request, method, id string) {
+func (h *Handler) recover(w http.ResponseWriter, r *http.Request, method string, rec store.Upload) {
+	id := rec.ID
+	// Submitting is writing: the caller must still be allowed to.
+	if err := h.authorize(r.Context(), auth.FromContext(r.Context()), rec); err != nil {
+		h.refuse(w, r, err)
+		return
+	}
 	var u store.Upload
 	err := h.withLock(r.Context(), id, func() error {
 		var err error

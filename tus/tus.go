@@ -3,10 +3,12 @@
 // unrouted handler with its filestore and memorylocker (see
 // docs/protocols/tus.md for the traps this package avoids) and adds what tusd
 // lacks: authorization, quota and name checks before any byte is stored,
-// an owner check on every request for an upload, the checksum and
-// expiration extensions, hashing while the bytes stream (the digest state is
-// kept in SQLite, so a resumed upload never re-reads what it has), fsync
-// before the last byte is acknowledged, and the hand-over to the processing
+// an owner check on every request for an upload, the role checked again on
+// every PATCH and before submitting, bytes charged against the space's
+// quota and a per-user cap as they arrive, the checksum and expiration
+// extensions, hashing while the bytes stream (the digest state is kept in
+// SQLite, so a resumed upload never re-reads what it has), fsync before the
+// last byte is acknowledged, and the hand-over to the processing
 // pipeline, waited for outside tusd's upload lock.
 //
 // Every upload has a row in the store's uploads table, written before the
@@ -30,6 +32,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +65,12 @@ type Pipeline interface {
 // BasePath is where the tus endpoint is mounted.
 const BasePath = "/tus/"
 
+// The defaults of Config's limits.
+const (
+	DefaultMaxSize         = 64 << 30 // 64 GiB
+	DefaultMaxPendingBytes = 10 << 30 // 10 GiB, unless MaxSize is larger
+)
+
 // Config configures a Handler. Zero values mean the documented defaults.
 type Config struct {
 	// Tree holds the spaces uploads go to. Required.
@@ -89,9 +98,16 @@ type Config struct {
 	// TrustForwarded makes Location follow X-Forwarded-Host/-Proto and
 	// Forwarded when PublicURL is "". Only behind a proxy that sets them.
 	TrustForwarded bool
-	// MaxSize is the largest upload accepted, in bytes. 0: no limit beyond
-	// the spaces' quotas.
+	// MaxSize is the largest upload accepted, in bytes (advertised as
+	// Tus-Max-Size). 0: DefaultMaxSize.
 	MaxSize int64
+	// MaxPendingBytes is how many bytes one user may have received in
+	// uploads not yet complete (partial, deferred-length and ordinary ones,
+	// counted across all of the user's uploads still receiving): a chunk
+	// that would go past it is refused with 413 and nothing of it is kept.
+	// 0: the larger of DefaultMaxPendingBytes and MaxSize, so that one
+	// upload of the largest size always fits.
+	MaxPendingBytes int64
 	// NetworkTimeout is how long a read of a request body may wait for
 	// data (tusd's NetworkTimeout). 0: 60 s.
 	NetworkTimeout time.Duration
@@ -123,11 +139,20 @@ type Handler struct {
 	bus     *events.Bus
 	log     *slog.Logger
 	dir     string // absolute UploadsDir/tus
+	base    string // tusd's base path: BasePath, or the public URL of it
 	maxSize int64
-	expiry  time.Duration
-	wait    time.Duration
-	sweep   time.Duration
-	now     func() time.Time
+	// maxPending is the most bytes a user may have received in uploads
+	// still receiving (Config.MaxPendingBytes).
+	maxPending int64
+	expiry     time.Duration
+	wait       time.Duration
+	sweep      time.Duration
+	now        func() time.Time
+
+	// charging guards charges: the bytes that chunks being written may
+	// still add, by upload id, beyond what the uploads table records.
+	charging sync.Mutex
+	charges  map[string]charge
 
 	locker *memorylocker.MemoryLocker
 	tusd   *handler.UnroutedHandler
@@ -143,8 +168,14 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("tus: Config.Pipeline is required")
 	case cfg.UploadsDir == "":
 		return nil, errors.New("tus: Config.UploadsDir is required")
-	case cfg.MaxSize < 0 || cfg.Expiry < 0 || cfg.ProcessingWait < 0 || cfg.SweepInterval < 0:
-		return nil, errors.New("tus: Config.MaxSize, Expiry, ProcessingWait and SweepInterval must not be negative")
+	case cfg.MaxSize < 0 || cfg.MaxPendingBytes < 0 || cfg.Expiry < 0 || cfg.ProcessingWait < 0 || cfg.SweepInterval < 0:
+		return nil, errors.New("tus: Config.MaxSize, MaxPendingBytes, Expiry, ProcessingWait and SweepInterval must not be negative")
+	}
+	if cfg.MaxSize == 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	if cfg.MaxPendingBytes == 0 {
+		cfg.MaxPendingBytes = max(DefaultMaxPendingBytes, cfg.MaxSize)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -183,8 +214,11 @@ func New(cfg Config) (*Handler, error) {
 		tree: cfg.Tree, auth: cfg.Auth, db: cfg.DB, pipe: cfg.Pipeline, bus: cfg.Bus,
 		log:     cfg.Logger,
 		dir:     filepath.Join(uploads, "tus"),
-		maxSize: cfg.MaxSize, expiry: cfg.Expiry, wait: cfg.ProcessingWait, sweep: cfg.SweepInterval, now: cfg.Now,
-		locker: memorylocker.New(),
+		base:    base,
+		maxSize: cfg.MaxSize, maxPending: cfg.MaxPendingBytes,
+		expiry: cfg.Expiry, wait: cfg.ProcessingWait, sweep: cfg.SweepInterval, now: cfg.Now,
+		charges: map[string]charge{},
+		locker:  memorylocker.New(),
 	}
 	if err := os.MkdirAll(h.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tus: create %s: %w", h.dir, err)
@@ -239,9 +273,7 @@ func (h *Handler) SetOptionsHeaders(hdr http.Header) {
 	hdr.Set("Tus-Version", "1.0.0")
 	hdr.Set("Tus-Extension", h.Extensions())
 	hdr.Set("Tus-Checksum-Algorithm", checksumAlgorithms)
-	if h.maxSize > 0 {
-		hdr.Set("Tus-Max-Size", fmt.Sprint(h.maxSize))
-	}
+	hdr.Set("Tus-Max-Size", fmt.Sprint(h.maxSize))
 }
 
 // Routes are tus's endpoints, behind the server's authentication. An upload
@@ -355,7 +387,7 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, da
 		// another request completed it meanwhile. Never let tusd say
 		// "complete" for an upload that is not done.
 		hw.keepBase()
-		h.recover(w, r, method, rec.ID)
+		h.recover(w, r, method, rec)
 	case rq.tusd && method == http.MethodHead && hw.status >= 500:
 		// Probably the lock; a retry is safe and a 5xx would make
 		// tus-js-client start again from byte 0.
@@ -400,6 +432,14 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 			h.answerFromRecord(w, r, r.Method, rec)
 			return
 		}
+		if r.Method == http.MethodPatch {
+			// A role revoked, or a token revoked or expired, since the
+			// upload was created ends it: no more bytes, no submission.
+			if err := h.authorize(r.Context(), rq.p, rec); err != nil {
+				h.refuse(w, r, err)
+				return
+			}
+		}
 		w.Header().Set("Upload-Expires", rec.ExpiresAt.UTC().Format(http.TimeFormat))
 	default:
 		w.Header().Set("Allow", "POST, HEAD, PATCH, DELETE, OPTIONS")
@@ -414,6 +454,12 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		if err := checkMetadata(r.Header.Values("Upload-Metadata")); err != nil {
 			h.writeError(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		// Before tusd looks at the parts (their state, their sizes):
+		// another user's part is answered as an unknown one.
+		if err := h.checkParts(r.Context(), rq.p, r.Header.Get("Upload-Concat")); err != nil {
+			h.refuse(w, r, err)
 			return
 		}
 	}
@@ -468,6 +514,17 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, status int,
 	if r.Method != http.MethodHead {
 		fmt.Fprintln(w, msg)
 	}
+}
+
+// refuse answers err: a refusal (tusError) with its status and message,
+// anything else as fail does.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var refusal handler.Error
+	if errors.As(err, &refusal) {
+		h.writeError(w, r, refusal.HTTPResponse.StatusCode, refusal.Message)
+		return
+	}
+	h.fail(w, r, err)
 }
 
 // fail logs an internal error and answers without details: 500, except
