@@ -167,6 +167,8 @@ func TestNoisyNeighbour(t *testing.T) {
 	stop()
 	noise.Wait()
 
+	slices.Sort(quiet)
+	slices.Sort(noisy)
 	q99, n99 := percentile(quiet, 0.99), percentile(noisy, 0.99)
 	t.Logf("noisy neighbour: quiet %d requests p50 %v p99 %v; noisy %d requests p50 %v p99 %v (%.2f×); "+
 		"%d wrong passwords, %d sockets and %d subscriptions refused",
