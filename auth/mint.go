@@ -3,6 +3,7 @@ package auth
 // Credentials that make credentials. A credential may only make one that
 // can do less and lives no longer, and what it makes goes when it goes:
 //
+//   - a token made with an app password lives at most AppPasswordTokenTTL;
 //   - an upload or session token made with a token (TokenOptions.MintedBy)
 //     keeps within that token's scopes, space and prefix and expires no
 //     later; an upload token, which may write, needs a minter that may;
@@ -23,9 +24,15 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/wharfhq/wharf/store"
 )
+
+// AppPasswordTokenTTL is the longest life of a token made with an app
+// password (a session from POST /api/v1/auth/token): longer ones take the
+// account password.
+const AppPasswordTokenTTL = 30 * 24 * time.Hour
 
 // ErrPasswordRequired: the operation needs the account password, and the
 // request neither came with it nor sent it along. The server answers 403.
@@ -41,6 +48,11 @@ func narrow(t *Token, minter *Principal) (parentToken string, parentApp int64, e
 	}
 	if minter.AppPassword != nil {
 		parentApp = minter.AppPassword.ID
+		// A long-lived token takes the account password: what an app
+		// password makes lives at most AppPasswordTokenTTL.
+		if most := t.CreatedAt.Add(AppPasswordTokenTTL); t.ExpiresAt.IsZero() || t.ExpiresAt.After(most) {
+			t.ExpiresAt = most
+		}
 	}
 	m := minter.Token
 	if m == nil {

@@ -118,9 +118,12 @@ func TestMinting(t *testing.T) {
 		if err != nil || p.Via != auth.ViaAppPassword {
 			t.Fatalf("login with the app password: %v", err)
 		}
-		_, secret, err := mint(auth.TokenOptions{Kind: auth.KindSession, TTL: 365 * 24 * time.Hour, MintedBy: p})
+		tok, secret, err := mint(auth.TokenOptions{Kind: auth.KindSession, TTL: 365 * 24 * time.Hour, MintedBy: p})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := tok.CreatedAt.Add(auth.AppPasswordTokenTTL); !tok.ExpiresAt.Equal(want) {
+			t.Errorf("a 365-day session asked with an app password expires %v, want %v: long lives take the account password", tok.ExpiresAt, want)
 		}
 		as(secret)
 		if err := e.svc.RevokeAppPassword(ctx, "alice", ap.Label); err != nil {
