@@ -32,9 +32,9 @@ var layers = [][]string{
 	{"internal/api"},
 	{"internal/testenv"}, // the base of package tests: store, auth and the space tree
 	{"space", "auth"},
-	// the bus and its filters; diskio: the copy loop of uploads; test
-	// support: the real clamd, a settable clock. None of them imports
-	// anything of Wharf.
+	// the bus and its filters; diskio: the copy loop of uploads and the
+	// atomic write of small files; test support: the real clamd, a
+	// settable clock. None of them imports anything of Wharf.
 	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock"},
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/diskio"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -147,29 +148,4 @@ func (s *Services) bootstrap(ctx context.Context, adminPassword string, console 
 // writeSecret writes content to name, readable and writable by its owner
 // only whatever the umask, replacing any earlier file atomically and
 // durably.
-func writeSecret(name, content string) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*") // 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = io.WriteString(f, content)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(name)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
+func writeSecret(name, content string) error { return diskio.WriteFile(name, []byte(content)) }

@@ -1,6 +1,7 @@
 // Package diskio writes what a client sends to a file, hashing it on the
-// way: the one copy loop behind tus PATCHes and WebDAV PUTs. It imports
-// nothing of Wharf.
+// way: the one copy loop behind tus PATCHes and WebDAV PUTs; and writes the
+// server's own small files (secrets, manifests) atomically, owner-only
+// (WriteFile). It imports nothing of Wharf.
 package diskio
 
 import (
