@@ -26,7 +26,7 @@ func (c *commands) spacePolicyCommand() *cli.Command {
 			&cli.StringFlag{Name: "allow-types", Usage: "media types accepted, by content: image/*,application/pdf"},
 			&cli.StringFlag{Name: "deny-types", Usage: "media types refused (wins over --allow-types)"},
 			&cli.StringFlag{Name: "deny-names", Usage: "file name patterns refused: *.exe,desktop.ini"},
-			&cli.StringFlag{Name: "put", Usage: "processing of WebDAV PUTs: quick (checksum, type, policy) or full (every step)"},
+			&cli.StringFlag{Name: "put", Usage: "processing of WebDAV PUTs: quick (checksum, type, policy, virus scan with --clamd) or full (every step)"},
 			&cli.BoolFlag{Name: "clear", Usage: "accept everything again"},
 		},
 	}

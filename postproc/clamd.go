@@ -15,12 +15,16 @@ import (
 // scanStep sends the file to clamd with INSTREAM. Anything but a clean
 // "stream: OK" is a failure: a virus found, an error reply, a connection
 // refused or cut. It is off when no clamd address is configured.
+//
+// Once configured it is a quick step: quick jobs (WebDAV PUTs, inline or
+// with Prefer: respond-async) are scanned too, so that no upload path puts
+// an unscanned file in a space.
 type scanStep struct {
 	network, addr string // "unix" or "tcp"; "" when off
 }
 
 func (s *scanStep) name() string { return "scan" }
-func (s *scanStep) quick() bool  { return false }
+func (s *scanStep) quick() bool  { return !s.off() }
 func (s *scanStep) off() bool    { return s.network == "" }
 
 // scanChunk is the size of the INSTREAM chunks sent.

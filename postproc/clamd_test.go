@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,19 +97,92 @@ func TestScanWithFakeClamd(t *testing.T) {
 	}
 }
 
-func TestScanIsSkippedForQuickJobs(t *testing.T) {
+// TestScanRunsForQuickJobs: a quick job (a WebDAV PUT with Prefer:
+// respond-async) is scanned when clamd is configured, and a clamd that
+// cannot be reached rejects it rather than letting it through.
+func TestScanRunsForQuickJobs(t *testing.T) {
 	f := newFixture(t)
-	r := f.runner(t, func(c *Config) { c.Clamd = "unix:/nonexistent/clamd.sock" })
+	r := f.runner(t, func(c *Config) { c.Clamd = "unix:" + filepath.Join(shortTempDir(t), "nothing.sock") })
 	job := f.stage(t, "q", "q.txt", []byte("quick"))
 	job.Quick = true
 	if err := r.Submit(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := wait(t, r, "q"); err != nil {
+	st, err := wait(t, r, "q")
+	var rej *RejectedError
+	if !errors.As(err, &rej) || rej.Step != "scan" || !strings.Contains(rej.Reason, "virus scan failed") {
+		t.Fatalf("%+v, %v; want a rejection at scan", st, err)
+	}
+	if got := stepsSeen(f.events("q")); strings.Join(got, " ") != "checksum sniff policy scan" {
+		t.Errorf("quick job ran %v", got)
+	}
+	if _, err := f.tree.Stat(context.Background(), "s", "q.txt"); err == nil {
+		t.Error("a file that was not scanned is in the space")
+	}
+}
+
+// TestProcessScans: Process (a WebDAV PUT) runs the virus scan inline when
+// clamd is configured: an infected file or a scan error is rejected at
+// "scan" and quarantined, a clean file is installed; without clamd,
+// nothing is scanned.
+func TestProcessScans(t *testing.T) {
+	ctx := context.Background()
+	sock := filepath.Join(shortTempDir(t), "clamd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := stepsSeen(f.events("q")); strings.Join(got, " ") != "checksum sniff policy install" {
-		t.Errorf("quick job ran %v", got)
+	var scanned atomic.Int32
+	fakeClamd(t, ln, 0, func(got []byte) string { scanned.Add(1); return scanAnswer(got) })
+	down := "unix:" + filepath.Join(shortTempDir(t), "nothing.sock")
+
+	for _, tc := range []struct {
+		name, clamd string
+		content     []byte
+		reason      string // "" passes
+		scans       int32
+	}{
+		{name: "infected", clamd: "unix:" + sock, content: append([]byte("prefix "), eicar...), reason: "virus found: Eicar-Test-Signature", scans: 1},
+		{name: "clean", clamd: "unix:" + sock, content: []byte("nothing to see here\n"), scans: 1},
+		{name: "clamd down", clamd: down, content: []byte("nothing to see here\n"), reason: "virus scan failed"},
+		{name: "no clamd", content: append([]byte("prefix "), eicar...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scanned.Store(0)
+			f := newFixture(t)
+			r := f.runner(t, func(c *Config) { c.Clamd = tc.clamd })
+			id := "put-" + strings.ReplaceAll(tc.name, " ", "-")
+			job := f.stage(t, id, "f.bin", tc.content)
+			st, created, err := r.Process(ctx, job)
+			if got := scanned.Load(); got != tc.scans {
+				t.Errorf("clamd scanned %d streams, want %d", got, tc.scans)
+			}
+			if _, serr := os.Stat(job.Staged); serr == nil {
+				t.Error("the staged file is still there")
+			}
+			if tc.reason == "" {
+				if err != nil || !created || st.State != Done {
+					t.Fatalf("%+v, %v, %v; want it installed", st, created, err)
+				}
+				if _, err := f.tree.Stat(ctx, "s", "f.bin"); err != nil {
+					t.Errorf("the file is not in the space: %v", err)
+				}
+				return
+			}
+			var rej *RejectedError
+			if !errors.As(err, &rej) || rej.Step != "scan" || !strings.Contains(rej.Reason, tc.reason) {
+				t.Fatalf("%+v, %v; want a rejection at scan saying %q", st, err, tc.reason)
+			}
+			if st.State != Rejected || st.Step != "scan" {
+				t.Errorf("status %+v; want rejected at scan", st)
+			}
+			if _, err := f.tree.Stat(ctx, "s", "f.bin"); err == nil {
+				t.Error("a rejected file is in the space")
+			}
+			if _, err := os.Stat(filepath.Join(f.dir, "quarantine", id)); err != nil {
+				t.Errorf("the rejected file is not quarantined: %v", err)
+			}
+		})
 	}
 }
 

@@ -69,8 +69,9 @@ type Job struct {
 	// Put carries the conditions of the install (If-Match, If-None-Match).
 	// ExpectedSize, MIME and Verify are ignored.
 	Put space.PutOptions
-	// Quick runs only the quick steps (checksum, sniff, policy), as WebDAV
-	// PUTs do unless their space asks for more.
+	// Quick runs only the quick steps (checksum, sniff, policy, and the
+	// virus scan when clamd is configured), as WebDAV PUTs do unless their
+	// space asks for more.
 	Quick bool
 	// Record, if set, is called by Submit in the transaction that records
 	// the job, so that the caller's own record of the hand-off commits

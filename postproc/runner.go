@@ -77,9 +77,9 @@ type Policy struct {
 	// DenyNames lists path.Match patterns refused for the file's name (its
 	// last element), ASCII case ignored: "*.exe", "desktop.ini". Empty: none.
 	DenyNames []string `json:"denyNames,omitempty"`
-	// FullOnPut makes Process run every step (virus scan, thumbnails,
-	// metadata) for WebDAV PUTs too, as a durable job. false: the quick
-	// steps only, inline.
+	// FullOnPut makes Process run every step (thumbnails and metadata
+	// too) for WebDAV PUTs, as a durable job. false: the quick steps only
+	// (the virus scan among them when clamd is configured), inline.
 	FullOnPut bool `json:"fullOnPut,omitempty"`
 }
 
@@ -335,10 +335,11 @@ func record(job Job, now time.Time) store.Job {
 	}
 }
 
-// Process runs job's quick steps (checksum, sniff, policy) in the calling
-// goroutine and installs the file, keeping no record: it is for a request
-// that answers only once the file is in place (a WebDAV PUT), whose client
-// sends it again if the server dies meanwhile. It publishes node.created
+// Process runs job's quick steps (checksum, sniff, policy, and the virus
+// scan when clamd is configured) in the calling goroutine and installs the
+// file, keeping no record: it is for a request that answers only once the
+// file is in place (a WebDAV PUT), whose client sends it again if the
+// server dies meanwhile. It publishes node.created
 // or node.updated, and reports whether the file was created.
 //
 // A step's refusal gives the status and a *RejectedError, and the bytes
@@ -359,7 +360,7 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 	t := &task{job: record(job, r.now().UTC()), meta: map[string]any{}, policy: policy}
 	t.job.State = store.JobRunning
 	for _, s := range r.steps {
-		if !s.quick() {
+		if !runs(s, true) {
 			continue
 		}
 		t.job.Step = s.name()
@@ -410,6 +411,17 @@ func (r *Runner) processFully(ctx context.Context, job Job) (Status, bool, error
 		return st, false, err
 	}
 	return st, st.Created, nil
+}
+
+// runs reports whether step s runs for a job, quick or not. This is the
+// one place that decides a job's steps: a step switched off never runs; a
+// quick job (a WebDAV PUT) runs the quick steps — checksum, sniff, policy
+// and, when clamd is configured, the virus scan — and skips the others.
+func runs(s step, quick bool) bool {
+	if o, ok := s.(interface{ off() bool }); ok && o.off() {
+		return false
+	}
+	return !quick || s.quick()
 }
 
 func checkJob(j Job) error {
@@ -652,10 +664,7 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 	recorded := time.Now() // of the last durable record of this job's progress
 	for i := j.StepsDone; i < len(r.steps); i++ {
 		s := r.steps[i]
-		if t.job.Quick && !s.quick() {
-			continue
-		}
-		if o, ok := s.(interface{ off() bool }); ok && o.off() {
+		if !runs(s, t.job.Quick) {
 			continue
 		}
 		t.job.State, t.job.Step = store.JobRunning, s.name()

@@ -166,9 +166,12 @@ func (h *Handler) writeAccepted(w http.ResponseWriter, r *http.Request, id strin
 	json.NewEncoder(w).Encode(map[string]string{"id": id, "state": "processing", "progress": postproc.ProgressURL(id)})
 }
 
+// writeRejected answers the final PATCH of a rejected upload: 422, with the
+// Upload-Offset of every tus answer (all the bytes were received).
 func (h *Handler) writeRejected(w http.ResponseWriter, u store.Upload) {
 	hdr := w.Header()
 	hdr.Set("Tus-Resumable", "1.0.0")
+	hdr.Set("Upload-Offset", strconv.FormatInt(u.Size, 10))
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusUnprocessableEntity)

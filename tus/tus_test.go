@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -339,6 +340,9 @@ func TestProcessingThenRejected(t *testing.T) {
 	f.pipe.finish(id, true)
 	r := <-done
 	expectStatus(t, "final PATCH", r.resp, r.body, http.StatusUnprocessableEntity)
+	if got, want := r.resp.Header.Get("Upload-Offset"), strconv.Itoa(len(content)); got != want {
+		t.Errorf("422 Upload-Offset %q, want %q", got, want)
+	}
 	var got struct{ Error, Step string }
 	if err := json.Unmarshal([]byte(r.body), &got); err != nil || got.Step != "policy" || got.Error != "type not allowed" {
 		t.Errorf("422 body %q: %+v %v", r.body, got, err)
