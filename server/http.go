@@ -115,11 +115,9 @@ func (a *app) routeFor(r *http.Request) *api.Route {
 		b.WriteString("/" + e)
 	}
 	if q := b.String(); q != p {
-		if q == "" || strings.HasSuffix(p, "/") || len(q) < len(p) {
-			q += "/"
-		}
+		// Cut at a dot segment: what is left is a folder.
 		r = r.Clone(r.Context())
-		r.URL.Path, r.URL.RawPath = q, ""
+		r.URL.Path, r.URL.RawPath = q+"/", ""
 	}
 	_, pattern := a.mux.Handler(r)
 	return a.byPattern[pattern]
