@@ -20,7 +20,8 @@ var layers = [][]string{
 	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench", "packaging"}, // main, black-box tests, benchmark tools, packaging tests
 	{"cmd"}, // the command line: flags -> config and calls; only main (and the packaging tests) import it
 	// the Phraseanet simulator the e2e tests drive, and the login, push and
-	// pull engines (cmd imports them); neither imports anything of Wharf
+	// pull engines (cmd imports them); neither imports anything of the
+	// server (client writes its files with internal/diskio)
 	{"e2e/phrasesim", "client"},
 	{"server", "ops"}, // ops: backup, restore, check; server does not import it
 	{"dav", "tus", "web", "publish", "server/tlsconf"},

@@ -83,7 +83,7 @@ func (s *Service) authenticateCookie(ctx context.Context, r *http.Request, secre
 // checkCookieRequest applies the CSRF rules to a request authenticated by
 // the session cookie of token t.
 func (s *Service) checkCookieRequest(r *http.Request, t *Token) error {
-	if isWebsocketUpgrade(r) {
+	if IsWebsocketUpgrade(r) {
 		if !sameOrigin(r) {
 			return reason(ErrCSRF, "cross-origin websocket refused")
 		}
@@ -145,9 +145,9 @@ func CrossSite(r *http.Request, hosts ...string) error {
 	return reason(ErrCSRF, "cross-site request refused: another site's page made it (Origin %.100q)", o)
 }
 
-// isWebsocketUpgrade reports whether r asks for a websocket (RFC 6455
+// IsWebsocketUpgrade reports whether r asks for a websocket (RFC 6455
 // §4.1: Upgrade: websocket and Connection: Upgrade, token lists).
-func isWebsocketUpgrade(r *http.Request) bool {
+func IsWebsocketUpgrade(r *http.Request) bool {
 	return hasToken(r.Header.Values("Upgrade"), "websocket") && hasToken(r.Header.Values("Connection"), "upgrade")
 }
 

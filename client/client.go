@@ -5,8 +5,9 @@
 // progress display (plain lines, JSON lines or bars on a terminal). Client
 // is their HTTP side: the session-token API, WebDAV PROPFIND/MKCOL/GET and
 // the tus upload protocol, as a Wharf server speaks them. The package
-// imports nothing of Wharf: it only knows the server through its documented
-// HTTP surface. Package cmd reads the flags and calls it.
+// imports nothing of Wharf's server (only internal/diskio, to write its
+// files atomically): it knows the server through its documented HTTP
+// surface. Package cmd reads the flags and calls it.
 //
 // A Client is safe for concurrent use; it keeps no per-request state.
 package client

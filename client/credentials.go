@@ -57,7 +57,7 @@ func LoadCredentials() (Credentials, string, error) {
 // Save writes the credentials to p atomically, readable only by the user.
 func (cf Credentials) Save(p string) error {
 	b, _ := json.MarshalIndent(cf, "", "  ")
-	if err := writeFileAtomic(p, append(b, '\n'), 0o700, 0o600); err != nil {
+	if err := writeFileAtomic(p, append(b, '\n'), 0o700); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/wharfhq/wharf/internal/diskio"
 )
 
 // RunErrorKind says how a Push or a Pull ended short of success; the
@@ -74,41 +76,11 @@ func fileSHA256(p string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writeFileAtomic replaces p with data: a temporary file in the same
-// directory, fsynced, renamed over p, and the directory fsynced, so a crash
-// leaves the old or the new content, never a mix.
-func writeFileAtomic(p string, data []byte, dirMode, mode os.FileMode) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
+// writeFileAtomic replaces p, owner-only, with data (diskio.WriteFile),
+// making its directory first with dirMode.
+func writeFileAtomic(p string, data []byte, dirMode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(p), dirMode); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return diskio.WriteFile(p, data)
 }

@@ -64,7 +64,7 @@ func (s *pushState) saveLocked() error {
 	if string(b) == string(s.saved) {
 		return nil
 	}
-	if err := writeFileAtomic(s.path, b, 0o700, 0o600); err != nil {
+	if err := writeFileAtomic(s.path, b, 0o700); err != nil {
 		return fmt.Errorf("saving the push state: %w", err)
 	}
 	s.saved = b

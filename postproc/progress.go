@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -92,7 +91,7 @@ func (pr *Progress) serve(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	// Subscribe before reading the status, so that no event falls between.
 	var sub *events.Subscription
-	if websocketRequested(r) {
+	if auth.IsWebsocketUpgrade(r) {
 		sub = pr.cfg.Runner.bus.Subscribe(func(e events.Event) bool { return e.Upload == id }, 64)
 		defer sub.Close()
 	}
@@ -172,22 +171,4 @@ func (pr *Progress) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-}
-
-// websocketRequested reports whether r asks to upgrade to a websocket.
-func websocketRequested(r *http.Request) bool {
-	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
-}
-
-// headerHasToken reports whether a comma-separated header holds token,
-// case-insensitively.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
