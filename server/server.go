@@ -343,6 +343,7 @@ func (a *app) startHandOff(bg *background, runner *postproc.Runner, addr net.Add
 		Logger:    log.With("component", "phraseanet"),
 		PublicURL: a.publicURL(addr),
 		DoubtHold: cfg.PushDoubtHold,
+		Dir:       filepath.Join(cfg.Dir, CommitsDir),
 	})
 	if err != nil {
 		return err
@@ -447,3 +448,8 @@ func (a *app) publicURL(addr net.Addr) string {
 	}
 	return a.tls.scheme() + "://" + a.tls.publicHost(a, addr)
 }
+
+// CommitsDir is the commits area in the data directory: the files of
+// Phraseanet commits, frozen there from the commit until its after-ack
+// action (phraseanet.Config.Dir).
+const CommitsDir = "commits"
