@@ -139,6 +139,7 @@ type assetOut struct {
 	Path         string `json:"path"`
 	Size         int64  `json:"size,omitempty"`
 	Acknowledged bool   `json:"acknowledged"`
+	SHA256       string `json:"sha256,omitempty"`
 }
 
 type commitOut struct {
@@ -171,7 +172,7 @@ func commitOutOf(c Commit, as []Asset, withToken bool) commitOut {
 		out.AcknowledgedAt = &a
 	}
 	for _, a := range as {
-		out.Assets = append(out.Assets, assetOut{ID: a.ID, Path: a.Path, Size: a.Size, Acknowledged: !a.AcknowledgedAt.IsZero()})
+		out.Assets = append(out.Assets, assetOut{ID: a.ID, Path: a.Path, Size: a.Size, Acknowledged: !a.AcknowledgedAt.IsZero(), SHA256: a.SHA256})
 	}
 	return out
 }
