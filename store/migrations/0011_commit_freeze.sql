@@ -47,3 +47,6 @@ BEGIN
     SELECT NEW.node_id, u.id, u.token_id FROM uploads u JOIN tokens t ON t.id = u.token_id
     WHERE u.id = NEW.id AND u.token_id != '' AND t.kind = 'upload';
 END;
+
+-- Who uploaded a file, for the publisher of scheduled commits.
+CREATE INDEX uploads_node ON uploads (node_id) WHERE node_id != 0;
