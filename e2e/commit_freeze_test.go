@@ -29,7 +29,10 @@ func TestCommitFrozenAgainstLaterEdits(t *testing.T) {
 	sim := newPhSim(t, phrasesim.Current, ps, expectMap(files))
 	kv := ps.addTarget(t, "dam", "--mode", "pull")
 	ps.put(t, files)
-	c := ps.commit(t, kv["id"], files, nil)
+	// Two commits, so that the deleted file's cannot hide what becomes of
+	// the overwritten one's.
+	c := ps.commit(t, kv["id"], files[:2], nil)
+	gone := ps.commit(t, kv["id"], files[2:], nil)
 
 	// Later edits in the space, before Phraseanet comes.
 	p := func(name string) string {
@@ -39,12 +42,13 @@ func TestCommitFrozenAgainstLaterEdits(t *testing.T) {
 	ps.expect(http.StatusNoContent, davReq{method: "DELETE", path: p("deleted.png")})
 	frozen := filepath.Join(ps.data, "commits", c.ID)
 	if _, err := os.Stat(frozen); err != nil {
-		t.Fatalf("the commit's own area %s: %v", frozen, err)
+		t.Errorf("the commit's own area %s: %v", frozen, err)
 	}
 
 	startPull(t, sim, kv)
 	waitIngested(t, sim, ps, files, 30*time.Second)
 	ps.waitState(t, kv["id"], c.ID, "acknowledged", 10*time.Second)
+	ps.waitState(t, kv["id"], gone.ID, "acknowledged", 10*time.Second)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, err := os.Stat(frozen); os.IsNotExist(err) {
