@@ -44,8 +44,16 @@ func TestCommitFreezesItsFiles(t *testing.T) {
 	if as[0].SHA256 != sum(old) || as[0].Size != int64(len(old)) || !as[0].Frozen {
 		t.Fatalf("asset of a.txt: size %d sha %s frozen %v, want %d %s true", as[0].Size, as[0].SHA256, as[0].Frozen, len(old), sum(old))
 	}
-	if _, err := os.Stat(filepath.Join(dir, c.ID, as[0].ID)); err != nil {
+	frozen, err := os.Stat(filepath.Join(dir, c.ID, as[0].ID))
+	if err != nil {
 		t.Fatalf("no frozen copy: %v", err)
+	}
+	if file, _, err := f.tree.Open(f.ctx, "s", "a.txt"); err == nil {
+		fi, _ := file.Stat()
+		file.Close()
+		if !os.SameFile(fi, frozen) {
+			t.Errorf("the frozen copy is not a hard link of the file (same file system)")
+		}
 	}
 
 	// Overwritten, moved and deleted in the space after the commit.
@@ -188,5 +196,40 @@ func TestScheduledCommitNamesPublisher(t *testing.T) {
 	}
 	if _, _, err := f.svc.AddTarget(f.ctx, TargetSpec{Name: "x", SpaceID: "s", Mode: ModePull, Destination: "1", Publisher: "nobody"}); !errors.Is(err, ErrBadInput) {
 		t.Errorf("unknown publisher: %v, want ErrBadInput", err)
+	}
+}
+
+// TestFreezeAcrossFileSystems: with the commits area on another file
+// system than the spaces, hard links are impossible and the files are
+// copied; the commit is as frozen.
+func TestFreezeAcrossFileSystems(t *testing.T) {
+	other, err := os.MkdirTemp("/dev/shm", "wharf-commits-")
+	if err != nil {
+		t.Skipf("no /dev/shm to put the commits area on another file system: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(other) })
+	f := newFixture(t, func(c *Config) { c.Dir = other })
+	tg := f.target(t, TargetSpec{Name: "t", Mode: ModePull})
+	f.put(t, "a.txt", "committed")
+	c, as := f.commit(t, tg.ID, "a.txt")
+	file, _, err := f.tree.Open(f.ctx, "s", "a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	space, err := file.Stat()
+	file.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen, err := os.Stat(filepath.Join(other, c.ID, as[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(space, frozen) {
+		t.Skip("/dev/shm is on the file system of the test's data directory: nothing to copy")
+	}
+	f.put(t, "a.txt", "overwritten after the commit")
+	if _, st, body := f.fetchAsset(t, c, as[0].ID); st != 200 || body != "committed" || as[0].SHA256 != sum("committed") {
+		t.Errorf("download %d %q (asset sha %s), want the committed bytes", st, body, as[0].SHA256)
 	}
 }
