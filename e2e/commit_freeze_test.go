@@ -202,3 +202,39 @@ func TestSchedulerWaitsForFinalize(t *testing.T) {
 		t.Errorf("metadata after the refused finalization: %d %s", st, body)
 	}
 }
+
+// TestCheckCommitsArea: `wharf check` reports the folders of the commits
+// area no live commit needs, and --repair removes them; a live commit's
+// frozen files stay.
+func TestCheckCommitsArea(t *testing.T) {
+	ps := startPh(t)
+	kv := ps.addTarget(t, "dam", "--mode", "pull")
+	files := []phFile{{"a.txt", []byte("committed")}}
+	ps.put(t, files)
+	c := ps.commit(t, kv["id"], files, nil)
+	// Stopped, so that its janitor does not clean up first.
+	ps.stop()
+	stray := filepath.Join(ps.data, "commits", "left-by-a-crash")
+	if err := os.MkdirAll(stray, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stray, "x"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stray, old, old); err != nil {
+		t.Fatal(err)
+	}
+	res := wharf(t, ps.data, "", "check")
+	if res.code == 0 || !strings.Contains(res.stdout+res.stderr, "orphaned commit files: commits/left-by-a-crash") ||
+		strings.Contains(res.stdout+res.stderr, c.ID) {
+		t.Errorf("check: exit %d\n%s%s\nwant the stray folder reported, not the live commit", res.code, res.stdout, res.stderr)
+	}
+	res = wharf(t, ps.data, "", "check", "--repair")
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("check --repair left %s: %v\n%s%s", stray, err, res.stdout, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(ps.data, "commits", c.ID)); err != nil {
+		t.Errorf("check --repair removed the live commit's files: %v", err)
+	}
+}
