@@ -238,3 +238,27 @@ func TestCheckCommitsArea(t *testing.T) {
 		t.Errorf("check --repair removed the live commit's files: %v", err)
 	}
 }
+
+// TestBackupCarriesFrozenCommits: a commit not yet acknowledged, whose file
+// was overwritten after it, is restored from a backup with its committed
+// bytes: the restored server serves them to Phraseanet.
+func TestBackupCarriesFrozenCommits(t *testing.T) {
+	ps := startPh(t)
+	files := []phFile{{"a.txt", []byte("the committed bytes")}}
+	kv := ps.addTarget(t, "dam", "--mode", "pull")
+	ps.put(t, files)
+	c := ps.commit(t, kv["id"], files, nil)
+	ps.expect(http.StatusNoContent, davReq{method: "PUT", path: "/dav/spaces/files/" + phFolder + "/a.txt", body: "overwritten"})
+	backup := filepath.Join(t.TempDir(), "backup")
+	mustWharf(t, ps.data, "", "backup", backup)
+	ps.stop()
+	ps.data = filepath.Join(t.TempDir(), "restored")
+	mustWharf(t, ps.data, "", "restore", "--verify", backup)
+	if _, err := os.Stat(filepath.Join(ps.data, "commits", c.ID)); err != nil {
+		t.Fatalf("the restored data has no frozen files of commit %s: %v", c.ID, err)
+	}
+	ps.restart(t)
+	sim := newPhSim(t, phrasesim.Current, ps, expectMap(files))
+	startPull(t, sim, kv)
+	waitIngested(t, sim, ps, files, 30*time.Second)
+}

@@ -748,6 +748,9 @@ func requestHash(meta string, form map[string]any) string {
 		}
 	}
 	fmt.Fprintf(h, "metadata %d %s\n", len(meta), meta)
+	if form == nil {
+		form = map[string]any{}
+	}
 	f, _ := json.Marshal(form)
 	fmt.Fprintf(h, "form %d %s\n", len(f), f)
 	return hex.EncodeToString(h.Sum(nil))
