@@ -127,9 +127,9 @@ func (c *commands) userList(cx *cli.Context) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADMIN\tCREATED")
+	fmt.Fprintln(tw, "NAME\tADMIN\tCREATED\tEMAIL")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, yesNo(u.Admin), u.CreatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, yesNo(u.Admin), u.CreatedAt.Local().Format(time.DateTime), u.Email)
 	}
 	return tw.Flush()
 }
