@@ -132,6 +132,11 @@ func (s *Service) CreateCommit(ctx context.Context, req CommitRequest) (Commit, 
 // insertCommit stores a commit of nodes with the final form data. It
 // returns a *CommittedError if any node is (or was) in a commit.
 func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form map[string]any, nodes []space.Node, record func(context.Context, *store.Tx, Commit) error) (Commit, []Asset, error) {
+	// Joining a commit is an exposure: files never scanned are scanned
+	// now; one found infected is quarantined and the commit refused.
+	if err := s.tree.Vet(ctx, nodes...); err != nil {
+		return Commit{}, nil, err
+	}
 	formJSON, err := json.Marshal(form)
 	if err != nil {
 		return Commit{}, nil, fmt.Errorf("%w: form data: %v", ErrBadInput, err)

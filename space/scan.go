@@ -179,3 +179,20 @@ func (t *Tree) quarantine(ctx context.Context, st *spaceState, p, sum string) er
 	}
 	return nil
 }
+
+// Contents returns what is known of the content of each file among nodes,
+// by SHA-256 (see store.Content); contents nothing is known of have no
+// entry.
+func (t *Tree) Contents(ctx context.Context, nodes ...Node) (map[string]store.Content, error) {
+	shas := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		if !n.IsDir {
+			shas = append(shas, n.SHA256)
+		}
+	}
+	m, err := t.db.Contents(ctx, shas)
+	if err != nil {
+		return nil, fmt.Errorf("space: contents: %w", err)
+	}
+	return m, nil
+}
