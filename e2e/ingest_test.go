@@ -233,6 +233,16 @@ func TestMetadataEveryWayIn(t *testing.T) {
 	if m, _ := nodeMeta("copy.jpg"); m != want {
 		t.Errorf("meta of the copy after the original's overwrite: %+v", m)
 	}
+
+	// By tus, the full steps run before the install: the findings are
+	// there as soon as the upload is answered.
+	other := exifPhoto(t, "Fujifilm", "X-T5", "2023:01:02 03:04:05")
+	id := tusCreate(t, in, len(other), map[string]string{"space": "files", "path": "tus.jpg"})
+	in.expect(http.StatusNoContent, davReq{method: "PATCH", path: "/tus/" + id, body: string(other), headers: map[string]string{
+		"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}})
+	if m, _ := nodeMeta("tus.jpg"); !m.Extracted || m.Make != "Fujifilm" || m.Model != "X-T5" || m.Captured != "2023-01-02T03:04:05" {
+		t.Errorf("meta of the tus upload: %+v", m)
+	}
 }
 
 // propfindBody asks for Wharf's properties named.
