@@ -22,7 +22,7 @@ import (
 // their first exposure once a scanner is configured. EICAR copied or moved
 // to another space over WebDAV, moved by the web API, or simply read, is
 // refused with 422 naming the signature and quarantined: gone from its
-// space, in quarantine/. A clean file passes and is recorded clean; with
+// space, in quarantine/. So is a commit of it to a Phraseanet target. A clean file passes and is recorded clean; with
 // the scanner unreachable, the first read of an unscanned file is 503, not
 // an unscanned file served.
 func TestScanOnExposure(t *testing.T) {
@@ -35,6 +35,20 @@ func TestScanOnExposure(t *testing.T) {
 	}
 	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/files/clean.txt", body: "nothing to see here\n"})
 	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/files/later.txt", body: "read while clamd is down\n"})
+	in.expect(http.StatusCreated, davReq{method: "MKCOL", path: "/dav/spaces/files/dam"})
+	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/files/dam/committed.com", body: string(clamdtest.EICAR)})
+	in.expect(http.StatusCreated, davReq{method: "PUT", path: "/dav/spaces/files/dam/ok.txt", body: "fine\n"})
+	kv := mustWharf(t, data, "", "target", "add", "dam", "--space", "files", "--folder", "dam", "--mode", "pull",
+		"--destination", "42", "--public-url", in.URL)
+	target := ""
+	for line := range strings.SplitSeq(kv, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id="); ok {
+			target = v
+		}
+	}
+	if target == "" {
+		t.Fatalf("target add printed no id=:\n%s", kv)
+	}
 	if in.stop() != 0 {
 		t.Fatalf("stop:\n%s", in.output())
 	}
@@ -77,6 +91,10 @@ func TestScanOnExposure(t *testing.T) {
 			[]string{"/dav/spaces/files/api-moved.com", "/dav/spaces/other/api-moved.com"}},
 		{"WebDAV GET", davReq{method: "GET", path: "/dav/spaces/files/read.com"},
 			[]string{"/dav/spaces/files/read.com"}},
+		{"Phraseanet commit", davReq{method: "POST", path: "/api/v1/targets/" + target + "/commits",
+			headers: map[string]string{"Content-Type": "application/json"},
+			body:    `{"paths":["committed.com","ok.txt"]}`},
+			[]string{"/dav/spaces/files/dam/committed.com"}},
 	} {
 		_, body := in.expect(http.StatusUnprocessableEntity, c.req)
 		refused(c.what, body)
@@ -87,6 +105,10 @@ func TestScanOnExposure(t *testing.T) {
 			t.Errorf("after the %s: %d files in quarantine, want %d", c.what, got, i+1)
 		}
 	}
+
+	// The commit refused took nothing; the clean file commits alone.
+	in.expect(http.StatusCreated, davReq{method: "POST", path: "/api/v1/targets/" + target + "/commits",
+		headers: map[string]string{"Content-Type": "application/json"}, body: `{"paths":["ok.txt"]}`})
 
 	// A clean file is scanned once and then goes where it is asked to.
 	in.expect(http.StatusCreated, davReq{method: "COPY", path: "/dav/spaces/files/clean.txt",
