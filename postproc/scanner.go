@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 )
 
@@ -21,6 +22,9 @@ type ScannerConfig struct {
 	// bytes of a file found infected.
 	Reject        string
 	QuarantineDir string
+	// Bus receives node.deleted for a file taken out of its space by the
+	// scan. Nil: no events.
+	Bus *events.Bus
 }
 
 // Scanner is the virus scan of files already in a space (space.Scanner):
@@ -31,6 +35,7 @@ type Scanner struct {
 	step       scanStep
 	delete     bool
 	quarantine string
+	bus        *events.Bus
 }
 
 var _ space.Scanner = (*Scanner)(nil)
@@ -41,7 +46,7 @@ func NewScanner(cfg ScannerConfig) (*Scanner, error) {
 	if !ok || addr == "" || (network != "unix" && network != "tcp") {
 		return nil, fmt.Errorf("postproc: scanner: clamd is %q, want unix:/path or tcp:host:port", cfg.Clamd)
 	}
-	s := &Scanner{step: scanStep{network: network, addr: addr}, quarantine: cfg.QuarantineDir}
+	s := &Scanner{step: scanStep{network: network, addr: addr}, quarantine: cfg.QuarantineDir, bus: cfg.Bus}
 	switch cfg.Reject {
 	case "", "quarantine":
 	case "delete":
@@ -68,8 +73,9 @@ func (s *Scanner) Scan(ctx context.Context, r io.Reader, size int64) error {
 }
 
 // Quarantine implements space.Scanner: the bytes go to the quarantine
-// directory as <id>, or are removed with Reject "delete".
-func (s *Scanner) Quarantine(name, id string) error {
+// directory as <id>, or are removed with Reject "delete"; node.deleted is
+// published with the reason, as for a deletion.
+func (s *Scanner) Quarantine(n space.Node, name, id, reason string) error {
 	var err error
 	if s.delete {
 		err = os.RemoveAll(name)
@@ -77,6 +83,10 @@ func (s *Scanner) Quarantine(name, id string) error {
 		if err = os.MkdirAll(s.quarantine, 0o700); err == nil {
 			err = os.Rename(name, filepath.Join(s.quarantine, id))
 		}
+	}
+	if s.bus != nil {
+		s.bus.Publish(space.NodeEvent(events.NodeDeleted, n.SpaceID, n.Path, "", nil,
+			map[string]any{"id": n.ID, "dir": false, "reason": reason, "quarantined": !s.delete}))
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -165,10 +165,11 @@ func Run(ctx context.Context, cfg Config) error {
 	log := slog.New(api.LogHandler(cfg.Logger.Handler()))
 	// With clamd, files found in a space unscanned (installed while no
 	// scanner was configured, restored) are scanned on first exposure.
+	bus := events.New()
 	var scanner space.Scanner
 	if cfg.Clamd != "" {
 		sc, err := postproc.NewScanner(postproc.ScannerConfig{Clamd: cfg.Clamd, Reject: cfg.Reject,
-			QuarantineDir: filepath.Join(cfg.Dir, "quarantine")})
+			QuarantineDir: filepath.Join(cfg.Dir, "quarantine"), Bus: bus})
 		if err != nil {
 			return err
 		}
@@ -182,7 +183,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
 		return err
 	}
-	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}
+	app := &app{cfg: cfg, svc: svc, log: log, bus: bus}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
 	// The pipeline, the upload janitor and the Phraseanet workers run on

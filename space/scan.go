@@ -34,10 +34,11 @@ type Scanner interface {
 	// they are not, or another error if it could not tell. It is safe for
 	// concurrent use.
 	Scan(ctx context.Context, r io.Reader, size int64) error
-	// Quarantine takes the bytes of a file found infected, which the tree
-	// has moved out of its space to name (in uploads/): it renames them
-	// to the quarantine or removes them. id names them uniquely.
-	Quarantine(name, id string) error
+	// Quarantine takes the bytes of file n, found infected for reason and
+	// already taken out of its space (index and disk) to name (in
+	// uploads/): it renames them to the quarantine or removes them, and
+	// tells whoever watches the space. id names them uniquely.
+	Quarantine(n Node, name, id, reason string) error
 }
 
 // ErrInfected: the virus scanner refused the file (422); the file has been
@@ -122,7 +123,7 @@ func (t *Tree) vetOne(ctx context.Context, n Node) (string, error) {
 	switch {
 	case errors.As(err, &se):
 		t.log.Warn("a file found unscanned was refused by the virus scan; quarantining it", "space", n.SpaceID, "path", n.Path, "reason", se.Reason)
-		if qerr := t.quarantine(ctx, st, n.Path, sum); qerr != nil {
+		if qerr := t.quarantine(ctx, st, n, sum, se.Reason); qerr != nil {
 			return "", fail(what, qerr)
 		}
 		return "", &ScanError{Path: n.Path, Reason: se.Reason}
@@ -139,9 +140,10 @@ func (t *Tree) vetOne(ctx context.Context, n Node) (string, error) {
 	return sum, nil
 }
 
-// quarantine takes the file at p out of its space, if it still holds the
+// quarantine takes file n out of its space, if its path still holds the
 // content sum, and hands its bytes to the Scanner's Quarantine.
-func (t *Tree) quarantine(ctx context.Context, st *spaceState, p, sum string) error {
+func (t *Tree) quarantine(ctx context.Context, st *spaceState, n Node, sum, reason string) error {
+	p := n.Path
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := t.clock()
@@ -173,7 +175,7 @@ func (t *Tree) quarantine(ctx context.Context, st *spaceState, p, sum string) er
 		return err
 	}
 	id := "found-" + strings.TrimPrefix(filepath.Base(trash), stagingPfx)
-	if err := t.scanner.Quarantine(trash, id); err != nil {
+	if err := t.scanner.Quarantine(n, trash, id, reason); err != nil {
 		t.log.Error("cannot quarantine an infected file; removing it", "path", trash, "err", err)
 		t.removeTrash(trash)
 	}

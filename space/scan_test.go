@@ -37,7 +37,7 @@ func (s *virusScanner) Scan(_ context.Context, r io.Reader, _ int64) error {
 	return nil
 }
 
-func (s *virusScanner) Quarantine(name, id string) error {
+func (s *virusScanner) Quarantine(_ Node, name, id, _ string) error {
 	return os.Rename(name, filepath.Join(s.dir, id))
 }
 
