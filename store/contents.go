@@ -83,7 +83,7 @@ func (tx *Tx) MarkScanned(ctx context.Context, sha256 string, at time.Time) erro
 		return fmt.Errorf("store: mark scanned: no SHA-256")
 	}
 	_, err := tx.tx.ExecContext(ctx, "INSERT INTO contents (sha256, scanned_at) SELECT ?1, ?2"+
-		" WHERE EXISTS (SELECT 1 FROM nodes WHERE sha256 = ?1)"+
+		" WHERE EXISTS (SELECT 1 FROM nodes WHERE sha256 = ?1 AND sha256 <> '')"+
 		" ON CONFLICT (sha256) DO UPDATE SET scanned_at = excluded.scanned_at", sha256, nanos(at))
 	if err != nil {
 		return fmt.Errorf("store: mark %s scanned: %w", sha256, describe(err))
@@ -99,7 +99,7 @@ func (tx *Tx) PutMeta(ctx context.Context, sha256, meta string) error {
 		return fmt.Errorf("store: put metadata: no SHA-256")
 	}
 	_, err := tx.tx.ExecContext(ctx, "INSERT INTO contents (sha256, meta) SELECT ?1, ?2"+
-		" WHERE EXISTS (SELECT 1 FROM nodes WHERE sha256 = ?1)"+
+		" WHERE EXISTS (SELECT 1 FROM nodes WHERE sha256 = ?1 AND sha256 <> '')"+
 		" ON CONFLICT (sha256) DO UPDATE SET meta = excluded.meta", sha256, meta)
 	if err != nil {
 		return fmt.Errorf("store: put metadata of %s: %w", sha256, describe(err))

@@ -16,17 +16,18 @@ CREATE TABLE contents (
 ) STRICT, WITHOUT ROWID;
 
 -- Which nodes hold some content: for the clean-up below and for finding
--- the files whose metadata is not extracted yet.
+-- the files whose metadata is not extracted yet. Queries repeat the
+-- index's condition (sha256 <> '') so that SQLite knows it may use it.
 CREATE INDEX nodes_sha256 ON nodes (sha256) WHERE sha256 <> '';
 
 CREATE TRIGGER contents_gone_update AFTER UPDATE OF sha256 ON nodes
 WHEN OLD.sha256 <> '' AND OLD.sha256 <> NEW.sha256 BEGIN
     DELETE FROM contents WHERE sha256 = OLD.sha256
-        AND NOT EXISTS (SELECT 1 FROM nodes WHERE sha256 = OLD.sha256);
+        AND NOT EXISTS (SELECT 1 FROM nodes WHERE sha256 = OLD.sha256 AND sha256 <> '');
 END;
 
 CREATE TRIGGER contents_gone_delete AFTER DELETE ON nodes
 WHEN OLD.sha256 <> '' BEGIN
     DELETE FROM contents WHERE sha256 = OLD.sha256
-        AND NOT EXISTS (SELECT 1 FROM nodes WHERE sha256 = OLD.sha256);
+        AND NOT EXISTS (SELECT 1 FROM nodes WHERE sha256 = OLD.sha256 AND sha256 <> '');
 END;
