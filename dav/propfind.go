@@ -45,6 +45,15 @@ const (
 	lpOCChecksums
 	lpOCPermissions
 	lpOCSize
+	// Wharf's own (wharfprops.go): what processing knows of a file's
+	// content. Never in allprop (each needs a look-up beyond the node).
+	lpWharfWidth
+	lpWharfHeight
+	lpWharfMake
+	lpWharfModel
+	lpWharfCaptured
+	lpWharfOrientation
+	lpWharfScanned
 	numLiveProps
 )
 
@@ -64,6 +73,14 @@ var liveNames = [numLiveProps]xml.Name{
 	lpOCChecksums:    {Space: nsOC, Local: "checksums"},
 	lpOCPermissions:  {Space: nsOC, Local: "permissions"},
 	lpOCSize:         {Space: nsOC, Local: "size"},
+
+	lpWharfWidth:       {Space: nsWharf, Local: "width"},
+	lpWharfHeight:      {Space: nsWharf, Local: "height"},
+	lpWharfMake:        {Space: nsWharf, Local: "make"},
+	lpWharfModel:       {Space: nsWharf, Local: "model"},
+	lpWharfCaptured:    {Space: nsWharf, Local: "captured"},
+	lpWharfOrientation: {Space: nsWharf, Local: "orientation"},
+	lpWharfScanned:     {Space: nsWharf, Local: "scanned"},
 }
 
 // liveTags are the start and end tags of each live property.
@@ -73,6 +90,10 @@ var liveTags = func() (t [numLiveProps][2]string) {
 		if n.Space == nsOC {
 			prefix = "oc:"
 		}
+		if n.Space == nsWharf {
+			t[i] = [2]string{"<w:" + n.Local + ` xmlns:w="` + nsWharf + `">`, "</w:" + n.Local + ">"}
+			continue
+		}
 		t[i] = [2]string{"<" + prefix + n.Local + ">", "</" + prefix + n.Local + ">"}
 	}
 	return t
@@ -81,7 +102,7 @@ var liveTags = func() (t [numLiveProps][2]string) {
 // lookupLive reports whether n is a live property. Every live property is
 // protected: PROPPATCH cannot set or remove it.
 func lookupLive(n xml.Name) (liveProp, bool) {
-	if n.Space != nsDAV && n.Space != nsOC {
+	if n.Space != nsDAV && n.Space != nsOC && n.Space != nsWharf {
 		return 0, false
 	}
 	for i, m := range liveNames {
@@ -143,7 +164,11 @@ type propWriter struct {
 	want  [numLiveProps]bool // live properties asked for by name
 	role  auth.Role
 	now   time.Time
-	quota struct {
+	// contents reads what is known of files' contents, for Wharf's
+	// properties (nil: nothing); known caches it by SHA-256.
+	contents func([]store.Node) map[string]store.Content
+	known    map[string]store.Content
+	quota    struct {
 		ok               bool
 		available, used  int64
 		availableMissing bool // no quota and no free-space figure
@@ -207,6 +232,9 @@ func (pw *propWriter) has(e *propEntry, lp liveProp) bool {
 		return n != nil && !n.IsDir && n.SHA256 != ""
 	case lpOCSize:
 		return n != nil && (!n.IsDir || e.hasSize)
+	}
+	if lp >= lpWharfWidth {
+		return pw.hasWharf(e, lp)
 	}
 	return false
 }
@@ -287,6 +315,8 @@ func (pw *propWriter) writeLive(e *propEntry, lp liveProp) {
 		} else {
 			m.int(n.Size)
 		}
+	default:
+		pw.writeWharf(e, lp)
 	}
 	m.raw(liveTags[lp][1])
 }
@@ -352,6 +382,14 @@ func (pw *propWriter) response(e *propEntry, writeHref func()) {
 					m.name(liveNames[lp], "", true)
 				} else {
 					pw.writeLive(e, lp)
+				}
+			}
+		}
+		if nameOnly { // propname lists the live properties beyond allprop's too
+			for lp := lpWharfWidth; lp < numLiveProps; lp++ {
+				if pw.has(e, lp) {
+					open()
+					m.name(liveNames[lp], "", true)
 				}
 			}
 		}
@@ -499,6 +537,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	}
 	listing := stream || len(children) > 0
 	pw := newPropWriter(nil, req, res.Role, h.now())
+	pw.contents = h.contentsFor(r)
 
 	dead, locks, err := h.propfindExtras(ctx, res, n, pw, listing, depth)
 	if err != nil {
@@ -529,6 +568,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	})
 	prefix := href(res.Space, n.Path, true)
 	for b := first; b != nil; b = <-batches {
+		pw.prefetch(b)
 		for i := range b {
 			c := &b[i]
 			e := propEntry{node: c, name: c.Name, dead: dead[c.ID], path: c.Path, locks: locks}
@@ -538,6 +578,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 			pw.response(&e, func() { m.href(prefix, c.Name, c.IsDir) })
 		}
 	}
+	pw.prefetch(children)
 	for i := range children {
 		c := &children[i]
 		e := propEntry{node: c, name: c.Name, dead: dead[c.ID], path: c.Path, locks: locks}

@@ -175,6 +175,12 @@ const submitterKey = "phraseanet_submiter_email"
 // It returns a *CommittedError if any node is (or was) in a commit, a
 // *HeldError if an upload session holds one (unless o.finalizing).
 func (s *Service) insertCommit(ctx context.Context, t Target, form map[string]any, nodes []space.Node, o commitOpts) (Commit, []Asset, error) {
+	// Joining a commit is an exposure: files never scanned are scanned
+	// now; one found infected is quarantined and the commit refused.
+	// This comes before the files are frozen into the commit.
+	if err := s.tree.Vet(ctx, nodes...); err != nil {
+		return Commit{}, nil, err
+	}
 	userID, record := o.userID, o.record
 	if userID != 0 {
 		if v, _ := form[submitterKey].(string); v == "" {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/space"
 )
 
 // httpError is an error with what the client should see.
@@ -77,6 +78,9 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status = http.StatusConflict
 	case errors.Is(err, ErrBadInput):
 		status = http.StatusBadRequest
+	case errors.Is(err, space.ErrInfected), errors.Is(err, space.ErrScanFailed):
+		st, msg, _ := api.SpaceStatus(err)
+		status, body = st, map[string]string{"error": msg}
 	default:
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		status, body = http.StatusInternalServerError, map[string]string{"error": "internal error"}

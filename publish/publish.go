@@ -830,7 +830,9 @@ func putMetadata(ctx context.Context, tx *store.Tx, nodes []int64, meta string) 
 }
 
 // handleMetadata serves GET /api/v1/metadata/{space}/{path...}: the
-// metadata finalizations stored on a file ({} when none), for its viewers.
+// metadata finalizations stored on a file ({} when none), and for a file
+// what processing knows of its content ("file", a postproc.FileMeta), for
+// its viewers.
 func (s *Service) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
@@ -863,5 +865,16 @@ func (s *Service) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"space": n.SpaceID, "path": n.Path, "metadata": json.RawMessage(js)})
+	out := map[string]any{"space": n.SpaceID, "path": n.Path, "metadata": json.RawMessage(js)}
+	if !n.IsDir {
+		// What processing knows of the content, beside what finalizations
+		// stored.
+		known, err := s.cfg.Tree.Contents(ctx, n)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out["file"] = postproc.Describe(n, known[n.SHA256])
+	}
+	api.WriteJSON(w, http.StatusOK, out)
 }

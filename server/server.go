@@ -28,6 +28,7 @@ import (
 	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/publish"
+	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/tus"
 	"github.com/wharfhq/wharf/web"
 )
@@ -162,7 +163,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Every line logged with a request's context carries its request id.
 	log := slog.New(api.LogHandler(cfg.Logger.Handler()))
-	svc, err := Open(ctx, cfg.Dir, true, log)
+	// With clamd, files found in a space unscanned (installed while no
+	// scanner was configured, restored) are scanned on first exposure.
+	bus := events.New()
+	var scanner space.Scanner
+	if cfg.Clamd != "" {
+		sc, err := postproc.NewScanner(postproc.ScannerConfig{Clamd: cfg.Clamd, Reject: cfg.Reject,
+			QuarantineDir: filepath.Join(cfg.Dir, "quarantine"), Bus: bus})
+		if err != nil {
+			return err
+		}
+		scanner = sc
+	}
+	svc, err := openServices(ctx, cfg.Dir, true, log, scanner)
 	if err != nil {
 		return err
 	}
@@ -170,7 +183,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
 		return err
 	}
-	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}
+	app := &app{cfg: cfg, svc: svc, log: log, bus: bus}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
 	// The pipeline, the upload janitor and the Phraseanet workers run on
