@@ -45,6 +45,8 @@ const (
 	lpOCChecksums
 	lpOCPermissions
 	lpOCSize
+	lpOCID
+	lpOCDataFingerprint
 	numLiveProps
 )
 
@@ -64,6 +66,10 @@ var liveNames = [numLiveProps]xml.Name{
 	lpOCChecksums:    {Space: nsOC, Local: "checksums"},
 	lpOCPermissions:  {Space: nsOC, Local: "permissions"},
 	lpOCSize:         {Space: nsOC, Local: "size"},
+	lpOCID:           {Space: nsOC, Local: "id"},
+	// What ownCloud changes after restoring a backup, to make clients
+	// compare instead of believing; Wharf's is always empty.
+	lpOCDataFingerprint: {Space: nsOC, Local: "data-fingerprint"},
 }
 
 // liveTags are the start and end tags of each live property.
@@ -131,6 +137,8 @@ type propEntry struct {
 	locks   *lockIndex
 	size    int64 // oc:size of a collection, if hasSize
 	hasSize bool
+	role    auth.Role // the caller's role here, if ownRole (else the listing's)
+	ownRole bool
 }
 
 func (e *propEntry) isDir() bool { return e.node == nil || e.node.IsDir }
@@ -195,7 +203,7 @@ func (pw *propWriter) has(e *propEntry, lp liveProp) bool {
 		return true
 	case lpContentLength, lpContentType:
 		return n != nil && !n.IsDir
-	case lpLastModified, lpETag, lpOCFileID, lpOCPermissions:
+	case lpLastModified, lpETag, lpOCFileID, lpOCPermissions, lpOCID, lpOCDataFingerprint:
 		return n != nil
 	case lpCreationDate:
 		return n != nil || !e.created.IsZero()
@@ -271,16 +279,17 @@ func (pw *propWriter) writeLive(e *propEntry, lp liveProp) {
 		m.int(pw.quota.available)
 	case lpQuotaUsed:
 		m.int(pw.quota.used)
-	case lpOCFileID:
+	case lpOCFileID, lpOCID:
+		// oc:id is ownCloud's opaque id, the same as OC-FileId: the
+		// node's, which renames and moves keep.
 		m.int(n.ID)
+	case lpOCDataFingerprint:
 	case lpOCPermissions:
-		switch {
-		case !pw.role.Allows(auth.Editor):
-		case n.IsDir:
-			m.raw("RDNVCK")
-		default:
-			m.raw("RDNVW")
+		role := pw.role
+		if e.ownRole {
+			role = e.role
 		}
+		m.raw(ocPermissions(role, n))
 	case lpOCSize:
 		if n.IsDir {
 			m.int(e.size)
@@ -457,6 +466,9 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	if err != nil {
 		return http.StatusBadRequest, clientError(err.Error())
 	}
+	if res.syncRoot() {
+		return h.propfindSyncRoot(w, r, res, req, depth)
+	}
 	if res.virtual() {
 		return h.propfindVirtual(w, r, res, req, depth)
 	}
@@ -524,10 +536,10 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	m.open()
 	pw.response(&self, func() {
 		m.raw("<D:href>")
-		m.hrefText(href(res.Space, n.Path, n.IsDir))
+		m.hrefText(res.href(res.Space, n.Path, n.IsDir))
 		m.raw("</D:href>")
 	})
-	prefix := href(res.Space, n.Path, true)
+	prefix := res.href(res.Space, n.Path, true)
 	for b := first; b != nil; b = <-batches {
 		for i := range b {
 			c := &b[i]
@@ -549,7 +561,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 		} else {
 			pw.response(&e, func() {
 				m.raw("<D:href>")
-				m.hrefText(href(res.Space, c.Path, c.IsDir))
+				m.hrefText(res.href(res.Space, c.Path, c.IsDir))
 				m.raw("</D:href>")
 			})
 		}
@@ -745,6 +757,10 @@ func (h *Handler) propfindVirtual(w http.ResponseWriter, r *http.Request, res re
 	return 0, nil
 }
 
+// davLastModified is the property through which ownCloud's WebDAV sets a
+// file's mtime, in Unix seconds.
+var davLastModified = xml.Name{Space: nsDAV, Local: "lastmodified"}
+
 // errPropLimit: a PROPPATCH would leave a resource with too many or too
 // large dead properties.
 var errPropLimit = errors.New("too many dead properties")
@@ -793,6 +809,22 @@ func (h *Handler) handleProppatch(w http.ResponseWriter, r *http.Request, res re
 			}
 			mtime, setMTime = t, true
 		}
+		if op.Name == davLastModified {
+			// rclone's owncloud vendor (touch, and sync of times) sends
+			// Unix seconds here and expects the file's mtime to change.
+			if op.Remove {
+				continue
+			}
+			t, err := parseUnixTime(op.Value)
+			if err != nil {
+				t, err = http.ParseTime(strings.TrimSpace(op.Value))
+			}
+			if err != nil {
+				statuses[i], failed = http.StatusConflict, true
+				continue
+			}
+			mtime, setMTime = t, true
+		}
 	}
 	if !failed {
 		status, err := h.applyProppatch(ctx, res, n, ops, setMTime, mtime)
@@ -817,7 +849,7 @@ func (h *Handler) handleProppatch(w http.ResponseWriter, r *http.Request, res re
 	m := newMSWriter(w)
 	m.open()
 	m.raw("<D:response><D:href>")
-	m.hrefText(href(res.Space, n.Path, n.IsDir))
+	m.hrefText(res.href(res.Space, n.Path, n.IsDir))
 	m.raw("</D:href>")
 	done := make([]bool, len(ops))
 	for i := range ops {
@@ -858,12 +890,15 @@ func (h *Handler) applyProppatch(ctx context.Context, res resource, n store.Node
 			return spaceStatus(err)
 		}
 	}
-	changes := make([]store.PropChange, len(ops))
-	for i, op := range ops {
-		changes[i] = store.PropChange{
+	changes := make([]store.PropChange, 0, len(ops))
+	for _, op := range ops {
+		if op.Name == davLastModified {
+			continue // the mtime itself, not a property to keep
+		}
+		changes = append(changes, store.PropChange{
 			Prop:   store.Prop{NS: op.Name.Space, Name: op.Name.Local, Lang: op.Lang, XML: op.Value},
 			Remove: op.Remove,
-		}
+		})
 	}
 	err := h.db.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.PatchProps(ctx, n.ID, changes); err != nil {
