@@ -143,10 +143,13 @@ func (h *Handler) capabilities(r *http.Request) any {
 		// a POST with Tus-Resumable on the folder, then PATCHes to the
 		// Location, as oCIS has it.
 		files["tus_support"] = map[string]any{
-			"version":              "1.0.0",
-			"resumable":            "1.0.0",
-			"extension":            "creation,creation-with-upload,checksum,termination",
-			"max_chunk_size":       0,
+			"version":   "1.0.0",
+			"resumable": "1.0.0",
+			"extension": "creation,creation-with-upload,checksum,termination",
+			// Without a limit the client sends a whole file in its
+			// creation, and a creation cut short leaves it no URL to
+			// resume from: in pieces, only the piece in flight is lost.
+			"max_chunk_size":       10 << 20,
 			"http_method_override": "",
 		}
 	}
