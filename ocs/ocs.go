@@ -146,10 +146,13 @@ func (h *Handler) capabilities(r *http.Request) any {
 			"version":   "1.0.0",
 			"resumable": "1.0.0",
 			"extension": "creation,creation-with-upload,checksum,termination",
-			// Without a limit the client sends a whole file in its
-			// creation, and a creation cut short leaves it no URL to
-			// resume from: in pieces, only the piece in flight is lost.
-			"max_chunk_size":       10 << 20,
+			// No limit: the ownCloud client 2.11 then sends the whole
+			// file with its creation. With a limit it miscomputes the
+			// size of its PATCHes (it subtracts the offset twice) and
+			// loops on empty PATCHes for some sizes; and since it keeps
+			// no upload URL between runs, pieces would not let an
+			// interrupted run resume anyway.
+			"max_chunk_size":       0,
 			"http_method_override": "",
 		}
 	}
