@@ -81,7 +81,7 @@ func (h *Handler) chunks(w http.ResponseWriter, r *http.Request) (int, error) {
 	dir := filepath.Join(userDir, transfer)
 	switch {
 	case r.Method == "MKCOL" && chunk == "":
-		h.expireChunks(r, userDir)
+		h.expireChunks(r)
 		if err := os.MkdirAll(userDir, 0o700); err != nil {
 			return http.StatusInternalServerError, err
 		}
@@ -297,17 +297,20 @@ func (h *Handler) propfindChunks(w http.ResponseWriter, r *http.Request, userDir
 	return 0, nil
 }
 
-// expireChunks removes the user's transfers untouched for chunkExpiry.
-func (h *Handler) expireChunks(r *http.Request, userDir string) {
-	es, err := os.ReadDir(userDir)
-	if err != nil {
-		return
-	}
+// expireChunks removes the transfers, of every user, untouched for
+// chunkExpiry; each new transfer sweeps (transfers are few, and a user who
+// never comes back must not keep their chunks forever).
+func (h *Handler) expireChunks(r *http.Request) {
+	users, _ := os.ReadDir(h.cfg.ChunkDir)
 	cutoff := h.now().Add(-chunkExpiry)
-	for _, e := range es {
-		if fi, err := e.Info(); err == nil && e.IsDir() && fi.ModTime().Before(cutoff) {
-			if err := os.RemoveAll(filepath.Join(userDir, e.Name())); err != nil {
-				h.log.WarnContext(r.Context(), "cannot remove expired chunked upload", "dir", e.Name(), "err", err)
+	for _, u := range users {
+		userDir := filepath.Join(h.cfg.ChunkDir, u.Name())
+		es, _ := os.ReadDir(userDir)
+		for _, e := range es {
+			if fi, err := e.Info(); err == nil && e.IsDir() && fi.ModTime().Before(cutoff) {
+				if err := os.RemoveAll(filepath.Join(userDir, e.Name())); err != nil {
+					h.log.WarnContext(r.Context(), "cannot remove expired chunked upload", "dir", e.Name(), "err", err)
+				}
 			}
 		}
 	}

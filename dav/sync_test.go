@@ -150,6 +150,17 @@ func TestChunkedUpload(t *testing.T) {
 	if w := do("PROPFIND", up, "", "Depth", "1"); w.Code != http.StatusNotFound {
 		t.Errorf("the transfer is still there after assembly: %d", w.Code)
 	}
+	// A transfer left alone for a day goes when the next one starts.
+	do("MKCOL", up+"-old", "")
+	old := time.Now().Add(-chunkExpiry - time.Hour)
+	dirs, _ := os.ReadDir(f.h.cfg.ChunkDir)
+	for _, d := range dirs {
+		os.Chtimes(f.h.cfg.ChunkDir+"/"+d.Name()+"/t-1-old", old, old)
+	}
+	do("MKCOL", up+"-new", "")
+	if w := do("PROPFIND", up+"-old", "", "Depth", "1"); w.Code != http.StatusNotFound {
+		t.Errorf("an expired transfer is still there: %d", w.Code)
+	}
 	// A viewer cannot assemble into a space it only reads.
 	vup := "/remote.php/dav/uploads/vic/t-2"
 	f.serve(f.h.serveChunks, f.viewer, "MKCOL", vup, "")
