@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -757,6 +758,27 @@ func (h *Handler) propfindVirtual(w http.ResponseWriter, r *http.Request, res re
 	return 0, nil
 }
 
+// checksumRE finds the "ALGO:hex" fields of an oc:checksums value.
+var checksumRE = regexp.MustCompile(`(?i)\b(sha1|sha256|md5|adler32):([0-9a-f]+)`)
+
+// checksumsAgree reports whether the SHA-1 and SHA-256 that value names
+// (others cannot be checked) are n's.
+func checksumsAgree(value string, n store.Node) bool {
+	for _, m := range checksumRE.FindAllStringSubmatch(value, -1) {
+		var have string
+		switch strings.ToLower(m[1]) {
+		case "sha1":
+			have = n.SHA1
+		case "sha256":
+			have = n.SHA256
+		}
+		if have != "" && !strings.EqualFold(have, m[2]) {
+			return false
+		}
+	}
+	return true
+}
+
 // davLastModified is the property through which ownCloud's WebDAV sets a
 // file's mtime, in Unix seconds.
 var davLastModified = xml.Name{Space: nsDAV, Local: "lastmodified"}
@@ -794,7 +816,16 @@ func (h *Handler) handleProppatch(w http.ResponseWriter, r *http.Request, res re
 	setMTime := false
 	for i, op := range ops {
 		statuses[i] = http.StatusOK
-		if _, live := lookupLive(op.Name); live {
+		if lp, live := lookupLive(op.Name); live {
+			if lp == lpOCChecksums && !op.Remove {
+				// rclone's owncloud vendor sends the file's checksums
+				// along with its time: what Wharf computed itself stands,
+				// and agreeing with it is not an error.
+				if !checksumsAgree(op.Value, n) {
+					statuses[i], failed = http.StatusConflict, true
+				}
+				continue
+			}
 			statuses[i], failed = http.StatusForbidden, true
 			continue
 		}
@@ -892,8 +923,8 @@ func (h *Handler) applyProppatch(ctx context.Context, res resource, n store.Node
 	}
 	changes := make([]store.PropChange, 0, len(ops))
 	for _, op := range ops {
-		if op.Name == davLastModified {
-			continue // the mtime itself, not a property to keep
+		if op.Name == davLastModified || op.Name == liveNames[lpOCChecksums] {
+			continue // the mtime itself, or checksums checked above: not properties to keep
 		}
 		changes = append(changes, store.PropChange{
 			Prop:   store.Prop{NS: op.Name.Space, Name: op.Name.Local, Lang: op.Lang, XML: op.Value},

@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -704,5 +705,60 @@ func TestSyncLoginFlow(t *testing.T) {
 	}
 	if list := mustWharf(t, in.Data, "", "apppass", "list", "admin"); !strings.Contains(list, "device-") {
 		t.Errorf("the minted app password is not listed:\n%s", list)
+	}
+}
+
+// TestPropPatchMTime: newer rclone releases (the owncloud and nextcloud
+// vendors) set a file's time with a PROPPATCH of DAV:lastmodified in Unix
+// seconds, alone or with the oc:checksums it knows; Debian's rclone 1.60
+// does not send it yet, so the request is sent here as those releases
+// write it, and Debian's rclone reads the result.
+func TestPropPatchMTime(t *testing.T) {
+	rclone := requireTool(t, "rclone", "rclone")
+	in := start(t, t.TempDir(), "WHARF_ADMIN_PASSWORD="+syncPW)
+	davPut(t, in, "files", "touched.txt", strings.NewReader("touch me"))
+	davPut(t, in, "files", "summed.txt", strings.NewReader("sum me"))
+	sha1sum := "SHA1:" + fmt.Sprintf("%x", sha1.Sum([]byte("sum me")))
+	bodies := map[string]string{
+		"touched.txt": `<?xml version="1.0" encoding="utf-8" ?>
+<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>
+<lastmodified xmlns="DAV:">1577934245</lastmodified>
+</D:prop></D:set></D:propertyupdate>`,
+		"summed.txt": `<?xml version="1.0" encoding="utf-8" ?>
+<D:propertyupdate xmlns:D="DAV:" xmlns:oc="http://owncloud.org/ns"><D:set><D:prop>
+<lastmodified xmlns="DAV:">1577934245</lastmodified>
+<oc:checksums><oc:checksum>` + sha1sum + `</oc:checksum></oc:checksums>
+</D:prop></D:set></D:propertyupdate>`,
+	}
+	for name, body := range bodies {
+		resp := in.do("PROPPATCH", "/remote.php/webdav/files/"+name, "admin", syncPW, strings.NewReader(body))
+		if got := readAll(t, resp.Body); resp.StatusCode != 207 || strings.Contains(got, "HTTP/1.1 4") {
+			t.Errorf("PROPPATCH %s: %s\n%s", name, resp.Status, got)
+		}
+	}
+	obscured := runRclone(t, rclone, nil, false, "obscure", syncPW)
+	env := []string{
+		"RCLONE_CONFIG_WHARF_TYPE=webdav",
+		"RCLONE_CONFIG_WHARF_URL=" + in.URL + "/remote.php/webdav/files/",
+		"RCLONE_CONFIG_WHARF_VENDOR=owncloud",
+		"RCLONE_CONFIG_WHARF_USER=admin",
+		"RCLONE_CONFIG_WHARF_PASS=" + strings.TrimSpace(obscured),
+		"RCLONE_CONFIG=" + filepath.Join(t.TempDir(), "none.conf"),
+	}
+	listing := runRclone(t, rclone, env, false, "lsl", "wharf:")
+	for name := range bodies {
+		if !regexp.MustCompile(`2020-01-02 03:04:05\S* ` + regexp.QuoteMeta(name)).MatchString(listing) {
+			t.Errorf("%s: time not set:\n%s", name, listing)
+		}
+	}
+	// Checksums that contradict the file's are refused, and change nothing.
+	resp := in.do("PROPPATCH", "/remote.php/webdav/files/summed.txt", "admin", syncPW, strings.NewReader(strings.ReplaceAll(
+		strings.Replace(bodies["summed.txt"], sha1sum, "SHA256:"+strings.Repeat("0", 64), 1), "1577934245", "1000000000")))
+	if got := readAll(t, resp.Body); !strings.Contains(got, "409") {
+		t.Errorf("contradicting checksums: %s", got)
+	}
+	fi, err := os.Stat(filepath.Join(in.Data, "spaces", "files", "summed.txt"))
+	if err != nil || !fi.ModTime().Equal(time.Unix(1577934245, 0)) {
+		t.Errorf("the file's mtime on disk: %v, %v", fi, err)
 	}
 }
