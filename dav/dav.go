@@ -198,9 +198,12 @@ type resource struct {
 	Base string
 }
 
+// syncMount reports whether r was named through a sync clients' mount.
+func (r resource) syncMount() bool { return r.Base != "" && r.Base != SpacesPrefix }
+
 // syncRoot reports whether r is the root of a sync clients' mount, the
 // read-only folder that holds the caller's spaces.
-func (r resource) syncRoot() bool { return r.Space == "" && r.Base != "" && r.Base != SpacesPrefix }
+func (r resource) syncRoot() bool { return r.Space == "" && r.syncMount() }
 
 // href is the escaped URL path of a resource in a space as the request
 // named spaces, ending in "/" for collections.

@@ -216,6 +216,11 @@ func (h *Handler) putBody(w http.ResponseWriter, r *http.Request, res resource, 
 			opts.ExpectedSize = n
 		}
 	}
+	if res.syncMount() {
+		// The sync clients compare SHA-1s (their checksum type): keep one
+		// for every file they upload, checksum header or not.
+		opts.SHA1 = true
+	}
 	mtimeSet := false
 	if v := r.Header.Get("X-OC-Mtime"); v != "" {
 		t, err := parseUnixTime(v)

@@ -76,6 +76,9 @@ func TestSyncMount(t *testing.T) {
 		w.Header().Get("X-OC-Mtime") != "accepted" || w.Header().Get("OC-FileId") != id {
 		t.Errorf("PUT: %d, headers %v", w.Code, w.Header())
 	}
+	if n, _ := f.tree.Stat(context.Background(), "files", "a/b/c.txt"); n.SHA1 == "" {
+		t.Error("a PUT through the sync mount kept no SHA-1")
+	}
 	if got := parseMS(t, f.do(f.admin, "PROPFIND", "/remote.php/webdav/", props, "Depth", "0")).Responses[0].value(t, davName("getetag")); got == rootBefore {
 		t.Error("the mount's root ETag did not change with a file three levels below")
 	}
