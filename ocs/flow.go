@@ -154,7 +154,15 @@ func (h *Handler) handleFlowPage(w http.ResponseWriter, r *http.Request) {
 		h.writePage(w, http.StatusNotFound, map[string]any{"Error": "This sign-in link has expired or was already used. Start again from the client.", "Client": "?"})
 		return
 	}
-	h.writePage(w, http.StatusOK, map[string]any{"Client": f.client})
+	data := map[string]any{"Client": f.client}
+	if c, err := r.Cookie(auth.SessionCookie); err == nil {
+		// Signed in on the web UI already: only the password is asked
+		// (an app password is made with the account password alone).
+		if p, err := h.cfg.Auth.SessionFromCookie(r.Context(), r.RemoteAddr, c.Value); err == nil {
+			data["User"] = p.User.Name
+		}
+	}
+	h.writePage(w, http.StatusOK, data)
 }
 
 // handleFlowGrant signs the user in with the account password and mints
