@@ -25,6 +25,7 @@ import (
 	"github.com/wharfhq/wharf/dav"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/ocs"
 	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/publish"
@@ -326,7 +327,13 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 		Processor:     runner,
 		Bus:           a.bus,
 		Creator:       a.tus,
+		ChunkDir:      filepath.Join(cfg.Dir, "uploads", "chunks"),
 	})
+	if err != nil {
+		return err
+	}
+	a.ocs, err = ocs.New(ocs.Config{Auth: svc.Auth, PublicURL: cfg.PublicURL, Chunking: true, Tus: true,
+		Logger: log.With("component", "ocs")})
 	if err != nil {
 		return err
 	}
@@ -446,6 +453,7 @@ type app struct {
 	ph       *phraseanet.Service
 	evh      *web.Events
 	web      *web.Handler
+	ocs      *ocs.Handler
 	pub      *publish.Service
 	tls      *https   // nil: plain HTTP (https.go)
 	met      *metrics // nil in tests that build an app by hand (metrics.go)
