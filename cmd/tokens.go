@@ -19,7 +19,7 @@ func (c *commands) tokenCommand() *cli.Command {
 			{Name: "create", Usage: "create a token and print it (shown once)", ArgsUsage: "USER", Action: c.tokenCreate, Flags: []cli.Flag{
 				&cli.StringFlag{Name: "label", Usage: "what the token is for"},
 				&cli.StringSliceFlag{Name: "scope", Usage: "restrict the token to read, write (includes read), account or admin (repeatable; docs/api.md)"},
-				&cli.DurationFlag{Name: "ttl", Usage: "lifetime, e.g. 720h (default: no expiry)"},
+				&cli.DurationFlag{Name: "ttl", Usage: "lifetime, e.g. 720h", DefaultText: "no expiry"},
 			}},
 			{Name: "list", Usage: "list a user's tokens", ArgsUsage: "USER", Action: c.tokenList},
 			{Name: "revoke", Usage: "revoke a token", ArgsUsage: "ID", Action: c.tokenRevoke},
