@@ -281,6 +281,9 @@ func (h *Handler) resolve(r *http.Request, urlPath string, p *auth.Principal) (r
 		return resource{}, http.StatusInternalServerError, err
 	}
 	if !ok {
+		if sub == "" && r.Method == http.MethodPut {
+			return resource{}, http.StatusNotFound, clientError(notASpaceFile(id))
+		}
 		return resource{}, http.StatusNotFound, clientError("no such space")
 	}
 	clean, err := space.Clean(sub)
