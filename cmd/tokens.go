@@ -64,7 +64,7 @@ func (c *commands) tokenList(cx *cli.Context) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tLABEL\tSCOPES\tEXPIRES\tLAST USED")
+	fmt.Fprintln(tw, "ID\tKIND\tLABEL\tSCOPES\tEXPIRES\tLAST USED (±1 MIN)")
 	for _, t := range toks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Label, strings.Join(t.Scopes, " "), when(t.ExpiresAt), when(t.LastUsedAt))
 	}

@@ -205,3 +205,28 @@ func TestTargetUsesRecordedURL(t *testing.T) {
 		t.Errorf("target test --public-url: %v\n%s", err, out)
 	}
 }
+
+// TestAppPassList: the list says its last-use column is approximate, and a
+// new app password never takes a revoked one's id.
+func TestAppPassList(t *testing.T) {
+	env := map[string]string{"WHARF_DATA": newData(t)}
+	if _, _, err := runCLI(t, env, "user", "add", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"laptop", "phone"} {
+		if _, _, err := runCLI(t, env, "apppass", "create", "alice", "--label", l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := runCLI(t, env, "apppass", "revoke", "alice", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := runCLI(t, env, "apppass", "create", "alice", "--label", "tablet")
+	if err != nil || !strings.HasPrefix(errOut, "app password 3 (tablet)") {
+		t.Errorf("the third app password: %v, %q; want id 3 (2 was revoked, not free)", err, errOut)
+	}
+	out, _, err := runCLI(t, env, "apppass", "list", "alice")
+	if err != nil || !strings.Contains(out, "LAST USED (±1 MIN)") {
+		t.Errorf("apppass list: %v\n%s", err, out)
+	}
+}
