@@ -35,6 +35,9 @@ func (c *commands) spaceCreate(cx *cli.Context) error {
 	if err := args(cx, "NAME"); err != nil {
 		return err
 	}
+	if id := cx.String("id"); id != "" && !space.ValidID(id) {
+		return fmt.Errorf("--id %q: want lowercase letters, digits and dashes (at most 48, no dash at either end), e.g. team-photos-2", id)
+	}
 	var quota int64
 	if q := cx.String("quota"); q != "" {
 		var err error

@@ -6,7 +6,6 @@ package cmd
 // flags read the environment is decided here too (withEnv).
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -217,11 +216,4 @@ func globalFlag(app *cli.App, name string) cli.Flag {
 func flagName(tok string) string {
 	name, _, _ := strings.Cut(strings.TrimLeft(tok, "-"), "=")
 	return name
-}
-
-// isUsage reports whether err is a mistake in the command line (exit
-// status 2).
-func isUsage(err error) bool {
-	var ec cli.ExitCoder
-	return errors.As(err, &ec) && ec.ExitCode() == exitUsage
 }

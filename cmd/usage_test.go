@@ -162,6 +162,9 @@ func TestCleanErrors(t *testing.T) {
 		{"apppass list nobody", `user "nobody" not found`},
 		{"space create team", `a space named "Team" exists already (id team); to make a second one, give it an id of its own: wharf space create "team" --id ID`},
 		{"space create Other --id team", `a space with id "team" exists already`},
+		{"space create Other --id Bad_ID", `--id "Bad_ID": want lowercase letters, digits and dashes (at most 48, no dash at either end), e.g. team-photos-2`},
+		{"target remove nope", `target "nope" not found`},
+		{"target test nope", `target "nope" not found`},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			_, _, err := runCLI(t, env, strings.Fields(tc.args)...)

@@ -238,13 +238,24 @@ func (s *Service) FindTarget(ctx context.Context, idOrName string) (Target, erro
 		t, err = s.db.TargetByName(ctx, idOrName)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return Target{}, fmt.Errorf("%w: target %q", ErrNotFound, idOrName)
+		return Target{}, targetNotFound(idOrName)
 	}
 	if err != nil {
 		return Target{}, fmt.Errorf("phraseanet: %w", err)
 	}
 	return t, nil
 }
+
+// targetNotFound is ErrNotFound for idOrName, in the words a person who
+// typed it reads: 'target "x" not found'.
+func targetNotFound(idOrName string) error {
+	return &notFoundError{fmt.Sprintf("target %q not found", idOrName)}
+}
+
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string { return e.msg }
+func (e *notFoundError) Unwrap() error { return ErrNotFound }
 
 // ResetClientSecret gives a target (by id or name) a new pull-mode client
 // secret and returns it; the old one, and the bearer tokens it got, stop
@@ -261,7 +272,7 @@ func (s *Service) ResetClientSecret(ctx context.Context, idOrName string) (Targe
 	secret, hash := newClientSecret()
 	if err := s.db.Update(ctx, func(tx *store.Tx) error { return tx.SetTargetSecret(ctx, t.ID, hash) }); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return Target{}, "", fmt.Errorf("%w: target %q", ErrNotFound, idOrName)
+			return Target{}, "", targetNotFound(idOrName)
 		}
 		return Target{}, "", fmt.Errorf("phraseanet: reset client secret: %w", err)
 	}
