@@ -164,6 +164,7 @@ func TestCleanErrors(t *testing.T) {
 		{"space create Other --id team", `a space with id "team" exists already`},
 		{"space create Other --id Bad_ID", `--id "Bad_ID": want lowercase letters, digits and dashes (at most 48, no dash at either end), e.g. team-photos-2`},
 		{"target remove nope", `target "nope" not found`},
+		{"target add x --space files --mode push --destination 1", `mode push needs the enqueue URL (or the key "avoid" to not notify)`},
 		{"target test nope", `target "nope" not found`},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
