@@ -126,7 +126,7 @@ func (s *Service) Login(ctx context.Context, remoteAddr, name, password string) 
 		}
 		switch at.outcome {
 		case attemptWrong:
-			return nil, reason(ErrUnauthenticated, "wrong user name or password")
+			return nil, reason(ErrWrongPassword, "wrong user name or password")
 		case attemptThrottled:
 			return nil, &ThrottledError{RetryAfter: at.wait}
 		case attemptOK:
@@ -156,7 +156,7 @@ func (s *Service) accountLogin(ctx context.Context, ukey, addr, name, password s
 	}
 	if p == nil {
 		s.log.Info("login failed", "user", name, "remote_addr", addr)
-		return nil, attemptWrong, 0, reason(ErrUnauthenticated, "wrong user name or password")
+		return nil, attemptWrong, 0, reason(ErrWrongPassword, "wrong user name or password")
 	}
 	s.lim.release(t, true, s.now())
 	return p, attemptOK, 0, nil

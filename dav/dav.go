@@ -339,6 +339,9 @@ func (h *Handler) spaceResource(r *http.Request, p *auth.Principal, id, sub, bas
 		return resource{}, http.StatusInternalServerError, err
 	}
 	if !ok {
+		if sub == "" && r.Method == http.MethodPut {
+			return resource{}, http.StatusNotFound, clientError(notASpaceFile(id))
+		}
 		return resource{}, http.StatusNotFound, clientError("no such space")
 	}
 	clean, err := space.Clean(sub)

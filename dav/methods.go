@@ -169,6 +169,13 @@ func (h *Handler) listVirtual(w http.ResponseWriter, r *http.Request, res resour
 	return h.writeListing(w, r, SpacesPrefix, Prefix, entries)
 }
 
+// notASpaceFile is the answer to a PUT of /dav/spaces/<name>: that path
+// names a space (a folder) in the list of spaces, not a file.
+func notASpaceFile(name string) string {
+	return fmt.Sprintf("%s is the list of spaces, so %s%s would be a space, not a file: upload into a space instead, e.g. %s<space id>/%s (PROPFIND %s lists yours)",
+		SpacesPrefix, SpacesPrefix, name, SpacesPrefix, name, SpacesPrefix)
+}
+
 // cutLast splits p into its parent and last element.
 func cutLast(p string) (dir, name string, ok bool) {
 	i := strings.LastIndexByte(p, '/')
@@ -184,7 +191,7 @@ var errChecksum = errors.New("checksum mismatch")
 // upload never leaves a truncated file. 201 on create, 204 on overwrite.
 func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
 	if res.Path == "" {
-		return http.StatusMethodNotAllowed, clientError("cannot PUT onto a space's root collection")
+		return http.StatusMethodNotAllowed, clientError(notASpaceFile(res.Space))
 	}
 	if r.Header.Get("Content-Range") != "" {
 		// x/net/webdav would truncate the file and write the fragment; we

@@ -164,6 +164,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Every line logged with a request's context carries its request id.
 	log := slog.New(api.LogHandler(cfg.Logger.Handler()))
+	// The listener first: a port in use must fail before the first start
+	// creates anything (an admin whose password scrolled by on a run that
+	// never served). Connections queue in the kernel until Serve.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return listenError(cfg.Listen, err)
+	}
+	defer ln.Close() // Serve closes it too; a second Close does nothing
 	// With clamd, files found in a space unscanned (installed while no
 	// scanner was configured, restored) are scanned on first exposure.
 	bus := events.New()
@@ -181,9 +189,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer svc.Close()
-	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
-		return err
-	}
 	app := &app{cfg: cfg, svc: svc, log: log, bus: bus}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
@@ -205,12 +210,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := app.buildSurfaces(bg, runner); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
-	}
 	if err := app.openTLS(ln); err != nil {
-		ln.Close()
 		return err
 	}
 	if app.tls != nil {
@@ -219,17 +219,21 @@ func Run(ctx context.Context, cfg Config) error {
 	// The Phraseanet hand-off needs the public URL, which may come from
 	// the listener's address.
 	if err := app.startHandOff(bg, runner, ln.Addr()); err != nil {
-		ln.Close()
 		return err
 	}
 	if cfg.MetricsListen != "" {
 		stopMetrics, err := app.serveMetrics(ctx)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		defer stopMetrics()
 	}
+	// Everything that can fail to start has started: only now may the
+	// first start create the admin and show its password.
+	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
+		return err
+	}
+	app.recordPublicURL(ctx, ln.Addr())
 	return app.serve(ctx, bg.ctx, ln)
 }
 

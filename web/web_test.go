@@ -323,7 +323,7 @@ func TestLoginFailuresAndThrottle(t *testing.T) {
 	}
 	for i := range 3 {
 		rec := f.do(httptest.NewRequest("POST", SessionPath, strings.NewReader(`{"user":"bob","password":"wrong password"}`)))
-		if rec.Code != 401 || errorOf(t, rec.Body.String()) != "wrong user name or password" {
+		if rec.Code != 401 || errorOf(t, rec.Body.String()) != "user name or password is wrong" {
 			t.Fatalf("wrong password #%d = %d %s", i+1, rec.Code, rec.Body)
 		}
 	}

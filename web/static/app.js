@@ -185,7 +185,13 @@ async function route(focus = false) {
     if (mine.gone) done?.()
     else if (done) cleanup = () => done()
   } catch (err) {
-    if (!mine.gone) replace(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err.message))
+    if (mine.gone) {
+      // the route changed meanwhile
+    } else if (err.status === 404 && name === 's') {
+      notFound(args)
+    } else {
+      replace(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err.message))
+    }
   }
   // After a navigation, start screen readers and keyboards at the heading.
   const h1 = main.querySelector('h1')
@@ -193,6 +199,23 @@ async function route(focus = false) {
     h1.tabIndex = -1
     h1.focus()
   }
+}
+
+// notFound is the page for a space or folder that is not there (deleted,
+// renamed, moved, or in a space the user has no role in), with the ways
+// back: the nearest folder that may still exist, and the spaces.
+function notFound([spaceID = '', ...segments]) {
+  const path = segments.join('/')
+  const up = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : ''
+  const enc = (p) => p.split('/').map(encodeURIComponent).join('/')
+  replace(main,
+    h('h1', {}, 'Not found'),
+    h('p', {}, path
+      ? `There is no folder or file “${path}” in space “${spaceID}”. It may have been renamed, moved or deleted.`
+      : `There is no space “${spaceID}” that you have a role in. It may have been deleted, or you were removed from it.`),
+    h('ul', { class: 'ways-back' },
+      path && h('li', {}, h('a', { href: `#/s/${encodeURIComponent(spaceID)}/${enc(up)}` }, up ? `Up to “${up}”` : `Go to space “${spaceID}”`)),
+      h('li', {}, h('a', { href: '#/spaces' }, 'Go to your spaces'))))
 }
 
 async function boot() {
