@@ -43,7 +43,7 @@ func maximalFilters() map[string]string {
 		"long strings": `{"and":[` + list(7, func(i int) string {
 			return `{"prefix":{"field":"path","value":` + val(i, MaxFilterString) + `}}`
 		}) + `]}`,
-		"wildcards": `{"or":[` + list(7, func(i int) string { return `{"type":` + star(MaxFilterString) + `}` }) + `]}`,
+		"wildcards":        `{"or":[` + list(7, func(i int) string { return `{"type":` + star(MaxFilterString) + `}` }) + `]}`,
 		"one large regexp": `{"regexp":{"path":{"value":"^x{` + fmt.Sprint(MaxFilterRegexpInsts-10) + `}$"}}}`,
 		"large regexps": `{"or":[` + list(2, func(i int) string {
 			return `{"regexp":{"path":{"value":"[a-z]{` + fmt.Sprint(MaxFilterRegexpInsts/2-10) + `}"}}}`
