@@ -183,7 +183,7 @@ func TestScopeOut(t *testing.T) {
 		b.Publish(Event{Type: NodeMoved, Space: "files", Path: to, Size: size, Data: map[string]any{"from": from, "id": 7, "dir": false},
 			Before: &State{Space: "files", Path: from, Size: size}})
 	}
-	moved("photos/a.jpg", "photos/b.jpg", 10) // stays in: in
+	moved("photos/a.jpg", "photos/b.jpg", 10)  // stays in: in
 	moved("photos/b.jpg", "private/b.jpg", 10) // leaves: out
 	moved("private/b.jpg", "other/b.jpg", 10)  // never in: nothing
 	moved("other/b.jpg", "photos/c.jpg", 200)  // comes in: in
