@@ -547,7 +547,7 @@ func (h *Handler) publishCopyMove(r *http.Request, move bool, src, dst resource)
 	}
 	switch {
 	case move && src.Space == dst.Space:
-		h.publish(r, events.NodeMoved, dst.Space, n.Path, &n, map[string]any{"from": src.Path})
+		h.publishMove(r, dst.Space, src.Path, &n)
 	case move:
 		h.publish(r, events.NodeDeleted, src.Space, src.Path, nil, map[string]any{"to": dst.Space + "/" + n.Path})
 		h.publish(r, events.NodeCreated, dst.Space, n.Path, &n, nil)

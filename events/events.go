@@ -154,6 +154,7 @@ type Bus struct {
 	// pub serialises publishers and guards what follows.
 	pub   sync.Mutex
 	seq   uint64
+	last  atomic.Uint64   // seq, for readers without b.pub
 	gone  []*Subscription // scratch for Publish: subscriptions closed by overflow
 	woken []*Subscription // scratch for Publish: readers to wake
 	// The log of recent events, for SubscribeSince: a ring of logCap
@@ -198,6 +199,7 @@ func NewBus(cfg Config) *Bus {
 	b := &Bus{now: time.Now, logCap: cfg.LogEvents, logMax: cfg.LogBytes}
 	if cfg.FirstSeq > 0 {
 		b.seq = cfg.FirstSeq - 1
+		b.last.Store(b.seq)
 	}
 	b.lost = b.seq
 	if b.logCap == 0 {
@@ -224,6 +226,7 @@ func (b *Bus) Publish(e Event) Event {
 	b.pub.Lock()
 	defer b.pub.Unlock()
 	b.seq++
+	b.last.Store(b.seq)
 	e.Seq = b.seq
 	if e.Time.IsZero() {
 		e.Time = b.now().UTC()
@@ -471,6 +474,10 @@ type SubscribeOptions struct {
 // Close it.
 func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
 	s := b.newSubscription(o)
+	// Read before the subscription is indexed: the events after it are
+	// delivered, or were published while it was being made and are in the
+	// log for a SubscribeSince(Start()).
+	s.start = b.last.Load()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.index(s)
@@ -490,6 +497,7 @@ func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
 // before FirstSeq). It waits for a Publish under way.
 func (b *Bus) SubscribeSince(o SubscribeOptions, since uint64) (*Subscription, error) {
 	s := b.newSubscription(o)
+	s.start = since
 	b.pub.Lock()
 	defer b.pub.Unlock()
 	if since < b.lost || since > b.seq {
@@ -639,7 +647,8 @@ type Subscription struct {
 	match, allow    func(*Event) bool
 	spaces, types   []string // the index keys, as in Filter
 	closeOnOverflow bool
-	scope           int // scopeIn, scopeOut
+	scope           int    // scopeIn, scopeOut
+	start           uint64 // see Start
 	dropped         atomic.Uint64
 	overflowed      atomic.Bool
 	indexed         bool // guarded by bus.mu
@@ -774,6 +783,13 @@ func (s *Subscription) C() <-chan Event {
 	s.c.Store(&c)
 	return c
 }
+
+// Start is the seq from which the subscription delivers events: the since
+// of SubscribeSince, or the last seq published when SubscribeWith began.
+// A subscriber who lost its subscription before any event came may
+// resume with SubscribeSince(Start()) and miss nothing (it may receive
+// events published while the first subscription was being made).
+func (s *Subscription) Start() uint64 { return s.start }
 
 // Dropped is the number of events lost because the buffer was full.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }

@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
 		return err
 	}
-	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}
+	app := &app{cfg: cfg, svc: svc, log: log, bus: events.NewBus(events.Config{FirstSeq: firstSeq(time.Now())})}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
 	// The pipeline, the upload janitor and the Phraseanet workers run on
