@@ -180,6 +180,10 @@ type Bus struct {
 	wakeQ  []*Subscription
 	waking bool // wakeAll is running
 	now    func() time.Time
+
+	// The last upload.progress of each upload (see Progress).
+	markMu sync.Mutex
+	marks  map[string]progressMark
 }
 
 // index is a snapshot of the open subscriptions, never changed once
