@@ -3,7 +3,7 @@
 // sends requests, each with a requestId that the answer echoes:
 //
 //	{"action":"subscribe","requestId":"r1","filter":{"space":"files","type":"node.*"}}
-//	→ {"requestId":"r1","status":200,"result":{"channel":"c1"}}
+//	→ {"requestId":"r1","status":200,"result":{"channel":"c1","seq":41}}
 //	{"action":"unsubscribe","requestId":"r2","channel":"c1"}
 //	→ {"requestId":"r2","status":200,"result":{"channel":"c1"}}
 //	{"action":"get","requestId":"r3","space":"files","path":"photos/a.jpg"}
@@ -16,8 +16,13 @@
 // refused with 429 before the upgrade) and MaxSubscriptionsPerUser
 // subscriptions across them, MaxSubscriptions on one socket (one more is
 // answered 429).
-// The events of a subscription arrive as {"channel":"c1","event":{…}}, in
-// publication order. A subscription whose queue overflows ends with
+// The events of a subscription arrive as
+// {"channel":"c1","scope":"in","event":{…}}, in publication order; scope
+// is "out" for an item that left what the filter watches (a subscribe may
+// ask for "scope": all, in, out or none). A subscribe with "since" (an
+// event's seq, or the seq of an earlier subscribe's answer) first replays
+// the events after it from the bus's log, under the same access check as
+// live events, or is answered 410 when they are no longer all kept. A subscription whose queue overflows ends with
 // {"type":"overflow","channel":"c1"}; the client may subscribe again.
 //
 // Whatever the filter, a socket only receives events of spaces its caller
