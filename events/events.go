@@ -398,18 +398,7 @@ func (b *Bus) offer(s *Subscription, e *Event) {
 	if s.ended.Load() {
 		return
 	}
-	switch {
-	case s.wants(e):
-		if s.scope&scopeIn == 0 {
-			return
-		}
-	case e.Before != nil && s.scope&scopeOut != 0:
-		prev := e.previous()
-		if !s.wants(&prev) {
-			return
-		}
-		e = outOf(e, &prev, s.allow == nil || s.allow(e))
-	default:
+	if e = s.pick(e); e == nil {
 		return
 	}
 	s.mu.Lock()
@@ -503,24 +492,44 @@ func (b *Bus) SubscribeSince(o SubscribeOptions, since uint64) (*Subscription, e
 	s := b.newSubscription(o)
 	s.start = since
 	b.pub.Lock()
-	defer b.pub.Unlock()
 	if since < b.lost || since > b.seq {
-		return nil, fmt.Errorf("%w: since %d, kept after %d up to %d", ErrSinceTooOld, since, b.lost, b.seq)
+		lost, seq := b.lost, b.seq
+		b.pub.Unlock()
+		return nil, fmt.Errorf("%w: since %d, kept after %d up to %d", ErrSinceTooOld, since, lost, seq)
 	}
-	// Indexed under b.pub: the events published from now on are offered
-	// live, and those before it are all in the log.
+	// The events after since, from the log (in seq order), and the
+	// subscription indexed, under b.pub: the events published from now on
+	// are offered live, those before are in the snapshot.
+	i := sort.Search(b.logN, func(i int) bool { return b.log[(b.logHead+i)%b.logCap].Seq > since })
+	snap := make([]*Event, b.logN-i)
+	for j := range snap {
+		snap[j] = b.log[(b.logHead+i+j)%b.logCap]
+	}
+	s.size += len(snap) // room for the replay and the live events meanwhile
 	b.mu.Lock()
 	b.index(s)
 	b.mu.Unlock()
-	// The first event after since: the log is in seq order.
-	i := sort.Search(b.logN, func(i int) bool { return b.log[(b.logHead+i)%b.logCap].Seq > since })
-	s.mu.Lock()
-	s.size += b.logN - i
-	s.mu.Unlock()
-	for ; i < b.logN; i++ {
-		b.offer(s, b.log[(b.logHead+i)%b.logCap])
+	b.pub.Unlock()
+	// The checks and filter run outside the publishers' lock, as in
+	// Publish; the live events queued meanwhile come after the replay.
+	var replay []*Event
+	for _, e := range snap {
+		if x := s.pick(e); x != nil {
+			replay = append(replay, x)
+		}
 	}
-	b.flush()
+	if len(replay) == 0 {
+		return s, nil
+	}
+	s.mu.Lock()
+	ring := make([]*Event, max(len(replay)+s.n, min(s.size, 16)))
+	copy(ring, replay)
+	for j := range s.n {
+		ring[len(replay)+j] = s.ring[(s.head+j)%len(s.ring)]
+	}
+	s.ring, s.head, s.n = ring, 0, len(replay)+s.n
+	s.mu.Unlock()
+	s.signal()
 	return s, nil
 }
 
@@ -669,6 +678,24 @@ type Subscription struct {
 	ring []*Event // the queue, from head, n long; allocated at the first event
 	head int
 	n    int
+}
+
+// pick returns what s is to receive of e: e itself if it matches (scope
+// in), its out-of-scope form if its item left what s watches (scope out),
+// or nil. The authorization check runs first, then the filter.
+func (s *Subscription) pick(e *Event) *Event {
+	switch {
+	case s.wants(e):
+		if s.scope&scopeIn != 0 {
+			return e
+		}
+	case e.Before != nil && s.scope&scopeOut != 0:
+		prev := e.previous()
+		if s.wants(&prev) {
+			return outOf(e, &prev, s.allow == nil || s.allow(e))
+		}
+	}
+	return nil
 }
 
 // wants reports whether s accepts e: its authorization check, then its

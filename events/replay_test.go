@@ -22,13 +22,16 @@ func TestSubscribeSinceNoGapNoDuplicate(t *testing.T) {
 		defer close(published)
 		for i := range total {
 			b.Publish(Event{Type: NodeCreated, Space: []string{"a", "b"}[i%2], Path: fmt.Sprint(i)})
+			time.Sleep(10 * time.Microsecond)
 		}
 	})
-	for b.Seq() < 100 {
+	for b.Seq() < 1000 {
 		time.Sleep(100 * time.Microsecond)
 	}
 	since := b.Seq() // the publisher goes on
-	s, err := b.SubscribeSince(SubscribeOptions{Filter: mustFilter(t, `{"space":"a"}`), Buffer: total}, since)
+	// A slow check, so that live events come while the replay is checked.
+	slow := func(*Event) bool { time.Sleep(20 * time.Microsecond); return true }
+	s, err := b.SubscribeSince(SubscribeOptions{Filter: mustFilter(t, `{"space":"a"}`), Buffer: total, Allow: slow}, since)
 	if err != nil {
 		t.Fatal(err)
 	}
