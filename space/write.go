@@ -61,7 +61,7 @@ type PutOptions struct {
 	// Progress, if set, is given the body's bytes by Put and Stage as they
 	// are written to the staging file, after them and in order: a counter
 	// of what has arrived (events.Progress publishes upload.progress from
-	// it). Its errors are ignored.
+	// it). It is fed as the hashes are, and must not fail.
 	Progress io.Writer
 }
 
