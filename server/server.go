@@ -174,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer ln.Close() // Serve closes it too; a second Close does nothing
 	// With clamd, files found in a space unscanned (installed while no
 	// scanner was configured, restored) are scanned on first exposure.
-	bus := events.New()
+	bus := events.NewBus(events.Config{FirstSeq: firstSeq(time.Now())})
 	var scanner space.Scanner
 	if cfg.Clamd != "" {
 		sc, err := postproc.NewScanner(postproc.ScannerConfig{Clamd: cfg.Clamd, Reject: cfg.Reject,

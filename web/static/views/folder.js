@@ -104,11 +104,12 @@ class FolderView {
     this.unsubscribe?.()
   }
 
-  // subscribe follows node events in this folder (and moves anywhere in
-  // the space, which may take files out of it).
+  // subscribe follows node events in this folder; a node moved out of it
+  // comes too, with scope "out" (its old place in data.from, or in path
+  // when we may not see where it went).
   subscribe() {
     const filter = { space: this.sp.id, type: 'node.*' }
-    if (this.folder) filter.or = [{ prefix: { field: 'path', value: `${this.folder}/` } }, { type: 'node.moved' }]
+    if (this.folder) filter.prefix = { field: 'path', value: `${this.folder}/` }
     this.unsubscribe = this.ctx.events.subscribe(filter, (e) => {
       const from = e.data && typeof e.data.from === 'string' ? e.data.from : null
       if (parent(e.path || '') === this.folder || (from !== null && parent(from) === this.folder)) this.reloadSoon()
