@@ -352,6 +352,13 @@ func TestLinkDrop(t *testing.T) {
 		t.Errorf("no upload.created event seen: %v", seen)
 	}
 
+	// So does the file's metadata, with the link's creator.
+	st, _, mdBody := in.pubReq("GET", "/api/v1/metadata/files/inbox/photo.txt", adminBasic(), nil)
+	var md struct{ Metadata map[string]string }
+	if st != 200 || json.Unmarshal([]byte(mdBody), &md) != nil || md.Metadata["uploadedBy"] != "link:"+id || md.Metadata["linkCreator"] != "admin" {
+		t.Errorf("metadata of the dropped file: %d %s", st, mdBody)
+	}
+
 	// The space's policy applies: a name the tree refuses is refused.
 	bad := "filename " + base64.StdEncoding.EncodeToString([]byte("../escape.txt"))
 	if st, _, _ := linkGet(t, "POST", u+"/tus/", nil, "Tus-Resumable: 1.0.0", "Upload-Length: 1", "Upload-Metadata: "+bad); st != 400 {
