@@ -175,7 +175,7 @@ func TestTooNewMessage(t *testing.T) {
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	if v := schemaOf(t, path); v != 12 {
+	if v := schemaOf(t, path); v != newer {
 		t.Errorf("refused database now has schema %d: it must be left alone", v)
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(path), BackupDir)); !errors.Is(err, os.ErrNotExist) {
