@@ -425,3 +425,25 @@ func TestSearchAuthorization(t *testing.T) {
 		t.Errorf("anonymous search: %d, want 401", st)
 	}
 }
+
+// TestLinkDropPhraseanet: a file dropped through a link and committed to a
+// Phraseanet target names the link and its creator in its asset's data.
+func TestLinkDropPhraseanet(t *testing.T) {
+	ps := startPh(t)
+	kv := ps.addTarget(t, "dam", "--mode", "pull")
+	ps.expect(http.StatusCreated, davReq{method: "MKCOL", path: "/dav/spaces/files/" + phFolder})
+	u, id := linkCreate(t, ps.instance, "", "files", phFolder, "--upload-only")
+	content := "for the DAM"
+	meta := "filename " + base64.StdEncoding.EncodeToString([]byte("dropped.txt"))
+	st, h, body := linkGet(t, "POST", u+"/tus/", strings.NewReader(content), "Tus-Resumable: 1.0.0",
+		"Upload-Length: "+strconv.Itoa(len(content)), "Upload-Metadata: "+meta, "Content-Type: application/offset+octet-stream")
+	if st != 201 || h.Get("Upload-Offset") != strconv.Itoa(len(content)) {
+		t.Fatalf("creation with the bytes through the link: %d %q %s", st, h.Get("Upload-Offset"), body)
+	}
+	c := ps.commit(t, kv["id"], []phFile{{"dropped.txt", []byte(content)}}, nil)
+	st, _, asset := ps.phReq(t, "GET", "/assets/"+c.Assets[0].ID, "AssetToken "+c.Token, "application/json", "")
+	var a struct{ Data map[string]string }
+	if st != 200 || json.Unmarshal([]byte(asset), &a) != nil || a.Data["uploadedBy"] != "link:"+id || a.Data["linkCreator"] != "admin" {
+		t.Errorf("GET /assets/%s: %d %s; want data naming link:%s and admin", c.Assets[0].ID, st, asset, id)
+	}
+}
