@@ -185,7 +185,8 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, l store.Link
 // charge counts a download of l; when its limit is reached it answers 410
 // and returns false.
 func (h *Handler) charge(w http.ResponseWriter, r *http.Request, l store.Link) bool {
-	err := h.cfg.DB.Update(background(r.Context()), func(tx *store.Tx) error { return tx.ChargeLink(r.Context(), l.ID, store.LinkRead) })
+	ctx := background(r.Context())
+	err := h.cfg.DB.Update(ctx, func(tx *store.Tx) error { return tx.ChargeLink(ctx, l.ID, store.LinkRead) })
 	switch {
 	case err == nil:
 		return true

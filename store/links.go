@@ -135,12 +135,12 @@ func (tx *Tx) DeleteLink(ctx context.Context, id string) error {
 // against link id's limit, atomically: it returns ErrLinkUsedUp when the
 // limit is already reached, ErrNotFound when the link is gone.
 func (tx *Tx) ChargeLink(ctx context.Context, id, kind string) error {
-	col, max := "downloads", "max_downloads"
+	col, limit := "downloads", "max_downloads"
 	if kind == LinkUpload {
-		col, max = "uploads", "max_uploads"
+		col, limit = "uploads", "max_uploads"
 	}
 	res, err := tx.tx.ExecContext(ctx,
-		"UPDATE links SET "+col+" = "+col+" + 1 WHERE id = ? AND ("+max+" = 0 OR "+col+" < "+max+")", id)
+		"UPDATE links SET "+col+" = "+col+" + 1 WHERE id = ? AND ("+limit+" = 0 OR "+col+" < "+limit+")", id)
 	if err != nil {
 		return fmt.Errorf("store: charge link %q: %w", id, describe(err))
 	}
