@@ -30,7 +30,9 @@ func TestLinks(t *testing.T) {
 	if err := db.Update(ctx, func(tx *Tx) error { return tx.CreateLink(ctx, l) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(ctx, func(tx *Tx) error { return tx.CreateLink(ctx, Link{ID: "l2", TokenHash: "h1", NodeID: n.ID, CreatorID: u.ID, Kind: LinkRead, CreatedAt: now}) }); !errors.Is(err, ErrExists) {
+	if err := db.Update(ctx, func(tx *Tx) error {
+		return tx.CreateLink(ctx, Link{ID: "l2", TokenHash: "h1", NodeID: n.ID, CreatorID: u.ID, Kind: LinkRead, CreatedAt: now})
+	}); !errors.Is(err, ErrExists) {
 		t.Errorf("a second link with the same token hash: %v, want ErrExists", err)
 	}
 	root, _ := db.Node(ctx, "b", "")

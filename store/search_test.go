@@ -168,9 +168,9 @@ func BenchmarkSearch100k(b *testing.B) {
 	}
 	spaces := []string{"s0", "s2", "s4", "s6", "s8"}
 	for _, c := range []struct{ name, text string }{
-		{"rare", "42-17"},      // a handful of matches
-		{"common", "resume"},   // a tenth of all names, first 100 returned
-		{"short", "üb"},        // under three characters: no index
+		{"rare", "42-17"},    // a handful of matches
+		{"common", "resume"}, // a tenth of all names, first 100 returned
+		{"short", "üb"},      // under three characters: no index
 		{"none", "nothing-at-all"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
