@@ -2,7 +2,10 @@
 // links.mjs opens share links in Chromium, headless, with Playwright, as
 // someone without an account would: a folder link (its listing, a
 // subfolder, the zip link) and a drop link (pick a file, see it
-// delivered). e2e/links_ui_test.go runs it against a real server.
+// delivered). Then, signed in: the folder view's Share dialog makes a link
+// (opened, then revoked) and the search page finds a file by an accented
+// name typed without its accents. e2e/links_ui_test.go runs it against a
+// real server.
 //
 // Protocol: one JSON object per line on stdout: {"event": "step", name},
 // then "done" ({screenshots}) or "fail" ({message, problems}). Exit status
@@ -20,6 +23,8 @@ const { values: opt } = parseArgs({
     file: { type: 'string' }, // a file to drop
     out: { type: 'string' }, // screenshots directory
     chromium: { type: 'string', default: '/usr/bin/chromium' },
+    url: { type: 'string' }, // the server, for the signed-in part
+    user: { type: 'string', default: 'admin' }, // its password in $UI_PASSWORD
   },
 })
 if (!opt.folder || !opt.drop || !opt.file || !opt.out) {
@@ -90,6 +95,42 @@ try {
   await row.locator('.share-upload-state', { hasText: 'delivered' }).waitFor({ timeout: 60000 })
   await shot('dropped')
   check(!requests.some((p) => p.startsWith('/tus/') || p.startsWith('/api/')), `the drop page used /tus/ or the API: ${requests.filter((p) => p.startsWith('/tus/') || p.startsWith('/api/'))}`)
+
+  step('share dialog')
+  await page.goto(opt.url)
+  await page.getByLabel('User name').fill(opt.user)
+  await page.getByLabel('Password').fill(process.env.UI_PASSWORD || '')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('heading', { name: 'Spaces' }).waitFor()
+  await page.goto(`${opt.url}/ui/#/s/files/photos`)
+  await page.getByRole('heading', { name: 'photos' }).waitFor()
+  await page.getByRole('button', { name: 'Share folder…' }).click()
+  const dlg = page.getByRole('dialog', { name: /^Share/ })
+  await dlg.getByLabel('Label (optional)').fill('from the dialog')
+  await dlg.getByRole('button', { name: 'Create link' }).click()
+  const made = await dlg.getByLabel('Link URL').inputValue()
+  check(/\/s\/[A-Za-z0-9_-]{32}$/.test(made), `the dialog shows ${made}, not a link URL`)
+  await dlg.getByText('“from the dialog”').waitFor()
+  await shot('share-dialog')
+  const other = await browser.newPage()
+  await other.goto(made)
+  await other.getByRole('link', { name: 'a.txt' }).waitFor()
+  await other.close()
+  await dlg.getByRole('button', { name: /^Revoke .*from the dialog/ }).click()
+  await page.getByRole('dialog', { name: 'Revoke link' }).getByRole('button', { name: 'Revoke' }).click()
+  await dlg.getByText('“from the dialog”').waitFor({ state: 'detached' })
+  await dlg.getByRole('button', { name: 'Close' }).click()
+  const gone = await browser.newPage()
+  const res = await gone.goto(made)
+  check(res.status() === 404, `the revoked link answers ${res.status()}`)
+  await gone.close()
+
+  step('search')
+  await page.getByRole('link', { name: 'Search' }).click()
+  await page.getByLabel('Name contains').fill('resume')
+  await page.getByRole('button', { name: 'Search', exact: true }).click()
+  await page.getByRole('link', { name: 'photos/Résumé.txt' }).waitFor()
+  await shot('search')
 
   check(problems.length === 0, `the page reported problems:\n${problems.join('\n')}`)
   emit({ event: 'done', screenshots: shots })
