@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -281,6 +282,8 @@ func (h *Handler) serveListing(w http.ResponseWriter, r *http.Request, l store.L
 		h.fail(w, r, err)
 		return
 	}
+	// Folders first, then files, each by name as the index orders them.
+	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].IsDir && !nodes[j].IsDir })
 	var es []entry
 	for _, n := range nodes {
 		e := entry{Name: n.Name, Href: url.PathEscape(n.Name), Modified: n.MTime.UTC().Format("2006-01-02 15:04"), IsDir: n.IsDir}
