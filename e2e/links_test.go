@@ -359,7 +359,24 @@ func TestLinkDrop(t *testing.T) {
 		t.Errorf("metadata of the dropped file: %d %s", st, mdBody)
 	}
 
-	// The space's policy applies: a name the tree refuses is refused.
+	// The space's policy applies to what a link brings: a denied name is
+	// refused by processing and never appears.
+	mustWharf(t, in.Data, "", "space", "policy", "files", "--deny-names", "*.exe")
+	exe := "filename " + base64.StdEncoding.EncodeToString([]byte("tool.exe"))
+	st, h, body = linkGet(t, "POST", u+"/tus/", nil, "Tus-Resumable: 1.0.0", "Upload-Length: 2", "Upload-Metadata: "+exe)
+	if st == 201 {
+		st, _, body = linkGet(t, "PATCH", in.URL+h.Get("Location"), strings.NewReader("MZ"), "Tus-Resumable: 1.0.0",
+			"Upload-Offset: 0", "Content-Type: application/offset+octet-stream")
+	}
+	if st != 422 && st != 403 {
+		t.Errorf("a denied name through the link: %d %s, want 422 (processing refuses it) or 403", st, body)
+	}
+	t.Logf("denied name through the link: %d %s", st, strings.TrimSpace(string(body)))
+	if st, _, _ := in.send("admin", davPW, davReq{method: "GET", path: "/dav/spaces/files/inbox/tool.exe"}); st != 404 {
+		t.Errorf("the denied file is there: GET %d", st)
+	}
+
+	// A name climbing out of the folder is refused.
 	bad := "filename " + base64.StdEncoding.EncodeToString([]byte("../escape.txt"))
 	if st, _, _ := linkGet(t, "POST", u+"/tus/", nil, "Tus-Resumable: 1.0.0", "Upload-Length: 1", "Upload-Metadata: "+bad); st != 400 {
 		t.Errorf("a name climbing out: %d, want 400", st)
