@@ -56,6 +56,7 @@ func New(version string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			c.spaceCommand(),   // spaces.go, policy.go
 			c.tokenCommand(),   // tokens.go
 			c.targetCommand(),  // targets.go
+			c.linkCommand(),    // links.go
 			c.loginCommand(),   // login.go
 			c.logoutCommand(),
 			c.pushCommand(),   // push.go

@@ -26,6 +26,7 @@ import (
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/ocs"
+	"github.com/wharfhq/wharf/links"
 	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/publish"
@@ -317,6 +318,11 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 		return err
 	}
 	bg.run(func(ctx context.Context) { a.tus.Run(ctx) })
+	a.links, err = links.New(links.Config{Auth: svc.Auth, Tree: svc.Tree, DB: svc.DB, Uploads: a.tus,
+		PublicURL: cfg.PublicURL, Logger: log.With("component", "links")})
+	if err != nil {
+		return err
+	}
 	a.evh, err = web.NewEvents(web.EventsConfig{Bus: a.bus, Auth: svc.Auth, Tree: svc.Tree,
 		Logger: log.With("component", "events")})
 	if err != nil {
@@ -459,6 +465,7 @@ type app struct {
 	web      *web.Handler
 	ocs      *ocs.Handler
 	pub      *publish.Service
+	links    *links.Handler
 	tls      *https   // nil: plain HTTP (https.go)
 	met      *metrics // nil in tests that build an app by hand (metrics.go)
 	// mux and byPattern are the mounted routes (handler), for what is

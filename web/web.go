@@ -142,6 +142,7 @@ func (h *Handler) Routes() []api.Route {
 		{Pattern: SessionPath, Handler: h.sess, Surface: api.SurfaceAPI, Public: true},
 
 		fn("GET "+SpacesPath, h.handleSpaces, ""),
+		fn("GET "+SearchPath, h.handleSearch, ""),
 		fn("GET "+sp+"/nodes", h.handleNode, ""),
 		fn("GET "+sp+"/nodes/{path...}", h.handleNode, ""),
 		fn("DELETE "+sp+"/nodes/{path...}", h.handleDelete, ""),

@@ -6,6 +6,7 @@
 //   #/account              app passwords, password, upload settings
 //   #/phraseanet           commits per target (when targets exist)
 //   #/admin                users, spaces, members, quotas (admins)
+//   #/search/<query>       files and folders by name across the spaces
 //
 // A view module exports render(main, ctx, args) and may return a cleanup
 // function, called when the route changes.
@@ -21,6 +22,7 @@ import * as folderView from './views/folder.js'
 import * as accountView from './views/account.js'
 import * as adminView from './views/admin.js'
 import * as phraseanetView from './views/phraseanet.js'
+import * as searchView from './views/search.js'
 
 const SETTINGS = 'wharf.settings'
 
@@ -121,7 +123,8 @@ function drawTop() {
         h('li', {}, link('#/spaces', 'Spaces')),
         ctx.targets.length > 0 && h('li', {}, link('#/phraseanet', 'Phraseanet')),
         ctx.user.admin && h('li', {}, link('#/admin', 'Admin')),
-        h('li', {}, link('#/account', 'Account')))),
+        h('li', {}, link('#/account', 'Account')),
+        h('li', {}, link('#/search', 'Search')))),
     h('div', { class: 'who' },
       h('span', { class: 'user' }, ctx.user.user),
       h('button', { type: 'button', onclick: signOut }, 'Sign out')))
@@ -168,6 +171,14 @@ async function route(focus = false) {
         break
       case 'phraseanet':
         view = phraseanetView
+        break
+      case 'search':
+        view = searchView
+        try {
+          args = [decodeURIComponent(parts.slice(1).join('/'))]
+        } catch {
+          args = []
+        }
         break
     }
   }

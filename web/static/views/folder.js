@@ -8,6 +8,7 @@ import { api } from '../api.js'
 import { h, replace, size, date, encPath, parent, base, join, field } from '../dom.js'
 import * as dialog from '../dialog.js'
 import { sendDialog } from './phraseanet.js'
+import { shareDialog } from './links.js'
 
 const SORT = 'wharf.sort'
 const writers = new Set(['editor', 'manager'])
@@ -180,7 +181,8 @@ class FolderView {
         btn('Move', () => this.move(sel), n > 0),
         btn('Delete', () => this.remove(sel), n > 0, 'danger'),
       ],
-      this.targets.length > 0 && btn('Send to Phraseanet', () => this.send(sel), n > 0 && !anyDir))
+      this.targets.length > 0 && btn('Send to Phraseanet', () => this.send(sel), n > 0 && !anyDir),
+      this.canWrite && btn(n === 1 ? 'Share…' : 'Share folder…', () => shareDialog(this.sp, n === 1 ? sel[0] : { name: base(this.folder), path: this.folder, dir: true }), n <= 1))
   }
 
   selectedNodes() {
