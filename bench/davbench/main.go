@@ -56,6 +56,7 @@ type config struct {
 	Conns   int           // concurrent connections in the load phases
 	Timeout time.Duration // bound on the whole run
 	TmpDir  string        // parent of the temporary directories; "": os.TempDir
+	Base    string        // -small: another wharf binary measured beside (before/after)
 }
 
 const (
@@ -91,6 +92,10 @@ func main() {
 	flag.IntVar(&cfg.Conns, "conns", 16, "concurrent connections in the load phases")
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "the whole run stops after this long")
 	flag.StringVar(&cfg.TmpDir, "tmp", "", "where to make temporary directories (default $TMPDIR or /tmp)")
+	flag.StringVar(&cfg.Base, "baseline", "", "-small: another wharf binary (an older build) measured beside -wharf, with Basic")
+	small := flag.Bool("small", false, "instead: the small-file run (4 KiB GET/PUT, every credential of Wharf, one connection), all servers at once taking turns")
+	rounds := flag.Int("rounds", 5, "-small: rounds of turns (-quick 2)")
+	phase := flag.Duration("phase", 2*time.Second, "-small: length of one turn (-quick 1s)")
 	flag.Parse()
 
 	if cfg.Files == 0 {
@@ -131,7 +136,15 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	code := run(ctx, cfg)
+	var code int
+	if *small {
+		if quick {
+			*rounds, *phase = 2, time.Second
+		}
+		code = smallRun(ctx, cfg, *rounds, *phase)
+	} else {
+		code = run(ctx, cfg)
+	}
 	cancel()
 	stop()
 	os.Exit(code)
@@ -261,7 +274,7 @@ func (b *bench) server(ctx context.Context, kind string) error {
 			b.note(kind, "skipped (-rclone \"\")")
 			return nil
 		}
-		bin, lerr := exec.LookPath(b.cfg.Rclone)
+		bin, lerr := execLookPath(b.cfg.Rclone)
 		if lerr != nil {
 			b.set(kind, rowStart, "skipped: not installed")
 			b.note(kind, "SKIPPED: %s not found (apt-get install rclone)", b.cfg.Rclone)
@@ -855,6 +868,8 @@ func cleanEnv() []string {
 	return env
 }
 
+var execLookPath = exec.LookPath
+
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -878,6 +893,8 @@ type target struct {
 	base   string // http://127.0.0.1:port + prefix, ends in '/'
 	pass   string
 	client *http.Client
+	// auth sets the credentials of a request; nil: Basic user:pass.
+	auth func(*http.Request)
 }
 
 func newTarget(origin, prefix, pass string) *target {
@@ -931,7 +948,11 @@ func (t *target) request(ctx context.Context, method, path string, body io.Reade
 	if err != nil {
 		return nil, err
 	}
-	req.SetBasicAuth(user, t.pass)
+	if t.auth != nil {
+		t.auth(req)
+	} else {
+		req.SetBasicAuth(user, t.pass)
+	}
 	return req, nil
 }
 
