@@ -75,11 +75,12 @@ const busyTimeout = 10 * time.Second
 type DB struct {
 	Reader
 	w, r *sql.DB
-	// wc, rc: prepared statements of the writer and the read pool (stmt.go).
-	wc, rc *stmtCache
 	path string
 	busy atomic.Int64 // see BusyErrors
 	up   Upgrade      // see Upgraded
+
+	// wc, rc: prepared statements of the writer and the read pool (stmt.go).
+	wc, rc *stmtCache
 }
 
 // Reader runs read-only queries, either on the read pool (DB) or inside a
