@@ -438,6 +438,8 @@ const (
 	rowPropRatio = "propfind-ratio"
 	rowAllprop   = "allprop"
 	rowAllRatio  = "allprop-ratio"
+	rowCold      = "cold"
+	rowColdRatio = "cold-ratio"
 	rowPutBig    = "put-big"
 	rowGetBig    = "get-big"
 	rowGetAgain  = "get-big-again"
@@ -469,6 +471,16 @@ func (b *bench) measure(ctx context.Context, kind string, t *target) error {
 		}
 		b.set(kind, m.row+"-ms", strconv.FormatFloat(ms(median(d)), 'f', -1, 64))
 		b.set(kind, m.row, fmt.Sprintf("%s (p95 %s)", fmtMS(median(d)), fmtMS(p95(d))))
+	}
+
+	// Cold: each listing right after a change elsewhere in the space, which
+	// makes Wharf read its index again (the peers have nothing to drop).
+	progress("PROPFIND %s (5 props), each after a PUT elsewhere, %d runs", folder, propRuns)
+	if d, err := t.coldPropfinds(ctx, folder); err != nil {
+		b.set(kind, rowCold, cellErr(err))
+	} else {
+		b.set(kind, rowCold+"-ms", strconv.FormatFloat(ms(median(d)), 'f', -1, 64))
+		b.set(kind, rowCold, fmt.Sprintf("%s (p95 %s)", fmtMS(median(d)), fmtMS(p95(d))))
 	}
 
 	big := "davbench-big.bin"
@@ -549,6 +561,8 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		{rowPropRatio, "… Wharf time / this server's time"},
 		{rowAllprop, fmt.Sprintf("PROPFIND Depth 1, %s files, allprop (empty body): median (p95)", thousands(cfg.Files))},
 		{rowAllRatio, "… Wharf time / this server's time"},
+		{rowCold, fmt.Sprintf("PROPFIND Depth 1, %s files, 5 props, cold (each right after a PUT elsewhere in the space): median (p95)", thousands(cfg.Files))},
+		{rowColdRatio, "… Wharf time / this server's time"},
 		{rowPutBig, fmt.Sprintf("PUT %s, one stream", fmtBytes(cfg.BigSize))},
 		{rowGetBig, fmt.Sprintf("GET %s, one stream, right after the PUT", fmtBytes(cfg.BigSize))},
 		{rowGetAgain, fmt.Sprintf("GET %s again (the file in the page cache)", fmtBytes(cfg.BigSize))},
@@ -556,7 +570,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		{rowGetLoad, fmt.Sprintf("GET 4 KiB, %d connections, %s", cfg.Conns, cfg.Load)},
 		{rowRSS, "Peak RSS of the server (VmHWM)"},
 	}
-	for _, r := range []struct{ ratio, base string }{{rowPropRatio, rowPropfind}, {rowAllRatio, rowAllprop}} {
+	for _, r := range []struct{ ratio, base string }{{rowPropRatio, rowPropfind}, {rowAllRatio, rowAllprop}, {rowColdRatio, rowCold}} {
 		wv, werr := strconv.ParseFloat(b.cells["wharf"][r.base+"-ms"], 64)
 		for _, s := range cfg.Servers {
 			pv, perr := strconv.ParseFloat(b.cells[s][r.base+"-ms"], 64)
@@ -1060,6 +1074,28 @@ func (t *target) propfindRuns(ctx context.Context, path, body string) ([]time.Du
 		if i >= propWarmups {
 			ds = append(ds, d)
 		}
+	}
+	return ds, nil
+}
+
+// coldPropfinds times propRuns Depth 1 PROPFINDs of path, each right after
+// a 4 KiB PUT into another folder.
+func (t *target) coldPropfinds(ctx context.Context, path string) ([]time.Duration, error) {
+	if err := t.mkcol(ctx, "cold/"); err != nil {
+		return nil, err
+	}
+	body := make([]byte, loadSize)
+	var ds []time.Duration
+	for i := range propRuns {
+		body[0] = byte(i)
+		if err := t.put(ctx, "cold/touch.bin", body); err != nil {
+			return nil, err
+		}
+		d, _, err := t.propfind(ctx, path, propBody, false)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
 	}
 	return ds, nil
 }

@@ -111,6 +111,7 @@ func smallRun(ctx context.Context, cfg config, rounds int, phase time.Duration) 
 				if m.method == http.MethodPut {
 					flushDisks()
 				}
+				progress("%s: %s", m.row, v.name)
 				res := v.t.load(ctx, m.method, m.names, payload, phase)
 				k := key{m.row, v.name}
 				rates[k] = append(rates[k], float64(res.ok)/res.elapsed.Seconds())
