@@ -473,9 +473,9 @@ func (b *bench) measure(ctx context.Context, kind string, t *target) error {
 		b.set(kind, m.row, fmt.Sprintf("%s (p95 %s)", fmtMS(median(d)), fmtMS(p95(d))))
 	}
 
-	// Cold: each listing right after a change elsewhere in the space, which
-	// makes Wharf read its index again (the peers have nothing to drop).
-	progress("PROPFIND %s (5 props), each after a PUT elsewhere, %d runs", folder, propRuns)
+	// Cold: each listing right after a change in the listed folder, which
+	// makes Wharf read its index again.
+	progress("PROPFIND %s (5 props), each after a PUT into it, %d runs", folder, propRuns)
 	if d, err := t.coldPropfinds(ctx, folder); err != nil {
 		b.set(kind, rowCold, cellErr(err))
 	} else {
@@ -561,7 +561,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		{rowPropRatio, "… Wharf time / this server's time"},
 		{rowAllprop, fmt.Sprintf("PROPFIND Depth 1, %s files, allprop (empty body): median (p95)", thousands(cfg.Files))},
 		{rowAllRatio, "… Wharf time / this server's time"},
-		{rowCold, fmt.Sprintf("PROPFIND Depth 1, %s files, 5 props, cold (each right after a PUT elsewhere in the space): median (p95)", thousands(cfg.Files))},
+		{rowCold, fmt.Sprintf("PROPFIND Depth 1, %s files, 5 props, cold (each right after a PUT of one more file into the folder): median (p95)", thousands(cfg.Files))},
 		{rowColdRatio, "… Wharf time / this server's time"},
 		{rowPutBig, fmt.Sprintf("PUT %s, one stream", fmtBytes(cfg.BigSize))},
 		{rowGetBig, fmt.Sprintf("GET %s, one stream, right after the PUT", fmtBytes(cfg.BigSize))},
@@ -1079,16 +1079,13 @@ func (t *target) propfindRuns(ctx context.Context, path, body string) ([]time.Du
 }
 
 // coldPropfinds times propRuns Depth 1 PROPFINDs of path, each right after
-// a 4 KiB PUT into another folder.
+// a 4 KiB PUT (overwriting one file, the same each time) into it.
 func (t *target) coldPropfinds(ctx context.Context, path string) ([]time.Duration, error) {
-	if err := t.mkcol(ctx, "cold/"); err != nil {
-		return nil, err
-	}
 	body := make([]byte, loadSize)
 	var ds []time.Duration
 	for i := range propRuns {
 		body[0] = byte(i)
-		if err := t.put(ctx, "cold/touch.bin", body); err != nil {
+		if err := t.put(ctx, path+"touch.bin", body); err != nil {
 			return nil, err
 		}
 		d, _, err := t.propfind(ctx, path, propBody, false)
