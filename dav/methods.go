@@ -69,9 +69,9 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, res resource
 	// two; a folder is listed.
 	f, n, err := h.tree.Open(r.Context(), res.Space, res.Path)
 	if errors.Is(err, space.ErrIsDir) {
-		dir, err := h.tree.Stat(r.Context(), res.Space, res.Path)
-		if err != nil {
-			return spaceStatus(err)
+		dir, serr := h.tree.Stat(r.Context(), res.Space, res.Path)
+		if serr != nil {
+			return spaceStatus(serr)
 		}
 		if dir.IsDir {
 			return h.listDir(w, r, res, dir)

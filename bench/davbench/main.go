@@ -11,6 +11,7 @@
 //
 //	make build && go run ./bench/davbench            # full run
 //	go run ./bench/davbench -quick                   # smoke run, about a minute
+//	go run ./bench/davbench -small                   # 4 KiB GET/PUT, every credential, one connection (small.go)
 //
 // It imports only the standard library and builds bench/xnetdav with the go
 // command unless -xnet names a built one.
