@@ -37,6 +37,7 @@ e2e: ## only the black-box tests of the built binary
 bench: build ## Go benchmarks, then WebDAV (vs x/net/webdav, rclone) and tus (vs tusd, cp) side by side, for docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./bench/davbench -wharf $(BIN) $(BENCHFLAGS)
+	$(GO) run ./bench/davbench -small -wharf $(BIN) $(BENCHFLAGS)
 	cd bench/tusbench && $(GO) run . -wharf ../../$(BIN) $(BENCHFLAGS)
 
 SOAKLOG     ?= bin/soak.log

@@ -19,6 +19,7 @@ import (
 var version = "dev"
 
 func main() {
+	startProfiling()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	app := cmd.New(version, os.Stdin, os.Stdout, os.Stderr)
 	err := app.RunContext(ctx, cmd.Args(app, os.Args))

@@ -55,7 +55,22 @@ func appSecretHash(typed string) (string, bool) {
 	if len(typed) > 128 {
 		return "", false
 	}
-	s := strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(typed))
+	// Checked on every Basic request: no allocation for what cannot be one.
+	b := make([]byte, 0, base32Lower.EncodedLen(appSecretBytes))
+	for i := 0; i < len(typed); i++ {
+		c := typed[i]
+		switch {
+		case c == '-' || c == ' ':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if len(b) == cap(b) {
+			return "", false
+		}
+		b = append(b, c)
+	}
+	s := string(b)
 	if len(s) != base32Lower.EncodedLen(appSecretBytes) {
 		return "", false
 	}

@@ -65,14 +65,20 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, res resource
 	if res.virtual() {
 		return h.listVirtual(w, r, res)
 	}
-	n, err := h.tree.Stat(r.Context(), res.Space, res.Path)
-	if err != nil {
-		return spaceStatus(err)
-	}
-	if n.IsDir {
-		return h.listDir(w, r, res, n)
-	}
+	// Open first: a file (the common case) costs one index lookup, not
+	// two; a folder is listed.
 	f, n, err := h.tree.Open(r.Context(), res.Space, res.Path)
+	if errors.Is(err, space.ErrIsDir) {
+		dir, serr := h.tree.Stat(r.Context(), res.Space, res.Path)
+		if serr != nil {
+			return spaceStatus(serr)
+		}
+		if dir.IsDir {
+			return h.listDir(w, r, res, dir)
+		}
+		// Replaced by a file in the meantime: open that.
+		f, n, err = h.tree.Open(r.Context(), res.Space, res.Path)
+	}
 	if err != nil {
 		return spaceStatus(err)
 	}

@@ -78,6 +78,9 @@ type DB struct {
 	path string
 	busy atomic.Int64 // see BusyErrors
 	up   Upgrade      // see Upgraded
+
+	// wc, rc: prepared statements of the writer and the read pool (stmt.go).
+	wc, rc *stmtCache
 }
 
 // Reader runs read-only queries, either on the read pool (DB) or inside a
@@ -89,7 +92,7 @@ type Reader struct {
 // Tx is a write transaction; see DB.Update.
 type Tx struct {
 	Reader
-	tx *sql.Tx
+	tx txQuerier
 }
 
 type querier interface {
@@ -117,7 +120,7 @@ func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{w: w, path: path}
+	db := &DB{w: w, wc: newStmtCache(w), path: path}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -130,7 +133,8 @@ func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
 	db.r = r
-	db.Reader = Reader{q: r}
+	db.rc = newStmtCache(r)
+	db.Reader = Reader{q: poolQuerier{db.rc}}
 	return db, nil
 }
 
@@ -163,6 +167,10 @@ func (db *DB) Path() string { return db.path }
 // Close closes both pools.
 func (db *DB) Close() error {
 	var errR error
+	db.wc.close()
+	if db.rc != nil {
+		db.rc.close()
+	}
 	if db.r != nil {
 		errR = db.r.Close()
 	}
@@ -190,11 +198,13 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		db.countBusy(err)
 		return fmt.Errorf("store: begin: %w", err)
 	}
+	defer db.wc.prepareWanted(ctx)
 	// A panic in fn must not leave the one writer connection inside a
 	// transaction nobody ends (its context may never be cancelled); after
 	// Commit this does nothing.
 	defer sqlTx.Rollback()
-	tx := &Tx{Reader: Reader{q: sqlTx}, tx: sqlTx}
+	tq := txQuerier{Tx: sqlTx, c: db.wc}
+	tx := &Tx{Reader: Reader{q: tq}, tx: tq}
 	if err := fn(tx); err != nil {
 		db.countBusy(err)
 		return err

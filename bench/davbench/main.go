@@ -11,6 +11,7 @@
 //
 //	make build && go run ./bench/davbench            # full run
 //	go run ./bench/davbench -quick                   # smoke run, about a minute
+//	go run ./bench/davbench -small                   # 4 KiB GET/PUT, every credential, one connection (small.go)
 //
 // It imports only the standard library and builds bench/xnetdav with the go
 // command unless -xnet names a built one.
@@ -56,6 +57,7 @@ type config struct {
 	Conns   int           // concurrent connections in the load phases
 	Timeout time.Duration // bound on the whole run
 	TmpDir  string        // parent of the temporary directories; "": os.TempDir
+	Base    string        // -small: another wharf binary measured beside (before/after)
 }
 
 const (
@@ -91,6 +93,10 @@ func main() {
 	flag.IntVar(&cfg.Conns, "conns", 16, "concurrent connections in the load phases")
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "the whole run stops after this long")
 	flag.StringVar(&cfg.TmpDir, "tmp", "", "where to make temporary directories (default $TMPDIR or /tmp)")
+	flag.StringVar(&cfg.Base, "baseline", "", "-small: another wharf binary (an older build) measured beside -wharf, with Basic")
+	small := flag.Bool("small", false, "instead: the small-file run (4 KiB GET/PUT, every credential of Wharf, one connection), all servers at once taking turns")
+	rounds := flag.Int("rounds", 5, "-small: rounds of turns (-quick 2)")
+	phase := flag.Duration("phase", 2*time.Second, "-small: length of one turn (-quick 1s)")
 	flag.Parse()
 
 	if cfg.Files == 0 {
@@ -131,7 +137,15 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	code := run(ctx, cfg)
+	var code int
+	if *small {
+		if quick {
+			*rounds, *phase = 2, time.Second
+		}
+		code = smallRun(ctx, cfg, *rounds, *phase)
+	} else {
+		code = run(ctx, cfg)
+	}
 	cancel()
 	stop()
 	os.Exit(code)
@@ -261,7 +275,7 @@ func (b *bench) server(ctx context.Context, kind string) error {
 			b.note(kind, "skipped (-rclone \"\")")
 			return nil
 		}
-		bin, lerr := exec.LookPath(b.cfg.Rclone)
+		bin, lerr := execLookPath(b.cfg.Rclone)
 		if lerr != nil {
 			b.set(kind, rowStart, "skipped: not installed")
 			b.note(kind, "SKIPPED: %s not found (apt-get install rclone)", b.cfg.Rclone)
@@ -425,6 +439,8 @@ const (
 	rowPropRatio = "propfind-ratio"
 	rowAllprop   = "allprop"
 	rowAllRatio  = "allprop-ratio"
+	rowCold      = "cold"
+	rowColdRatio = "cold-ratio"
 	rowPutBig    = "put-big"
 	rowGetBig    = "get-big"
 	rowGetAgain  = "get-big-again"
@@ -456,6 +472,16 @@ func (b *bench) measure(ctx context.Context, kind string, t *target) error {
 		}
 		b.set(kind, m.row+"-ms", strconv.FormatFloat(ms(median(d)), 'f', -1, 64))
 		b.set(kind, m.row, fmt.Sprintf("%s (p95 %s)", fmtMS(median(d)), fmtMS(p95(d))))
+	}
+
+	// Cold: each listing right after a change in the listed folder, which
+	// makes Wharf read its index again.
+	progress("PROPFIND %s (5 props), each after a PUT into it, %d runs", folder, propRuns)
+	if d, err := t.coldPropfinds(ctx, folder); err != nil {
+		b.set(kind, rowCold, cellErr(err))
+	} else {
+		b.set(kind, rowCold+"-ms", strconv.FormatFloat(ms(median(d)), 'f', -1, 64))
+		b.set(kind, rowCold, fmt.Sprintf("%s (p95 %s)", fmtMS(median(d)), fmtMS(p95(d))))
 	}
 
 	big := "davbench-big.bin"
@@ -536,6 +562,8 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		{rowPropRatio, "… Wharf time / this server's time"},
 		{rowAllprop, fmt.Sprintf("PROPFIND Depth 1, %s files, allprop (empty body): median (p95)", thousands(cfg.Files))},
 		{rowAllRatio, "… Wharf time / this server's time"},
+		{rowCold, fmt.Sprintf("PROPFIND Depth 1, %s files, 5 props, cold (each right after a PUT of one more file into the folder): median (p95)", thousands(cfg.Files))},
+		{rowColdRatio, "… Wharf time / this server's time"},
 		{rowPutBig, fmt.Sprintf("PUT %s, one stream", fmtBytes(cfg.BigSize))},
 		{rowGetBig, fmt.Sprintf("GET %s, one stream, right after the PUT", fmtBytes(cfg.BigSize))},
 		{rowGetAgain, fmt.Sprintf("GET %s again (the file in the page cache)", fmtBytes(cfg.BigSize))},
@@ -543,7 +571,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		{rowGetLoad, fmt.Sprintf("GET 4 KiB, %d connections, %s", cfg.Conns, cfg.Load)},
 		{rowRSS, "Peak RSS of the server (VmHWM)"},
 	}
-	for _, r := range []struct{ ratio, base string }{{rowPropRatio, rowPropfind}, {rowAllRatio, rowAllprop}} {
+	for _, r := range []struct{ ratio, base string }{{rowPropRatio, rowPropfind}, {rowAllRatio, rowAllprop}, {rowColdRatio, rowCold}} {
 		wv, werr := strconv.ParseFloat(b.cells["wharf"][r.base+"-ms"], 64)
 		for _, s := range cfg.Servers {
 			pv, perr := strconv.ParseFloat(b.cells[s][r.base+"-ms"], 64)
@@ -855,6 +883,8 @@ func cleanEnv() []string {
 	return env
 }
 
+var execLookPath = exec.LookPath
+
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -878,6 +908,8 @@ type target struct {
 	base   string // http://127.0.0.1:port + prefix, ends in '/'
 	pass   string
 	client *http.Client
+	// auth sets the credentials of a request; nil: Basic user:pass.
+	auth func(*http.Request)
 }
 
 func newTarget(origin, prefix, pass string) *target {
@@ -931,7 +963,11 @@ func (t *target) request(ctx context.Context, method, path string, body io.Reade
 	if err != nil {
 		return nil, err
 	}
-	req.SetBasicAuth(user, t.pass)
+	if t.auth != nil {
+		t.auth(req)
+	} else {
+		req.SetBasicAuth(user, t.pass)
+	}
 	return req, nil
 }
 
@@ -1039,6 +1075,25 @@ func (t *target) propfindRuns(ctx context.Context, path, body string) ([]time.Du
 		if i >= propWarmups {
 			ds = append(ds, d)
 		}
+	}
+	return ds, nil
+}
+
+// coldPropfinds times propRuns Depth 1 PROPFINDs of path, each right after
+// a 4 KiB PUT (overwriting one file, the same each time) into it.
+func (t *target) coldPropfinds(ctx context.Context, path string) ([]time.Duration, error) {
+	body := make([]byte, loadSize)
+	var ds []time.Duration
+	for i := range propRuns {
+		body[0] = byte(i)
+		if err := t.put(ctx, path+"touch.bin", body); err != nil {
+			return nil, err
+		}
+		d, _, err := t.propfind(ctx, path, propBody, false)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
 	}
 	return ds, nil
 }

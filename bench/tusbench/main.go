@@ -80,11 +80,12 @@ const (
 // Rows of the table, in order.
 const (
 	rowCp    = "cp"
+	rowDD    = "dd"
 	rowTusd  = "tusd"
 	rowWharf = "wharf"
 )
 
-var rows = []string{rowCp, rowTusd, rowWharf}
+var rows = []string{rowCp, rowDD, rowTusd, rowWharf}
 
 func main() {
 	var cfg config
@@ -224,6 +225,8 @@ func run(ctx context.Context, cfg config) int {
 		switch r {
 		case rowCp:
 			err = b.cp(ctx)
+		case rowDD:
+			err = b.dd(ctx)
 		case rowTusd:
 			err = b.server(ctx, rowTusd)
 		case rowWharf:
@@ -311,6 +314,32 @@ func (b *bench) cp(ctx context.Context) error {
 		if err != nil {
 			res.cell = "error: " + firstWords(fmt.Sprintf("%v %s", err, out), 6)
 			return fmt.Errorf("%s: %v\n%s", b.cpCmd, err, out)
+		}
+		if i >= 0 {
+			res.times = append(res.times, d)
+		}
+		progress("  %s (%s)", fmtSeconds(d), fmtRate(b.cfg.Size, d))
+	}
+	res.pcell, res.rcell = "—", "—"
+	return nil
+}
+
+// dd times the disk's durable floor for the file: a copy written around
+// the page cache in 1 MiB blocks and fsynced, nothing hashed.
+func (b *bench) dd(ctx context.Context) error {
+	res := b.res[rowDD]
+	dst := filepath.Join(b.root, "copy.bin")
+	args := []string{"if=" + b.src, "of=" + dst, "bs=1M", "oflag=direct", "conv=fsync", "status=none"}
+	for i := -warmups; i < b.cfg.Runs; i++ {
+		flushDisks()
+		progress("dd %s", runName(i, b.cfg.Runs))
+		t0 := time.Now()
+		out, err := exec.CommandContext(ctx, "dd", args...).CombinedOutput()
+		d := time.Since(t0)
+		os.Remove(dst)
+		if err != nil {
+			res.cell = "error: " + firstWords(fmt.Sprintf("%v %s", err, out), 6)
+			return fmt.Errorf("dd %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 		if i >= 0 {
 			res.times = append(res.times, d)
@@ -707,6 +736,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	fmt.Fprintf(w, "```\n%s\n```\n\n", commandLine())
 	title := map[string]string{
 		rowCp:    "cp + fsync (`" + or2(b.cpCmd, "cp SRC DST && sync DST") + "`)",
+		rowDD:    "the disk's durable floor (`dd if=SRC of=DST bs=1M oflag=direct conv=fsync`)",
 		rowTusd:  "tusd " + or2(b.tusdVer, "v2 (version unknown)") + " (filestore, no fsync)",
 		rowWharf: "Wharf `/tus/` (Upload-Checksum sha256, waits for processing)",
 	}
@@ -722,9 +752,9 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		}
 		return fmt.Sprintf("%.2f×", med[r].Seconds()/med[base].Seconds())
 	}
-	fmt.Fprintf(w, "| | Time (median of %d) | MB/s | ÷ tusd | ÷ cp | %d parallel uploads: wall time | Peak RSS of the server, %d parallel (VmHWM) |\n",
+	fmt.Fprintf(w, "| | Time (median of %d) | MB/s | ÷ tusd | ÷ cp | ÷ dd | %d parallel uploads: wall time | Peak RSS of the server, %d parallel (VmHWM) |\n",
 		cfg.Runs, cfg.Parallel, cfg.Parallel)
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		res := b.res[r]
 		tm, rate := or2(res.cell, "—"), "—"
@@ -739,7 +769,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		if res.rcell == "" && res.rss > 0 {
 			rss = fmtMiB(res.rss)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", title[r], tm, rate, ratio(r, rowTusd), ratio(r, rowCp), wall, rss)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", title[r], tm, rate, ratio(r, rowTusd), ratio(r, rowCp), ratio(r, rowDD), wall, rss)
 	}
 	fmt.Fprintf(w, "\nOne upload = POST (creation, Upload-Length) + ONE PATCH with the whole file streamed from disk "+
 		"by a Go net/http client over 127.0.0.1; time from sending the POST to the PATCH's answer "+
@@ -749,6 +779,7 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		"so its VmHWM is that phase's. MB/s is 10^6 bytes per second. Whole run: %s.\n", warmups, took.Round(time.Second))
 	fmt.Fprintf(w, "\nTargets (issue 4): Wharf ≤ 0.5× tusd's time%s, ≤ 1.3× cp's%s; peak RSS under %d parallel uploads < 80 MiB%s.\n",
 		verdict(med[rowWharf], med[rowTusd], 0.5), verdict(med[rowWharf], med[rowCp], 1.3), cfg.Parallel, rssVerdict(b.res[rowWharf]))
+	fmt.Fprintf(w, "Target (issue 21): Wharf ≤ 1.5× the durable floor (dd)%s.\n", verdict(med[rowWharf], med[rowDD], 1.5))
 	var runs []string
 	for _, r := range rows {
 		if ts := b.res[r].times; len(ts) > 1 {

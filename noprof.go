@@ -1,0 +1,5 @@
+//go:build !pprof
+
+package main
+
+func startProfiling() {}
