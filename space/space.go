@@ -97,6 +97,9 @@ type Tree struct {
 	db      *store.DB
 	spaces  string // absolute Dir/spaces
 	uploads string // absolute Dir/uploads
+	// trashDir and versionsDir hold what leaves a space's visible tree
+	// (see trash.go): Dir/trash/<space>/…, Dir/versions/<space>/….
+	trashDir, versionsDir string
 	log     *slog.Logger
 	now     func() time.Time
 	gate    Gate
@@ -139,6 +142,9 @@ func New(cfg Config) (*Tree, error) {
 		db:      cfg.DB,
 		spaces:  filepath.Join(dir, "spaces"),
 		uploads: filepath.Join(dir, "uploads"),
+
+		trashDir:    filepath.Join(dir, "trash"),
+		versionsDir: filepath.Join(dir, "versions"),
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		gate:    cfg.Gate,
@@ -152,7 +158,7 @@ func New(cfg Config) (*Tree, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
-	for _, d := range []string{dir, t.spaces, t.uploads} {
+	for _, d := range []string{dir, t.spaces, t.uploads, t.trashDir, t.versionsDir} {
 		if err := os.MkdirAll(d, dirPerm); err != nil {
 			return nil, fmt.Errorf("space: create %s: %w", d, err)
 		}
@@ -478,6 +484,9 @@ func (t *Tree) DeleteSpace(ctx context.Context, id string) error {
 		return fail(what, err)
 	}
 	t.forget(id)
+	// The rows went with the space; files left by a crash here are removed
+	// by Recover.
+	t.removeRetained([]string{filepath.Join(t.trashDir, id), filepath.Join(t.versionsDir, id)})
 	if err := os.RemoveAll(trash); err != nil {
 		t.log.Warn("cannot remove deleted space's files; they go at next start", "space", id, "path", trash, "err", err)
 	}
