@@ -100,9 +100,9 @@ type Tree struct {
 	// trashDir and versionsDir hold what leaves a space's visible tree
 	// (see trash.go): Dir/trash/<space>/…, Dir/versions/<space>/….
 	trashDir, versionsDir string
-	log     *slog.Logger
-	now     func() time.Time
-	gate    Gate
+	log                   *slog.Logger
+	now                   func() time.Time
+	gate                  Gate
 
 	mu    sync.Mutex
 	state map[string]*spaceState
@@ -145,10 +145,10 @@ func New(cfg Config) (*Tree, error) {
 
 		trashDir:    filepath.Join(dir, "trash"),
 		versionsDir: filepath.Join(dir, "versions"),
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		gate:    cfg.Gate,
-		state:   map[string]*spaceState{},
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		gate:        cfg.Gate,
+		state:       map[string]*spaceState{},
 
 		listings: newListingCache(maxCachedNodes),
 	}

@@ -436,8 +436,8 @@ type installReq struct {
 	n       Node
 	created bool
 	err     error
-	undo    func() // puts the disk back as it was, once the file is in place
-	backup  string // a link to the file replaced, removed at the end unless it is the version
+	undo    func()   // puts the disk back as it was, once the file is in place
+	backup  string   // a link to the file replaced, removed at the end unless it is the version
 	version string   // the id of the version the replaced file became, "" if none
 	purge   []string // trash and versions purged to make room, removed after the commit
 }
