@@ -97,12 +97,13 @@ type Tree struct {
 	db      *store.DB
 	spaces  string // absolute Dir/spaces
 	uploads string // absolute Dir/uploads
+	log     *slog.Logger
+	now     func() time.Time
+	gate    Gate
+
 	// trashDir and versionsDir hold what leaves a space's visible tree
 	// (see trash.go): Dir/trash/<space>/…, Dir/versions/<space>/….
 	trashDir, versionsDir string
-	log                   *slog.Logger
-	now                   func() time.Time
-	gate                  Gate
 
 	mu    sync.Mutex
 	state map[string]*spaceState
@@ -142,13 +143,13 @@ func New(cfg Config) (*Tree, error) {
 		db:      cfg.DB,
 		spaces:  filepath.Join(dir, "spaces"),
 		uploads: filepath.Join(dir, "uploads"),
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		gate:    cfg.Gate,
+		state:   map[string]*spaceState{},
 
 		trashDir:    filepath.Join(dir, "trash"),
 		versionsDir: filepath.Join(dir, "versions"),
-		log:         cfg.Logger,
-		now:         cfg.Now,
-		gate:        cfg.Gate,
-		state:       map[string]*spaceState{},
 
 		listings: newListingCache(maxCachedNodes),
 	}
