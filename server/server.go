@@ -170,6 +170,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
 		return err
 	}
+	if err := recoverRetained(ctx, svc.Tree, log.With("component", "space")); err != nil {
+		return err
+	}
 	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
@@ -185,6 +188,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	bg.run(func(ctx context.Context) { app.met.watchJobs(ctx, app.bus, svc.DB) })
+	bg.run(func(ctx context.Context) { trashJanitor(ctx, svc.Tree, log.With("component", "space")) })
 	if runner, err = app.startPipeline(bg); err != nil {
 		return err
 	}
