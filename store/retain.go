@@ -348,3 +348,14 @@ func (tx *Tx) InsertNodeWithID(ctx context.Context, n Node) error {
 	}
 	return nil
 }
+
+// ForgetRetained deletes every trash and version record (a backup, which
+// does not copy their files, drops them from its copy of the database).
+func (tx *Tx) ForgetRetained(ctx context.Context) error {
+	for _, q := range []string{"DELETE FROM versions", "DELETE FROM trash"} {
+		if _, err := tx.tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("store: forget trash and versions: %w", describe(err))
+		}
+	}
+	return nil
+}
