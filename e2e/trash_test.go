@@ -484,7 +484,9 @@ func crashTrashTrial(t *testing.T) {
 		t.Errorf("wharf check --verify-hashes after the kill at %s: exit %d\n%s%s", delay, res.code, res.stdout, res.stderr)
 	}
 	t.Logf("killed after %s; trash holds %d items; %d things recovered at the restart", delay, len(tj.Items), recovered)
-	if recovered > 0 {
-		t.Logf("server log:\n%s", lastLines(in.output(), 10))
+	for _, line := range strings.Split(in.output(), "\n") {
+		if strings.Contains(line, "recovered after a crash") {
+			t.Log(line)
+		}
 	}
 }

@@ -813,3 +813,9 @@ func (t *Tree) VerifyRetained(ctx context.Context, spaceID string) ([]string, er
 	}
 	return probs, nil
 }
+
+// The file system is short of room below the smaller of these (diskLow).
+const (
+	lowDiskBytes = 64 << 20
+	lowDiskPart  = 50
+)

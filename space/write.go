@@ -875,13 +875,14 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 	now := t.clock()
 	var trash string
 	del := func(tx *store.Tx) (func(), error) {
-		// With a trash, the entry goes there (trash.go); without one, or
-		// when it is missing on disk, it goes for good.
+		// With a trash, the entry goes there (trash.go); without one, when
+		// the disk is short of room, or when it is missing on disk, it goes
+		// for good.
 		ret, err := tx.SpaceRetention(ctx, spaceID)
 		if err != nil {
 			return nil, err
 		}
-		if ret.TrashDays > 0 {
+		if ret.TrashDays > 0 && !diskLow(t.spaces) {
 			on, err := checkDiskEntry(st, p)
 			if err != nil {
 				return nil, err
