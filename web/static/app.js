@@ -3,6 +3,7 @@
 //
 //   #/spaces               the spaces the user has a role in
 //   #/s/<space>/<path>     a folder
+//   #/trash/<space>        a space's trash (views/trash.js)
 //   #/account              app passwords, password, upload settings
 //   #/phraseanet           commits per target (when targets exist)
 //   #/admin                users, spaces, members, quotas (admins)
@@ -21,6 +22,7 @@ import * as folderView from './views/folder.js'
 import * as accountView from './views/account.js'
 import * as adminView from './views/admin.js'
 import * as phraseanetView from './views/phraseanet.js'
+import * as trashView from './views/trash.js'
 
 const SETTINGS = 'wharf.settings'
 
@@ -159,6 +161,10 @@ async function route(focus = false) {
         } catch {
           args = []
         }
+        break
+      case 'trash':
+        view = trashView
+        args = parts.slice(1, 2).map((p) => { try { return decodeURIComponent(p) } catch { return '' } })
         break
       case 'account':
         view = accountView

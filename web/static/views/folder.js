@@ -8,6 +8,7 @@ import { api } from '../api.js'
 import { h, replace, size, date, encPath, parent, base, join, field } from '../dom.js'
 import * as dialog from '../dialog.js'
 import { sendDialog } from './phraseanet.js'
+import { versionsDialog } from './trash.js'
 
 const SORT = 'wharf.sort'
 const writers = new Set(['editor', 'manager'])
@@ -152,6 +153,7 @@ class FolderView {
         h('button', { type: 'button', class: 'primary', onclick: () => this.fileInput.click() }, 'Upload files'),
         h('button', { type: 'button', onclick: () => this.dirInput.click() }, 'Upload folder'),
         h('button', { type: 'button', onclick: () => this.newFolder() }, 'New folder'),
+        h('a', { class: 'button', href: `#/trash/${encodeURIComponent(this.sp.id)}` }, 'Trash'),
         this.fileInput, this.dirInput)
       : h('p', { class: 'muted' }, 'You may look at and download files here; changing them needs the editor role.')
     const zone = h('section', { class: 'dropzone', 'aria-label': 'Files' }, this.list)
@@ -179,6 +181,7 @@ class FolderView {
         btn('Move', () => this.move(sel), n > 0),
         btn('Delete', () => this.remove(sel), n > 0, 'danger'),
       ],
+      btn('Versions', () => versionsDialog(this.sp, join(this.folder, sel[0].name), this.canWrite).then((r) => r && (this.status(`Restored an earlier version of “${sel[0].name}”.`), this.reload())), n === 1 && !anyDir),
       this.targets.length > 0 && btn('Send to Phraseanet', () => this.send(sel), n > 0 && !anyDir))
   }
 
@@ -328,7 +331,7 @@ class FolderView {
     const dirs = sel.filter((n) => n.dir).length
     const what = sel.length === 1 ? `“${sel[0].name}”` : `${sel.length} items`
     const ok = await dialog.confirm(`Delete ${what}?`,
-      dirs ? 'Folders are deleted with everything in them. This cannot be undone.' : 'This cannot be undone.', 'Delete', true)
+      (dirs ? 'Folders are deleted with everything in them. ' : '') + 'Deleted items go to the space’s trash, from where they can be restored.', 'Delete', true)
     if (!ok) return
     let gone = 0
     try {
