@@ -293,6 +293,10 @@ func TestVersions(t *testing.T) {
 	if r := f.retained(t, "s"); r.VersionBytes != 6 || r.Versions != 2 {
 		t.Errorf("retained = %+v", r)
 	}
+	f.put(t, "s", "f.txt", "three") // the same bytes again
+	if again, _ := f.tree.Versions(ctx, "s", "f.txt"); len(again) != 2 {
+		t.Errorf("rewriting the same bytes made a version: %d versions", len(again))
+	}
 	file, v, err := f.tree.OpenVersion(ctx, "s", "f.txt", vs[1].ID)
 	if err != nil {
 		t.Fatal(err)

@@ -481,7 +481,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				// The content replaced becomes a version (trash.go), and
 				// retained bytes make room for the write.
 				r.version, r.purge = "", nil
-				if exists {
+				if exists && prev.SHA256 != r.sums.SHA256 { // the same bytes again make no version
 					if r.version, r.purge, err = t.keepVersion(ctx, tx, spaceID, prev, now); err != nil {
 						return err
 					}
@@ -874,6 +874,7 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 	defer st.mu.Unlock()
 	now := t.clock()
 	var trash string
+	var final bool
 	del := func(tx *store.Tx) (func(), error) {
 		// With a trash, the entry goes there (trash.go); without one, when
 		// the disk is short of room, or when it is missing on disk, it goes
@@ -882,7 +883,7 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 		if err != nil {
 			return nil, err
 		}
-		if ret.TrashDays > 0 && !diskLow(t.spaces) {
+		if ret.TrashDays > 0 && !final {
 			on, err := checkDiskEntry(st, p)
 			if err != nil {
 				return nil, err
@@ -904,10 +905,13 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 		}
 		return t.moveOut(st, p, trash)
 	}
+	// A disk short of room needs deletes that free it: they skip the trash.
+	final = diskLow(t.spaces)
 	trash = t.trashName()
 	err = t.commit(ctx, del)
 	if err != nil && errors.Is(fail(what, err), ErrNoSpace) && t.releaseReserve() {
 		// Deleting is how room is made: spend the reserve on it.
+		final = true
 		trash = t.trashName()
 		err = t.commit(ctx, del)
 	}
