@@ -92,6 +92,9 @@ func TestTrashDeleteRestore(t *testing.T) {
 	if id == "" || len(tj.Items) != 1 || !tj.Items[0].Dir || tj.Items[0].Size != 10 || tj.Items[0].DeletedBy != "admin" || tj.Retained.TrashBytes != 10 {
 		t.Fatalf("trash after DELETE: %+v", tj)
 	}
+	if _, body := in.expect(200, davReq{method: "GET", path: "/api/v1/spaces"}); !strings.Contains(body, `"used":0,"retained":10`) {
+		t.Errorf("GET /api/v1/spaces after the delete: %s, want used 0 and retained 10", body)
+	}
 	if out := mustWharf(t, in.Data, "", "trash", "list", "files"); !strings.HasPrefix(out, id+" ") || !strings.HasSuffix(out, "docs/") {
 		t.Errorf("wharf trash list: %q, want one line, %s first", out, id)
 	}
