@@ -131,7 +131,7 @@ function drawTop() {
 
 function markCurrent(name) {
   for (const a of top.querySelectorAll('nav a')) {
-    const cur = a.dataset.route === name || (name === 's' && a.dataset.route === 'spaces')
+    const cur = a.dataset.route === name || ((name === 's' || name === 'trash') && a.dataset.route === 'spaces')
     if (cur) a.setAttribute('aria-current', 'page')
     else a.removeAttribute('aria-current')
   }
