@@ -3,6 +3,7 @@ package space
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -474,5 +475,53 @@ func TestRecover(t *testing.T) {
 	}
 	if got, _ := f.read("s", "res.txt"); got != "restore me" {
 		t.Errorf("res.txt = %q", got)
+	}
+}
+
+// BenchmarkTrashRestore1k deletes a folder of 1,000 files to the trash and
+// restores it: two renames and the index rows, no file is read.
+func BenchmarkTrashRestore1k(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	f.space(b, "s", 0)
+	f.mkdir(b, "s", "d")
+	for i := range 1000 {
+		f.put(b, "s", "d/f"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String(), "content")
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := f.tree.Delete(ctx, "s", "d"); err != nil {
+			b.Fatal(err)
+		}
+		items, err := f.tree.Trash(ctx, "s")
+		if err != nil || len(items) != 1 {
+			b.Fatal(items, err)
+		}
+		if _, err := f.tree.Restore(ctx, "s", items[0].ID, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOverwriteVersion is a 64 KiB PUT over an existing file that
+// keeps the old content as a version (a hard link), with a count of 10.
+func BenchmarkOverwriteVersion(b *testing.B) {
+	for _, keep := range []int{0, 10} {
+		b.Run(fmt.Sprintf("versions=%d", keep), func(b *testing.B) {
+			f := newFixture(b)
+			ctx := context.Background()
+			f.space(b, "s", 0)
+			if err := f.tree.SetRetention(ctx, "s", Retention{TrashDays: 30, KeepVersions: keep, VersionDays: 30}); err != nil {
+				b.Fatal(err)
+			}
+			body := strings.Repeat("v", 64<<10)
+			i := 0
+			for b.Loop() {
+				i++
+				if _, _, err := f.tree.Put(ctx, "s", "f", strings.NewReader(body[:len(body)-i%100]), PutOptions{ExpectedSize: -1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
