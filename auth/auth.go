@@ -186,10 +186,11 @@ type User struct {
 	Name      string
 	Admin     bool
 	CreatedAt time.Time
+	Email     string // "": none
 }
 
 func toUser(u store.User) User {
-	return User{ID: u.ID, Name: u.Name, Admin: u.Admin, CreatedAt: u.CreatedAt}
+	return User{ID: u.ID, Name: u.Name, Admin: u.Admin, CreatedAt: u.CreatedAt, Email: u.Email}
 }
 
 // userNotFound turns a store ErrNotFound for a user into a readable error and

@@ -37,9 +37,15 @@ func (c *commands) targetCommand() *cli.Command {
 				&cli.StringFlag{Name: "after-ack", Usage: "once Phraseanet acknowledged the files: keep, delete or move:FOLDER (a folder of the space)", Value: "keep"},
 				&cli.DurationFlag{Name: "grace", Usage: "wait this long after the acknowledgement before the after-ack action"},
 				&cli.DurationFlag{Name: "retention", Usage: "keep the records of acknowledged commits this long", Value: phraseanet.DefaultRetention},
+				&cli.StringSliceFlag{Name: "exclude", Usage: "name pattern never committed, e.g. '*.tmp' (repeatable; \"defaults\" for the built-in junk list, \"none\" for nothing; default: defaults)"},
+				&cli.StringFlag{Name: "publisher", Usage: "user named as publisher of scheduled commits whose uploader is unknown"},
 				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
 			}},
 			{Name: "list", Usage: "list targets", Action: c.targetList},
+			{Name: "set", Usage: "change a target's excluded names or publisher", ArgsUsage: "ID-OR-NAME", Action: c.targetSet, Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "exclude", Usage: "name pattern never committed (repeatable; \"defaults\" for the built-in junk list, \"none\" for nothing)"},
+				&cli.StringFlag{Name: "publisher", Usage: "user named as publisher of scheduled commits whose uploader is unknown (\"\" for none)"},
+			}},
 			{Name: "remove", Usage: "delete a target and its commit records (the files stay)", ArgsUsage: "ID-OR-NAME", Action: c.targetRemove},
 			{Name: "reset-secret", Usage: "give a pull-mode target a new client secret and print it (the old one and its tokens stop working)", ArgsUsage: "ID-OR-NAME", Action: c.targetResetSecret, Flags: []cli.Flag{
 				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
@@ -125,6 +131,11 @@ func (c *commands) targetAdd(cx *cli.Context) error {
 		AfterAck:    cx.String("after-ack"),
 		Grace:       cx.Duration("grace"),
 		Retention:   cx.Duration("retention"),
+		Exclude:     cx.StringSlice("exclude"),
+		Publisher:   cx.String("publisher"),
+	}
+	if len(spec.Exclude) == 0 {
+		spec.Exclude = nil
 	}
 	if spec.SpaceID == "" {
 		return errors.New("--space is required")
@@ -295,4 +306,40 @@ func (c *commands) targetTest(cx *cli.Context) error {
 		}
 	}
 	return failed
+}
+
+func (c *commands) targetSet(cx *cli.Context) error {
+	if err := args(cx, "ID-OR-NAME"); err != nil {
+		return err
+	}
+	var exclude []string
+	if cx.IsSet("exclude") {
+		exclude = cx.StringSlice("exclude")
+		if len(exclude) == 0 {
+			exclude = []string{"none"}
+		}
+	}
+	var publisher *string
+	if cx.IsSet("publisher") {
+		p := cx.String("publisher")
+		publisher = &p
+	}
+	if exclude == nil && publisher == nil {
+		return errors.New("nothing to change: give --exclude or --publisher")
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ph, err := c.phraseanet(s)
+	if err != nil {
+		return err
+	}
+	t, err := ph.SetJunk(cx.Context, cx.Args().First(), exclude, publisher)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "exclude=%s\n", strings.Join(phraseanet.ExcludeList(t), ","))
+	return nil
 }

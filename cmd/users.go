@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/wharfhq/wharf/auth"
 )
 
 // userCommand is "wharf user": the user accounts.
@@ -16,12 +17,14 @@ func (c *commands) userCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{Name: "add", Usage: "create a user", ArgsUsage: "NAME", Action: c.userAdd, Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "admin", Usage: "make the user an instance admin"},
+				&cli.StringFlag{Name: "email", Usage: "the user's e-mail address, sent to Phraseanet with the commits they publish"},
 				&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from one line of standard input (default: generate and print one)"},
 			}},
 			{Name: "passwd", Usage: "set a user's password", ArgsUsage: "NAME", Action: c.userPasswd, Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "password-stdin", Usage: "read the password from one line of standard input (default: generate and print one)"},
 			}},
 			{Name: "list", Usage: "list users", Action: c.userList},
+			{Name: "email", Usage: "set a user's e-mail address (\"\" for none)", ArgsUsage: "NAME ADDRESS", Action: c.userEmail},
 			{Name: "remove", Usage: "delete a user and their credentials", ArgsUsage: "NAME", Action: c.userRemove},
 		},
 	}
@@ -46,6 +49,10 @@ func (c *commands) userAdd(cx *cli.Context) error {
 	if err := args(cx, "NAME"); err != nil {
 		return err
 	}
+	email, err := auth.CheckEmail(cx.String("email"))
+	if err != nil {
+		return fmt.Errorf("--email: %w", err)
+	}
 	pw, generated, err := c.password(cx)
 	if err != nil {
 		return err
@@ -58,6 +65,11 @@ func (c *commands) userAdd(cx *cli.Context) error {
 	u, err := s.Auth.AddUser(cx.Context, cx.Args().First(), pw, cx.Bool("admin"))
 	if err != nil {
 		return err
+	}
+	if email != "" {
+		if err := s.Auth.SetEmail(cx.Context, u.Name, email); err != nil {
+			return err
+		}
 	}
 	if generated {
 		fmt.Fprintf(c.stderr, "created user %q; password (shown once):\n", u.Name)
@@ -89,6 +101,18 @@ func (c *commands) userPasswd(cx *cli.Context) error {
 	return nil
 }
 
+func (c *commands) userEmail(cx *cli.Context) error {
+	if err := args(cx, "NAME", "ADDRESS"); err != nil {
+		return err
+	}
+	s, err := c.open(cx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Auth.SetEmail(cx.Context, cx.Args().Get(0), cx.Args().Get(1))
+}
+
 func (c *commands) userList(cx *cli.Context) error {
 	if err := args(cx); err != nil {
 		return err
@@ -103,9 +127,9 @@ func (c *commands) userList(cx *cli.Context) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADMIN\tCREATED")
+	fmt.Fprintln(tw, "NAME\tADMIN\tCREATED\tEMAIL")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, yesNo(u.Admin), u.CreatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, yesNo(u.Admin), u.CreatedAt.Local().Format(time.DateTime), u.Email)
 	}
 	return tw.Flush()
 }

@@ -66,6 +66,10 @@ type Config struct {
 	Creator Creator
 	// Now tells the time. nil: time.Now.
 	Now func() time.Time
+	// ChunkDir keeps the chunks of the Nextcloud client's chunked uploads
+	// (remote.php/dav/uploads/, see sync.go) until they are assembled. "":
+	// chunked uploads are refused (the capability then must not offer them).
+	ChunkDir string
 }
 
 // Creator starts a tus upload in directory dir of a space (tus.Handler).
@@ -86,16 +90,28 @@ func (h *Handler) Routes() []api.Route {
 	tusCreation := func(r *http.Request, _ *auth.Token) bool {
 		return h.cfg.Creator != nil && strings.HasPrefix(r.URL.Path, SpacesPrefix) && isCreation(r)
 	}
-	return []api.Route{
+	return append([]api.Route{
 		{Pattern: Prefix, Handler: http.HandlerFunc(h.route), Surface: api.SurfaceDAV, UploadToken: tusCreation},
 		{Pattern: strings.TrimSuffix(Prefix, "/"), Handler: h, Surface: api.SurfaceDAV},
-	}
+	}, h.syncRoutes()...)
 }
 
 // route sends oCIS-style tus creations on a collection of a space to the
 // Creator, and everything else to WebDAV.
 func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, SpacesPrefix)
+	if !ok && h.cfg.Creator != nil && isCreation(r) {
+		// A sync client's mount: the same creation, named the other way.
+		var err error
+		if _, rest, ok, err = syncMount(r.URL.Path, auth.FromContext(r.Context())); ok && err != nil {
+			ok = false
+		}
+		if ok && rest == "" {
+			// The ownCloud client creates on its dav root, and its
+			// filename starts with the space.
+			r, rest, ok = creationOnSyncRoot(r)
+		}
+	}
 	if !ok || h.cfg.Creator == nil || !isCreation(r) {
 		h.ServeHTTP(w, r)
 		return
@@ -176,6 +192,33 @@ type resource struct {
 	Path string
 	// Role is the caller's role in Space (viewer for virtual collections).
 	Role auth.Role
+	// Base is the URL path the request's spaces sit under, ending in "/":
+	// SpacesPrefix, or a sync clients' mount (see sync.go). "" means
+	// SpacesPrefix.
+	Base string
+}
+
+// syncMount reports whether r was named through a sync clients' mount.
+func (r resource) syncMount() bool { return r.Base != "" && r.Base != SpacesPrefix }
+
+// syncRoot reports whether r is the root of a sync clients' mount, the
+// read-only folder that holds the caller's spaces.
+func (r resource) syncRoot() bool { return r.Space == "" && r.syncMount() }
+
+// href is the escaped URL path of a resource in a space as the request
+// named spaces, ending in "/" for collections.
+func (r resource) href(spaceID, p string, isDir bool) string {
+	if r.Base == "" || r.Base == SpacesPrefix {
+		return href(spaceID, p, isDir)
+	}
+	s := r.Base + spaceID
+	if p != "" {
+		s += "/" + p
+	}
+	if isDir {
+		s += "/"
+	}
+	return (&url.URL{Path: s}).EscapedPath()
 }
 
 // virtual reports whether r is one of the read-only collections above the
@@ -259,6 +302,16 @@ func isWrite(method string) bool {
 // resolve maps a URL path to a resource the caller may see. A space the
 // caller has no role in does not exist for them (404, never 403).
 func (h *Handler) resolve(r *http.Request, urlPath string, p *auth.Principal) (resource, int, error) {
+	if base, rest, ok, err := syncMount(urlPath, p); ok {
+		if err != nil {
+			return resource{}, http.StatusNotFound, err
+		}
+		if rest == "" {
+			return resource{Role: auth.Viewer, Base: base}, 0, nil
+		}
+		id, sub, _ := strings.Cut(rest, "/")
+		return h.spaceResource(r, p, id, sub, base)
+	}
 	rest, ok := strings.CutPrefix(urlPath, strings.TrimSuffix(Prefix, "/"))
 	if !ok || (rest != "" && rest[0] != '/') {
 		return resource{}, http.StatusNotFound, clientError("not a WebDAV path")
@@ -276,6 +329,11 @@ func (h *Handler) resolve(r *http.Request, urlPath string, p *auth.Principal) (r
 		return resource{Path: "spaces", Role: auth.Viewer}, 0, nil
 	}
 	id, sub, _ := strings.Cut(rest, "/")
+	return h.spaceResource(r, p, id, sub, SpacesPrefix)
+}
+
+// spaceResource is path sub of space id, if the caller has a role there.
+func (h *Handler) spaceResource(r *http.Request, p *auth.Principal, id, sub, base string) (resource, int, error) {
 	role, ok, err := h.auth.RoleIn(r.Context(), p, id)
 	if err != nil {
 		return resource{}, http.StatusInternalServerError, err
@@ -287,7 +345,7 @@ func (h *Handler) resolve(r *http.Request, urlPath string, p *auth.Principal) (r
 	if err != nil {
 		return resource{}, http.StatusBadRequest, clientError(err.Error())
 	}
-	return resource{Space: id, Path: clean, Role: role}, 0, nil
+	return resource{Space: id, Path: clean, Role: role, Base: base}, 0, nil
 }
 
 // clientError is an error whose text is fit for the client.

@@ -128,7 +128,7 @@ func (h *Handler) listDir(w http.ResponseWriter, r *http.Request, res resource, 
 	w.Header().Set("ETag", dir.ETag)
 	entries := make([]listingEntry, 0, len(children))
 	for _, c := range children {
-		e := listingEntry{Name: c.Name, Href: href(res.Space, c.Path, c.IsDir), IsDir: c.IsDir,
+		e := listingEntry{Name: c.Name, Href: res.href(res.Space, c.Path, c.IsDir), IsDir: c.IsDir,
 			Modified: c.MTime.UTC().Format("2006-01-02 15:04")}
 		if !c.IsDir {
 			e.Size = strconv.FormatInt(c.Size, 10)
@@ -136,15 +136,18 @@ func (h *Handler) listDir(w http.ResponseWriter, r *http.Request, res resource, 
 		entries = append(entries, e)
 	}
 	parent := SpacesPrefix
+	if res.syncRoot() || res.Base != "" {
+		parent = res.Base
+	}
 	if res.Path != "" {
 		up, _, _ := cutLast(res.Path)
-		parent = href(res.Space, up, true)
+		parent = res.href(res.Space, up, true)
 	}
 	return h.writeListing(w, r, res.Space+"/"+res.Path, parent, entries)
 }
 
 func (h *Handler) listVirtual(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
-	if res.Path == "" {
+	if res.Path == "" && !res.syncRoot() {
 		return h.writeListing(w, r, Prefix, "", []listingEntry{{Name: "spaces", Href: SpacesPrefix, IsDir: true}})
 	}
 	roles, err := h.auth.SpaceRoles(r.Context(), auth.FromContext(r.Context()))
@@ -158,7 +161,10 @@ func (h *Handler) listVirtual(w http.ResponseWriter, r *http.Request, res resour
 	sort.Strings(ids)
 	entries := make([]listingEntry, 0, len(ids))
 	for _, id := range ids {
-		entries = append(entries, listingEntry{Name: id, Href: href(id, "", true), IsDir: true})
+		entries = append(entries, listingEntry{Name: id, Href: res.href(id, "", true), IsDir: true})
+	}
+	if res.syncRoot() {
+		return h.writeListing(w, r, res.Base, "", entries)
 	}
 	return h.writeListing(w, r, SpacesPrefix, Prefix, entries)
 }
@@ -188,8 +194,15 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 	if status, err := h.precondition(r, lockTarget{Space: res.Space, Path: res.Path}); status != 0 {
 		return status, err
 	}
+	return h.putBody(w, r, res, r.Body, r.ContentLength)
+}
+
+// putBody writes body (size bytes, -1: unknown) as the file res names,
+// with what r's headers ask: conditions, X-OC-Mtime, OC-Checksum, Prefer.
+// PUT and the assembly of a chunked upload (chunks.go) share it.
+func (h *Handler) putBody(w http.ResponseWriter, r *http.Request, res resource, body io.Reader, size int64) (int, error) {
 	opts := space.PutOptions{
-		ExpectedSize: r.ContentLength,
+		ExpectedSize: size,
 		IfMatch:      r.Header.Get("If-Match"),
 		IfNoneMatch:  r.Header.Get("If-None-Match"),
 	}
@@ -203,6 +216,11 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 			opts.ExpectedSize = n
 		}
 	}
+	if res.syncMount() {
+		// The sync clients compare SHA-1s (their checksum type): keep one
+		// for every file they upload, checksum header or not.
+		opts.SHA1 = true
+	}
 	mtimeSet := false
 	if v := r.Header.Get("X-OC-Mtime"); v != "" {
 		t, err := parseUnixTime(v)
@@ -211,7 +229,6 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 		}
 		opts.MTime, mtimeSet = t, true
 	}
-	body := io.Reader(r.Body)
 	if v := r.Header.Get("OC-Checksum"); v != "" {
 		check, err := parseChecksum(v)
 		if err != nil {
@@ -245,7 +262,7 @@ func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource
 		hd.Set("X-OC-Mtime", "accepted")
 	}
 	if created {
-		hd.Set("Location", href(res.Space, n.Path, false))
+		hd.Set("Location", res.href(res.Space, n.Path, false))
 		return http.StatusCreated, nil
 	}
 	return http.StatusNoContent, nil
@@ -443,7 +460,7 @@ func (h *Handler) handleMkcol(w http.ResponseWriter, r *http.Request, res resour
 		return spaceStatus(err)
 	}
 	h.publish(r, events.NodeCreated, res.Space, dir.Path, &dir, nil)
-	w.Header().Set("Location", href(res.Space, res.Path, true))
+	w.Header().Set("Location", res.href(res.Space, res.Path, true))
 	return http.StatusCreated, nil
 }
 
@@ -528,7 +545,7 @@ func (h *Handler) handleCopyMove(w http.ResponseWriter, r *http.Request, src res
 	}
 	h.publishCopyMove(r, move, src, dst)
 	if created {
-		w.Header().Set("Location", href(dst.Space, dst.Path, n.IsDir))
+		w.Header().Set("Location", dst.href(dst.Space, dst.Path, n.IsDir))
 		return http.StatusCreated, nil
 	}
 	return http.StatusNoContent, nil

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,17 @@ const (
 	lpOCChecksums
 	lpOCPermissions
 	lpOCSize
+	lpOCID
+	lpOCDataFingerprint
+	// Wharf's own (wharfprops.go): what processing knows of a file's
+	// content. Never in allprop (each needs a look-up beyond the node).
+	lpWharfWidth
+	lpWharfHeight
+	lpWharfMake
+	lpWharfModel
+	lpWharfCaptured
+	lpWharfOrientation
+	lpWharfScanned
 	numLiveProps
 )
 
@@ -64,6 +76,18 @@ var liveNames = [numLiveProps]xml.Name{
 	lpOCChecksums:    {Space: nsOC, Local: "checksums"},
 	lpOCPermissions:  {Space: nsOC, Local: "permissions"},
 	lpOCSize:         {Space: nsOC, Local: "size"},
+	lpOCID:           {Space: nsOC, Local: "id"},
+	// What ownCloud changes after restoring a backup, to make clients
+	// compare instead of believing; Wharf's is always empty.
+	lpOCDataFingerprint: {Space: nsOC, Local: "data-fingerprint"},
+
+	lpWharfWidth:       {Space: nsWharf, Local: "width"},
+	lpWharfHeight:      {Space: nsWharf, Local: "height"},
+	lpWharfMake:        {Space: nsWharf, Local: "make"},
+	lpWharfModel:       {Space: nsWharf, Local: "model"},
+	lpWharfCaptured:    {Space: nsWharf, Local: "captured"},
+	lpWharfOrientation: {Space: nsWharf, Local: "orientation"},
+	lpWharfScanned:     {Space: nsWharf, Local: "scanned"},
 }
 
 // liveTags are the start and end tags of each live property.
@@ -73,6 +97,10 @@ var liveTags = func() (t [numLiveProps][2]string) {
 		if n.Space == nsOC {
 			prefix = "oc:"
 		}
+		if n.Space == nsWharf {
+			t[i] = [2]string{"<w:" + n.Local + ` xmlns:w="` + nsWharf + `">`, "</w:" + n.Local + ">"}
+			continue
+		}
 		t[i] = [2]string{"<" + prefix + n.Local + ">", "</" + prefix + n.Local + ">"}
 	}
 	return t
@@ -81,7 +109,7 @@ var liveTags = func() (t [numLiveProps][2]string) {
 // lookupLive reports whether n is a live property. Every live property is
 // protected: PROPPATCH cannot set or remove it.
 func lookupLive(n xml.Name) (liveProp, bool) {
-	if n.Space != nsDAV && n.Space != nsOC {
+	if n.Space != nsDAV && n.Space != nsOC && n.Space != nsWharf {
 		return 0, false
 	}
 	for i, m := range liveNames {
@@ -131,6 +159,8 @@ type propEntry struct {
 	locks   *lockIndex
 	size    int64 // oc:size of a collection, if hasSize
 	hasSize bool
+	role    auth.Role // the caller's role here, if ownRole (else the listing's)
+	ownRole bool
 }
 
 func (e *propEntry) isDir() bool { return e.node == nil || e.node.IsDir }
@@ -143,7 +173,11 @@ type propWriter struct {
 	want  [numLiveProps]bool // live properties asked for by name
 	role  auth.Role
 	now   time.Time
-	quota struct {
+	// contents reads what is known of files' contents, for Wharf's
+	// properties (nil: nothing); known caches it by SHA-256.
+	contents func([]store.Node) map[string]store.Content
+	known    map[string]store.Content
+	quota    struct {
 		ok               bool
 		available, used  int64
 		availableMissing bool // no quota and no free-space figure
@@ -195,7 +229,7 @@ func (pw *propWriter) has(e *propEntry, lp liveProp) bool {
 		return true
 	case lpContentLength, lpContentType:
 		return n != nil && !n.IsDir
-	case lpLastModified, lpETag, lpOCFileID, lpOCPermissions:
+	case lpLastModified, lpETag, lpOCFileID, lpOCPermissions, lpOCID, lpOCDataFingerprint:
 		return n != nil
 	case lpCreationDate:
 		return n != nil || !e.created.IsZero()
@@ -207,6 +241,9 @@ func (pw *propWriter) has(e *propEntry, lp liveProp) bool {
 		return n != nil && !n.IsDir && n.SHA256 != ""
 	case lpOCSize:
 		return n != nil && (!n.IsDir || e.hasSize)
+	}
+	if lp >= lpWharfWidth {
+		return pw.hasWharf(e, lp)
 	}
 	return false
 }
@@ -271,22 +308,25 @@ func (pw *propWriter) writeLive(e *propEntry, lp liveProp) {
 		m.int(pw.quota.available)
 	case lpQuotaUsed:
 		m.int(pw.quota.used)
-	case lpOCFileID:
+	case lpOCFileID, lpOCID:
+		// oc:id is ownCloud's opaque id, the same as OC-FileId: the
+		// node's, which renames and moves keep.
 		m.int(n.ID)
+	case lpOCDataFingerprint:
 	case lpOCPermissions:
-		switch {
-		case !pw.role.Allows(auth.Editor):
-		case n.IsDir:
-			m.raw("RDNVCK")
-		default:
-			m.raw("RDNVW")
+		role := pw.role
+		if e.ownRole {
+			role = e.role
 		}
+		m.raw(ocPermissions(role, n))
 	case lpOCSize:
 		if n.IsDir {
 			m.int(e.size)
 		} else {
 			m.int(n.Size)
 		}
+	default:
+		pw.writeWharf(e, lp)
 	}
 	m.raw(liveTags[lp][1])
 }
@@ -352,6 +392,14 @@ func (pw *propWriter) response(e *propEntry, writeHref func()) {
 					m.name(liveNames[lp], "", true)
 				} else {
 					pw.writeLive(e, lp)
+				}
+			}
+		}
+		if nameOnly { // propname lists the live properties beyond allprop's too
+			for lp := lpWharfWidth; lp < numLiveProps; lp++ {
+				if pw.has(e, lp) {
+					open()
+					m.name(liveNames[lp], "", true)
 				}
 			}
 		}
@@ -457,6 +505,9 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	if err != nil {
 		return http.StatusBadRequest, clientError(err.Error())
 	}
+	if res.syncRoot() {
+		return h.propfindSyncRoot(w, r, res, req, depth)
+	}
 	if res.virtual() {
 		return h.propfindVirtual(w, r, res, req, depth)
 	}
@@ -499,6 +550,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	}
 	listing := stream || len(children) > 0
 	pw := newPropWriter(nil, req, res.Role, h.now())
+	pw.contents = h.contentsFor(r)
 
 	dead, locks, err := h.propfindExtras(ctx, res, n, pw, listing, depth)
 	if err != nil {
@@ -524,11 +576,12 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 	m.open()
 	pw.response(&self, func() {
 		m.raw("<D:href>")
-		m.hrefText(href(res.Space, n.Path, n.IsDir))
+		m.hrefText(res.href(res.Space, n.Path, n.IsDir))
 		m.raw("</D:href>")
 	})
-	prefix := href(res.Space, n.Path, true)
+	prefix := res.href(res.Space, n.Path, true)
 	for b := first; b != nil; b = <-batches {
+		pw.prefetch(b)
 		for i := range b {
 			c := &b[i]
 			e := propEntry{node: c, name: c.Name, dead: dead[c.ID], path: c.Path, locks: locks}
@@ -538,6 +591,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 			pw.response(&e, func() { m.href(prefix, c.Name, c.IsDir) })
 		}
 	}
+	pw.prefetch(children)
 	for i := range children {
 		c := &children[i]
 		e := propEntry{node: c, name: c.Name, dead: dead[c.ID], path: c.Path, locks: locks}
@@ -549,7 +603,7 @@ func (h *Handler) handlePropfind(w http.ResponseWriter, r *http.Request, res res
 		} else {
 			pw.response(&e, func() {
 				m.raw("<D:href>")
-				m.hrefText(href(res.Space, c.Path, c.IsDir))
+				m.hrefText(res.href(res.Space, c.Path, c.IsDir))
 				m.raw("</D:href>")
 			})
 		}
@@ -745,6 +799,31 @@ func (h *Handler) propfindVirtual(w http.ResponseWriter, r *http.Request, res re
 	return 0, nil
 }
 
+// checksumRE finds the "ALGO:hex" fields of an oc:checksums value.
+var checksumRE = regexp.MustCompile(`(?i)\b(sha1|sha256|md5|adler32):([0-9a-f]+)`)
+
+// checksumsAgree reports whether the SHA-1 and SHA-256 that value names
+// (others cannot be checked) are n's.
+func checksumsAgree(value string, n store.Node) bool {
+	for _, m := range checksumRE.FindAllStringSubmatch(value, -1) {
+		var have string
+		switch strings.ToLower(m[1]) {
+		case "sha1":
+			have = n.SHA1
+		case "sha256":
+			have = n.SHA256
+		}
+		if have != "" && !strings.EqualFold(have, m[2]) {
+			return false
+		}
+	}
+	return true
+}
+
+// davLastModified is the property through which ownCloud's WebDAV sets a
+// file's mtime, in Unix seconds.
+var davLastModified = xml.Name{Space: nsDAV, Local: "lastmodified"}
+
 // errPropLimit: a PROPPATCH would leave a resource with too many or too
 // large dead properties.
 var errPropLimit = errors.New("too many dead properties")
@@ -778,7 +857,16 @@ func (h *Handler) handleProppatch(w http.ResponseWriter, r *http.Request, res re
 	setMTime := false
 	for i, op := range ops {
 		statuses[i] = http.StatusOK
-		if _, live := lookupLive(op.Name); live {
+		if lp, live := lookupLive(op.Name); live {
+			if lp == lpOCChecksums && !op.Remove {
+				// rclone's owncloud vendor sends the file's checksums
+				// along with its time: what Wharf computed itself stands,
+				// and agreeing with it is not an error.
+				if !checksumsAgree(op.Value, n) {
+					statuses[i], failed = http.StatusConflict, true
+				}
+				continue
+			}
 			statuses[i], failed = http.StatusForbidden, true
 			continue
 		}
@@ -787,6 +875,22 @@ func (h *Handler) handleProppatch(w http.ResponseWriter, r *http.Request, res re
 				continue // the mtime stays as it is
 			}
 			t, err := http.ParseTime(strings.TrimSpace(op.Value))
+			if err != nil {
+				statuses[i], failed = http.StatusConflict, true
+				continue
+			}
+			mtime, setMTime = t, true
+		}
+		if op.Name == davLastModified {
+			// rclone's owncloud vendor (touch, and sync of times) sends
+			// Unix seconds here and expects the file's mtime to change.
+			if op.Remove {
+				continue
+			}
+			t, err := parseUnixTime(op.Value)
+			if err != nil {
+				t, err = http.ParseTime(strings.TrimSpace(op.Value))
+			}
 			if err != nil {
 				statuses[i], failed = http.StatusConflict, true
 				continue
@@ -817,7 +921,7 @@ func (h *Handler) handleProppatch(w http.ResponseWriter, r *http.Request, res re
 	m := newMSWriter(w)
 	m.open()
 	m.raw("<D:response><D:href>")
-	m.hrefText(href(res.Space, n.Path, n.IsDir))
+	m.hrefText(res.href(res.Space, n.Path, n.IsDir))
 	m.raw("</D:href>")
 	done := make([]bool, len(ops))
 	for i := range ops {
@@ -858,12 +962,15 @@ func (h *Handler) applyProppatch(ctx context.Context, res resource, n store.Node
 			return spaceStatus(err)
 		}
 	}
-	changes := make([]store.PropChange, len(ops))
-	for i, op := range ops {
-		changes[i] = store.PropChange{
+	changes := make([]store.PropChange, 0, len(ops))
+	for _, op := range ops {
+		if op.Name == davLastModified || op.Name == liveNames[lpOCChecksums] {
+			continue // the mtime itself, or checksums checked above: not properties to keep
+		}
+		changes = append(changes, store.PropChange{
 			Prop:   store.Prop{NS: op.Name.Space, Name: op.Name.Local, Lang: op.Lang, XML: op.Value},
 			Remove: op.Remove,
-		}
+		})
 	}
 	err := h.db.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.PatchProps(ctx, n.ID, changes); err != nil {

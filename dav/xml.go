@@ -38,6 +38,9 @@ const (
 	nsXML = "http://www.w3.org/XML/1998/namespace"
 )
 
+// nsWharf is the namespace of Wharf's own properties (wharfprops.go).
+const nsWharf = "https://wharf.dev/ns"
+
 // errBadXML is wrapped by every parse error of a request body: 400.
 var errBadXML = errors.New("malformed XML request body")
 

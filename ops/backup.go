@@ -47,10 +47,13 @@ type Manifest struct {
 	// AbandonedUploads and AbandonedJobs are the unfinished tus uploads
 	// and processing jobs the backup's database forgets: their bytes are
 	// in uploads/, which is not backed up.
-	AbandonedUploads int64    `json:"abandoned_uploads"`
-	AbandonedJobs    int64    `json:"abandoned_jobs"`
-	Thumbs           int64    `json:"thumbs"`
-	Skipped          []string `json:"skipped"`
+	AbandonedUploads int64 `json:"abandoned_uploads"`
+	AbandonedJobs    int64 `json:"abandoned_jobs"`
+	Thumbs           int64 `json:"thumbs"`
+	// CommitFiles counts the frozen files of Phraseanet commits copied
+	// from commits/: an unacknowledged commit restored is still served.
+	CommitFiles int64    `json:"commit_files,omitempty"`
+	Skipped     []string `json:"skipped"`
 }
 
 // SpaceCounts is one space's share of a backup.
@@ -156,6 +159,13 @@ func Backup(ctx context.Context, cfg Config, dst string, opts BackupOptions) (Ma
 		if m.Thumbs, err = copyTree(ctx, filepath.Join(cfg.Dir, "thumbs"), filepath.Join(dst, "thumbs")); err != nil {
 			return Manifest{}, fmt.Errorf("backup: thumbs: %w", err)
 		}
+	}
+	// The commits area, copied after the snapshot: a commit made since has
+	// a folder and no row (the restored janitor removes it), one released
+	// since has a row and no folder (its downloads answer 404, as for any
+	// commit whose bytes are gone; make it again).
+	if m.CommitFiles, err = copyTree(ctx, filepath.Join(cfg.Dir, "commits"), filepath.Join(dst, "commits")); err != nil {
+		return Manifest{}, fmt.Errorf("backup: commits: %w", err)
 	}
 	err = bdb.Close()
 	bdb = nil

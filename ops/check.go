@@ -39,8 +39,8 @@ type Report struct {
 
 // Check compares every space's index with its directory, the spaces' used
 // bytes with the sizes indexed, the trash and versions with their records,
-// the uploads area with the upload records,
-// and runs SQLite's integrity check. It may run beside a server (each
+// the uploads area with the upload records, the commits area with the
+// commit records, and runs SQLite's integrity check. It may run beside a server (each
 // difference is looked at twice before it is reported; repairs are
 // transactions), but repairs are safer with the server stopped.
 func Check(ctx context.Context, cfg Config, opts CheckOptions) (Report, error) {
@@ -71,6 +71,9 @@ func Check(ctx context.Context, cfg Config, opts CheckOptions) (Report, error) {
 		return r, err
 	}
 	if err := checkUploads(ctx, cfg, opts, &r); err != nil {
+		return r, err
+	}
+	if err := checkCommits(ctx, cfg, opts, &r); err != nil {
 		return r, err
 	}
 	if opts.Repair && len(bad) > 0 {

@@ -173,5 +173,8 @@ func restoreInto(ctx context.Context, src, dir string, m Manifest, verify bool, 
 	if _, err := copyTree(ctx, filepath.Join(src, "thumbs"), filepath.Join(dir, "thumbs")); err != nil {
 		return fmt.Errorf("thumbs: %w", err)
 	}
+	if _, err := copyTree(ctx, filepath.Join(src, "commits"), filepath.Join(dir, "commits")); err != nil {
+		return fmt.Errorf("commits: %w", err)
+	}
 	return db.Close()
 }

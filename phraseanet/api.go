@@ -83,6 +83,8 @@ type targetOut struct {
 	PullURI     string          `json:"pullUri,omitempty"`
 	LastRunAt   *time.Time      `json:"lastRunAt,omitempty"`
 	CreatedAt   time.Time       `json:"createdAt"`
+	Exclude     []string        `json:"exclude"`
+	PublisherID int64           `json:"publisherId,omitempty"`
 }
 
 func (s *Service) targetOut(t Target) targetOut {
@@ -91,7 +93,7 @@ func (s *Service) targetOut(t Target) targetOut {
 		Scheme: t.Scheme, Notifies: notifies(t), Destination: t.Destination, Params: formJSON(t.Params),
 		FormSchema: json.RawMessage("null"), DailyAt: t.DailyAt, MaxFiles: t.MaxFiles, MaxBytes: t.MaxBytes,
 		AfterAck: t.AfterAck, Grace: t.Grace.String(), Retention: t.Retention.String(), Enabled: t.Enabled,
-		CreatedAt: t.CreatedAt,
+		CreatedAt: t.CreatedAt, Exclude: ExcludeList(t), PublisherID: t.PublisherID,
 	}
 	if t.FormSchema != "" {
 		out.FormSchema = json.RawMessage(t.FormSchema)
@@ -137,6 +139,7 @@ type assetOut struct {
 	Path         string `json:"path"`
 	Size         int64  `json:"size,omitempty"`
 	Acknowledged bool   `json:"acknowledged"`
+	SHA256       string `json:"sha256,omitempty"`
 }
 
 type commitOut struct {
@@ -169,7 +172,7 @@ func commitOutOf(c Commit, as []Asset, withToken bool) commitOut {
 		out.AcknowledgedAt = &a
 	}
 	for _, a := range as {
-		out.Assets = append(out.Assets, assetOut{ID: a.ID, Path: a.Path, Size: a.Size, Acknowledged: !a.AcknowledgedAt.IsZero()})
+		out.Assets = append(out.Assets, assetOut{ID: a.ID, Path: a.Path, Size: a.Size, Acknowledged: !a.AcknowledgedAt.IsZero(), SHA256: a.SHA256})
 	}
 	return out
 }

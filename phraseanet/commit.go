@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -36,6 +37,28 @@ type CommitRequest struct {
 	// answer, say) exists if and only if the commit does. Its error
 	// undoes the commit.
 	Record func(ctx context.Context, tx *store.Tx, c Commit) error
+	// Finalizing says the request is the finalization of the files'
+	// uploads: files an upload session holds (see HeldError) may join,
+	// and Record is expected to release them.
+	Finalizing bool
+}
+
+// HeldError names the files of a request that an upload session holds:
+// delivered under an upload token and not finalized yet, they join no
+// commit but their finalization's. It matches ErrHeld.
+type HeldError struct{ Paths []string }
+
+func (e *HeldError) Error() string {
+	return "awaiting the finalization of their upload: " + strings.Join(e.Paths, ", ")
+}
+
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
+
+// commitOpts are the parts of a commit that are not its files and form.
+type commitOpts struct {
+	userID     int64
+	record     func(context.Context, *store.Tx, Commit) error
+	finalizing bool
 }
 
 // CommittedError names the files of a request already in a commit. It
@@ -50,9 +73,10 @@ func (e *CommittedError) Is(target error) bool { return target == ErrCommitted }
 
 // CreateCommit makes a commit of the requested files with the merged,
 // validated form data, and queues its push if the target notifies.
+// Files the target excludes as junk (see DefaultExclude) are left out.
 // Errors: ErrNotFound (target, file), ErrBadInput (a *FormError for the
-// form, or a directory, no files, over the target's limits),
-// ErrCommitted (a *CommittedError).
+// form, or a directory, no files, only excluded files, over the target's
+// limits), ErrCommitted (a *CommittedError), ErrHeld (a *HeldError).
 func (s *Service) CreateCommit(ctx context.Context, req CommitRequest) (Commit, []Asset, error) {
 	t, err := s.db.Target(ctx, req.TargetID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -108,6 +132,20 @@ func (s *Service) CreateCommit(ctx context.Context, req CommitRequest) (Commit, 
 	if len(nodes) == 0 {
 		return Commit{}, nil, fmt.Errorf("%w: a commit needs at least one file", ErrBadInput)
 	}
+	patterns := excludePatterns(t)
+	var kept []space.Node
+	var excluded []string
+	for _, n := range nodes {
+		if junk(patterns, n.Path) {
+			excluded = append(excluded, n.Path)
+			continue
+		}
+		kept = append(kept, n)
+	}
+	if len(kept) == 0 {
+		return Commit{}, nil, fmt.Errorf("%w: the target excludes every file asked for (%s)", ErrBadInput, strings.Join(excluded, ", "))
+	}
+	nodes = kept
 	var total int64
 	for _, n := range nodes {
 		total += n.Size
@@ -126,12 +164,36 @@ func (s *Service) CreateCommit(ctx context.Context, req CommitRequest) (Commit, 
 	if err != nil {
 		return Commit{}, nil, err
 	}
-	return s.insertCommit(ctx, t, req.UserID, merged, nodes, req.Record)
+	return s.insertCommit(ctx, t, merged, nodes, commitOpts{userID: req.UserID, record: req.Record, finalizing: req.Finalizing})
 }
 
-// insertCommit stores a commit of nodes with the final form data. It
-// returns a *CommittedError if any node is (or was) in a commit.
-func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form map[string]any, nodes []space.Node, record func(context.Context, *store.Tx, Commit) error) (Commit, []Asset, error) {
+// submitterKey is the form key naming the publisher's e-mail address.
+const submitterKey = "phraseanet_submiter_email"
+
+// insertCommit freezes nodes and stores a commit of them with the final
+// form data, adding the publisher's e-mail address when the form has none.
+// It returns a *CommittedError if any node is (or was) in a commit, a
+// *HeldError if an upload session holds one (unless o.finalizing).
+func (s *Service) insertCommit(ctx context.Context, t Target, form map[string]any, nodes []space.Node, o commitOpts) (Commit, []Asset, error) {
+	// Joining a commit is an exposure: files never scanned are scanned
+	// now; one found infected is quarantined and the commit refused.
+	// This comes before the files are frozen into the commit.
+	if err := s.tree.Vet(ctx, nodes...); err != nil {
+		return Commit{}, nil, err
+	}
+	userID, record := o.userID, o.record
+	if userID != 0 {
+		if v, _ := form[submitterKey].(string); v == "" {
+			u, err := s.db.UserByID(ctx, userID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return Commit{}, nil, fmt.Errorf("phraseanet: create commit: %w", err)
+			}
+			if u.Email != "" {
+				form = maps.Clone(form)
+				form[submitterKey] = u.Email
+			}
+		}
+	}
 	formJSON, err := json.Marshal(form)
 	if err != nil {
 		return Commit{}, nil, fmt.Errorf("%w: form data: %v", ErrBadInput, err)
@@ -153,6 +215,36 @@ func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form
 			assets[i].MIME = "application/octet-stream"
 		}
 	}
+	held := func(r store.Reader) error {
+		if o.finalizing {
+			return nil
+		}
+		h, err := r.Held(ctx, ids, now)
+		if err != nil || len(h) == 0 {
+			return err
+		}
+		he := &HeldError{}
+		for _, n := range nodes {
+			if h[n.ID] {
+				he.Paths = append(he.Paths, n.Path)
+			}
+		}
+		return he
+	}
+	if err := held(s.db.Reader); err != nil {
+		return Commit{}, nil, err
+	}
+	s.startFreezing(c.ID)
+	defer s.doneFreezing(c.ID)
+	if err := s.freeze(ctx, c.ID, nodes, assets); err != nil {
+		return Commit{}, nil, err
+	}
+	if s.dir != "" {
+		c.TotalSize = 0
+		for _, a := range assets {
+			c.TotalSize += a.Size
+		}
+	}
 	err = s.db.Update(ctx, func(tx *store.Tx) error {
 		done, err := tx.HandedOff(ctx, ids)
 		if err != nil {
@@ -167,6 +259,9 @@ func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form
 			}
 			return ce
 		}
+		if err := held(tx.Reader); err != nil {
+			return err
+		}
 		if err := tx.InsertCommit(ctx, c, assets); err != nil {
 			return err
 		}
@@ -175,9 +270,13 @@ func (s *Service) insertCommit(ctx context.Context, t Target, userID int64, form
 		}
 		return nil
 	})
+	if err != nil {
+		s.unfreeze(ctx, c.ID)
+	}
 	var ce *CommittedError
+	var he *HeldError
 	switch {
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &he):
 		return Commit{}, nil, err
 	case errors.Is(err, store.ErrNotFound):
 		return Commit{}, nil, fmt.Errorf("%w: target %q", ErrNotFound, t.ID)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/space"
 )
 
 // httpError is an error with what the client should see.
@@ -46,6 +47,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var ua *unauthorized
 	var fe *FormError
 	var ce *CommittedError
+	var held *HeldError
 	status, body := 0, any(nil)
 	switch {
 	case errors.As(err, &he):
@@ -64,16 +66,21 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, body = http.StatusBadRequest, map[string]any{"error": "invalid form data", "fields": fe.Fields}
 	case errors.As(err, &ce):
 		status, body = http.StatusConflict, map[string]any{"error": "file already in a commit", "paths": ce.Paths}
+	case errors.As(err, &held):
+		status, body = http.StatusConflict, map[string]any{"error": "file awaiting the finalization of its upload", "paths": held.Paths}
 	case errors.Is(err, ErrUnauthorized):
 		status = http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		status = http.StatusForbidden
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, ErrCommitted), errors.Is(err, ErrExists):
+	case errors.Is(err, ErrCommitted), errors.Is(err, ErrExists), errors.Is(err, ErrHeld):
 		status = http.StatusConflict
 	case errors.Is(err, ErrBadInput):
 		status = http.StatusBadRequest
+	case errors.Is(err, space.ErrInfected), errors.Is(err, space.ErrScanFailed):
+		st, msg, _ := api.SpaceStatus(err)
+		status, body = st, map[string]string{"error": msg}
 	default:
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		status, body = http.StatusInternalServerError, map[string]string{"error": "internal error"}

@@ -14,14 +14,22 @@ import (
 )
 
 // runJanitor carries out the after-ack actions once their grace period is
-// over, prunes acknowledged commits after their retention and drops
-// expired pull tokens, every Tick and whenever a commit is acknowledged,
+// over (and then releases the commits' frozen files), prunes acknowledged
+// commits after their retention, drops expired pull tokens and, every
+// minute, removes the frozen files no live commit needs, every Tick and whenever a commit is acknowledged,
 // until ctx ends.
 func (s *Service) runJanitor(ctx context.Context) {
 	ticker := time.NewTicker(s.tick)
 	defer ticker.Stop()
+	var lastFrozen time.Time
 	for {
 		s.sweep(ctx)
+		if now := s.now(); now.Sub(lastFrozen) >= orphanEvery {
+			lastFrozen = now
+			if _, err := s.sweepFrozen(ctx); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "janitor: commits area", "err", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -115,7 +123,13 @@ func (s *Service) dispose(ctx context.Context, t Target, c Commit) error {
 			}
 		}
 	}
-	return s.db.Update(ctx, func(tx *store.Tx) error { return tx.SetCommitDisposed(ctx, c.ID, s.now()) })
+	if err := s.db.Update(ctx, func(tx *store.Tx) error { return tx.SetCommitDisposed(ctx, c.ID, s.now()) }); err != nil {
+		return err
+	}
+	// Acknowledged and disposed of: Phraseanet has the bytes, the commit's
+	// copy goes (a crash before this line leaves it to sweepFrozen).
+	s.unfreeze(ctx, c.ID)
+	return nil
 }
 
 // moveTo moves a file to dst, creating dst's parent directories and

@@ -45,6 +45,7 @@ var (
 	ErrForbidden    = errors.New("forbidden")                // 403
 	ErrUnauthorized = errors.New("authorization required")   // 401
 	ErrExists       = errors.New("already exists")           // 409
+	ErrHeld         = errors.New("awaiting finalization")    // 409
 )
 
 // Config configures a Service. Zero values mean the documented defaults.
@@ -91,6 +92,14 @@ type Config struct {
 	URLTTL time.Duration
 	// TokenTTL is the lifetime of a pull-mode bearer token. 0: 1 hour.
 	TokenTTL time.Duration
+	// Dir is the commits area: each commit's files are frozen there
+	// (hard links, or copies across file systems) from its creation until
+	// its after-ack action is done, and served from there. The phraseanet
+	// service creates it and is alone in it; it belongs in the data
+	// directory, on the file system of spaces/. "": commits are not
+	// frozen and assets are served from their files in the space (the
+	// command line, which makes no commits).
+	Dir string
 }
 
 // Service is the Phraseanet hand-off. It is safe for concurrent use. Run
@@ -110,12 +119,14 @@ type Service struct {
 	tick      time.Duration
 	urlTTL    time.Duration
 	tokenTTL  time.Duration
+	dir       string
 
 	pushKick chan struct{} // wakes the push worker
 	ackKick  chan struct{} // wakes the janitor
 
 	mu       sync.Mutex
 	inflight map[string]bool // commits being pushed
+	freezing map[string]bool // commits being made, whose folder the janitor leaves alone
 }
 
 // New checks cfg and returns a Service.
@@ -133,9 +144,9 @@ func New(cfg Config) (*Service, error) {
 		db: cfg.DB, tree: cfg.Tree, auth: cfg.Auth, bus: cfg.Bus, log: cfg.Logger,
 		client: cfg.HTTPClient, now: cfg.Now,
 		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, doubtHold: cfg.DoubtHold, tick: cfg.Tick,
-		urlTTL: cfg.URLTTL, tokenTTL: cfg.TokenTTL,
+		urlTTL: cfg.URLTTL, tokenTTL: cfg.TokenTTL, dir: cfg.Dir,
 		pushKick: make(chan struct{}, 1), ackKick: make(chan struct{}, 1),
-		inflight: map[string]bool{},
+		inflight: map[string]bool{}, freezing: map[string]bool{},
 	}
 	if cfg.PublicURL != "" {
 		base, err := BaseURL(cfg.PublicURL)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -173,6 +175,9 @@ type assetJSON struct {
 	FormData     json.RawMessage `json:"formData"`
 	FormLocale   *string         `json:"formLocale"`
 	Data         map[string]any  `json:"data"`
+	// SHA256 is the SHA-256 of the bytes the url serves (lowercase hex);
+	// absent for assets of commits made before files were frozen.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 func (s *Service) getAsset(w http.ResponseWriter, r *http.Request) error {
@@ -186,7 +191,7 @@ func (s *Service) getAsset(w http.ResponseWriter, r *http.Request) error {
 		AtID: AssetsPrefix + a.ID, AtType: "asset", ID: a.ID,
 		URL: s.publicURL + signed, Size: a.Size, OriginalName: a.OriginalName, MIMEType: a.MIME,
 		CreatedAt: phpTime(a.CreatedAt), Acknowledged: !a.AcknowledgedAt.IsZero(),
-		FormData: formJSON(c.FormData), Data: map[string]any{},
+		FormData: formJSON(c.FormData), Data: map[string]any{}, SHA256: a.SHA256,
 	})
 	return nil
 }
@@ -223,23 +228,46 @@ func (s *Service) getDownload(w http.ResponseWriter, r *http.Request) error {
 	return s.serveAsset(w, r, a)
 }
 
-// serveAsset sends the file of an asset, found by its node wherever it is
-// now, under its original name.
+// serveAsset sends the bytes of an asset under its original name: the
+// commit's frozen copy, or for an asset of a commit made before files were
+// frozen, the file of its node wherever it is now.
 func (s *Service) serveAsset(w http.ResponseWriter, r *http.Request, a Asset) error {
 	ctx := r.Context()
-	n, err := s.db.NodeByID(ctx, a.NodeID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && n.SpaceID != a.SpaceID) {
-		return fmt.Errorf("%w: the file of asset %q is gone", ErrNotFound, a.ID)
-	}
-	if err != nil {
-		return err
-	}
-	f, n, err := s.tree.Open(ctx, n.SpaceID, n.Path)
-	if errors.Is(err, space.ErrNotFound) || errors.Is(err, space.ErrIsDir) {
-		return fmt.Errorf("%w: the file of asset %q is gone", ErrNotFound, a.ID)
-	}
-	if err != nil {
-		return err
+	var f *os.File
+	var mtime time.Time
+	etag := ""
+	if a.Frozen {
+		var err error
+		f, err = os.Open(s.frozenPath(a))
+		if errors.Is(err, fs.ErrNotExist) {
+			// Released after the after-ack action, or lost: nothing to serve.
+			return fmt.Errorf("%w: the committed file of asset %q is no longer kept", ErrNotFound, a.ID)
+		}
+		if err != nil {
+			return err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		mtime, etag = fi.ModTime(), `"`+a.SHA256+`"`
+	} else {
+		n, err := s.db.NodeByID(ctx, a.NodeID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && n.SpaceID != a.SpaceID) {
+			return fmt.Errorf("%w: the file of asset %q is gone", ErrNotFound, a.ID)
+		}
+		if err != nil {
+			return err
+		}
+		f, n, err = s.tree.Open(ctx, n.SpaceID, n.Path)
+		if errors.Is(err, space.ErrNotFound) || errors.Is(err, space.ErrIsDir) {
+			return fmt.Errorf("%w: the file of asset %q is gone", ErrNotFound, a.ID)
+		}
+		if err != nil {
+			return err
+		}
+		mtime, etag = n.MTime, n.ETag
 	}
 	defer f.Close()
 	h := w.Header()
@@ -251,10 +279,10 @@ func (s *Service) serveAsset(w http.ResponseWriter, r *http.Request, a Asset) er
 		h.Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(a.OriginalName, `"`, `\"`)+`"`)
 	}
 	h.Set("X-Content-Type-Options", "nosniff")
-	if n.ETag != "" {
-		h.Set("ETag", n.ETag)
+	if etag != "" {
+		h.Set("ETag", etag)
 	}
-	http.ServeContent(w, r, a.OriginalName, n.MTime, f)
+	http.ServeContent(w, r, a.OriginalName, mtime, f)
 	return nil
 }
 

@@ -75,7 +75,9 @@ func due(t Target, now time.Time) bool {
 }
 
 // RunSchedule batches the files of t's folder that are in no commit yet
-// (the after-ack move folder and empty files excepted) into commits with
+// (the after-ack move folder, empty files, the files t excludes as junk
+// and those awaiting the finalization of their upload excepted), by
+// publisher, into commits with
 // the target's default form data, respecting its limits, and records the
 // run. A file larger than the byte limit goes alone. It returns how many
 // commits it made; never an empty one.
@@ -88,27 +90,53 @@ func (s *Service) RunSchedule(ctx context.Context, targetID string) (int, error)
 		return 0, fmt.Errorf("phraseanet: schedule: %w", err)
 	}
 	runAt := s.now()
-	files, err := s.db.UnhandedFiles(ctx, t.SpaceID, t.Folder)
+	files, err := s.db.UnhandedFiles(ctx, t.SpaceID, t.Folder, runAt)
 	if err != nil {
 		return 0, fmt.Errorf("phraseanet: schedule %q: %w", t.Name, err)
 	}
 	exclude := moveFolder(t)
-	var batches [][]space.Node
-	var cur []space.Node
-	var curBytes int64
+	patterns := excludePatterns(t)
+	var keep []space.Node
 	for _, n := range files {
-		if n.Size == 0 || (exclude != "" && within(n.Path, exclude)) {
+		if n.Size == 0 || (exclude != "" && within(n.Path, exclude)) || junk(patterns, n.Path) {
 			continue
 		}
-		if len(cur) > 0 && (len(cur) >= t.MaxFiles || curBytes+n.Size > t.MaxBytes) {
-			batches = append(batches, cur)
-			cur, curBytes = nil, 0
-		}
-		cur = append(cur, n)
-		curBytes += n.Size
+		keep = append(keep, n)
 	}
-	if len(cur) > 0 {
-		batches = append(batches, cur)
+	// Each commit names one publisher: the user who uploaded its files
+	// when Wharf knows (a tus upload still on record), else the target's
+	// configured publisher, else nobody ("0").
+	ids := make([]int64, len(keep))
+	for i, n := range keep {
+		ids[i] = n.ID
+	}
+	uploaders, err := s.db.Uploaders(ctx, ids)
+	if err != nil {
+		return 0, fmt.Errorf("phraseanet: schedule %q: %w", t.Name, err)
+	}
+	type batch struct {
+		user  int64
+		nodes []space.Node
+	}
+	var batches []batch
+	open := map[int64]int{} // publisher -> index of its batch being filled
+	var curBytes = map[int64]int64{}
+	for _, n := range keep {
+		user, ok := uploaders[n.ID]
+		if !ok {
+			user = t.PublisherID
+		}
+		i, ok := open[user]
+		if ok && (len(batches[i].nodes) >= t.MaxFiles || curBytes[user]+n.Size > t.MaxBytes) {
+			ok = false
+		}
+		if !ok {
+			batches = append(batches, batch{user: user})
+			i = len(batches) - 1
+			open[user], curBytes[user] = i, 0
+		}
+		batches[i].nodes = append(batches[i].nodes, n)
+		curBytes[user] += n.Size
 	}
 	made := 0
 	var firstErr error
@@ -120,9 +148,9 @@ func (s *Service) RunSchedule(ctx context.Context, targetID string) (int, error)
 			return 0, fmt.Errorf("phraseanet: schedule %q: default form data: %w", t.Name, err)
 		}
 		for _, b := range batches {
-			if _, _, err := s.insertCommit(ctx, t, 0, form, b, nil); err != nil {
-				// A file committed meanwhile (by the API): the others go
-				// at the next run.
+			if _, _, err := s.insertCommit(ctx, t, form, b.nodes, commitOpts{userID: b.user}); err != nil {
+				// A file committed meanwhile (by the API), or deleted:
+				// the others go at the next run.
 				if firstErr == nil {
 					firstErr = err
 				}
@@ -135,7 +163,7 @@ func (s *Service) RunSchedule(ctx context.Context, targetID string) (int, error)
 	if err != nil {
 		return made, fmt.Errorf("phraseanet: schedule %q: %w", t.Name, err)
 	}
-	if firstErr != nil && !errors.Is(firstErr, ErrCommitted) {
+	if firstErr != nil && !errors.Is(firstErr, ErrCommitted) && !errors.Is(firstErr, ErrHeld) && !errors.Is(firstErr, ErrNotFound) {
 		return made, firstErr
 	}
 	return made, nil

@@ -61,6 +61,14 @@ type TargetSpec struct {
 	Grace     time.Duration // before the after-ack action. 0: none
 	Retention time.Duration // of acknowledged commits' rows. 0: 30 days
 	Disabled  bool
+	// Exclude lists name patterns never committed (path.Match syntax,
+	// matched against each element of a path, case ignored); the word
+	// "defaults" stands for DefaultExclude. nil: the defaults; ["none"]:
+	// nothing excluded.
+	Exclude []string
+	// Publisher is the user named as publisher of scheduled commits whose
+	// uploader Wharf does not know (files put by WebDAV, say). "": none.
+	Publisher string
 }
 
 // ParseEvery reads a schedule: a Go duration of at least one second, or a
@@ -188,6 +196,14 @@ func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, strin
 	if err != nil {
 		return Target{}, "", err
 	}
+	exclude, err := parseExclude(spec.Exclude)
+	if err != nil {
+		return Target{}, "", err
+	}
+	publisher, err := s.publisherID(ctx, spec.Publisher)
+	if err != nil {
+		return Target{}, "", err
+	}
 	afterAck := action
 	if action == "move" {
 		afterAck = "move:" + moveTo
@@ -200,7 +216,7 @@ func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, strin
 		Params: string(paramsJSON), FormSchema: schemaJSON, Every: every, DailyAt: daily,
 		MaxFiles: spec.MaxFiles, MaxBytes: spec.MaxBytes, AfterAck: afterAck, Grace: spec.Grace,
 		Retention: spec.Retention, Enabled: !spec.Disabled,
-		ClientID: newToken(12), ClientSecretHash: secretHash,
+		ClientID: newToken(12), ClientSecretHash: secretHash, Exclude: exclude, PublisherID: publisher,
 		// The first scheduled run comes one interval (or at the first
 		// daily time) after the target is made.
 		LastRunAt: now, CreatedAt: now,
@@ -219,6 +235,48 @@ func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, strin
 		return Target{}, "", fmt.Errorf("phraseanet: add target: %w", err)
 	}
 	return t, secret, nil
+}
+
+// publisherID returns the id of the user called name, 0 for "".
+func (s *Service) publisherID(ctx context.Context, name string) (int64, error) {
+	if name == "" {
+		return 0, nil
+	}
+	u, err := s.db.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("%w: publisher: no user %q", ErrBadInput, name)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("phraseanet: publisher: %w", err)
+	}
+	return u.ID, nil
+}
+
+// SetJunk changes a target's exclusion list (nil: keep it; see
+// TargetSpec.Exclude) and, when publisher is not nil, the publisher of its
+// scheduled commits ("": none). Errors: ErrNotFound, ErrBadInput.
+func (s *Service) SetJunk(ctx context.Context, idOrName string, exclude []string, publisher *string) (Target, error) {
+	t, err := s.FindTarget(ctx, idOrName)
+	if err != nil {
+		return Target{}, err
+	}
+	if exclude != nil {
+		if t.Exclude, err = parseExclude(exclude); err != nil {
+			return Target{}, err
+		}
+	}
+	if publisher != nil {
+		if t.PublisherID, err = s.publisherID(ctx, *publisher); err != nil {
+			return Target{}, err
+		}
+	}
+	if err := s.db.Update(ctx, func(tx *store.Tx) error { return tx.SetTargetJunk(ctx, t.ID, t.Exclude, t.PublisherID) }); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Target{}, fmt.Errorf("%w: target %q", ErrNotFound, idOrName)
+		}
+		return Target{}, fmt.Errorf("phraseanet: set target: %w", err)
+	}
+	return t, nil
 }
 
 // Targets returns every target, ordered by name.

@@ -31,34 +31,47 @@ func (s *scanStep) off() bool    { return s.network == "" }
 const scanChunk = 64 << 10
 
 func (s *scanStep) run(ctx context.Context, _ *Runner, t *task, progress func(int, string)) error {
-	reply, err := s.scan(ctx, t.job.Staged, t.job.Size, progress)
+	f, err := os.Open(t.job.Staged)
+	if err != nil {
+		return fmt.Errorf("cannot read the uploaded file: %w", err)
+	}
+	defer f.Close()
+	verdict, err := s.scan(ctx, f, t.job.Size, progress)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("virus scan failed: %w", err)
 	}
+	if verdict != "" {
+		return fmt.Errorf("virus found: %s", verdict)
+	}
+	progress(100, "clean")
+	return nil
+}
+
+// scan streams r (size bytes) to clamd and returns "" if it is clean, or
+// the name of what clamd found. An error means clamd could not tell.
+func (s *scanStep) scan(ctx context.Context, r io.Reader, size int64, progress func(int, string)) (found string, err error) {
+	reply, err := s.instream(ctx, r, size, progress)
+	if err != nil {
+		return "", err
+	}
 	// "stream: OK", "stream: <name> FOUND", "<message> ERROR".
 	result, ok := strings.CutPrefix(reply, "stream: ")
 	switch {
 	case ok && result == "OK":
-		progress(100, "clean")
-		return nil
+		return "", nil
 	case ok && strings.HasSuffix(result, " FOUND"):
-		return fmt.Errorf("virus found: %s", strings.TrimSuffix(result, " FOUND"))
+		return strings.TrimSuffix(result, " FOUND"), nil
 	default:
-		return fmt.Errorf("virus scan failed: clamd answered %q", reply)
+		return "", fmt.Errorf("clamd answered %q", reply)
 	}
 }
 
-// scan streams the file to clamd and returns its reply without the
-// trailing NUL.
-func (s *scanStep) scan(ctx context.Context, name string, size int64, progress func(int, string)) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", fmt.Errorf("cannot read the uploaded file: %w", err)
-	}
-	defer f.Close()
+// instream streams r to clamd and returns its reply without the trailing
+// NUL.
+func (s *scanStep) instream(ctx context.Context, f io.Reader, size int64, progress func(int, string)) (string, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, s.network, s.addr)
 	if err != nil {

@@ -6,6 +6,13 @@
 // (space.Tree.PutFile) and publishes node.created, failure keeps it out and
 // records the step and the reason.
 //
+// What the steps learn of a file — the virus scan's verdict, the metadata —
+// is recorded per content (store.Content) when the file is installed; a
+// file installed after the quick steps only gets the others from a
+// background pass (enrich.go). Scanner is the same virus scan for files
+// already in a space, which the space tree calls on their first exposure
+// (space.Scanner).
+//
 // Its one HTTP endpoint is the progress of a job (Progress), which the
 // upload front ends name in Progress-Location; it knows nothing of tus or
 // WebDAV. Each space's policy is read from the store (SpacePolicies).

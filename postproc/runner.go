@@ -122,6 +122,7 @@ type Runner struct {
 	// recordEvery: a finished step is recorded if the job's last record
 	// is older (recordStepsEvery; tests: 0, every step).
 	recordEvery time.Duration
+	enrich      enricher // the pass that runs the steps quick jobs skip
 
 	wake     chan struct{}
 	closedCh chan struct{}
@@ -211,6 +212,8 @@ func New(cfg Config) (*Runner, error) {
 		scan.network, scan.addr = network, addr
 	}
 	r.steps = []step{checksumStep{}, sniffStep{}, policyStep{}, scan, thumbnailStep{}, metadataStep{}}
+	r.enrich.kick = make(chan struct{}, 1)
+	removeEnrichLinks(r.thumbs)
 	return r, nil
 }
 
@@ -244,6 +247,8 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.wg.Add(1)
 		go r.worker(ctx)
 	}
+	r.wg.Add(1)
+	go r.enrichLoop(ctx)
 	return nil
 }
 
@@ -383,11 +388,13 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 	n, created, err := r.tree.PutFile(space.WithActor(ctx, j.UserName), j.SpaceID, j.Path, j.Staged, j.SHA256, space.PutOptions{
 		ExpectedSize: j.Size, MTime: j.MTime, IfMatch: j.IfMatch, IfNoneMatch: j.IfNoneMatch,
 		MIME: j.MIME, KnownSHA1: j.SHA1,
+		Record: func(tx *store.Tx, n space.Node, _ bool) error { return r.recordContent(ctx, tx, *j, n) },
 	})
 	if err != nil {
 		os.Remove(j.Staged)
 		return Status{}, false, fmt.Errorf("postproc: process %q: %w", job.ID, err)
 	}
+	r.enrichLater(n)
 	j.State, j.Step, j.Staged, j.NodeID, j.ETag, j.Percent = store.JobDone, "", "", n.ID, n.ETag, 100
 	typ := events.NodeCreated
 	if !created {
@@ -792,6 +799,9 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 			if err := r.prepare(t, 100); err != nil {
 				return err
 			}
+			if err := r.recordContent(ctx, tx, *j, n); err != nil {
+				return err
+			}
 			return tx.UpdateJob(ctx, *j)
 		},
 	}
@@ -860,6 +870,9 @@ func (r *Runner) installed(ctx context.Context, t *task, n space.Node, created, 
 	r.publish(t, typ, map[string]any{"id": n.ID, "etag": n.ETag})
 	r.publish(t, events.ProcessingFinished, map[string]any{"id": n.ID, "etag": n.ETag, "metadata": t.meta})
 	r.finish(*j, &n, created)
+	if j.Quick {
+		r.enrichLater(n)
+	}
 	return false
 }
 

@@ -494,8 +494,9 @@ func (s *Service) handleFinalize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	key := finalizeKey(p, target, ids)
-	if js, ok := s.recordedFinalization(ctx, p, key, ids); ok {
-		api.WriteRawJSON(w, http.StatusOK, js)
+	asked := requestHash(meta, form)
+	if js, ok, err := s.recordedFinalization(ctx, p, key, ids, asked); ok || err != nil {
+		s.answerRecorded(w, r, js, err)
 		return
 	}
 
@@ -533,14 +534,14 @@ func (s *Service) handleFinalize(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if js, ok := s.recordedFinalization(ctx, p, key, ids); ok {
-		api.WriteRawJSON(w, http.StatusOK, js)
+	if js, ok, err := s.recordedFinalization(ctx, p, key, ids, asked); ok || err != nil {
+		s.answerRecorded(w, r, js, err)
 		return
 	}
 	// The answer is recorded in the transaction that makes the commit (or,
 	// without one, on its own): a retry after any crash either finds the
 	// recorded answer or makes the commit afresh, never a second one.
-	rec := store.Finalization{Key: key, UserID: p.User.ID, CreatedAt: time.Now()}
+	rec := store.Finalization{Key: key, UserID: p.User.ID, CreatedAt: time.Now(), Request: asked}
 	var js []byte
 	record := func(ctx context.Context, tx *store.Tx) error {
 		var err error
@@ -551,12 +552,17 @@ func (s *Service) handleFinalize(w http.ResponseWriter, r *http.Request) {
 		if err := putMetadata(ctx, tx, nodes, meta); err != nil {
 			return err
 		}
+		// Finalized: the files are free to join commits (this one, or a
+		// scheduled one when there is no target).
+		if err := tx.ReleaseHolds(ctx, nodes); err != nil {
+			return err
+		}
 		return tx.InsertFinalization(ctx, rec)
 	}
 	ctx = context.WithoutCancel(ctx)
 	if target != nil && len(nodes) > 0 {
 		rec.TargetID = target.ID
-		_, _, err = s.cfg.Phraseanet.CreateCommit(ctx, phraseanet.CommitRequest{TargetID: target.ID, UserID: p.User.ID, NodeIDs: nodes, Form: form,
+		_, _, err = s.cfg.Phraseanet.CreateCommit(ctx, phraseanet.CommitRequest{TargetID: target.ID, UserID: p.User.ID, NodeIDs: nodes, Form: form, Finalizing: true,
 			Record: func(ctx context.Context, tx *store.Tx, c phraseanet.Commit) error {
 				ans.Commit = &finalCommit{ID: c.ID, State: c.State}
 				rec.CommitID = c.ID
@@ -659,11 +665,14 @@ func (s *Service) finalizeTarget(ctx context.Context, p *auth.Principal, name st
 func (s *Service) writePublishError(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *phraseanet.FormError
 	var ce *phraseanet.CommittedError
+	var he *phraseanet.HeldError
 	switch {
 	case errors.As(err, &fe):
 		api.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid form data", "fields": fe.Fields})
 	case errors.As(err, &ce):
 		api.WriteJSON(w, http.StatusConflict, map[string]any{"error": "file already in a commit", "paths": ce.Paths})
+	case errors.As(err, &he):
+		api.WriteJSON(w, http.StatusConflict, map[string]any{"error": "file awaiting the finalization of its upload", "paths": he.Paths})
 	case errors.Is(err, phraseanet.ErrBadInput), errors.Is(err, phraseanet.ErrNotFound):
 		// ErrNotFound here is a file outside the target's space.
 		s.fail(w, r, &api.Error{Status: http.StatusBadRequest, Msg: err.Error()})
@@ -692,18 +701,59 @@ func finalizeKey(p *auth.Principal, target *store.Target, ids []string) string {
 
 // recordedFinalization returns the answer recorded under key, unless one
 // of the uploads still on record is not p's to finalize (an upload token
-// replaying its user's finalization of other uploads).
-func (s *Service) recordedFinalization(ctx context.Context, p *auth.Principal, key string, ids []string) ([]byte, bool) {
+// replaying its user's finalization of other uploads). A recorded
+// finalization that asked for other metadata or form data is a conflict:
+// the error is an *api.Error (409).
+func (s *Service) recordedFinalization(ctx context.Context, p *auth.Principal, key string, ids []string, asked string) ([]byte, bool, error) {
 	rec, err := s.cfg.DB.Finalization(ctx, key)
 	if err != nil || rec.UserID != p.User.ID {
-		return nil, false
+		return nil, false, nil
 	}
 	for _, id := range ids {
 		if u, err := s.cfg.DB.Upload(ctx, id); err == nil && !finalizeOwns(p, u) {
-			return nil, false
+			return nil, false, nil
 		}
 	}
-	return []byte(rec.Answer), true
+	if rec.Request != "" && rec.Request != asked {
+		return nil, false, &api.Error{Status: http.StatusConflict,
+			Msg: "these uploads are already finalized with other metadata or form data; a finalization is final"}
+	}
+	return []byte(rec.Answer), true, nil
+}
+
+// answerRecorded answers a finalization already recorded, or the conflict.
+func (s *Service) answerRecorded(w http.ResponseWriter, r *http.Request, js []byte, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	api.WriteRawJSON(w, http.StatusOK, js)
+}
+
+// requestHash identifies what a finalization asked for beyond its uploads
+// and target: the metadata (compacted JSON) and the form (re-encoded, so
+// with sorted keys).
+func requestHash(meta string, form map[string]any) string {
+	h := sha256.New()
+	if meta != "" {
+		// The same object with its keys in another order is the same
+		// metadata.
+		var v any
+		dec := json.NewDecoder(strings.NewReader(meta))
+		dec.UseNumber()
+		if dec.Decode(&v) == nil {
+			if b, err := json.Marshal(v); err == nil {
+				meta = string(b)
+			}
+		}
+	}
+	fmt.Fprintf(h, "metadata %d %s\n", len(meta), meta)
+	if form == nil {
+		form = map[string]any{}
+	}
+	f, _ := json.Marshal(form)
+	fmt.Fprintf(h, "form %d %s\n", len(f), f)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // finalFile reports upload id, waiting (until ctx ends) for its processing.
@@ -780,7 +830,9 @@ func putMetadata(ctx context.Context, tx *store.Tx, nodes []int64, meta string) 
 }
 
 // handleMetadata serves GET /api/v1/metadata/{space}/{path...}: the
-// metadata finalizations stored on a file ({} when none), for its viewers.
+// metadata finalizations stored on a file ({} when none), and for a file
+// what processing knows of its content ("file", a postproc.FileMeta), for
+// its viewers.
 func (s *Service) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := auth.FromContext(ctx)
@@ -813,5 +865,16 @@ func (s *Service) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"space": n.SpaceID, "path": n.Path, "metadata": json.RawMessage(js)})
+	out := map[string]any{"space": n.SpaceID, "path": n.Path, "metadata": json.RawMessage(js)}
+	if !n.IsDir {
+		// What processing knows of the content, beside what finalizations
+		// stored.
+		known, err := s.cfg.Tree.Contents(ctx, n)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out["file"] = postproc.Describe(n, known[n.SHA256])
+	}
+	api.WriteJSON(w, http.StatusOK, out)
 }

@@ -48,6 +48,9 @@ func (a *app) routes() []api.Route {
 	if a.web != nil {
 		rs = append(rs, a.web.Routes()...)
 	}
+	if a.ocs != nil {
+		rs = append(rs, a.ocs.Routes()...)
+	}
 	return append(rs,
 		api.Route{Pattern: "/api/", Handler: notFound, Surface: api.SurfaceAPI},
 		api.Route{Pattern: "/", Handler: notFound, Surface: api.SurfaceOther},

@@ -25,9 +25,11 @@ import (
 	"github.com/wharfhq/wharf/dav"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/ocs"
 	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/publish"
+	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/tus"
 	"github.com/wharfhq/wharf/web"
 )
@@ -162,7 +164,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Every line logged with a request's context carries its request id.
 	log := slog.New(api.LogHandler(cfg.Logger.Handler()))
-	svc, err := Open(ctx, cfg.Dir, true, log)
+	// With clamd, files found in a space unscanned (installed while no
+	// scanner was configured, restored) are scanned on first exposure.
+	bus := events.New()
+	var scanner space.Scanner
+	if cfg.Clamd != "" {
+		sc, err := postproc.NewScanner(postproc.ScannerConfig{Clamd: cfg.Clamd, Reject: cfg.Reject,
+			QuarantineDir: filepath.Join(cfg.Dir, "quarantine"), Bus: bus})
+		if err != nil {
+			return err
+		}
+		scanner = sc
+	}
+	svc, err := openServices(ctx, cfg.Dir, true, log, scanner)
 	if err != nil {
 		return err
 	}
@@ -173,7 +187,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := recoverRetained(ctx, svc.Tree, log.With("component", "space")); err != nil {
 		return err
 	}
-	app := &app{cfg: cfg, svc: svc, log: log, bus: events.New()}
+	app := &app{cfg: cfg, svc: svc, log: log, bus: bus}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
 	// The pipeline, the upload janitor and the Phraseanet workers run on
@@ -317,7 +331,13 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 		Processor:     runner,
 		Bus:           a.bus,
 		Creator:       a.tus,
+		ChunkDir:      filepath.Join(cfg.Dir, "uploads", "chunks"),
 	})
+	if err != nil {
+		return err
+	}
+	a.ocs, err = ocs.New(ocs.Config{Auth: svc.Auth, PublicURL: cfg.PublicURL, Chunking: true, Tus: true,
+		Logger: log.With("component", "ocs")})
 	if err != nil {
 		return err
 	}
@@ -347,6 +367,7 @@ func (a *app) startHandOff(bg *background, runner *postproc.Runner, addr net.Add
 		Logger:    log.With("component", "phraseanet"),
 		PublicURL: a.publicURL(addr),
 		DoubtHold: cfg.PushDoubtHold,
+		Dir:       filepath.Join(cfg.Dir, CommitsDir),
 	})
 	if err != nil {
 		return err
@@ -436,6 +457,7 @@ type app struct {
 	ph       *phraseanet.Service
 	evh      *web.Events
 	web      *web.Handler
+	ocs      *ocs.Handler
 	pub      *publish.Service
 	tls      *https   // nil: plain HTTP (https.go)
 	met      *metrics // nil in tests that build an app by hand (metrics.go)
@@ -451,3 +473,8 @@ func (a *app) publicURL(addr net.Addr) string {
 	}
 	return a.tls.scheme() + "://" + a.tls.publicHost(a, addr)
 }
+
+// CommitsDir is the commits area in the data directory: the files of
+// Phraseanet commits, frozen there from the commit until its after-ack
+// action (phraseanet.Config.Dir).
+const CommitsDir = "commits"

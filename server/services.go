@@ -32,6 +32,12 @@ type Services struct {
 // an error, so that a mistyped --data does not quietly start an empty
 // instance. The caller closes the Services.
 func Open(ctx context.Context, dir string, create bool, log *slog.Logger) (*Services, error) {
+	return openServices(ctx, dir, create, log, nil)
+}
+
+// openServices is Open with the virus scanner of the files found unscanned
+// in a space (nil: none).
+func openServices(ctx context.Context, dir string, create bool, log *slog.Logger, scanner space.Scanner) (*Services, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -57,7 +63,8 @@ func Open(ctx context.Context, dir string, create bool, log *slog.Logger) (*Serv
 		// Moves and copies meet the destination's policy, as uploads do
 		// in processing.
 		gate := postproc.PolicyGate(postproc.SpacePolicies(db, log.With("component", "postproc")))
-		s.Tree, err = space.New(space.Config{DB: db, Dir: dir, Logger: log.With("component", "space"), Gate: gate})
+		s.Tree, err = space.New(space.Config{DB: db, Dir: dir, Logger: log.With("component", "space"), Gate: gate,
+			Scanner: scanner})
 	}
 	if err != nil {
 		db.Close()

@@ -58,6 +58,9 @@ func (t *Tree) Move(ctx context.Context, srcSpace, src, dstSpace, dst string, ov
 	if err != nil {
 		return false, fail(what, err)
 	}
+	if err := t.vetMove(ctx, srcSpace, src, dstSpace, dst); err != nil {
+		return false, fail(what, err)
+	}
 	unlock := lock2(ss, ds)
 	defer unlock()
 	now := t.clock()
@@ -305,8 +308,12 @@ func (t *Tree) copyOnce(ctx context.Context, ss *spaceState, src string, ds *spa
 	if err := checkQuota(ctx, t.db.Reader, ds.id, bytes-removed); err != nil {
 		return false, err
 	}
-	// Every copy is a new file of the destination: it meets its policy.
+	// Every copy is a new file of the destination: it meets its policy,
+	// and its content is scanned if it never was.
 	if err := t.admit(ctx, ds.id, sn, desc, src, dst); err != nil {
+		return false, err
+	}
+	if err := t.Vet(ctx, append([]Node{sn}, desc...)...); err != nil {
 		return false, err
 	}
 
@@ -479,4 +486,30 @@ func copyFile(ctx context.Context, root *os.Root, src, dst string, mtime time.Ti
 		err = cerr
 	}
 	return err
+}
+
+// vetMove scans, before a move, the files that the move shows somewhere
+// new: the same files the Gate is asked about (all of them for a move to
+// another space, a file renamed within its space), read from the read
+// pool before the move takes its locks (a scan can take long).
+func (t *Tree) vetMove(ctx context.Context, srcSpace, src, dstSpace, dst string) error {
+	if t.scanner == nil {
+		return nil
+	}
+	sn, err := t.db.Node(ctx, srcSpace, src)
+	if err != nil {
+		return err
+	}
+	_, dname := split(dst)
+	switch {
+	case srcSpace != dstSpace && sn.IsDir:
+		desc, err := t.db.Descendants(ctx, srcSpace, src)
+		if err != nil {
+			return err
+		}
+		return t.Vet(ctx, desc...)
+	case srcSpace != dstSpace || (!sn.IsDir && sn.Name != dname):
+		return t.Vet(ctx, sn)
+	}
+	return nil
 }

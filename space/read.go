@@ -84,7 +84,8 @@ func (t *Tree) ListBatches(ctx context.Context, dir Node, size int, fn func([]No
 // caller closes it. It returns ErrNotFound if the index has nothing at p
 // (a file on disk that is not indexed is not served) and ErrIsDir for a
 // directory. The file is opened through the space's root: a symbolic link
-// leading outside the space fails.
+// leading outside the space fails. With a Scanner, a file whose content
+// was never found clean is scanned first (see Vet and its errors).
 func (t *Tree) Open(ctx context.Context, spaceID, p string) (*os.File, Node, error) {
 	p, err := Clean(p)
 	if err != nil {
@@ -103,6 +104,10 @@ func (t *Tree) Open(ctx context.Context, spaceID, p string) (*os.File, Node, err
 		}
 		if n.IsDir {
 			return nil, Node{}, fail(op("open", spaceID, p), ErrIsDir)
+		}
+		// A read is an exposure: a file not found clean yet is scanned.
+		if err := t.Vet(ctx, n); err != nil {
+			return nil, Node{}, err
 		}
 		f, err := st.root.Open(filepath.FromSlash(p))
 		if errors.Is(err, fs.ErrNotExist) {

@@ -89,6 +89,9 @@ type Config struct {
 	// Gate admits the files that moves and copies land in a space (its
 	// policy). Nil: everything is admitted.
 	Gate Gate
+	// Scanner scans the files found in a space without having been
+	// scanned, on their first exposure (see Scanner). Nil: no scan.
+	Scanner Scanner
 }
 
 // Tree is the set of spaces on disk with their index. It is safe for
@@ -100,6 +103,7 @@ type Tree struct {
 	log     *slog.Logger
 	now     func() time.Time
 	gate    Gate
+	scanner Scanner
 
 	// trashDir and versionsDir hold what leaves a space's visible tree
 	// (see trash.go): Dir/trash/<space>/…, Dir/versions/<space>/….
@@ -146,6 +150,7 @@ func New(cfg Config) (*Tree, error) {
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		gate:    cfg.Gate,
+		scanner: cfg.Scanner,
 		state:   map[string]*spaceState{},
 
 		trashDir:    filepath.Join(dir, "trash"),

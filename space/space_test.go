@@ -258,8 +258,15 @@ func TestPutCreateReplace(t *testing.T) {
 	if got, _ := f.read("s", "docs/a.txt"); got != "hello, world" {
 		t.Errorf("content = %q", got)
 	}
-	if d, _ := f.tree.Stat(ctx, "s", "docs"); d.ETag != dirAfter.ETag {
-		t.Error("parent ETag changed on a replace")
+	// Sync clients skip a folder whose ETag is unchanged: new content
+	// below must show at every level above (the root included).
+	rootBefore, _ := f.tree.Stat(ctx, "s", "")
+	if d, _ := f.tree.Stat(ctx, "s", "docs"); d.ETag == dirAfter.ETag {
+		t.Error("parent ETag unchanged on a replace")
+	}
+	f.tree.Put(ctx, "s", "docs/a.txt", strings.NewReader("hello again"), PutOptions{ExpectedSize: -1, MTime: mtime})
+	if root, _ := f.tree.Stat(ctx, "s", ""); root.ETag == rootBefore.ETag {
+		t.Error("root ETag unchanged on a replace two levels down")
 	}
 	// Same bytes, new mtime: new ETag.
 	n3, _, err := f.tree.Put(ctx, "s", "docs/a.txt", strings.NewReader("hello, world"), PutOptions{ExpectedSize: -1, MTime: mtime.Add(time.Second)})

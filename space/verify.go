@@ -261,8 +261,8 @@ func (t *Tree) Rehash(ctx context.Context, spaceID, p string) (Node, error) {
 	return n, nil
 }
 
-// Export puts the file at p of a space at dst, a new file outside the
-// data directory, for a backup: as a hard link when link is true and the
+// Export puts the file at p of a space at dst, a new file outside spaces/
+// (a backup; the frozen copy of a Phraseanet commit): as a hard link when link is true and the
 // file system allows it (files in a space are replaced by rename, never
 // rewritten, so the link keeps this version), else as a copy. It returns
 // whether it linked and the exported file's FileInfo as it was before the

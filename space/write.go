@@ -586,7 +586,9 @@ func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64,
 	n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME = size, mtime, sums.SHA256, sums.SHA1, mimeType
 	n.ETag = fileETag(sums.SHA256, size, mtime)
 	if exists {
-		err = tx.UpdateNode(ctx, n)
+		if err = tx.UpdateNode(ctx, n); err == nil {
+			err = tx.SetAncestorETags(ctx, spaceID, p, dirETag(now))
+		}
 	} else {
 		created = true
 		if n, err = tx.InsertNode(ctx, n); err == nil {
@@ -731,7 +733,10 @@ func checkQuota(ctx context.Context, r store.Reader, spaceID string, delta int64
 // ETag.
 func touchDir(ctx context.Context, tx *store.Tx, dir Node, now time.Time) error {
 	dir.MTime, dir.ETag = now, dirETag(now)
-	return tx.UpdateNode(ctx, dir)
+	if err := tx.UpdateNode(ctx, dir); err != nil {
+		return err
+	}
+	return tx.SetAncestorETags(ctx, dir.SpaceID, dir.Path, dir.ETag)
 }
 
 // touchPath is touchDir for a directory known by path, read fresh.
@@ -988,7 +993,10 @@ func (t *Tree) SetMTime(ctx context.Context, spaceID, p string, mtime time.Time)
 		} else {
 			n.ETag = fileETag(n.SHA256, n.Size, n.MTime)
 		}
-		return undo, tx.UpdateNode(ctx, n)
+		if err := tx.UpdateNode(ctx, n); err != nil {
+			return undo, err
+		}
+		return undo, tx.SetAncestorETags(ctx, spaceID, p, dirETag(now))
 	})
 	if err != nil {
 		return Node{}, fail(what, err)

@@ -431,3 +431,24 @@ func (tx *Tx) copyProps(ctx context.Context, srcSpace, srcPath, dstSpace, dstPat
 		append(args, dstSpace, dstPath, srcPath)...)
 	return err
 }
+
+// SetAncestorETags gives every folder above path in a space (its parent up
+// to the space's root, path itself excluded) the ETag etag: sync clients
+// skip a folder whose ETag has not changed, so a change anywhere below must
+// show at every level above it.
+func (tx *Tx) SetAncestorETags(ctx context.Context, spaceID, path, etag string) error {
+	if path == "" {
+		return nil
+	}
+	paths := []any{etag, spaceID, ""}
+	for i := len(path) - 1; i > 0; i-- {
+		if path[i] == '/' {
+			paths = append(paths, path[:i])
+		}
+	}
+	q := "UPDATE nodes SET etag = ? WHERE space_id = ? AND is_dir = 1 AND path IN (?" + strings.Repeat(", ?", len(paths)-3) + ")"
+	if _, err := tx.tx.ExecContext(ctx, q, paths...); err != nil {
+		return fmt.Errorf("store: set ETags above %s/%q: %w", spaceID, path, describe(err))
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -43,18 +44,25 @@ type Target struct {
 	ClientSecretHash string
 	LastRunAt        time.Time // zero: never
 	CreatedAt        time.Time
+	// Exclude is the newline-separated list of name patterns never
+	// committed; the line "defaults" stands for the built-in list (the
+	// service expands it). "": nothing excluded.
+	Exclude string
+	// PublisherID is the user named as publisher of scheduled commits
+	// whose uploader is unknown; 0: none.
+	PublisherID int64
 }
 
 const targetCols = `id, name, space_id, folder, mode, enqueue_url, scheme, auth_key, destination, params,
 	form_schema, every, daily_at, max_files, max_bytes, after_ack, grace, retention, enabled, client_id,
-	client_secret_hash, last_run_at, created_at`
+	client_secret_hash, last_run_at, created_at, exclude, publisher_id`
 
 func scanTarget(s rowScanner) (Target, error) {
 	var t Target
 	var every, grace, retention, lastRun, created int64
 	err := s.Scan(&t.ID, &t.Name, &t.SpaceID, &t.Folder, &t.Mode, &t.EnqueueURL, &t.Scheme, &t.Key,
 		&t.Destination, &t.Params, &t.FormSchema, &every, &t.DailyAt, &t.MaxFiles, &t.MaxBytes, &t.AfterAck,
-		&grace, &retention, &t.Enabled, &t.ClientID, &t.ClientSecretHash, &lastRun, &created)
+		&grace, &retention, &t.Enabled, &t.ClientID, &t.ClientSecretHash, &lastRun, &created, &t.Exclude, &t.PublisherID)
 	if err != nil {
 		return Target{}, err
 	}
@@ -136,10 +144,11 @@ func (r Reader) Targets(ctx context.Context) ([]Target, error) {
 // not exist.
 func (tx *Tx) InsertTarget(ctx context.Context, t Target) error {
 	_, err := tx.tx.ExecContext(ctx, "INSERT INTO phraseanet_targets ("+targetCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, t.Name, t.SpaceID, t.Folder, t.Mode, t.EnqueueURL, t.Scheme, t.Key, t.Destination, t.Params,
 		t.FormSchema, int64(t.Every), t.DailyAt, t.MaxFiles, t.MaxBytes, t.AfterAck, int64(t.Grace),
-		int64(t.Retention), t.Enabled, t.ClientID, t.ClientSecretHash, orZero(t.LastRunAt), nanos(t.CreatedAt))
+		int64(t.Retention), t.Enabled, t.ClientID, t.ClientSecretHash, orZero(t.LastRunAt), nanos(t.CreatedAt),
+		t.Exclude, t.PublisherID)
 	if err != nil {
 		return fmt.Errorf("store: insert target %q: %w", t.Name, describeRef(err))
 	}
@@ -326,9 +335,9 @@ func (tx *Tx) InsertCommit(ctx context.Context, c Commit, assets []Asset) error 
 	}
 	for _, a := range assets {
 		_, err := tx.tx.ExecContext(ctx, "INSERT INTO phraseanet_assets ("+assetCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, c.ID, a.NodeID, a.SpaceID, a.Path, a.Size, a.OriginalName, a.MIME, nanos(a.CreatedAt),
-			orZero(a.AcknowledgedAt))
+			orZero(a.AcknowledgedAt), a.SHA256, a.Frozen)
 		if err != nil {
 			return fmt.Errorf("store: insert asset %q (node %d) of commit %q: %w", a.ID, a.NodeID, c.ID, describeRef(err))
 		}
@@ -468,15 +477,22 @@ type Asset struct {
 	MIME           string
 	CreatedAt      time.Time
 	AcknowledgedAt time.Time // zero: not acknowledged
+	// SHA256 is the lowercase hex SHA-256 of the bytes served; "" for
+	// assets of commits made before files were frozen.
+	SHA256 string
+	// Frozen says the asset's bytes are the commit's own copy (the
+	// phraseanet service knows where); false: served from the node.
+	Frozen bool
 }
 
-const assetCols = `id, commit_id, node_id, space_id, path, size, original_name, mime, created_at, acknowledged_at`
+const assetCols = `id, commit_id, node_id, space_id, path, size, original_name, mime, created_at, acknowledged_at,
+	sha256, frozen`
 
 func scanAsset(s rowScanner) (Asset, error) {
 	var a Asset
 	var created, acked int64
 	err := s.Scan(&a.ID, &a.CommitID, &a.NodeID, &a.SpaceID, &a.Path, &a.Size, &a.OriginalName, &a.MIME,
-		&created, &acked)
+		&created, &acked, &a.SHA256, &a.Frozen)
 	if err != nil {
 		return Asset{}, err
 	}
@@ -552,14 +568,113 @@ func (r Reader) HandedOff(ctx context.Context, nodeIDs []int64) (map[int64]bool,
 }
 
 // UnhandedFiles returns the files (not directories) below path in a space
-// ("" for the whole space) that are in no commit and never were, ordered by
-// path.
-func (r Reader) UnhandedFiles(ctx context.Context, spaceID, path string) ([]Node, error) {
+// ("" for the whole space) that are in no commit and never were, and that
+// no upload session holds at now (see Held), ordered by path.
+func (r Reader) UnhandedFiles(ctx context.Context, spaceID, path string, now time.Time) ([]Node, error) {
 	cond, args := below(spaceID, path)
 	return r.queryNodes(ctx, fmt.Sprintf("list files of %s/%q not handed off", spaceID, path),
 		cond+` AND is_dir = 0
 		AND NOT EXISTS (SELECT 1 FROM phraseanet_assets a WHERE a.node_id = nodes.id)
-		AND NOT EXISTS (SELECT 1 FROM phraseanet_done d WHERE d.node_id = nodes.id)`, "path", args...)
+		AND NOT EXISTS (SELECT 1 FROM phraseanet_done d WHERE d.node_id = nodes.id)
+		AND NOT EXISTS (`+heldQuery+` AND h.node_id = nodes.id)`, "path", append(args, nanos(now))...)
+}
+
+// heldQuery selects the live holds: those whose upload token has not
+// expired at the time given as its one parameter.
+const heldQuery = `SELECT 1 FROM finalize_holds h JOIN tokens t ON t.id = h.token_id
+	WHERE (t.expires_at IS NULL OR t.expires_at = 0 OR t.expires_at > ?)`
+
+// Held returns those of the given nodes that an upload session holds at
+// now: delivered with an upload token that lives, and not finalized.
+func (r Reader) Held(ctx context.Context, nodeIDs []int64, now time.Time) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	for _, id := range nodeIDs {
+		var one int
+		err := r.q.QueryRowContext(ctx, heldQuery+" AND h.node_id = ?", nanos(now), id).Scan(&one)
+		if err == nil {
+			out[id] = true
+			continue
+		}
+		if err = describe(err); !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("store: nodes held: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// ReleaseHolds ends the holds on the given nodes (their finalization).
+func (tx *Tx) ReleaseHolds(ctx context.Context, nodeIDs []int64) error {
+	for _, id := range nodeIDs {
+		if _, err := tx.tx.ExecContext(ctx, "DELETE FROM finalize_holds WHERE node_id = ?", id); err != nil {
+			return fmt.Errorf("store: release hold of node %d: %w", id, describe(err))
+		}
+	}
+	return nil
+}
+
+// HoldTokens returns the upload token of each given node an upload session
+// holds (live or not).
+func (r Reader) HoldTokens(ctx context.Context, nodeIDs []int64) (map[int64]string, error) {
+	out := map[int64]string{}
+	for _, id := range nodeIDs {
+		var tok string
+		err := r.q.QueryRowContext(ctx, "SELECT token_id FROM finalize_holds WHERE node_id = ?", id).Scan(&tok)
+		if err == nil {
+			out[id] = tok
+			continue
+		}
+		if err = describe(err); !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("store: hold tokens: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Uploaders returns, for each given node that a tus upload installed, the
+// user who uploaded it (the latest upload still on record).
+func (r Reader) Uploaders(ctx context.Context, nodeIDs []int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	for _, id := range nodeIDs {
+		var uid int64
+		err := r.q.QueryRowContext(ctx, `SELECT user_id FROM uploads WHERE node_id = ? AND state = 'done'
+			ORDER BY updated_at DESC LIMIT 1`, id).Scan(&uid)
+		if err == nil {
+			out[id] = uid
+			continue
+		}
+		if err = describe(err); !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("store: uploaders: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// FrozenCommitIDs returns the ids of every commit with a frozen asset.
+func (r Reader) FrozenCommitIDs(ctx context.Context) (map[string]bool, error) {
+	rows, err := r.q.QueryContext(ctx, "SELECT DISTINCT commit_id FROM phraseanet_assets WHERE frozen = 1")
+	if err != nil {
+		return nil, fmt.Errorf("store: frozen commits: %w", describe(err))
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: frozen commits: %w", describe(err))
+		}
+		out[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: frozen commits: %w", describe(err))
+	}
+	return out, nil
+}
+
+// SetTargetJunk sets a target's excluded name patterns and the publisher
+// of its scheduled commits; ErrNotFound if there is no such target.
+func (tx *Tx) SetTargetJunk(ctx context.Context, id, exclude string, publisherID int64) error {
+	return tx.execOne(ctx, fmt.Sprintf("set exclusions of target %q", id),
+		"UPDATE phraseanet_targets SET exclude = ?, publisher_id = ? WHERE id = ?", exclude, publisherID, id)
 }
 
 // PullToken is a row of phraseanet_tokens: a pull-mode bearer token.

@@ -80,7 +80,7 @@ func TestPhraseanetConformance(t *testing.T) {
 		NextAttemptAt: now.Add(time.Minute), CreatedAt: now.Add(time.Second)}
 
 	t.Run("commits", func(t *testing.T) {
-		if got, _ := db.UnhandedFiles(ctx, "s", "in"); len(got) != 3 {
+		if got, _ := db.UnhandedFiles(ctx, "s", "in", time.Now()); len(got) != 3 {
 			t.Fatalf("unhanded before: %d files, want 3", len(got))
 		}
 		mustUpdate(t, db, func(tx *Tx) error {
@@ -105,10 +105,10 @@ func TestPhraseanetConformance(t *testing.T) {
 		if err != nil || len(as) != 2 || as[0].ID != "a1" || as[0].CommitID != "c1" || as[0].OriginalName != "a.jpg" {
 			t.Errorf("assets %+v, %v", as, err)
 		}
-		if got, _ := db.UnhandedFiles(ctx, "s", "in"); len(got) != 0 {
+		if got, _ := db.UnhandedFiles(ctx, "s", "in", time.Now()); len(got) != 0 {
 			t.Errorf("unhanded after: %v", got)
 		}
-		if got, _ := db.UnhandedFiles(ctx, "s", ""); len(got) != 1 || got[0].Path != "out.txt" {
+		if got, _ := db.UnhandedFiles(ctx, "s", "", time.Now()); len(got) != 1 || got[0].Path != "out.txt" {
 			t.Errorf("unhanded in the space: %v", got)
 		}
 		done, err := db.HandedOff(ctx, []int64{files[0].ID, files[2].ID, 9999})
@@ -217,7 +217,7 @@ func TestPhraseanetConformance(t *testing.T) {
 		if !done[files[0].ID] || !done[files[1].ID] {
 			t.Errorf("pruned files forgotten: %v", done)
 		}
-		if got, _ := db.UnhandedFiles(ctx, "s", "in"); len(got) != 0 {
+		if got, _ := db.UnhandedFiles(ctx, "s", "in", time.Now()); len(got) != 0 {
 			t.Errorf("pruned files are committable again: %v", got)
 		}
 	})

@@ -125,6 +125,9 @@ type Finalization struct {
 	CommitID  string
 	Answer    string // JSON
 	CreatedAt time.Time
+	// Request is a hash of what was asked (metadata, form); "": any
+	// (recorded before requests were compared).
+	Request string
 }
 
 // Finalization returns the finalization recorded under key, or an error
@@ -133,8 +136,8 @@ func (r Reader) Finalization(ctx context.Context, key string) (Finalization, err
 	f := Finalization{Key: key}
 	var created int64
 	err := r.q.QueryRowContext(ctx,
-		"SELECT user_id, target_id, commit_id, answer, created_at FROM finalizations WHERE key = ?", key).
-		Scan(&f.UserID, &f.TargetID, &f.CommitID, &f.Answer, &created)
+		"SELECT user_id, target_id, commit_id, answer, created_at, request FROM finalizations WHERE key = ?", key).
+		Scan(&f.UserID, &f.TargetID, &f.CommitID, &f.Answer, &created, &f.Request)
 	if err != nil {
 		return Finalization{}, fmt.Errorf("store: get finalization: %w", describe(err))
 	}
@@ -146,8 +149,8 @@ func (r Reader) Finalization(ctx context.Context, key string) (Finalization, err
 // its key is recorded and ErrNotFound if its user does not exist.
 func (tx *Tx) InsertFinalization(ctx context.Context, f Finalization) error {
 	_, err := tx.tx.ExecContext(ctx,
-		"INSERT INTO finalizations (key, user_id, target_id, commit_id, answer, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-		f.Key, f.UserID, f.TargetID, f.CommitID, f.Answer, nanos(f.CreatedAt))
+		"INSERT INTO finalizations (key, user_id, target_id, commit_id, answer, created_at, request) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		f.Key, f.UserID, f.TargetID, f.CommitID, f.Answer, nanos(f.CreatedAt), f.Request)
 	if err != nil {
 		return fmt.Errorf("store: insert finalization: %w", describeRef(err))
 	}

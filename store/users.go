@@ -19,6 +19,7 @@ type User struct {
 	PasswordHash string
 	Admin        bool
 	CreatedAt    time.Time
+	Email        string // "": none
 }
 
 // AppPassword is a row of app_passwords: a per-device secret of one user,
@@ -75,12 +76,12 @@ func describeRef(err error) error {
 // rowScanner is what *sql.Row and *sql.Rows have in common.
 type rowScanner interface{ Scan(dest ...any) error }
 
-const userCols = "u.id, u.name, u.password_hash, u.admin, u.created_at"
+const userCols = "u.id, u.name, u.password_hash, u.admin, u.created_at, u.email"
 
 func scanUser(s rowScanner, extra ...any) (User, error) {
 	var u User
 	var created int64
-	err := s.Scan(append([]any{&u.ID, &u.Name, &u.PasswordHash, &u.Admin, &created}, extra...)...)
+	err := s.Scan(append([]any{&u.ID, &u.Name, &u.PasswordHash, &u.Admin, &created, &u.Email}, extra...)...)
 	u.CreatedAt = fromNanos(created)
 	return u, err
 }
@@ -138,8 +139,8 @@ func (r Reader) CountUsers(ctx context.Context) (int, error) {
 // It returns ErrExists if the name is taken, whatever its case.
 func (tx *Tx) CreateUser(ctx context.Context, u User) (User, error) {
 	res, err := tx.tx.ExecContext(ctx,
-		"INSERT INTO users (name, password_hash, admin, created_at) VALUES (?, ?, ?, ?)",
-		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt))
+		"INSERT INTO users (name, password_hash, admin, created_at, email) VALUES (?, ?, ?, ?, ?)",
+		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt), u.Email)
 	if err != nil {
 		return User{}, fmt.Errorf("store: create user %q: %w", u.Name, describe(err))
 	}
@@ -147,6 +148,13 @@ func (tx *Tx) CreateUser(ctx context.Context, u User) (User, error) {
 		return User{}, fmt.Errorf("store: create user %q: %w", u.Name, err)
 	}
 	return u, nil
+}
+
+// SetUserEmail sets the e-mail address of user id ("": none), or returns
+// ErrNotFound.
+func (tx *Tx) SetUserEmail(ctx context.Context, id int64, email string) error {
+	return tx.execOne(ctx, fmt.Sprintf("set e-mail of user %d", id),
+		"UPDATE users SET email = ? WHERE id = ?", email, id)
 }
 
 // SetPasswordHash replaces the password hash of user id, or returns
@@ -202,7 +210,7 @@ func (r Reader) AppPasswordByHash(ctx context.Context, hash string) (AppPassword
 		" FROM app_passwords a JOIN users u ON u.id = a.user_id WHERE a.hash = ?", hash)
 	var u User
 	var created int64
-	a, err := scanAppPassword(row, &u.ID, &u.Name, &u.PasswordHash, &u.Admin, &created)
+	a, err := scanAppPassword(row, &u.ID, &u.Name, &u.PasswordHash, &u.Admin, &created, &u.Email)
 	if err != nil {
 		// Never put a credential hash in an error message.
 		return AppPassword{}, User{}, fmt.Errorf("store: get app password by hash: %w", describe(err))
@@ -282,7 +290,7 @@ func (r Reader) TokenByHash(ctx context.Context, hash string) (Token, User, erro
 		" FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?", hash)
 	var u User
 	var created int64
-	t, err := scanToken(row, &u.ID, &u.Name, &u.PasswordHash, &u.Admin, &created)
+	t, err := scanToken(row, &u.ID, &u.Name, &u.PasswordHash, &u.Admin, &created, &u.Email)
 	if err != nil {
 		return Token{}, User{}, fmt.Errorf("store: get token by hash: %w", describe(err))
 	}

@@ -467,3 +467,39 @@ func (hw *holdWriter) complete(u store.Upload) bool {
 
 // uploadID is the id in tusd's Location.
 func (hw *holdWriter) uploadID() string { return path.Base(hw.header.Get("Location")) }
+
+// answerDAVCreation answers an oCIS-style creation that completed its
+// upload: 201 (tusd's answer, held in hw) once processed, with the file's
+// OC-FileId and ETag; 422 if refused; 201 with a Progress-Location if
+// processing outlasts the wait.
+func (h *Handler) answerDAVCreation(w http.ResponseWriter, r *http.Request, hw *holdWriter, u store.Upload) {
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		h.log.WarnContext(r.Context(), "cannot clear the write deadline", "upload_id", u.ID, "err", err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.wait)
+	defer cancel()
+	st, err := h.pipe.Wait(ctx, u.ID)
+	var rej *postproc.RejectedError
+	switch {
+	case err == nil:
+		u = h.record(r.Context(), u, st, nil)
+		if u.ETag != "" {
+			hw.header.Set("ETag", u.ETag)
+			hw.header.Set("OC-ETag", u.ETag)
+		}
+		if u.NodeID != 0 {
+			hw.header.Set("OC-FileId", strconv.FormatInt(u.NodeID, 10))
+		}
+	case errors.As(err, &rej):
+		u = h.record(r.Context(), u, st, rej)
+		hw.keepBase()
+		h.writeRejected(w, u)
+		return
+	default:
+		if ctx.Err() == nil {
+			h.log.ErrorContext(r.Context(), "cannot wait for processing", "upload_id", u.ID, "err", err)
+		}
+		hw.header.Set("Progress-Location", postproc.ProgressURL(u.ID))
+	}
+	hw.flush()
+}

@@ -377,6 +377,12 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, da
 	case rq.submitErr != nil && method == http.MethodPatch:
 		hw.keepBase()
 		h.writeLocked(w, r, rec.ID, "the upload is complete but could not be queued for processing yet")
+	case rq.done != nil && rq.dav != nil && !prefersAsync(r):
+		// An oCIS-style creation that carried the whole file (the
+		// ownCloud client's small files): like the final PATCH, wait for
+		// processing, so that the file is there when the client looks
+		// for it, and say its id and ETag.
+		h.answerDAVCreation(w, r, hw, *rq.done)
 	case rq.done != nil || rq.submitErr != nil:
 		// Creation that completed the upload (with its body, empty, or
 		// by concatenation): tus clients expect 201 here.

@@ -114,23 +114,30 @@ func (h *Handler) handleUsers(w http.ResponseWriter, r *http.Request) {
 	type user struct {
 		Name  string `json:"name"`
 		Admin bool   `json:"admin"`
+		Email string `json:"email,omitempty"`
 	}
 	out := make([]user, len(us))
 	for i, u := range us {
-		out[i] = user{Name: u.Name, Admin: u.Admin}
+		out[i] = user{Name: u.Name, Admin: u.Admin, Email: u.Email}
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 }
 
-// handleAddUser serves POST AdminPrefix+"users" {"name","password","admin"}:
-// without a password, one is made and answered once.
+// handleAddUser serves POST AdminPrefix+"users" {"name","password","admin",
+// "email"}: without a password, one is made and answered once.
 func (h *Handler) handleAddUser(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Name     string `json:"name"`
 		Password string `json:"password"`
 		Admin    bool   `json:"admin"`
+		Email    string `json:"email"`
 	}
 	if err := api.ReadJSON(r, 0, &in); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	email, err := auth.CheckEmail(in.Email)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -139,15 +146,38 @@ func (h *Handler) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		in.Password = rand.Text()
 	}
 	u, err := h.auth.AddUser(r.Context(), in.Name, in.Password, in.Admin)
+	if err == nil && email != "" {
+		err = h.auth.SetEmail(r.Context(), u.Name, email)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	out := map[string]any{"name": u.Name, "admin": u.Admin}
+	if email != "" {
+		out["email"] = email
+	}
 	if made {
 		out["password"] = in.Password
 	}
 	api.WriteJSON(w, http.StatusCreated, out)
+}
+
+// handleSetEmail serves PUT AdminPrefix+"users/{name}/email" {"email"}:
+// "" removes the address.
+func (h *Handler) handleSetEmail(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Email string `json:"email"`
+	}
+	if err := api.ReadJSON(r, 0, &in); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.auth.SetEmail(r.Context(), r.PathValue("name"), in.Email); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // handleRemoveUser serves DELETE AdminPrefix+"users/{name}"; admins cannot

@@ -16,6 +16,7 @@ import (
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 )
 
@@ -43,6 +44,9 @@ type nodeJSON struct {
 	ID     string    `json:"id"`
 	SHA256 string    `json:"sha256"`
 	Thumb  string    `json:"thumb"`
+	// Meta is what is known of a file's content (files only, in the
+	// answers of GET .../nodes/…).
+	Meta *postproc.FileMeta `json:"meta,omitempty"`
 }
 
 func (h *Handler) nodeJSON(spaceID string, n space.Node) nodeJSON {
@@ -169,7 +173,12 @@ func (h *Handler) handleNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !n.IsDir {
-		api.WriteJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(t.Space, n)})
+		out := []nodeJSON{h.nodeJSON(t.Space, n)}
+		if err := h.withMeta(r.Context(), out, []space.Node{n}); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]any{"node": out[0]})
 		return
 	}
 	children, err := h.tree.List(r.Context(), t.Space, t.Path)
@@ -180,6 +189,10 @@ func (h *Handler) handleNode(w http.ResponseWriter, r *http.Request) {
 	out := make([]nodeJSON, len(children))
 	for i, c := range children {
 		out[i] = h.nodeJSON(t.Space, c)
+	}
+	if err := h.withMeta(r.Context(), out, children); err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"node": h.nodeJSON(t.Space, n), "children": out})
 }

@@ -159,6 +159,7 @@ func (h *Handler) Routes() []api.Route {
 		fn("GET "+AdminPrefix+"users", h.admin(h.handleUsers), admin),
 		fn("POST "+AdminPrefix+"users", h.admin(h.handleAddUser), admin),
 		fn("DELETE "+AdminPrefix+"users/{name}", h.admin(h.handleRemoveUser), admin),
+		fn("PUT "+AdminPrefix+"users/{name}/email", h.admin(h.handleSetEmail), admin),
 		fn("POST "+AdminPrefix+"spaces", h.admin(h.handleCreateSpace), admin),
 		fn("PATCH "+AdminPrefix+"spaces/{id}", h.admin(h.handleSetQuota), admin),
 		fn("DELETE "+AdminPrefix+"spaces/{id}", h.admin(h.handleDeleteSpace), admin),

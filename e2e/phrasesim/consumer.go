@@ -122,6 +122,9 @@ func (s *Sim) sequence(j job) error {
 			return fmt.Errorf("asset %s: formData has no collection_destination (Phraseanet silently never acks): %w", id, errAbort)
 		}
 		sum := sha256.Sum256(data)
+		if m.SHA256 != "" && m.SHA256 != hex.EncodeToString(sum[:]) {
+			s.deviate("asset %s (%s): metadata sha256 %s, downloaded bytes have %x", id, m.OriginalName, m.SHA256, sum)
+		}
 		rec := Record{Commit: j.commit, Asset: id, Name: m.OriginalName, MimeType: m.MimeType, Size: int64(len(data)),
 			Data: data, SHA256: hex.EncodeToString(sum[:]), Collection: coll, IsStory: isStory, FormData: m.FormData}
 		s.mu.Lock()
@@ -213,6 +216,7 @@ type assetMeta struct {
 	CreatedAt    string
 	Acknowledged bool
 	FormData     map[string]any
+	SHA256       string // optional: Wharf announces the checksum of the bytes it serves
 }
 
 func (s *Sim) metadata(base *url.URL, j job, id string) (assetMeta, error) {
@@ -374,6 +378,9 @@ func parseAsset(body []byte, id, token string, forbidden []string) (assetMeta, [
 		bad("createdAt is %s, want the form 2024-05-15T14:13:54+00:00", raw["createdAt"])
 	} else if _, err := time.Parse("2006-01-02T15:04:05-07:00", m.CreatedAt); err != nil {
 		bad("createdAt %q: %v", m.CreatedAt, err)
+	}
+	if v, ok := raw["sha256"]; ok && (json.Unmarshal(v, &m.SHA256) != nil || len(m.SHA256) != 64) {
+		bad("sha256 is %s, want 64 hex characters", v)
 	}
 	if json.Unmarshal(raw["acknowledged"], &m.Acknowledged) != nil {
 		bad("acknowledged is %s, want a boolean", raw["acknowledged"])

@@ -88,9 +88,14 @@ func Classify(err error) (status int, msg string, retryAfter int, ok bool) {
 // or 405 for an existing destination) checks that error before.
 func SpaceStatus(err error) (status int, msg string, ok bool) {
 	var pe *space.PolicyError
+	var se *space.ScanError
 	switch {
 	case errors.As(err, &pe):
 		return http.StatusForbidden, "the space's policy refuses it: " + pe.Reason, true
+	case errors.As(err, &se):
+		return http.StatusUnprocessableEntity, "the virus scan refuses it: " + se.Error() + " (the file has been quarantined)", true
+	case errors.Is(err, space.ErrScanFailed):
+		return http.StatusServiceUnavailable, "the file must be scanned for viruses first, and the scanner cannot be reached; try again later", true
 	case errors.Is(err, space.ErrNotFound):
 		return http.StatusNotFound, "not found", true
 	case errors.Is(err, space.ErrExists):

@@ -1,0 +1,319 @@
+package dav
+
+// Chunked uploads as the Nextcloud desktop client makes them
+// (docs/protocols/clients.md, "Chunked uploads"):
+//
+//	MKCOL  /remote.php/dav/uploads/<user>/<transfer>            start
+//	PUT    /remote.php/dav/uploads/<user>/<transfer>/<chunk>    a piece, in any order
+//	PROPFIND (Depth 1) on the transfer                          what is there, to resume
+//	MOVE   /remote.php/dav/uploads/<user>/<transfer>/.file      assemble, Destination: the file
+//	DELETE the transfer                                         give up
+//
+// The chunks wait in Config.ChunkDir/<user id>/<transfer>/; the MOVE reads
+// them in order into the same path as a PUT's body (putBody: staging,
+// processing, invisible until processed), then removes them.
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/postproc"
+)
+
+// chunkExpiry is how long a transfer nobody touches is kept.
+const chunkExpiry = 24 * time.Hour
+
+// validChunkName reports whether s may name a transfer or a chunk: a plain
+// name, no dot first, short.
+func validChunkName(s string) bool {
+	if s == "" || len(s) > 128 || s[0] == '.' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Handler) serveChunks(w http.ResponseWriter, r *http.Request) {
+	status, err := h.chunks(w, r)
+	if status != 0 {
+		h.writeStatus(w, r, status, err)
+	}
+}
+
+func (h *Handler) chunks(w http.ResponseWriter, r *http.Request) (int, error) {
+	p := auth.FromContext(r.Context())
+	if p == nil {
+		return http.StatusUnauthorized, errors.New("authentication required")
+	}
+	rest := strings.TrimPrefix(r.URL.Path, UploadsPrefix)
+	user, rest, _ := strings.Cut(rest, "/")
+	if user != p.User.Name {
+		return http.StatusNotFound, clientError("no such upload folder")
+	}
+	transfer, chunk, _ := strings.Cut(strings.Trim(rest, "/"), "/")
+	userDir := filepath.Join(h.cfg.ChunkDir, strconv.FormatInt(p.User.ID, 10))
+	if transfer == "" {
+		if r.Method == "PROPFIND" || r.Method == http.MethodOptions {
+			// The folder of transfers exists for everyone, and is empty
+			// as far as listings go.
+			return h.propfindChunks(w, r, userDir, "", nil)
+		}
+		return http.StatusMethodNotAllowed, clientError("MKCOL a transfer folder below this one")
+	}
+	if !validChunkName(transfer) || strings.Contains(chunk, "/") || chunk != "" && chunk != ".file" && !validChunkName(chunk) {
+		return http.StatusBadRequest, clientError("bad transfer or chunk name")
+	}
+	dir := filepath.Join(userDir, transfer)
+	switch {
+	case r.Method == "MKCOL" && chunk == "":
+		h.expireChunks(r)
+		if err := os.MkdirAll(userDir, 0o700); err != nil {
+			return http.StatusInternalServerError, err
+		}
+		if err := os.Mkdir(dir, 0o700); errors.Is(err, os.ErrExist) {
+			return http.StatusMethodNotAllowed, clientError("the transfer exists")
+		} else if err != nil {
+			return http.StatusInternalServerError, err
+		}
+		return http.StatusCreated, nil
+	case r.Method == http.MethodPut && chunk != "" && chunk != ".file":
+		return h.putChunk(r, dir, chunk)
+	case r.Method == "PROPFIND":
+		names, err := chunkFiles(dir)
+		if err != nil {
+			return statusOfChunkDir(err)
+		}
+		return h.propfindChunks(w, r, userDir, transfer, names)
+	case r.Method == http.MethodDelete:
+		if chunk != "" {
+			err := os.Remove(filepath.Join(dir, chunk))
+			if errors.Is(err, os.ErrNotExist) {
+				return http.StatusNotFound, clientError("no such chunk")
+			}
+			return cmp.Or(statusOf(err), http.StatusNoContent), err
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return statusOfChunkDir(err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return http.StatusInternalServerError, err
+		}
+		return http.StatusNoContent, nil
+	case r.Method == "MOVE" && chunk == ".file":
+		return h.assemble(w, r, p, dir)
+	}
+	return http.StatusMethodNotAllowed, clientError("not an operation of chunked uploads")
+}
+
+func statusOf(err error) int {
+	if err != nil {
+		return http.StatusInternalServerError
+	}
+	return 0
+}
+
+func statusOfChunkDir(err error) (int, error) {
+	if errors.Is(err, os.ErrNotExist) {
+		return http.StatusNotFound, clientError("no such transfer")
+	}
+	return http.StatusInternalServerError, err
+}
+
+// putChunk stores one chunk, atomically: a chunk cut short is not there.
+func (h *Handler) putChunk(r *http.Request, dir, chunk string) (int, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return statusOfChunkDir(err)
+	}
+	f, err := os.CreateTemp(dir, ".part-*")
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	n, err := io.Copy(f, r.Body)
+	if err == nil && r.ContentLength >= 0 && n != r.ContentLength {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return http.StatusBadRequest, clientError("the chunk arrived incomplete")
+		}
+		return spaceStatus(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, chunk)); err != nil {
+		return http.StatusInternalServerError, err
+	}
+	now := h.now()
+	os.Chtimes(dir, now, now) // the transfer is alive
+	return http.StatusCreated, nil
+}
+
+type chunkFile struct {
+	name string
+	size int64
+}
+
+// chunkFiles lists the chunks of a transfer in the order they are
+// assembled: by number when every name is a number (1…10000, or
+// zero-padded offsets), else by name.
+func chunkFiles(dir string) ([]chunkFile, error) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var cs []chunkFile
+	for _, e := range es {
+		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, chunkFile{name: e.Name(), size: fi.Size()})
+	}
+	numeric := true
+	for _, c := range cs {
+		if strings.Trim(c.name, "0123456789") != "" {
+			numeric = false
+		}
+	}
+	slices.SortFunc(cs, func(a, b chunkFile) int {
+		x, y := a.name, b.name
+		if numeric {
+			x, y = strings.TrimLeft(x, "0"), strings.TrimLeft(y, "0")
+			if c := cmp.Compare(len(x), len(y)); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(x, y)
+	})
+	return cs, nil
+}
+
+// assemble answers the MOVE of .file: the chunks, in order, become the
+// body of a PUT on the Destination.
+func (h *Handler) assemble(w http.ResponseWriter, r *http.Request, p *auth.Principal, dir string) (int, error) {
+	cs, err := chunkFiles(dir)
+	if err != nil {
+		return statusOfChunkDir(err)
+	}
+	dst, status, err := h.destination(r, p)
+	if status != 0 {
+		return status, err
+	}
+	switch {
+	case dst.virtual() || dst.Path == "":
+		return http.StatusForbidden, clientError("the destination cannot be replaced")
+	case !dst.Role.Allows(auth.Editor) || !p.Covers(dst.Space, dst.Path):
+		return http.StatusForbidden, clientError("your role in the destination space does not allow changes")
+	}
+	var total int64
+	for _, c := range cs {
+		total += c.size
+	}
+	if v := r.Header.Get("OC-Total-Length"); v != "" {
+		want, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || want < 0 {
+			return http.StatusBadRequest, clientError("bad OC-Total-Length")
+		}
+		if want != total {
+			return http.StatusBadRequest, clientError(fmt.Sprintf("the chunks hold %d bytes, OC-Total-Length says %d", total, want))
+		}
+	}
+	if status, err := h.precondition(r, lockTarget{Space: dst.Space, Path: dst.Path}); status != 0 {
+		return status, err
+	}
+	if n, err := h.tree.Stat(r.Context(), dst.Space, dst.Path); err == nil && n.IsDir {
+		return http.StatusConflict, clientError("the destination is a folder")
+	}
+	files := make([]io.Reader, 0, len(cs))
+	for _, c := range cs {
+		f, err := os.Open(filepath.Join(dir, c.name))
+		if err != nil {
+			return http.StatusInternalServerError, err
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	status, err = h.putBody(w, r, dst, io.MultiReader(files...), total)
+	var rej *postproc.RejectedError
+	if status < 300 || errors.As(err, &rej) {
+		// Done, or refused for good: the chunks have no further use.
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			h.log.WarnContext(r.Context(), "cannot remove assembled chunks", "dir", dir, "err", rerr)
+		}
+	}
+	return status, err
+}
+
+// propfindChunks lists a transfer's chunks (or, for transfer "", the
+// user's folder of transfers, without its children).
+func (h *Handler) propfindChunks(w http.ResponseWriter, r *http.Request, userDir, transfer string, cs []chunkFile) (int, error) {
+	base := UploadsPrefix + auth.FromContext(r.Context()).User.Name + "/"
+	if transfer != "" {
+		base += transfer + "/"
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(http.StatusMultiStatus)
+	m := newMSWriter(w)
+	m.open()
+	m.raw("<D:response><D:href>")
+	m.hrefText(escapePath(base))
+	m.raw("</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")
+	if r.Header.Get("Depth") != "0" {
+		for _, c := range cs {
+			m.raw("<D:response><D:href>")
+			m.hrefText(escapePath(base + c.name))
+			m.raw("</D:href><D:propstat><D:prop><D:resourcetype/><D:getcontentlength>")
+			m.int(c.size)
+			m.raw("</D:getcontentlength></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")
+		}
+	}
+	if err := m.close(); err != nil {
+		h.log.DebugContext(r.Context(), "writing PROPFIND response", "err", err)
+	}
+	return 0, nil
+}
+
+// expireChunks removes the transfers, of every user, untouched for
+// chunkExpiry; each new transfer sweeps (transfers are few, and a user who
+// never comes back must not keep their chunks forever).
+func (h *Handler) expireChunks(r *http.Request) {
+	users, _ := os.ReadDir(h.cfg.ChunkDir)
+	cutoff := h.now().Add(-chunkExpiry)
+	for _, u := range users {
+		userDir := filepath.Join(h.cfg.ChunkDir, u.Name())
+		es, _ := os.ReadDir(userDir)
+		for _, e := range es {
+			if fi, err := e.Info(); err == nil && e.IsDir() && fi.ModTime().Before(cutoff) {
+				if err := os.RemoveAll(filepath.Join(userDir, e.Name())); err != nil {
+					h.log.WarnContext(r.Context(), "cannot remove expired chunked upload", "dir", e.Name(), "err", err)
+				}
+			}
+		}
+	}
+}
+
+func escapePath(p string) string { return (&url.URL{Path: p}).EscapedPath() }
