@@ -4,14 +4,19 @@ GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 BIN         := bin/wharf
+PREFIX      ?= /usr/local
 export CGO_ENABLED := 0
 
-.PHONY: all build run test lint e2e bench litmus package help
+.PHONY: all build install run test lint e2e bench litmus package help
 
 all: build
 
 build: ## build bin/wharf (static, version stamped)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+install: build ## copy bin/wharf to PREFIX/bin: /usr/local by default, PREFIX=~/.local for you alone
+	install -d '$(DESTDIR)$(PREFIX)/bin'
+	install -m 0755 $(BIN) '$(DESTDIR)$(PREFIX)/bin/wharf'
 
 run: build ## build and serve with the defaults (127.0.0.1:8080, default data directory)
 	./$(BIN) serve

@@ -24,7 +24,7 @@ var layers = [][]string{
 	// server (client writes its files with internal/diskio)
 	{"e2e/phrasesim", "client"},
 	{"server", "ops"}, // ops: backup, restore, check; server does not import it
-	{"dav", "tus", "web", "publish", "ocs", "server/tlsconf"}, // ocs: the sync clients' discovery and login flow
+	{"dav", "tus", "web", "publish", "ocs", "links", "server/tlsconf"}, // ocs: the sync clients' discovery and login flow; links: share links
 	// publish makes the Phraseanet commits of finalizations: the one
 	// surface that calls another, so phraseanet sits below the others.
 	{"phraseanet"},

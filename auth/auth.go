@@ -37,6 +37,10 @@ var (
 	// ErrUnauthenticated: no credentials, wrong credentials, an expired
 	// token or a bad URL signature.
 	ErrUnauthenticated = errors.New("authentication failed")
+	// ErrWrongPassword: a user name and password that do not match,
+	// without saying which of the two is wrong. It matches
+	// ErrUnauthenticated too.
+	ErrWrongPassword = fmt.Errorf("%w: user name or password is wrong", ErrUnauthenticated)
 	// ErrThrottled: too many recent failed logins; the error is a
 	// *ThrottledError saying when to retry.
 	ErrThrottled = errors.New("too many failed logins")

@@ -1018,3 +1018,39 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalWrongPassword: a wrong password (or unknown user) is answered
+// "user name or password is wrong", the same whichever is wrong, and apart
+// from missing credentials, over every surface that asks auth (Basic,
+// tus, the API and the token endpoint all go through Authenticate/Login).
+func TestRefusalWrongPassword(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	e.addUser(t, "alice", false)
+	req := func(user, pass string) *http.Request {
+		r := httptest.NewRequest("GET", "/dav/", nil)
+		r.RemoteAddr = "192.0.2.7:1"
+		if user != "" {
+			r.SetBasicAuth(user, pass)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name, user, pass, want string
+	}{
+		{"wrong password", "alice", "not her password", auth.WrongPasswordMessage},
+		{"unknown user", "nobody", "not her password", auth.WrongPasswordMessage},
+		{"no credentials", "", "", "authentication required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.svc.Authenticate(ctx, req(tc.user, tc.pass))
+			status, msg, _, ok := auth.Refusal(err)
+			if !ok || status != http.StatusUnauthorized || msg != tc.want {
+				t.Errorf("Refusal(%v) = %d %q %v; want 401 %q", err, status, msg, ok, tc.want)
+			}
+		})
+	}
+	if auth.WrongPasswordMessage != "user name or password is wrong" {
+		t.Errorf("message changed: %q", auth.WrongPasswordMessage)
+	}
+}

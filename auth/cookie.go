@@ -177,11 +177,18 @@ func sameOrigin(r *http.Request) bool {
 	return strings.EqualFold(u.Host, r.Host)
 }
 
+// WrongPasswordMessage is what a client is told of ErrWrongPassword.
+const WrongPasswordMessage = "user name or password is wrong"
+
 // Refusal says how an authentication error is answered over HTTP: its
 // status (429 throttled, 403 CSRF, 401 unauthenticated), the message for
 // the client, and for a throttled login the seconds for Retry-After. ok is
 // false for any other error. The JSON API and the auth gate both answer
-// with it; the gate adds its Basic challenge to a 401.
+// with it, so WebDAV, tus, the API, the web UI's sign-in and the token
+// endpoint of "wharf login" say the same; the gate adds its Basic
+// challenge to a 401. A wrong user name or password is told apart from
+// missing credentials ("authentication required"), never which of the two
+// is wrong.
 func Refusal(err error) (status int, msg string, retryAfter int, ok bool) {
 	var te *ThrottledError
 	switch {
@@ -190,6 +197,8 @@ func Refusal(err error) (status int, msg string, retryAfter int, ok bool) {
 		return http.StatusTooManyRequests, "too many failed logins; try again later", max(secs, 1), true
 	case errors.Is(err, ErrCSRF):
 		return http.StatusForbidden, err.Error(), 0, true
+	case errors.Is(err, ErrWrongPassword):
+		return http.StatusUnauthorized, WrongPasswordMessage, 0, true
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized, "authentication required", 0, true
 	}

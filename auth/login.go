@@ -16,6 +16,7 @@ const (
 	ViaPassword    = "password"     // the account password
 	ViaAppPassword = "app-password" // an app password, over Basic auth
 	ViaToken       = "token"        // a bearer token
+	ViaLink        = "link"         // a share link (link.go): anonymous, narrowed to the link's node
 )
 
 // touchEvery is how often the last use of a credential is written: it is
@@ -35,17 +36,34 @@ type Principal struct {
 	// Cookie is set when the token came from the session cookie
 	// (SessionCookie) rather than an Authorization header.
 	Cookie bool
+	// Link is set for ViaLink: the caller holds a share link and acts as
+	// its creator (User) only on the link's node, at most as an editor.
+	Link *LinkGrant
 }
 
 // HasScope reports whether p may act for scope: always, unless p came with
 // a token limited to other scopes.
 func (p *Principal) HasScope(scope string) bool {
+	if p.Link != nil {
+		return scope == ScopeRead || scope == ScopeWrite
+	}
 	return p.Token == nil || p.Token.HasScope(scope)
 }
 
 // Covers reports whether p's credential reaches path p in space spaceID
 // (roles aside): always, unless p came with a token narrowed elsewhere.
 func (p *Principal) Covers(spaceID, path string) bool {
+	if p.Link != nil {
+		t := Token{SpaceID: p.Link.SpaceID, Prefix: p.Link.Path}
+		if p.Link.Path == "" {
+			// The space's root: Token.Covers reads an empty prefix as
+			// the whole space, which it is.
+			t.Prefix = ""
+		}
+		if !t.Covers(spaceID, path) {
+			return false
+		}
+	}
 	return p.Token == nil || p.Token.Covers(spaceID, path)
 }
 
@@ -126,7 +144,7 @@ func (s *Service) Login(ctx context.Context, remoteAddr, name, password string) 
 		}
 		switch at.outcome {
 		case attemptWrong:
-			return nil, reason(ErrUnauthenticated, "wrong user name or password")
+			return nil, reason(ErrWrongPassword, "wrong user name or password")
 		case attemptThrottled:
 			return nil, &ThrottledError{RetryAfter: at.wait}
 		case attemptOK:
@@ -156,7 +174,7 @@ func (s *Service) accountLogin(ctx context.Context, ukey, addr, name, password s
 	}
 	if p == nil {
 		s.log.Info("login failed", "user", name, "remote_addr", addr)
-		return nil, attemptWrong, 0, reason(ErrUnauthenticated, "wrong user name or password")
+		return nil, attemptWrong, 0, reason(ErrWrongPassword, "wrong user name or password")
 	}
 	s.lim.release(t, true, s.now())
 	return p, attemptOK, 0, nil

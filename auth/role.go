@@ -123,6 +123,14 @@ func (s *Service) Members(ctx context.Context, spaceID string) ([]Member, error)
 // narrow applies p's token, if any, to role in spaceID: a token narrowed to
 // another space reaches nothing, and an upload token at most edits.
 func (p *Principal) narrow(spaceID string, role Role) (Role, bool) {
+	if p.Link != nil {
+		if p.Link.SpaceID != spaceID {
+			return "", false
+		}
+		if role.Allows(Editor) {
+			role = Editor
+		}
+	}
 	if p.Token == nil {
 		return role, true
 	}

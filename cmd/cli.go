@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,7 @@ func New(version string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			c.spaceCommand(),   // spaces.go, policy.go
 			c.tokenCommand(),   // tokens.go
 			c.targetCommand(),  // targets.go
+			c.linkCommand(),    // links.go
 			c.loginCommand(),   // login.go
 			c.logoutCommand(),
 			c.trashCommand(), c.versionsCommand(), // trash.go
@@ -67,8 +69,9 @@ func New(version string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			c.versionCommand(),
 		},
 	}
-	withEnv(app.Flags, app.Commands)
+	withEnv(app)                // usage.go
 	withConfigFile(app, stdout) // config.go
+	withUsage(app)              // usage.go
 	return app
 }
 
@@ -126,9 +129,9 @@ func args(cx *cli.Context, names ...string) error {
 		return nil
 	}
 	if len(names) == 0 {
-		return fmt.Errorf("%s takes no arguments (got %q)", cx.Command.FullName(), cx.Args().Slice())
+		return exitf(exitUsage, "%s takes no arguments (got %q)", cx.Command.HelpName, cx.Args().Slice())
 	}
-	return fmt.Errorf("usage: wharf %s %s", cx.Command.FullName(), strings.Join(names, " "))
+	return exitf(exitUsage, "usage: %s %s", cx.Command.HelpName, strings.Join(names, " "))
 }
 
 // password reads one line from stdin with --password-stdin, or makes up a
@@ -188,36 +191,14 @@ func newLogger(w io.Writer, jsonOut bool, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
-// withEnv gives every flag of every command the environment variable
-// WHARF_<FLAG> (dashes become underscores), so a flag can always be set from
-// the environment instead.
-func withEnv(flags []cli.Flag, cmds []*cli.Command) {
-	for _, f := range flags {
-		name := "WHARF_" + strings.ToUpper(strings.ReplaceAll(f.Names()[0], "-", "_"))
-		switch f := f.(type) {
-		case *cli.StringFlag:
-			f.EnvVars = append(f.EnvVars, name)
-		case *cli.BoolFlag:
-			f.EnvVars = append(f.EnvVars, name)
-		case *cli.DurationFlag:
-			f.EnvVars = append(f.EnvVars, name)
-		case *cli.IntFlag:
-			f.EnvVars = append(f.EnvVars, name)
-		case *cli.StringSliceFlag:
-			f.EnvVars = append(f.EnvVars, name)
-		default:
-			panic(fmt.Sprintf("withEnv: flag type %T not handled", f))
-		}
-	}
-	for _, c := range cmds {
-		withEnv(c.Flags, c.Subcommands)
-	}
-}
-
 // Args is what to run app with for the command line args (os.Args): the
 // flags given after a leaf command's arguments move in front of them ("user
 // add bob --admin" -> "user add --admin bob"), because urfave/cli v2 stops
-// reading flags at the first argument.
+// reading flags at the first argument; and a global flag given after the
+// command moves in front of it ("restore DIR --data NEW" -> "--data NEW
+// restore DIR"), because urfave/cli reads a flag only at the level that
+// defines it. A command's own flag never has a global flag's name (a test
+// checks), so where a flag goes is never ambiguous.
 func Args(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
@@ -225,15 +206,27 @@ func Args(app *cli.App, args []string) []string {
 	if args[len(args)-1] == completionFlag {
 		return completionArgs(args) // shell completion: see completion.go
 	}
-	out := []string{args[0]}
+	var globals, out []string
 	rest := args[1:]
 	flags, cmds := app.Flags, app.Commands
+	root := true
+	// takeFlag moves the flag at rest[0] (and its value) to out, or to
+	// globals when it is a global flag given after the command.
+	takeFlag := func() {
+		if !root && globalFlag(app, flagName(rest[0])) != nil && !hasFlag(flags, flagName(rest[0])) {
+			n := flagSpan(app.Flags, rest)
+			globals = append(globals, rest[:n]...)
+			rest = rest[n:]
+			return
+		}
+		n := flagSpan(flags, rest)
+		out = append(out, rest[:n]...)
+		rest = rest[n:]
+	}
 	for len(rest) > 0 {
 		tok := rest[0]
 		if strings.HasPrefix(tok, "-") && tok != "-" && tok != "--" {
-			n := flagSpan(flags, rest)
-			out = append(out, rest[:n]...)
-			rest = rest[n:]
+			takeFlag()
 			continue
 		}
 		var next *cli.Command
@@ -247,7 +240,7 @@ func Args(app *cli.App, args []string) []string {
 		}
 		out = append(out, tok)
 		rest = rest[1:]
-		flags, cmds = next.Flags, next.Subcommands
+		flags, cmds, root = next.Flags, next.Subcommands, false
 		if len(cmds) == 0 {
 			break
 		}
@@ -260,9 +253,7 @@ func Args(app *cli.App, args []string) []string {
 			pos = append(pos, rest...)
 			rest = nil
 		case strings.HasPrefix(tok, "-") && tok != "-":
-			n := flagSpan(flags, rest)
-			out = append(out, rest[:n]...)
-			rest = rest[n:]
+			takeFlag()
 		default:
 			pos = append(pos, tok)
 			rest = rest[1:]
@@ -271,7 +262,19 @@ func Args(app *cli.App, args []string) []string {
 	if len(pos) > 0 && pos[0] != "--" {
 		out = append(out, "--")
 	}
-	return append(out, pos...)
+	res := append([]string{args[0]}, globals...)
+	res = append(res, out...)
+	return append(res, pos...)
+}
+
+// hasFlag reports whether flags has one named name.
+func hasFlag(flags []cli.Flag, name string) bool {
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // flagSpan is how many tokens the flag at args[0] takes: 2 for "--name value"

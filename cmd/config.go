@@ -99,6 +99,24 @@ func withConfigFile(app *cli.App, stdout io.Writer) {
 		}
 		return nil
 	}
+	// "wharf link create" prints URLs the server's settings make: it reads
+	// public-url, listen and tls from the file as serve does.
+	for _, c := range app.Commands {
+		for _, sub := range c.Subcommands {
+			if c.Name == "link" && sub.Name == "create" {
+				sub, subBefore := sub, sub.Before
+				sub.Before = func(cx *cli.Context) error {
+					if err := st.apply(cx, sub.Flags); err != nil {
+						return err
+					}
+					if subBefore != nil {
+						return subBefore(cx)
+					}
+					return nil
+				}
+			}
+		}
+	}
 	serve.Action = func(cx *cli.Context) error {
 		if cx.Bool("print-config") {
 			return st.print(stdout, cx, append(append([]cli.Flag{}, app.Flags...), serve.Flags...))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -148,6 +149,11 @@ func (c *commands) login(cx *cli.Context) error {
 		}
 		cl, _ := client.New(server, "")
 		t, err := cl.Login(ctx, user, pw)
+		var se *client.StatusError
+		if errors.As(err, &se) && se.Message != "" && (se.Status == http.StatusUnauthorized || se.Status == http.StatusTooManyRequests) {
+			// "user name or password is wrong", as the server says it.
+			return exitf(exitUsage, "login to %s: %s", server, se.Message)
+		}
 		if err != nil {
 			return exitf(exitUsage, "%v", err)
 		}

@@ -42,6 +42,9 @@ func (c *commands) spacePolicy(cx *cli.Context) error {
 	}
 	defer s.Close()
 	id := cx.Args().First()
+	if _, err := s.Tree.Space(cx.Context, id); err != nil {
+		return err
+	}
 	raw, err := s.DB.SpacePolicy(cx.Context, id)
 	if err != nil {
 		return err

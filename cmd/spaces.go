@@ -1,12 +1,14 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/space"
 )
 
 // spaceCommand is "wharf space": spaces, their members and their policy
@@ -16,9 +18,10 @@ func (c *commands) spaceCommand() *cli.Command {
 		Name:  "space",
 		Usage: "manage spaces",
 		Subcommands: []*cli.Command{
-			{Name: "create", Usage: "create a space and print its id", ArgsUsage: "NAME", Action: c.spaceCreate, Flags: []cli.Flag{
+			{Name: "create", Usage: "create a space and print its id (refused when a space of that name exists)", ArgsUsage: "NAME", Action: c.spaceCreate, Flags: []cli.Flag{
 				&cli.StringFlag{Name: "quota", Usage: "size limit, e.g. 500M, 20G, 1T (default: none)"},
 				&cli.StringFlag{Name: "owner", Usage: "user to make manager of the space"},
+				&cli.StringFlag{Name: "id", Usage: "the space's id: lowercase letters, digits and dashes (default: from the name); also makes a second space of a name that exists"},
 			}},
 			{Name: "list", Usage: "list spaces", Action: c.spaceList},
 			{Name: "grant", Usage: "give a user a role (viewer, editor, manager) in a space", ArgsUsage: "SPACE USER ROLE", Action: c.spaceGrant},
@@ -32,6 +35,9 @@ func (c *commands) spaceCommand() *cli.Command {
 func (c *commands) spaceCreate(cx *cli.Context) error {
 	if err := args(cx, "NAME"); err != nil {
 		return err
+	}
+	if id := cx.String("id"); id != "" && !space.ValidID(id) {
+		return fmt.Errorf("--id %q: want lowercase letters, digits and dashes (at most 48, no dash at either end), e.g. team-photos-2", id)
 	}
 	var quota int64
 	if q := cx.String("quota"); q != "" {
@@ -51,7 +57,19 @@ func (c *commands) spaceCreate(cx *cli.Context) error {
 			return fmt.Errorf("--owner: %w", err)
 		}
 	}
-	sp, err := s.Tree.CreateSpace(cx.Context, cx.Args().First(), quota)
+	name := cx.Args().First()
+	var sp space.Space
+	if id := cx.String("id"); id != "" {
+		sp, err = s.Tree.CreateSpaceWithID(cx.Context, id, name, quota)
+		if errors.Is(err, space.ErrExists) {
+			return fmt.Errorf("a space with id %q exists already", id)
+		}
+	} else {
+		sp, err = s.Tree.CreateSpace(cx.Context, name, quota)
+		if errors.Is(err, space.ErrExists) {
+			return fmt.Errorf("%w; to make a second one, give it an id of its own: wharf space create %q --id ID", err, name)
+		}
+	}
 	if err != nil {
 		return err
 	}

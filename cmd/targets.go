@@ -39,7 +39,7 @@ func (c *commands) targetCommand() *cli.Command {
 				&cli.DurationFlag{Name: "retention", Usage: "keep the records of acknowledged commits this long", Value: phraseanet.DefaultRetention},
 				&cli.StringSliceFlag{Name: "exclude", Usage: "name pattern never committed, e.g. '*.tmp' (repeatable; \"defaults\" for the built-in junk list, \"none\" for nothing; default: defaults)"},
 				&cli.StringFlag{Name: "publisher", Usage: "user named as publisher of scheduled commits whose uploader is unknown"},
-				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
+				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI (default: the one the server serves at, recorded when it starts)"},
 			}},
 			{Name: "list", Usage: "list targets", Action: c.targetList},
 			{Name: "set", Usage: "change a target's excluded names or publisher", ArgsUsage: "ID-OR-NAME", Action: c.targetSet, Flags: []cli.Flag{
@@ -48,10 +48,10 @@ func (c *commands) targetCommand() *cli.Command {
 			}},
 			{Name: "remove", Usage: "delete a target and its commit records (the files stay)", ArgsUsage: "ID-OR-NAME", Action: c.targetRemove},
 			{Name: "reset-secret", Usage: "give a pull-mode target a new client secret and print it (the old one and its tokens stop working)", ArgsUsage: "ID-OR-NAME", Action: c.targetResetSecret, Flags: []cli.Flag{
-				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
+				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI (default: the one the server serves at, recorded when it starts)"},
 			}},
 			{Name: "test", Usage: "check that the enqueue URL answers (nothing is sent) and print the pull-mode settings", ArgsUsage: "ID-OR-NAME", Action: c.targetTest, Flags: []cli.Flag{
-				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI"},
+				&cli.StringFlag{Name: "public-url", Usage: "URL Phraseanet reaches this server at, for the pull URI (default: the one the server serves at, recorded when it starts)"},
 				&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the enqueue URL", Value: 5 * time.Second},
 			}},
 		},
@@ -83,20 +83,32 @@ func params(list []string) (map[string]string, error) {
 	return out, nil
 }
 
-// printPull prints what Phraseanet's pull mode needs for t: the pull URI,
-// the client id and, when it was just made, the client secret (Wharf keeps
-// only a hash of it).
-func (c *commands) printPull(cx *cli.Context, t phraseanet.Target, secret string) error {
-	public := cx.String("public-url")
+// publicURL is the URL Phraseanet reaches this server at: --public-url,
+// else the one the server recorded when it last started on this data
+// directory ("" if it never ran).
+func (c *commands) publicURL(cx *cli.Context, s *server.Services) (string, error) {
+	if pu := cx.String("public-url"); pu != "" {
+		return pu, nil
+	}
+	return s.PublicURL(cx.Context)
+}
+
+// printPull prints what Phraseanet's pull mode needs for t: the pull URI
+// (on the server's public URL, see publicURL), the client id and, when it
+// was just made, the client secret (Wharf keeps only a hash of it).
+func (c *commands) printPull(cx *cli.Context, s *server.Services, t phraseanet.Target, secret string) error {
+	public, err := c.publicURL(cx, s)
+	if err != nil {
+		return err
+	}
 	uri := ""
 	if public != "" {
-		var err error
 		if uri, err = phraseanet.PullURI(public, t.ID); err != nil {
-			return fmt.Errorf("--public-url: %w", err)
+			return fmt.Errorf("public URL %q: %w", public, err)
 		}
 	} else {
 		uri = "https://WHARF-HOST/commits?target=" + t.ID
-		fmt.Fprintln(c.stderr, "no --public-url (or WHARF_PUBLIC_URL): replace WHARF-HOST in pull_uri with the host Phraseanet reaches Wharf at (default port, host root)")
+		fmt.Fprintln(c.stderr, "the server has not run on this data directory yet, and no --public-url: replace WHARF-HOST in pull_uri with the host Phraseanet reaches Wharf at (default port, host root)")
 	}
 	fmt.Fprintf(c.stdout, "pull_uri=%s\nclient_id=%s\n", uri, t.ClientID)
 	if secret != "" {
@@ -181,7 +193,7 @@ func (c *commands) targetAdd(cx *cli.Context) error {
 	}
 	fmt.Fprintf(c.stdout, "id=%s\n", t.ID)
 	if t.Mode == phraseanet.ModePull || t.Mode == phraseanet.ModeBoth {
-		return c.printPull(cx, t, secret)
+		return c.printPull(cx, s, t, secret)
 	}
 	return nil
 }
@@ -258,7 +270,7 @@ func (c *commands) targetResetSecret(cx *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "id=%s\n", t.ID)
-	return c.printPull(cx, t, secret)
+	return c.printPull(cx, s, t, secret)
 }
 
 // targetTest checks that the enqueue URL answers at all (HEAD, any status;
@@ -301,7 +313,7 @@ func (c *commands) targetTest(cx *cli.Context) error {
 		}
 	}
 	if t.Mode == phraseanet.ModePull || t.Mode == phraseanet.ModeBoth {
-		if err := c.printPull(cx, t, ""); err != nil {
+		if err := c.printPull(cx, s, t, ""); err != nil {
 			return err
 		}
 	}

@@ -19,7 +19,7 @@ func (c *commands) tokenCommand() *cli.Command {
 			{Name: "create", Usage: "create a token and print it (shown once)", ArgsUsage: "USER", Action: c.tokenCreate, Flags: []cli.Flag{
 				&cli.StringFlag{Name: "label", Usage: "what the token is for"},
 				&cli.StringSliceFlag{Name: "scope", Usage: "restrict the token to read, write (includes read), account or admin (repeatable; docs/api.md)"},
-				&cli.DurationFlag{Name: "ttl", Usage: "lifetime, e.g. 720h (default: no expiry)"},
+				&cli.DurationFlag{Name: "ttl", Usage: "lifetime, e.g. 720h", DefaultText: "no expiry"},
 			}},
 			{Name: "list", Usage: "list a user's tokens", ArgsUsage: "USER", Action: c.tokenList},
 			{Name: "revoke", Usage: "revoke a token", ArgsUsage: "ID", Action: c.tokenRevoke},
@@ -64,7 +64,7 @@ func (c *commands) tokenList(cx *cli.Context) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tLABEL\tSCOPES\tEXPIRES\tLAST USED")
+	fmt.Fprintln(tw, "ID\tKIND\tLABEL\tSCOPES\tEXPIRES\tLAST USED (±1 MIN)")
 	for _, t := range toks {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Kind, t.Label, strings.Join(t.Scopes, " "), when(t.ExpiresAt), when(t.LastUsedAt))
 	}

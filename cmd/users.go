@@ -178,7 +178,9 @@ func (c *commands) apppassList(cx *cli.Context) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tLABEL\tCREATED\tLAST USED")
+	// Uses are recorded at most once a minute (auth's touchEvery): the
+	// column says so rather than look exact.
+	fmt.Fprintln(tw, "ID\tLABEL\tCREATED\tLAST USED (±1 MIN)")
 	for _, ap := range aps {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", ap.ID, ap.Label, ap.CreatedAt.Local().Format(time.DateTime), when(ap.LastUsedAt))
 	}

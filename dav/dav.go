@@ -132,6 +132,19 @@ func (h *Handler) publish(r *http.Request, typ, spaceID, p string, n *space.Node
 	h.cfg.Bus.Publish(space.NodeEvent(typ, spaceID, p, user, n, data))
 }
 
+// publishMove sends the node.moved event of n, moved within spaceID from
+// path from by r, if there is a Bus.
+func (h *Handler) publishMove(r *http.Request, spaceID, from string, n *space.Node) {
+	if h.cfg.Bus == nil {
+		return
+	}
+	var user string
+	if pr := auth.FromContext(r.Context()); pr != nil {
+		user = pr.User.Name
+	}
+	h.cfg.Bus.Publish(space.MoveEvent(spaceID, from, user, n))
+}
+
 // Processor runs an uploaded file through processing and installs it
 // (postproc.Runner.Process): on refusal it returns a
 // *postproc.RejectedError, on any error the staged file is gone.
@@ -339,6 +352,9 @@ func (h *Handler) spaceResource(r *http.Request, p *auth.Principal, id, sub, bas
 		return resource{}, http.StatusInternalServerError, err
 	}
 	if !ok {
+		if sub == "" && r.Method == http.MethodPut {
+			return resource{}, http.StatusNotFound, clientError(notASpaceFile(id))
+		}
 		return resource{}, http.StatusNotFound, clientError("no such space")
 	}
 	clean, err := space.Clean(sub)

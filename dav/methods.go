@@ -169,6 +169,13 @@ func (h *Handler) listVirtual(w http.ResponseWriter, r *http.Request, res resour
 	return h.writeListing(w, r, SpacesPrefix, Prefix, entries)
 }
 
+// notASpaceFile is the answer to a PUT of /dav/spaces/<name>: that path
+// names a space (a folder) in the list of spaces, not a file.
+func notASpaceFile(name string) string {
+	return fmt.Sprintf("%s is the list of spaces, so %s%s would be a space, not a file: upload into a space instead, e.g. %s<space id>/%s (PROPFIND %s lists yours)",
+		SpacesPrefix, SpacesPrefix, name, SpacesPrefix, name, SpacesPrefix)
+}
+
 // cutLast splits p into its parent and last element.
 func cutLast(p string) (dir, name string, ok bool) {
 	i := strings.LastIndexByte(p, '/')
@@ -184,7 +191,7 @@ var errChecksum = errors.New("checksum mismatch")
 // upload never leaves a truncated file. 201 on create, 204 on overwrite.
 func (h *Handler) handlePut(w http.ResponseWriter, r *http.Request, res resource) (int, error) {
 	if res.Path == "" {
-		return http.StatusMethodNotAllowed, clientError("cannot PUT onto a space's root collection")
+		return http.StatusMethodNotAllowed, clientError(notASpaceFile(res.Space))
 	}
 	if r.Header.Get("Content-Range") != "" {
 		// x/net/webdav would truncate the file and write the fragment; we
@@ -278,8 +285,21 @@ var errAccepted = errors.New("accepted for processing")
 // the background and put returns errAccepted.
 func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body io.Reader, opts space.PutOptions) (space.Node, bool, error) {
 	ctx := r.Context()
+	id := "put-" + randomID()
+	// upload.progress while a large body arrives, under the id its
+	// processing will have.
+	var user string
+	if p := auth.FromContext(ctx); p != nil {
+		user = p.User.Name
+	}
+	progress := h.cfg.Bus.Progress(events.Event{Space: res.Space, Path: res.Path, Upload: id, User: user,
+		Size: max(opts.ExpectedSize, 0)}, 0)
+	if progress != nil {
+		opts.Progress = progress
+	}
 	if h.cfg.Processor == nil {
 		n, created, err := h.tree.Put(ctx, res.Space, res.Path, body, opts)
+		endProgress(progress, n.Size, err)
 		if err == nil {
 			typ := events.NodeCreated
 			if !created {
@@ -290,11 +310,12 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body
 		return n, created, err
 	}
 	sf, err := h.tree.Stage(ctx, res.Space, res.Path, body, opts)
+	endProgress(progress, sf.Size, err)
 	if err != nil {
 		return space.Node{}, false, err
 	}
 	job := postproc.Job{
-		ID: "put-" + randomID(), Space: res.Space, Path: sf.Path, Staged: sf.Name, Size: sf.Size,
+		ID: id, Space: res.Space, Path: sf.Path, Staged: sf.Name, Size: sf.Size,
 		SHA256: sf.Sums.SHA256, SHA1: sf.Sums.SHA1, MTime: sf.MTime, Quick: true,
 		Put: space.PutOptions{IfMatch: opts.IfMatch, IfNoneMatch: opts.IfNoneMatch},
 	}
@@ -321,6 +342,16 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body
 		return space.Node{}, false, err
 	}
 	return *st.Node, created, nil
+}
+
+// endProgress ends the progress of a PUT's body of size bytes, received
+// or failed (err).
+func endProgress(p *events.Progress, size int64, err error) {
+	if err != nil {
+		p.Forget()
+		return
+	}
+	p.End(size, true)
 }
 
 // preferAsync reports whether the request says Prefer: respond-async
@@ -564,7 +595,7 @@ func (h *Handler) publishCopyMove(r *http.Request, move bool, src, dst resource)
 	}
 	switch {
 	case move && src.Space == dst.Space:
-		h.publish(r, events.NodeMoved, dst.Space, n.Path, &n, map[string]any{"from": src.Path})
+		h.publishMove(r, dst.Space, src.Path, &n)
 	case move:
 		h.publish(r, events.NodeDeleted, src.Space, src.Path, nil, map[string]any{"to": dst.Space + "/" + n.Path})
 		h.publish(r, events.NodeCreated, dst.Space, n.Path, &n, nil)

@@ -116,8 +116,13 @@ func TestCommandsWhileServing(t *testing.T) {
 	if id != "team-photos" {
 		t.Fatalf("space create printed %q, want the id alone: team-photos", id)
 	}
-	if id2 := mustWharf(t, data, "", "space", "create", "Team Photos"); id2 == id || strings.ContainsAny(id2, " $/\n") {
-		t.Fatalf("second space with the same name got id %q", id2)
+	// The same name again is refused, naming the first; --id makes a
+	// second space of that name on purpose.
+	if res := wharf(t, data, "", "space", "create", "Team Photos"); res.code == 0 || !strings.Contains(res.stderr, `exists already (id team-photos)`) {
+		t.Fatalf("second space with the same name: exit %d, stdout %q, stderr %q; want it refused", res.code, res.stdout, res.stderr)
+	}
+	if id2 := mustWharf(t, data, "", "space", "create", "Team Photos", "--id", "team-photos-2"); id2 != "team-photos-2" {
+		t.Fatalf("second space with the same name and --id got id %q", id2)
 	}
 	mustWharf(t, data, "", "space", "grant", id, "bob", "editor")
 
@@ -212,7 +217,7 @@ func TestBadInput(t *testing.T) {
 		{"missing argument", data, "", []string{"space", "grant", "archive", "carol"}, "usage"},
 		{"revoke unknown app password", data, "", []string{"apppass", "revoke", "carol", "nope"}, "nope"},
 		{"revoke unknown token", data, "", []string{"token", "revoke", "nope"}, "nope"},
-		{"unusable data dir", filepath.Join(notDir, "sub"), "", []string{"serve"}, "plain-file/sub"},
+		{"unusable data dir", filepath.Join(notDir, "sub"), "", []string{"serve", "--listen", "127.0.0.1:0"}, "plain-file/sub"},
 		{"no data dir", filepath.Join(t.TempDir(), "missing"), "", []string{"user", "list"}, "no Wharf data"},
 		{"data dir from a newer version", newer, "", []string{"user", "list"}, "newer"},
 		{"bad listen address", data, "", []string{"serve", "--listen", "nonsense"}, "listen"},
@@ -237,7 +242,7 @@ func TestBadInput(t *testing.T) {
 	if os.Geteuid() != 0 {
 		readOnly := filepath.Join(t.TempDir(), "ro")
 		os.Mkdir(readOnly, 0o500)
-		res := wharf(t, filepath.Join(readOnly, "sub"), "", "serve")
+		res := wharf(t, filepath.Join(readOnly, "sub"), "", "serve", "--listen", "127.0.0.1:0") // the port is checked first
 		if res.code == 0 || !strings.Contains(res.stderr, "ro/sub") {
 			t.Errorf("serve in a read-only directory: exit %d, stderr %q", res.code, res.stderr)
 		}

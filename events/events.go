@@ -1,10 +1,15 @@
 package events
 
 import (
+	"errors"
+	"fmt"
 	"maps"
+	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Event types. The part before the dot is the subject.
@@ -39,7 +44,98 @@ type Event struct {
 	MIME   string         `json:"mime,omitempty"`
 	Size   int64          `json:"size,omitempty"`
 	Data   map[string]any `json:"data,omitempty"`
+
+	// Before, if not nil, is the item as it was before the change (a
+	// move's old place). A subscriber whose filter matched it, and does
+	// not match the event, gets the event all the same, marked Scope
+	// "out": the item has left what it watches (see Subscription).
+	Before *State `json:"-"`
+	// Scope is "out" on an event delivered because its item left the
+	// subscription's scope (Before matched, the event does not); "" on
+	// the others, which match ("in"). Publish ignores it.
+	Scope string `json:"-"`
 }
+
+// State is what a filter may see of an item before a change: the fields
+// of an Event that the change may alter.
+type State struct {
+	Space, Path, MIME string
+	Size              int64
+}
+
+// Scopes a subscription may ask for (SubscribeOptions.Scope), as Kuzzle
+// names them: the events that match its filter (in), those whose item
+// left it (out), both (all, the default) or none.
+const (
+	ScopeAll  = "all"
+	ScopeIn   = "in"
+	ScopeOut  = "out"
+	ScopeNone = "none"
+)
+
+// scope bits of a subscription.
+const (
+	scopeIn  = 1 << iota
+	scopeOut = 1 << iota
+)
+
+// previous returns e as it was before its change: the same event with
+// Before's fields.
+func (e *Event) previous() Event {
+	p := *e
+	p.Space, p.Path, p.MIME, p.Size = e.Before.Space, e.Before.Path, e.Before.MIME, e.Before.Size
+	p.Before = nil
+	return p
+}
+
+// outOf is the event delivered to a subscriber whose scope e's item left:
+// e itself marked out if the subscriber may see where the item went
+// (visible), else only where it was (prev) with its id and kind.
+func outOf(e, prev *Event, visible bool) *Event {
+	var o Event
+	if visible {
+		o = *e
+	} else {
+		o = *prev
+		o.Data = nil
+		for _, k := range []string{"id", "dir"} {
+			if v, ok := e.Data[k]; ok {
+				if o.Data == nil {
+					o.Data = map[string]any{}
+				}
+				o.Data[k] = v
+			}
+		}
+	}
+	o.Before, o.Scope = nil, ScopeOut
+	return &o
+}
+
+// Transient reports whether events of type typ say how far something has
+// gone (upload.progress, processing.step): the next one replaces it, so
+// the Bus does not keep them for replay (SubscribeSince).
+func Transient(typ string) bool { return typ == UploadProgress || typ == ProcessingStep }
+
+// Config configures a Bus (NewBus).
+type Config struct {
+	// FirstSeq is the Seq of the first event published. 0: 1. A server
+	// starts it from the clock (microseconds since 1970), so that the
+	// sequence numbers of one run are above those of the runs before it
+	// and a client's since from before a restart is known to be too old.
+	FirstSeq uint64
+	// LogEvents and LogBytes bound the log of recent events that
+	// SubscribeSince replays: at most LogEvents events and about LogBytes
+	// bytes of them (an estimate of what they hold). 0: 10,000 events and
+	// 16 MiB; negative: no log (every since but the latest is too old).
+	LogEvents int
+	LogBytes  int64
+}
+
+// ErrSinceTooOld is returned by SubscribeSince when the events after the
+// given seq are no longer all in the log (or the seq is not one of this
+// Bus): the subscriber must reload what it shows and subscribe without
+// since.
+var ErrSinceTooOld = errors.New("events: the events after this seq are no longer kept")
 
 // Bus delivers events to subscribers. The zero value is not usable: call
 // New. It is safe for concurrent use.
@@ -58,8 +154,18 @@ type Bus struct {
 	// pub serialises publishers and guards what follows.
 	pub   sync.Mutex
 	seq   uint64
+	last  atomic.Uint64   // seq, for readers without b.pub
 	gone  []*Subscription // scratch for Publish: subscriptions closed by overflow
 	woken []*Subscription // scratch for Publish: readers to wake
+	// The log of recent events, for SubscribeSince: a ring of logCap
+	// events from logHead, logN long, of about logBytes bytes. lost is the
+	// seq of the last event that left it (FirstSeq-1 at the start): a
+	// since below it has missed events.
+	log              []*Event
+	logCap, logHead  int
+	logN             int
+	logBytes, logMax int64
+	lost             uint64
 
 	// mu serialises the changes of the index and guards n; Publish takes
 	// it only to unindex the subscriptions it ended by overflow.
@@ -74,6 +180,10 @@ type Bus struct {
 	wakeQ  []*Subscription
 	waking bool // wakeAll is running
 	now    func() time.Time
+
+	// The last upload.progress of each upload (see Progress).
+	markMu sync.Mutex
+	marks  map[string]progressMark
 }
 
 // index is a snapshot of the open subscriptions, never changed once
@@ -85,9 +195,24 @@ type index struct {
 	rest    []*Subscription
 }
 
-// New returns an empty Bus.
-func New() *Bus {
-	b := &Bus{now: time.Now}
+// New returns an empty Bus with the default Config.
+func New() *Bus { return NewBus(Config{}) }
+
+// NewBus returns an empty Bus configured by cfg.
+func NewBus(cfg Config) *Bus {
+	b := &Bus{now: time.Now, logCap: cfg.LogEvents, logMax: cfg.LogBytes}
+	if cfg.FirstSeq > 0 {
+		b.seq = cfg.FirstSeq - 1
+		b.last.Store(b.seq)
+	}
+	b.lost = b.seq
+	if b.logCap == 0 {
+		b.logCap = 10000
+	}
+	if b.logMax == 0 {
+		b.logMax = 16 << 20
+	}
+	b.logCap = max(b.logCap, 0)
 	b.idx.Store(&index{bySpace: map[string][]*Subscription{}, byType: map[string][]*Subscription{}})
 	return b
 }
@@ -105,15 +230,32 @@ func (b *Bus) Publish(e Event) Event {
 	b.pub.Lock()
 	defer b.pub.Unlock()
 	b.seq++
+	b.last.Store(b.seq)
 	e.Seq = b.seq
 	if e.Time.IsZero() {
 		e.Time = b.now().UTC()
 	}
+	e.Scope = ""
+	if e.Before != nil {
+		before := *e.Before
+		e.Before = &before // the caller's stays the caller's
+	}
 	shared := new(Event)
 	*shared = e
+	if !Transient(e.Type) {
+		b.record(shared)
+	}
 	x := b.idx.Load()
 	for _, s := range x.bySpace[e.Space] {
 		b.offer(s, shared)
+	}
+	if e.Before != nil && e.Before.Space != e.Space {
+		// Those that watch the space the item left, once each.
+		for _, s := range x.bySpace[e.Before.Space] {
+			if !slices.Contains(s.spaces, e.Space) {
+				b.offer(s, shared)
+			}
+		}
 	}
 	for _, s := range x.byType[e.Type] {
 		b.offer(s, shared)
@@ -121,6 +263,14 @@ func (b *Bus) Publish(e Event) Event {
 	for _, s := range x.rest {
 		b.offer(s, shared)
 	}
+	b.flush()
+	e.Before = nil
+	return e
+}
+
+// flush ends the subscriptions that overflowed and wakes the readers that
+// Publish (or a replay) queued events for; b.pub is held.
+func (b *Bus) flush() {
 	if len(b.gone) > 0 {
 		b.mu.Lock()
 		for i, s := range b.gone {
@@ -146,7 +296,77 @@ func (b *Bus) Publish(e Event) Event {
 			go b.wakeAll()
 		}
 	}
-	return e
+}
+
+// record appends e to the log, dropping the oldest events beyond its
+// bounds; b.pub is held.
+func (b *Bus) record(e *Event) {
+	if b.logCap == 0 {
+		b.lost = e.Seq
+		return
+	}
+	if b.log == nil {
+		b.log = make([]*Event, b.logCap)
+	}
+	size := approxSize(e)
+	for b.logN > 0 && (b.logN == b.logCap || b.logBytes+size > b.logMax) {
+		old := b.log[b.logHead]
+		b.log[b.logHead] = nil
+		b.logHead = (b.logHead + 1) % b.logCap
+		b.logN--
+		b.logBytes -= approxSize(old)
+		b.lost = old.Seq
+	}
+	b.log[(b.logHead+b.logN)%b.logCap] = e
+	b.logN++
+	b.logBytes += size
+}
+
+// approxSize estimates the memory e holds: the struct, its strings and
+// what its Data holds.
+func approxSize(e *Event) int64 {
+	n := int64(unsafe.Sizeof(*e)) + int64(len(e.Type)+len(e.Space)+len(e.Path)+len(e.Upload)+len(e.User)+len(e.MIME))
+	if e.Before != nil {
+		n += int64(unsafe.Sizeof(*e.Before)) + int64(len(e.Before.Space)+len(e.Before.Path)+len(e.Before.MIME))
+	}
+	return n + valueSize(e.Data, 0)
+}
+
+// valueSize estimates the memory a JSON-like value holds, looking no
+// deeper than a few levels (below: a flat guess).
+func valueSize(v any, depth int) int64 {
+	if depth > 4 {
+		return 64
+	}
+	switch v := v.(type) {
+	case string:
+		return 16 + int64(len(v))
+	case map[string]any:
+		n := int64(48)
+		for k, x := range v {
+			n += 16 + int64(len(k)) + valueSize(x, depth+1)
+		}
+		return n
+	case map[string]string:
+		n := int64(48)
+		for k, x := range v {
+			n += 32 + int64(len(k)+len(x))
+		}
+		return n
+	case []any:
+		n := int64(24)
+		for _, x := range v {
+			n += valueSize(x, depth+1)
+		}
+		return n
+	case []string:
+		n := int64(24)
+		for _, x := range v {
+			n += 16 + int64(len(x))
+		}
+		return n
+	}
+	return 16
 }
 
 // wakeAll signals the readers queued by Publish until none is left. A
@@ -175,7 +395,10 @@ func (b *Bus) wakeAll() {
 // one (a map lookup), and it spares the filters of subscribers who may not
 // see the event at all.
 func (b *Bus) offer(s *Subscription, e *Event) {
-	if s.ended.Load() || (s.allow != nil && !s.allow(e)) || (s.match != nil && !s.match(e)) {
+	if s.ended.Load() {
+		return
+	}
+	if e = s.pick(e); e == nil {
 		return
 	}
 	s.mu.Lock()
@@ -227,6 +450,11 @@ type SubscribeOptions struct {
 	Allow func(e *Event) bool
 	// Buffer is how many events may wait in C. 0: 1.
 	Buffer int
+	// Scope selects, as Kuzzle's subscriptions do, the events that match
+	// (ScopeIn), those whose item leaves what the filter and Allow accept
+	// (ScopeOut: an Event whose Before they accept and the event itself
+	// not, delivered with Scope "out"), or both (ScopeAll). "": all.
+	Scope string
 	// CloseOnOverflow, when set, ends the subscription at the first event
 	// it loses: C is closed after the events buffered before it, and
 	// Overflowed reports true. The subscriber then knows that what it
@@ -238,8 +466,87 @@ type SubscribeOptions struct {
 // SubscribeWith registers a subscriber described by o. The caller must
 // Close it.
 func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
+	s := b.newSubscription(o)
+	// Read before the subscription is indexed: the events after it are
+	// delivered, or were published while it was being made and are in the
+	// log for a SubscribeSince(Start()).
+	s.start = b.last.Load()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.index(s)
+	return s
+}
+
+// SubscribeSince is SubscribeWith for a subscriber who has seen the events
+// up to seq since: the subscription starts with the events after it that
+// it accepts (Allow and Filter as for live events, out of scope included),
+// from the log, then goes on with live events, with neither gap nor
+// duplicate between the two. Transient events (see Transient) are not
+// kept, so not replayed. The replayed events may exceed o.Buffer: the
+// queue holds them all on top of it until the subscriber takes them.
+//
+// It returns ErrSinceTooOld when some events after since have left the
+// log, or since is not a seq of this Bus (beyond the last one, or from
+// before FirstSeq). It waits for a Publish under way.
+func (b *Bus) SubscribeSince(o SubscribeOptions, since uint64) (*Subscription, error) {
+	s := b.newSubscription(o)
+	s.start = since
+	b.pub.Lock()
+	if since < b.lost || since > b.seq {
+		lost, seq := b.lost, b.seq
+		b.pub.Unlock()
+		return nil, fmt.Errorf("%w: since %d, kept after %d up to %d", ErrSinceTooOld, since, lost, seq)
+	}
+	// The events after since, from the log (in seq order), and the
+	// subscription indexed, under b.pub: the events published from now on
+	// are offered live, those before are in the snapshot.
+	i := sort.Search(b.logN, func(i int) bool { return b.log[(b.logHead+i)%b.logCap].Seq > since })
+	snap := make([]*Event, b.logN-i)
+	for j := range snap {
+		snap[j] = b.log[(b.logHead+i+j)%b.logCap]
+	}
+	s.size += len(snap) // room for the replay and the live events meanwhile
+	b.mu.Lock()
+	b.index(s)
+	b.mu.Unlock()
+	b.pub.Unlock()
+	// The checks and filter run outside the publishers' lock, as in
+	// Publish; the live events queued meanwhile come after the replay.
+	var replay []*Event
+	for _, e := range snap {
+		if x := s.pick(e); x != nil {
+			replay = append(replay, x)
+		}
+	}
+	if len(replay) == 0 {
+		return s, nil
+	}
+	s.mu.Lock()
+	ring := make([]*Event, max(len(replay)+s.n, min(s.size, 16)))
+	copy(ring, replay)
+	for j := range s.n {
+		ring[len(replay)+j] = s.ring[(s.head+j)%len(s.ring)]
+	}
+	s.ring, s.head, s.n = ring, 0, len(replay)+s.n
+	s.mu.Unlock()
+	s.signal()
+	return s, nil
+}
+
+// newSubscription makes the subscription o describes, not yet indexed.
+func (b *Bus) newSubscription(o SubscribeOptions) *Subscription {
 	s := &Subscription{bus: b, allow: o.Allow, closeOnOverflow: o.CloseOnOverflow,
 		size: max(o.Buffer, 1), wake: make(chan struct{}, 1)}
+	s.base = s.size
+	switch o.Scope {
+	case ScopeIn:
+		s.scope = scopeIn
+	case ScopeOut:
+		s.scope = scopeOut
+	case ScopeNone:
+	default:
+		s.scope = scopeIn | scopeOut
+	}
 	if f := o.Filter; f != nil {
 		s.match = f.match
 		switch {
@@ -249,8 +556,11 @@ func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
 			s.types = f.types
 		}
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	return s
+}
+
+// index adds s to the index; b.mu is held.
+func (b *Bus) index(s *Subscription) {
 	x := b.idx.Load()
 	y := *x
 	switch {
@@ -270,7 +580,6 @@ func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
 	b.idx.Store(&y)
 	s.indexed = true
 	b.n++
-	return s
 }
 
 // appendTo appends s to l, the latest version of an index slice; b.mu is
@@ -327,6 +636,14 @@ func without(l []*Subscription, s *Subscription) []*Subscription {
 	return out
 }
 
+// Seq returns the seq of the last event published (FirstSeq-1 before the
+// first).
+func (b *Bus) Seq() uint64 {
+	b.pub.Lock()
+	defer b.pub.Unlock()
+	return b.seq
+}
+
 // Len returns the number of open subscriptions.
 func (b *Bus) Len() int {
 	b.mu.Lock()
@@ -343,6 +660,8 @@ type Subscription struct {
 	match, allow    func(*Event) bool
 	spaces, types   []string // the index keys, as in Filter
 	closeOnOverflow bool
+	scope           int    // scopeIn, scopeOut
+	start           uint64 // see Start
 	dropped         atomic.Uint64
 	overflowed      atomic.Bool
 	indexed         bool // guarded by bus.mu
@@ -354,10 +673,35 @@ type Subscription struct {
 	ended atomic.Bool
 
 	mu   sync.Mutex // guards what follows
-	size int        // the queue's bound
-	ring []*Event   // the queue, from head, n long; allocated at the first event
+	size int        // the queue's bound: base, and a replay's events until taken
+	base int
+	ring []*Event // the queue, from head, n long; allocated at the first event
 	head int
 	n    int
+}
+
+// pick returns what s is to receive of e: e itself if it matches (scope
+// in), its out-of-scope form if its item left what s watches (scope out),
+// or nil. The authorization check runs first, then the filter.
+func (s *Subscription) pick(e *Event) *Event {
+	switch {
+	case s.wants(e):
+		if s.scope&scopeIn != 0 {
+			return e
+		}
+	case e.Before != nil && s.scope&scopeOut != 0:
+		prev := e.previous()
+		if s.wants(&prev) {
+			return outOf(e, &prev, s.allow == nil || s.allow(e))
+		}
+	}
+	return nil
+}
+
+// wants reports whether s accepts e: its authorization check, then its
+// filter.
+func (s *Subscription) wants(e *Event) bool {
+	return (s.allow == nil || s.allow(e)) && (s.match == nil || s.match(e))
 }
 
 // end marks s ended and closes its channel, once; s.mu is held. The
@@ -434,6 +778,7 @@ func (s *Subscription) Take(dst []*Event) ([]*Event, bool) {
 		s.n--
 	}
 	s.head = 0
+	s.size = s.base
 	ended := s.ended.Load()
 	if ended && len(dst) > n0 {
 		// The end's signal may have been one with the signal for these
@@ -469,6 +814,13 @@ func (s *Subscription) C() <-chan Event {
 	s.c.Store(&c)
 	return c
 }
+
+// Start is the seq from which the subscription delivers events: the since
+// of SubscribeSince, or the last seq published when SubscribeWith began.
+// A subscriber who lost its subscription before any event came may
+// resume with SubscribeSince(Start()) and miss nothing (it may receive
+// events published while the first subscription was being made).
+func (s *Subscription) Start() uint64 { return s.start }
 
 // Dropped is the number of events lost because the buffer was full.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits on a filter, so that a client cannot make the bus slow, the
@@ -21,6 +24,14 @@ const (
 	MaxFilterClauses = 64      // clauses in all, and/or/not included
 	MaxFilterString  = 1024    // bytes in any string of a filter
 	MaxFilterValues  = 256     // values of all the "in" lists together
+	// MaxFilterRegexp bounds the pattern of a regexp clause, in bytes;
+	// MaxFilterRegexps how many a filter holds, and MaxFilterRegexpInsts
+	// what they compile to together (RE2 instructions: a{100} is about a
+	// hundred, each 40 to 120 bytes once compiled), so that the regexps of a filter stay
+	// within its memory budget.
+	MaxFilterRegexp      = 512
+	MaxFilterRegexps     = 8
+	MaxFilterRegexpInsts = 300
 )
 
 // ErrBadFilter is matched (errors.Is) by every *FilterError.
@@ -113,14 +124,15 @@ const (
 	fieldMIME
 	fieldUpload
 	fieldSize
+	fieldTime
 )
 
 var fields = map[string]field{
 	"type": fieldType, "space": fieldSpace, "path": fieldPath, "user": fieldUser,
-	"mime": fieldMIME, "upload": fieldUpload, "size": fieldSize,
+	"mime": fieldMIME, "upload": fieldUpload, "size": fieldSize, "time": fieldTime,
 }
 
-const fieldNames = "type, space, path, user, mime, size or upload"
+const fieldNames = "type, space, path, user, mime, size, upload or time"
 
 // str returns the getter of a string field.
 func (f field) str() func(*Event) string {
@@ -152,6 +164,8 @@ type compiled struct {
 type parser struct {
 	clauses int // so far, against MaxFilterClauses
 	values  int // in the in lists so far, against MaxFilterValues
+	regexps int // so far, against MaxFilterRegexps
+	insts   int // of the regexps so far, against MaxFilterRegexpInsts
 }
 
 func bad(clause, format string, args ...any) error {
@@ -248,15 +262,36 @@ func (p *parser) object(path string, raw json.RawMessage, depth int) (compiled, 
 func (p *parser) clause(path, op string, raw json.RawMessage, depth int) (compiled, error) {
 	switch op {
 	case "equals":
+		if !hasFieldKey(raw) {
+			return p.koncorde(path, raw, p.equalsValue)
+		}
 		return p.equals(path, raw)
 	case "in":
+		if !hasFieldKey(raw) {
+			return p.koncorde(path, raw, p.inValues)
+		}
 		return p.in(path, raw)
 	case "prefix":
+		if !hasFieldKey(raw) {
+			return p.koncorde(path, raw, p.prefixValue)
+		}
 		return p.prefix(path, raw)
 	case "range":
+		if !hasFieldKey(raw) {
+			return p.koncorde(path, raw, p.rangeBounds)
+		}
 		return p.rangeClause(path, raw)
+	case "regexp":
+		if !hasFieldKey(raw) {
+			return p.koncorde(path, raw, p.regexpOperands)
+		}
+		return p.regexpClause(path, raw)
 	case "exists":
-		return p.exists(path, raw)
+		return p.exists(path, raw, false)
+	case "missing":
+		return p.exists(path, raw, true)
+	case "bool":
+		return p.boolClause(path, raw, depth)
 	case "and", "or":
 		list, err := p.list(path, raw, depth)
 		if err != nil {
@@ -271,11 +306,7 @@ func (p *parser) clause(path, op string, raw json.RawMessage, depth int) (compil
 		if err != nil {
 			return compiled{}, err
 		}
-		if c.match == nil {
-			return compiled{match: func(*Event) bool { return false }}, nil
-		}
-		m := c.match
-		return compiled{match: func(e *Event) bool { return !m(e) }}, nil
+		return negate(c), nil
 	}
 	if f, ok := fields[op]; ok {
 		// Shorthand: "field": value is equals, "field": [values] is in.
@@ -284,8 +315,10 @@ func (p *parser) clause(path, op string, raw json.RawMessage, depth int) (compil
 		}
 		return p.equalsValue(path, f, raw)
 	}
-	return compiled{}, bad(path, "unknown clause %q (use equals, in, prefix, range, exists, and, or, not or a field name)", truncate(op))
+	return compiled{}, bad(path, "unknown clause %q (use %s or a field name)", truncate(op), clauseNames)
 }
+
+const clauseNames = "equals, in, prefix, range, regexp, exists, missing, and, or, not, bool"
 
 // list compiles the array of filter objects of an and or an or.
 func (p *parser) list(path string, raw json.RawMessage, depth int) ([]compiled, error) {
@@ -355,6 +388,9 @@ func (p *parser) equals(path string, raw json.RawMessage) (compiled, error) {
 }
 
 func (p *parser) equalsValue(path string, f field, raw json.RawMessage) (compiled, error) {
+	if f == fieldTime {
+		return compiled{}, errTime(path)
+	}
 	if f == fieldSize {
 		n, err := integer(path, raw)
 		if err != nil {
@@ -405,6 +441,9 @@ func (p *parser) inValues(path string, f field, raw json.RawMessage) (compiled, 
 	}
 	if len(items) == 0 {
 		return compiled{}, bad(path, "empty list")
+	}
+	if f == fieldTime {
+		return compiled{}, errTime(path)
 	}
 	if p.values += len(items); p.values > MaxFilterValues {
 		return compiled{}, bad(path, "more than %d values in all the in lists", MaxFilterValues)
@@ -479,16 +518,34 @@ func (p *parser) prefix(path string, raw json.RawMessage) (compiled, error) {
 	if !ok {
 		return compiled{}, bad(path, `missing "value"`)
 	}
-	if f == fieldSize {
-		return compiled{}, bad(join(path, "field"), `"size" is a number: use range`)
+	if f == fieldSize || f == fieldTime {
+		return compiled{}, notString(join(path, "field"), f)
 	}
-	s, err := str(join(path, "value"), f, v)
+	return p.prefixValue(join(path, "value"), f, v)
+}
+
+// prefixValue compiles a prefix clause on f with value raw.
+func (p *parser) prefixValue(path string, f field, raw json.RawMessage) (compiled, error) {
+	if f == fieldSize || f == fieldTime {
+		return compiled{}, notString(path, f)
+	}
+	s, err := str(path, f, raw)
 	if err != nil {
 		return compiled{}, err
 	}
 	get := f.str()
 	return compiled{match: func(e *Event) bool { return strings.HasPrefix(get(e), s) }}, nil
 }
+
+// notString refuses a string clause on a number or a time.
+func notString(path string, f field) error {
+	if f == fieldTime {
+		return errTime(path)
+	}
+	return bad(path, `"size" is a number: use range`)
+}
+
+func errTime(path string) error { return bad(path, `"time" is a time: use range`) }
 
 var bounds = []string{"gt", "gte", "lt", "lte"}
 
@@ -497,9 +554,35 @@ func (p *parser) rangeClause(path string, raw json.RawMessage) (compiled, error)
 	if err != nil {
 		return compiled{}, err
 	}
-	if f != fieldSize {
-		return compiled{}, bad(join(path, "field"), `range applies to "size" only`)
+	if f != fieldSize && f != fieldTime {
+		return compiled{}, bad(join(path, "field"), `range applies to "size" and "time" only`)
 	}
+	return p.bounds(path, f, ops)
+}
+
+// rangeBounds compiles Koncorde's range, {"<field>": {"gte": …}}: raw is
+// the object of bounds.
+func (p *parser) rangeBounds(path string, f field, raw json.RawMessage) (compiled, error) {
+	if f != fieldSize && f != fieldTime {
+		return compiled{}, bad(path, `range applies to "size" and "time" only`)
+	}
+	ms, err := members(path, raw, "an object of bounds")
+	if err != nil {
+		return compiled{}, err
+	}
+	ops := make(map[string]json.RawMessage, len(ms))
+	for _, m := range ms {
+		if !slices.Contains(bounds, m.name) {
+			return compiled{}, bad(path, "unknown bound %q", truncate(m.name))
+		}
+		ops[m.name] = m.val
+	}
+	return p.bounds(path, f, ops)
+}
+
+// bounds compiles the bounds of a range on size (integers) or time
+// (milliseconds since 1970 as integers, or RFC 3339 strings).
+func (p *parser) bounds(path string, f field, ops map[string]json.RawMessage) (compiled, error) {
 	if len(ops) == 0 {
 		return compiled{}, bad(path, "no bound (use gt, gte, lt or lte)")
 	}
@@ -510,7 +593,13 @@ func (p *parser) rangeClause(path string, raw json.RawMessage) (compiled, error)
 		if !ok {
 			continue
 		}
-		n, err := integer(join(path, b), v)
+		var n int64
+		var err error
+		if f == fieldTime {
+			n, err = instant(join(path, b), v)
+		} else {
+			n, err = integer(join(path, b), v)
+		}
 		if err != nil {
 			return compiled{}, err
 		}
@@ -534,23 +623,302 @@ func (p *parser) rangeClause(path string, raw json.RawMessage) (compiled, error)
 	if empty || lo > hi {
 		return compiled{match: func(*Event) bool { return false }}, nil
 	}
+	if f == fieldTime {
+		return compiled{match: func(e *Event) bool {
+			t := e.Time.UnixNano()
+			return t >= lo && t <= hi
+		}}, nil
+	}
 	return compiled{match: func(e *Event) bool { return e.Size >= lo && e.Size <= hi }}, nil
 }
 
-func (p *parser) exists(path string, raw json.RawMessage) (compiled, error) {
+// Times a range may name: those whose nanoseconds since 1970 fit an int64
+// (1678 to 2262).
+var (
+	minInstant = time.Unix(0, math.MinInt64)
+	maxInstant = time.Unix(0, math.MaxInt64)
+)
+
+// instant decodes a bound of a range on time, in nanoseconds since 1970:
+// an integer is milliseconds (as Kuzzle's timestamps are), a string an
+// RFC 3339 time.
+func instant(path string, raw json.RawMessage) (int64, error) {
+	if kind(raw) == "a string" {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, bad(path, "%v", err)
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return 0, bad(path, "want an RFC 3339 time or milliseconds since 1970, got %q", truncate(s))
+		}
+		if t.Before(minInstant) || t.After(maxInstant) {
+			return 0, bad(path, "time out of range: %q", truncate(s))
+		}
+		return t.UnixNano(), nil
+	}
+	if kind(raw) != "a number" {
+		return 0, bad(path, "want an RFC 3339 time or milliseconds since 1970, got %s", kind(raw))
+	}
+	ms, err := integer(path, raw)
+	if err != nil {
+		return 0, err
+	}
+	const lim = math.MaxInt64 / int64(time.Millisecond)
+	if ms > lim || ms < -lim {
+		return 0, bad(path, "time out of range: %d", ms)
+	}
+	return ms * int64(time.Millisecond), nil
+}
+
+// exists compiles exists (or, negated, missing): "field", or Koncorde's
+// older {"field": "field"}.
+func (p *parser) exists(path string, raw json.RawMessage, missing bool) (compiled, error) {
 	var name string
-	if err := json.Unmarshal(raw, &name); err != nil || kind(raw) != "a string" {
+	switch kind(raw) {
+	case "a string":
+		if err := json.Unmarshal(raw, &name); err != nil {
+			return compiled{}, bad(path, "%v", err)
+		}
+	case "an object":
+		ms, err := members(path, raw, "a field name")
+		if err != nil {
+			return compiled{}, err
+		}
+		if len(ms) != 1 || ms[0].name != "field" {
+			return compiled{}, bad(path, `want a field name, or an object with "field" only`)
+		}
+		if kind(ms[0].val) != "a string" {
+			return compiled{}, bad(join(path, "field"), "want a field name, got %s", kind(ms[0].val))
+		}
+		if err := json.Unmarshal(ms[0].val, &name); err != nil {
+			return compiled{}, bad(path, "%v", err)
+		}
+	default:
 		return compiled{}, bad(path, "want a field name, got %s", kind(raw))
 	}
 	f := fields[name]
 	if f == 0 {
 		return compiled{}, bad(path, "unknown field %q (use %s)", truncate(name), fieldNames)
 	}
-	if f == fieldSize {
-		return compiled{match: func(e *Event) bool { return e.Size != 0 }}, nil
+	var set func(*Event) bool
+	switch f {
+	case fieldTime:
+		if missing {
+			return compiled{match: func(*Event) bool { return false }}, nil
+		}
+		return compiled{}, nil // every event has a time
+	case fieldSize:
+		set = func(e *Event) bool { return e.Size != 0 }
+	default:
+		get := f.str()
+		set = func(e *Event) bool { return get(e) != "" }
+	}
+	if missing {
+		return compiled{match: func(e *Event) bool { return !set(e) }}, nil
+	}
+	return compiled{match: set}, nil
+}
+
+// hasFieldKey reports whether raw is an object with a "field" member: the
+// operands of Wharf's own syntax ({"field": "space", "value": "files"}),
+// where Koncorde's names the field itself ({"space": "files"}). No event
+// field is called "field", so the two cannot be confused.
+func hasFieldKey(raw json.RawMessage) bool {
+	if kind(raw) != "an object" {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if tok == "field" {
+			return true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
+	}
+	return false
+}
+
+// koncorde compiles a term in Koncorde's syntax, {"<field>": <operand>}:
+// exactly one member, named after a field, whose value compile turns into
+// the clause.
+func (p *parser) koncorde(path string, raw json.RawMessage, compile func(string, field, json.RawMessage) (compiled, error)) (compiled, error) {
+	ms, err := members(path, raw, `an object with one field, or with "field"`)
+	if err != nil {
+		return compiled{}, err
+	}
+	if len(ms) != 1 {
+		for _, m := range ms {
+			if fields[m.name] == 0 {
+				return compiled{}, bad(path, `missing "field"`) // Wharf's syntax
+			}
+		}
+		return compiled{}, bad(path, `want one field, as in {"space": …}, or "field" and its operands; got %d members`, len(ms))
+	}
+	m := ms[0]
+	cpath := join(path, truncate(m.name))
+	f := fields[m.name]
+	if f == 0 && slices.Contains([]string{"value", "values", "flags", "gt", "gte", "lt", "lte"}, m.name) {
+		return compiled{}, bad(path, `missing "field"`) // Wharf's syntax
+	}
+	if f == 0 {
+		return compiled{}, bad(cpath, "unknown field %q (use %s)", truncate(m.name), fieldNames)
+	}
+	return compile(cpath, f, m.val)
+}
+
+// regexpClause compiles {"field": …, "value": "<pattern>", "flags": "i"}.
+func (p *parser) regexpClause(path string, raw json.RawMessage) (compiled, error) {
+	f, ops, err := operands(path, raw, []string{"value", "flags"}, "unknown key")
+	if err != nil {
+		return compiled{}, err
+	}
+	return p.regexp(path, f, ops)
+}
+
+// regexpOperands compiles Koncorde's {"<field>": {"value": …, "flags": …}}.
+func (p *parser) regexpOperands(path string, f field, raw json.RawMessage) (compiled, error) {
+	ms, err := members(path, raw, `an object with "value"`)
+	if err != nil {
+		return compiled{}, err
+	}
+	ops := make(map[string]json.RawMessage, len(ms))
+	for _, m := range ms {
+		if m.name != "value" && m.name != "flags" {
+			return compiled{}, bad(path, "unknown key %q", truncate(m.name))
+		}
+		ops[m.name] = m.val
+	}
+	return p.regexp(path, f, ops)
+}
+
+// regexp compiles a regular expression (RE2 syntax, Go's regexp) on a
+// string field, once. It matches anywhere in the value unless anchored.
+// The flags are JavaScript's that mean something to a match: i (case
+// insensitive), m (^ and $ at line ends), s (. matches \n); g and u are
+// accepted and change nothing.
+func (p *parser) regexp(path string, f field, ops map[string]json.RawMessage) (compiled, error) {
+	if f == fieldSize || f == fieldTime {
+		return compiled{}, notString(path, f)
+	}
+	v, ok := ops["value"]
+	if !ok {
+		return compiled{}, bad(path, `missing "value"`)
+	}
+	vpath := join(path, "value")
+	var pattern string
+	if kind(v) != "a string" || json.Unmarshal(v, &pattern) != nil {
+		return compiled{}, bad(vpath, "want a regular expression, got %s", kind(v))
+	}
+	if p.regexps++; p.regexps > MaxFilterRegexps {
+		return compiled{}, bad(path, "more than %d regular expressions", MaxFilterRegexps)
+	}
+	if len(pattern) > MaxFilterRegexp {
+		return compiled{}, bad(vpath, "regular expression longer than %d bytes", MaxFilterRegexp)
+	}
+	var mods string
+	if fl, ok := ops["flags"]; ok {
+		var flags string
+		if kind(fl) != "a string" || json.Unmarshal(fl, &flags) != nil {
+			return compiled{}, bad(join(path, "flags"), "want a string of flags, got %s", kind(fl))
+		}
+		for i, c := range flags {
+			if strings.ContainsRune(flags[:i], c) {
+				return compiled{}, bad(join(path, "flags"), "flag %q given twice", c)
+			}
+			switch c {
+			case 'i', 'm', 's':
+				mods += string(c)
+			case 'g', 'u':
+			default:
+				return compiled{}, bad(join(path, "flags"), "unknown flag %q (use i, m, s, g or u)", c)
+			}
+		}
+	}
+	if mods != "" {
+		pattern = "(?" + mods + ")" + pattern
+	}
+	parsed, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return compiled{}, bad(vpath, "%s", regexpError(err))
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		return compiled{}, bad(vpath, "%s", regexpError(err))
+	}
+	if p.insts += len(prog.Inst); p.insts > MaxFilterRegexpInsts {
+		return compiled{}, bad(vpath, "regular expressions too large: more than %d instructions in all", MaxFilterRegexpInsts)
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return compiled{}, bad(vpath, "%s", regexpError(err))
 	}
 	get := f.str()
-	return compiled{match: func(e *Event) bool { return get(e) != "" }}, nil
+	return compiled{match: func(e *Event) bool { return re.MatchString(get(e)) }}, nil
+}
+
+// regexpError words a regexp's error without its package's prefix.
+func regexpError(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s: %s", se.Code, truncate(se.Expr))
+	}
+	return err.Error()
+}
+
+// boolClause compiles Koncorde's bool: every filter of must holds, none of
+// must_not, at least one of should, and at least one of should_not does
+// not; the lists given are joined by and.
+func (p *parser) boolClause(path string, raw json.RawMessage, depth int) (compiled, error) {
+	ms, err := members(path, raw, "an object of must, must_not, should or should_not")
+	if err != nil {
+		return compiled{}, err
+	}
+	if len(ms) == 0 {
+		return compiled{}, bad(path, "empty bool (use must, must_not, should or should_not)")
+	}
+	parts := make([]compiled, 0, len(ms))
+	for _, m := range ms {
+		mpath := join(path, truncate(m.name))
+		switch m.name {
+		case "must", "must_not", "should", "should_not":
+		default:
+			return compiled{}, bad(path, "unknown attribute %q (use must, must_not, should or should_not)", truncate(m.name))
+		}
+		list, err := p.list(mpath, m.val, depth)
+		if err != nil {
+			return compiled{}, err
+		}
+		switch m.name {
+		case "must":
+			parts = append(parts, and(list))
+		case "must_not":
+			parts = append(parts, negate(or(list)))
+		case "should":
+			parts = append(parts, or(list))
+		case "should_not":
+			parts = append(parts, negate(and(list)))
+		}
+	}
+	return and(parts), nil
+}
+
+// negate is the compiled c that holds when c does not. Pins are dropped.
+func negate(c compiled) compiled {
+	if c.match == nil {
+		return compiled{match: func(*Event) bool { return false }}
+	}
+	m := c.match
+	return compiled{match: func(e *Event) bool { return !m(e) }}
 }
 
 // str decodes the string value of a clause on string field f. Paths are

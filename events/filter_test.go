@@ -152,14 +152,14 @@ func TestFilterErrors(t *testing.T) {
 		{"trailing data", `{} {}`, "invalid JSON: invalid character '{' after top-level value"},
 		{"not an object", `["space"]`, "want a filter object, got an array"},
 		{"string filter", `"node.*"`, "want a filter object, got a string"},
-		{"unknown clause", `{"like":{"field":"path","value":"x"}}`, `like: unknown clause "like" (use equals, in, prefix, range, exists, and, or, not or a field name)`},
+		{"unknown clause", `{"like":{"field":"path","value":"x"}}`, `like: unknown clause "like" (use equals, in, prefix, range, regexp, exists, missing, and, or, not, bool or a field name)`},
 		{"duplicate clause", `{"space":"a","space":"b"}`, "space: given twice"},
-		{"unknown field", `{"equals":{"field":"colour","value":"red"}}`, `equals.field: unknown field "colour" (use type, space, path, user, mime, size or upload)`},
+		{"unknown field", `{"equals":{"field":"colour","value":"red"}}`, `equals.field: unknown field "colour" (use type, space, path, user, mime, size, upload or time)`},
 		{"field not a string", `{"equals":{"field":3,"value":"red"}}`, "equals.field: want a field name, got a number"},
 		{"missing field", `{"equals":{"value":"red"}}`, `equals: missing "field"`},
 		{"missing value", `{"equals":{"field":"space"}}`, `equals: missing "value"`},
 		{"unknown key", `{"equals":{"field":"space","value":"a","values":["b"]}}`, `equals: unknown key "values"`},
-		{"operands not object", `{"equals":"space"}`, `equals: want an object with "field", got a string`},
+		{"operands not object", `{"equals":"space"}`, `equals: want an object with one field, or with "field", got a string`},
 		{"equals value type", `{"equals":{"field":"space","value":3}}`, "equals.value: want a string, got a number"},
 		{"equals size string", `{"equals":{"field":"size","value":"3"}}`, "equals.value: want an integer, got a string"},
 		{"equals size float", `{"size":1.5}`, "size: want an integer, got 1.5"},
@@ -176,11 +176,11 @@ func TestFilterErrors(t *testing.T) {
 		{"prefix missing value", `{"prefix":{"field":"path"}}`, `prefix: missing "value"`},
 		{"unknown bound", `{"and":[{},{},{"range":{"field":"size","gtt":3}}]}`, `and[2].range: unknown bound "gtt"`},
 		{"range no bound", `{"range":{"field":"size"}}`, "range: no bound (use gt, gte, lt or lte)"},
-		{"range on path", `{"range":{"field":"path","gt":3}}`, `range.field: range applies to "size" only`},
+		{"range on path", `{"range":{"field":"path","gt":3}}`, `range.field: range applies to "size" and "time" only`},
 		{"range bound string", `{"range":{"field":"size","lte":"3"}}`, "range.lte: want an integer, got a string"},
 		{"range bound too big", `{"range":{"field":"size","lte":1e30}}`, "range.lte: want an integer, got 1e30"},
 		{"exists not string", `{"exists":["mime"]}`, "exists: want a field name, got an array"},
-		{"exists unknown", `{"exists":"data"}`, `exists: unknown field "data" (use type, space, path, user, mime, size or upload)`},
+		{"exists unknown", `{"exists":"data"}`, `exists: unknown field "data" (use type, space, path, user, mime, size, upload or time)`},
 		{"and not array", `{"and":{"space":"a"}}`, "and: want an array of filter objects, got an object"},
 		{"and empty", `{"and":[]}`, "and: empty list"},
 		{"or item not object", `{"or":[{"space":"a"},"b"]}`, "or[1]: want a filter object, got a string"},
@@ -192,7 +192,7 @@ func TestFilterErrors(t *testing.T) {
 			"and[0].and[0].and[0].and[0].and[0].and[0].and[0].and[0]: nested deeper than 8 levels"},
 		{"too many clauses", `{"and":[` + strings.Repeat(`{"exists":"type"},`, MaxFilterClauses-1) + `{"exists":"type"}]}`,
 			fmt.Sprintf("and[%d].exists: more than 64 clauses", MaxFilterClauses-1)},
-		{"long unknown key truncated", `{"` + long + `":1}`, long[:64] + `…: unknown clause "` + long[:64] + `…" (use equals, in, prefix, range, exists, and, or, not or a field name)`},
+		{"long unknown key truncated", `{"` + long + `":1}`, long[:64] + `…: unknown clause "` + long[:64] + `…" (use equals, in, prefix, range, regexp, exists, missing, and, or, not, bool or a field name)`},
 		{"null field", `{"equals":{"field":null,"value":"a"}}`, "equals.field: want a field name, got null"},
 		{"exists null", `{"exists":null}`, "exists: want a field name, got null"},
 	}
@@ -223,10 +223,18 @@ func FuzzParseFilter(f *testing.F) {
 		`{"equals":{"field":"size","value":-9223372036854775808}}`,
 		`{"type":"*a*b**c*"}`, `{"and":[{},{},{"range":{"field":"size","gtt":3}}]}`,
 		`{"user":["a","a","b"]}`, `[`, `{"not":{"not":{"not":{}}}}`,
+		// Koncorde's syntax.
+		`{"equals":{"space":"files"}}`, `{"in":{"type":["node.created","node.*"]}}`,
+		`{"range":{"size":{"gte":1048576,"lt":1073741824}}}`, `{"range":{"time":{"gt":1780304400000,"lte":"2026-06-01T09:00:00Z"}}}`,
+		`{"exists":{"field":"mime"}}`, `{"missing":"upload"}`, `{"exists":"time"}`,
+		`{"regexp":{"path":{"value":"^photos/.*\.jpe?g$","flags":"i"}}}`,
+		`{"regexp":{"field":"user","value":"(?i)a|b","flags":"msgu"}}`,
+		`{"bool":{"must":[{"equals":{"space":"a"}}],"must_not":[{}],"should":[{"exists":"mime"}],"should_not":[{"in":{"size":[1]}}]}}`,
+		`{"and":[{"or":[{"not":{"equals":{"upload":"u"}}}]}],"prefix":{"path":"/x"}}`,
 	} {
 		f.Add([]byte(s))
 	}
-	events := []Event{evCreated, evDeleted, evFinish, evCommit, {}, {Type: "abc", Path: "x/y"}}
+	events := []Event{evCreated, evDeleted, evFinish, evCommit, {}, {Type: "abc", Path: "x/y"}, evEarly, evHour}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		flt, err := ParseFilter(data)
 		if err != nil {

@@ -43,7 +43,19 @@ func maximalFilters() map[string]string {
 		"long strings": `{"and":[` + list(7, func(i int) string {
 			return `{"prefix":{"field":"path","value":` + val(i, MaxFilterString) + `}}`
 		}) + `]}`,
-		"wildcards": `{"or":[` + list(7, func(i int) string { return `{"type":` + star(MaxFilterString) + `}` }) + `]}`,
+		"wildcards":        `{"or":[` + list(7, func(i int) string { return `{"type":` + star(MaxFilterString) + `}` }) + `]}`,
+		"one large regexp": `{"regexp":{"path":{"value":"^x{` + fmt.Sprint(MaxFilterRegexpInsts-10) + `}$"}}}`,
+		"large regexps": `{"or":[` + list(2, func(i int) string {
+			return `{"regexp":{"path":{"value":"[a-z]{` + fmt.Sprint(MaxFilterRegexpInsts/2-10) + `}"}}}`
+		}) + `]}`,
+		"many regexps": `{"or":[` + list(MaxFilterRegexps, func(i int) string {
+			return fmt.Sprintf(`{"regexp":{"path":{"value":"%d[a-z]{%d}","flags":"i"}}}`, i, MaxFilterRegexpInsts/MaxFilterRegexps-12)
+		}) + `]}`,
+		"a large regexp and strings": `{"regexp":{"path":{"value":"^x{` + fmt.Sprint(MaxFilterRegexpInsts-10) + `}$"}},"user":[` +
+			list(MaxFilterValues, func(i int) string { return val(i, fill(MaxFilterValues, 64)) }) + `]}`,
+		"many long regexps": `{"or":[` + list(MaxFilterRegexps, func(i int) string {
+			return fmt.Sprintf(`{"regexp":{"path":{"value":"%d%s"}}}`, i, strings.Repeat("ab", MaxFilterRegexpInsts/MaxFilterRegexps/2-4))
+		}) + `]}`,
 		"wildcards in a list": `{"type":[` + list(MaxFilterValues, func(i int) string {
 			return star(fill(MaxFilterValues, 16))
 		}) + `]}`,

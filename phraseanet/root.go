@@ -191,9 +191,32 @@ func (s *Service) getAsset(w http.ResponseWriter, r *http.Request) error {
 		AtID: AssetsPrefix + a.ID, AtType: "asset", ID: a.ID,
 		URL: s.publicURL + signed, Size: a.Size, OriginalName: a.OriginalName, MIMEType: a.MIME,
 		CreatedAt: phpTime(a.CreatedAt), Acknowledged: !a.AcknowledgedAt.IsZero(),
-		FormData: formJSON(c.FormData), Data: map[string]any{}, SHA256: a.SHA256,
+		FormData: formJSON(c.FormData), Data: s.assetData(r.Context(), a), SHA256: a.SHA256,
 	})
 	return nil
+}
+
+// assetData is an asset's "data": who sent the file, when it came through
+// a share link's drop page (the keys postproc records in its metadata:
+// uploadedBy "link:<id>", link, linkCreator); else empty.
+func (s *Service) assetData(ctx context.Context, a Asset) map[string]any {
+	data := map[string]any{}
+	js, err := s.db.NodeMetadata(ctx, a.NodeID)
+	if err != nil {
+		return data
+	}
+	var meta map[string]any
+	if json.Unmarshal([]byte(js), &meta) != nil {
+		return data
+	}
+	if by, ok := meta["uploadedBy"].(string); ok && strings.HasPrefix(by, "link:") {
+		for _, k := range []string{"uploadedBy", "link", "linkCreator"} {
+			if v, ok := meta[k]; ok {
+				data[k] = v
+			}
+		}
+	}
+	return data
 }
 
 func formJSON(s string) json.RawMessage {

@@ -82,7 +82,7 @@ func ParseEvery(s string) (every time.Duration, daily string, err error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < time.Second {
-		return 0, "", fmt.Errorf("%w: schedule %q: want a duration of at least 1s (15m, 1h) or a daily time HH:MM", ErrBadInput, s)
+		return 0, "", badInput("schedule %q: want a duration of at least 1s (15m, 1h) or a daily time HH:MM", s)
 	}
 	return d, "", nil
 }
@@ -98,11 +98,11 @@ func parseAfterAck(s string) (action, folder string, err error) {
 	case strings.HasPrefix(s, "move:"):
 		f, err := space.Clean(strings.TrimPrefix(s, "move:"))
 		if err != nil || f == "" {
-			return "", "", fmt.Errorf("%w: after-ack %q: want move:<folder in the space>", ErrBadInput, s)
+			return "", "", badInput("after-ack %q: want move:<folder in the space>", s)
 		}
 		return "move", f, nil
 	}
-	return "", "", fmt.Errorf("%w: after-ack %q: want keep, delete or move:<folder>", ErrBadInput, s)
+	return "", "", badInput("after-ack %q: want keep, delete or move:<folder>", s)
 }
 
 // AddTarget validates spec and stores a new target with fresh client
@@ -112,7 +112,7 @@ func parseAfterAck(s string) (action, folder string, err error) {
 // ErrNotFound (space), ErrExists (name).
 func (s *Service) AddTarget(ctx context.Context, spec TargetSpec) (Target, string, error) {
 	bad := func(format string, args ...any) (Target, string, error) {
-		return Target{}, "", fmt.Errorf("%w: "+format, append([]any{ErrBadInput}, args...)...)
+		return Target{}, "", badInput(format, args...)
 	}
 	name := strings.TrimSpace(spec.Name)
 	if name == "" {
@@ -296,13 +296,34 @@ func (s *Service) FindTarget(ctx context.Context, idOrName string) (Target, erro
 		t, err = s.db.TargetByName(ctx, idOrName)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return Target{}, fmt.Errorf("%w: target %q", ErrNotFound, idOrName)
+		return Target{}, targetNotFound(idOrName)
 	}
 	if err != nil {
 		return Target{}, fmt.Errorf("phraseanet: %w", err)
 	}
 	return t, nil
 }
+
+// badInput is ErrBadInput with its reason as the whole message: the
+// command line prints it as it is ("wharf: mode push needs the key…").
+func badInput(format string, args ...any) error {
+	return &kindError{kind: ErrBadInput, msg: fmt.Sprintf(format, args...)}
+}
+
+// targetNotFound is ErrNotFound for idOrName, in the words a person who
+// typed it reads: 'target "x" not found'.
+func targetNotFound(idOrName string) error {
+	return &kindError{kind: ErrNotFound, msg: fmt.Sprintf("target %q not found", idOrName)}
+}
+
+// kindError is an error with a message of its own that matches a sentinel.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
 
 // ResetClientSecret gives a target (by id or name) a new pull-mode client
 // secret and returns it; the old one, and the bearer tokens it got, stop
@@ -314,12 +335,12 @@ func (s *Service) ResetClientSecret(ctx context.Context, idOrName string) (Targe
 		return Target{}, "", err
 	}
 	if !pulls(t) {
-		return Target{}, "", fmt.Errorf("%w: target %q is in push mode: Phraseanet does not poll it, it has no use for a client secret", ErrBadInput, t.Name)
+		return Target{}, "", badInput("target %q is in push mode: Phraseanet does not poll it, it has no use for a client secret", t.Name)
 	}
 	secret, hash := newClientSecret()
 	if err := s.db.Update(ctx, func(tx *store.Tx) error { return tx.SetTargetSecret(ctx, t.ID, hash) }); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return Target{}, "", fmt.Errorf("%w: target %q", ErrNotFound, idOrName)
+			return Target{}, "", targetNotFound(idOrName)
 		}
 		return Target{}, "", fmt.Errorf("phraseanet: reset client secret: %w", err)
 	}

@@ -794,12 +794,15 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 	opts := space.PutOptions{
 		ExpectedSize: j.Size, MTime: j.MTime, IfMatch: j.IfMatch, IfNoneMatch: j.IfNoneMatch,
 		MIME: j.MIME, KnownSHA1: j.SHA1,
-		Record: func(tx *store.Tx, n space.Node, _ bool) error {
+		Record: func(tx *store.Tx, n space.Node, created bool) error {
 			done(j, n)
 			if err := r.prepare(t, 100); err != nil {
 				return err
 			}
 			if err := r.recordContent(ctx, tx, *j, n); err != nil {
+				return err
+			}
+			if err := recordLinkUpload(ctx, tx, *j, n, created); err != nil {
 				return err
 			}
 			return tx.UpdateJob(ctx, *j)
@@ -947,4 +950,24 @@ func (r *Runner) dispose(ctx context.Context, t *task) (retry bool) {
 		r.log.WarnContext(ctx, "cannot record a disposed file", "job_id", j.ID, "err", err)
 	}
 	return false
+}
+
+// recordLinkUpload stores, as the metadata of a file a share link's drop
+// page created (its job's user is "link:<id>", see tus), who sent it: the
+// link and the user who made the link. A file replaced through a link
+// keeps the metadata it had.
+func recordLinkUpload(ctx context.Context, tx *store.Tx, j store.Job, n space.Node, created bool) error {
+	link, ok := strings.CutPrefix(j.UserName, "link:")
+	if !ok || !created {
+		return nil
+	}
+	creator := ""
+	if u, err := tx.UserByID(ctx, j.UserID); err == nil {
+		creator = u.Name
+	}
+	js, err := json.Marshal(map[string]string{"uploadedBy": j.UserName, "link": link, "linkCreator": creator})
+	if err != nil {
+		return err
+	}
+	return tx.PutNodeMetadata(ctx, n.ID, string(js), time.Now())
 }

@@ -51,6 +51,9 @@ func (a *app) routes() []api.Route {
 	if a.ocs != nil {
 		rs = append(rs, a.ocs.Routes()...)
 	}
+	if a.links != nil {
+		rs = append(rs, a.links.Routes()...)
+	}
 	return append(rs,
 		api.Route{Pattern: "/api/", Handler: notFound, Surface: api.SurfaceAPI},
 		api.Route{Pattern: "/", Handler: notFound, Surface: api.SurfaceOther},

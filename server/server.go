@@ -25,6 +25,7 @@ import (
 	"github.com/wharfhq/wharf/dav"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/links"
 	"github.com/wharfhq/wharf/ocs"
 	"github.com/wharfhq/wharf/phraseanet"
 	"github.com/wharfhq/wharf/postproc"
@@ -164,9 +165,17 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Every line logged with a request's context carries its request id.
 	log := slog.New(api.LogHandler(cfg.Logger.Handler()))
+	// The listener first: a port in use must fail before the first start
+	// creates anything (an admin whose password scrolled by on a run that
+	// never served). Connections queue in the kernel until Serve.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return listenError(cfg.Listen, err)
+	}
+	defer ln.Close() // Serve closes it too; a second Close does nothing
 	// With clamd, files found in a space unscanned (installed while no
 	// scanner was configured, restored) are scanned on first exposure.
-	bus := events.New()
+	bus := events.NewBus(events.Config{FirstSeq: firstSeq(time.Now())})
 	var scanner space.Scanner
 	if cfg.Clamd != "" {
 		sc, err := postproc.NewScanner(postproc.ScannerConfig{Clamd: cfg.Clamd, Reject: cfg.Reject,
@@ -181,9 +190,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer svc.Close()
-	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
-		return err
-	}
 	if err := recoverRetained(ctx, svc.Tree, log.With("component", "space")); err != nil {
 		return err
 	}
@@ -209,12 +215,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := app.buildSurfaces(bg, runner); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
-	}
 	if err := app.openTLS(ln); err != nil {
-		ln.Close()
 		return err
 	}
 	if app.tls != nil {
@@ -223,17 +224,21 @@ func Run(ctx context.Context, cfg Config) error {
 	// The Phraseanet hand-off needs the public URL, which may come from
 	// the listener's address.
 	if err := app.startHandOff(bg, runner, ln.Addr()); err != nil {
-		ln.Close()
 		return err
 	}
 	if cfg.MetricsListen != "" {
 		stopMetrics, err := app.serveMetrics(ctx)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		defer stopMetrics()
 	}
+	// Everything that can fail to start has started: only now may the
+	// first start create the admin and show its password.
+	if err := svc.bootstrap(ctx, cfg.AdminPassword, cfg.Console, cfg.ConsoleTerminal, log); err != nil {
+		return err
+	}
+	app.recordPublicURL(ctx, ln.Addr())
 	return app.serve(ctx, bg.ctx, ln)
 }
 
@@ -317,6 +322,11 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 		return err
 	}
 	bg.run(func(ctx context.Context) { a.tus.Run(ctx) })
+	a.links, err = links.New(links.Config{Auth: svc.Auth, Tree: svc.Tree, DB: svc.DB, Uploads: a.tus,
+		PublicURL: cfg.PublicURL, Logger: log.With("component", "links")})
+	if err != nil {
+		return err
+	}
 	a.evh, err = web.NewEvents(web.EventsConfig{Bus: a.bus, Auth: svc.Auth, Tree: svc.Tree,
 		Logger: log.With("component", "events")})
 	if err != nil {
@@ -459,6 +469,7 @@ type app struct {
 	web      *web.Handler
 	ocs      *ocs.Handler
 	pub      *publish.Service
+	links    *links.Handler
 	tls      *https   // nil: plain HTTP (https.go)
 	met      *metrics // nil in tests that build an app by hand (metrics.go)
 	// mux and byPattern are the mounted routes (handler), for what is

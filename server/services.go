@@ -147,7 +147,7 @@ func (s *Services) bootstrap(ctx context.Context, adminPassword string, console 
 		fmt.Fprintf(console, "\nFirst start: created user \"admin\" with password\n\n    %s\n\n"+
 			"It is shown only this once. Change it with: wharf user passwd admin\n\n", adminPassword)
 	default:
-		fmt.Fprintf(console, "First start: created user \"admin\" with the password from WHARF_ADMIN_PASSWORD.\n")
+		fmt.Fprintf(console, "First start: created user \"admin\" with the password given by --admin-password (WHARF_ADMIN_PASSWORD).\n")
 	}
 	return nil
 }

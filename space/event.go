@@ -16,3 +16,13 @@ func NodeEvent(typ, spaceID, p, user string, n *Node, data map[string]any) event
 	}
 	return e
 }
+
+// MoveEvent is the node.moved event of node n, moved within space spaceID
+// from path from by user: NodeEvent's, with the old path in Data["from"]
+// and the node as it was in Before, so that those who watch the place it
+// left learn that it left (events.Event.Before).
+func MoveEvent(spaceID, from, user string, n *Node) events.Event {
+	e := NodeEvent(events.NodeMoved, spaceID, n.Path, user, n, map[string]any{"from": from})
+	e.Before = &events.State{Space: spaceID, Path: from, MIME: n.MIME, Size: n.Size}
+	return e
+}

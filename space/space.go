@@ -314,6 +314,16 @@ func escapes(err error) bool {
 	return pe.Err.Error() == "path escapes from parent" || errors.Is(pe.Err, syscall.ELOOP)
 }
 
+// kindError is an error with a message of its own that matches a
+// sentinel (ErrNotFound, ErrExists).
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
 func op(verb, spaceID, p string) string { return fmt.Sprintf("%s %s/%q", verb, spaceID, p) }
 
 // commit runs fn in a store transaction. fn makes its index changes, then
@@ -332,9 +342,11 @@ func (t *Tree) commit(ctx context.Context, fn func(tx *store.Tx) (undo func(), e
 	return err
 }
 
-// CreateSpace creates a space named name with quota bytes (0: none). Its id
-// is derived from the name (see ValidID): "Photos 2024" becomes
-// "photos-2024", then "photos-2024-2" if taken. It creates spaces/<id>/ and
+// CreateSpace creates a space named name with quota bytes (0: none). A
+// space of the same name (whatever the case and spacing) exists already:
+// an error matching ErrExists that names it. The id is derived from the
+// name (see ValidID): "Photos 2024" becomes "photos-2024", then
+// "photos-2024-2" if another name took it. It creates spaces/<id>/ and
 // the root node. If the directory already exists (filled by hand), it is
 // adopted and indexed with Reindex. An empty or invalid name gives
 // ErrBadID.
@@ -344,6 +356,18 @@ func (t *Tree) CreateSpace(ctx context.Context, name string, quota int64) (Space
 	}
 	base := slug(name)
 	return t.createSpace(ctx, name, quota, func(tx *store.Tx) (string, error) {
+		// The same name twice is a mistake (the command run twice, a
+		// typo'd id), not a wish for a second space: it is refused.
+		// CreateSpaceWithID makes a second one deliberately.
+		all, err := tx.Spaces(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, sp := range all {
+			if sameName(sp.Name, name) {
+				return "", &kindError{kind: ErrExists, msg: fmt.Sprintf("a space named %q exists already (id %s)", sp.Name, sp.ID)}
+			}
+		}
 		for n := 1; ; n++ {
 			id := base
 			if n > 1 {
@@ -358,6 +382,12 @@ func (t *Tree) CreateSpace(ctx context.Context, name string, quota int64) (Space
 			}
 		}
 	})
+}
+
+// sameName reports whether two space names read the same: equal but for
+// case and runs of spaces.
+func sameName(a, b string) bool {
+	return strings.EqualFold(strings.Join(strings.Fields(a), " "), strings.Join(strings.Fields(b), " "))
 }
 
 // CreateSpaceWithID is CreateSpace with a given id (the first start's
@@ -407,6 +437,10 @@ func (t *Tree) createSpace(ctx context.Context, name string, quota int64, pickID
 			return err
 		}
 	})
+	var ke *kindError
+	if errors.As(err, &ke) {
+		return Space{}, err
+	}
 	if err != nil {
 		return Space{}, fail(fmt.Sprintf("create space %q", s.ID), err)
 	}
@@ -419,9 +453,13 @@ func (t *Tree) createSpace(ctx context.Context, name string, quota int64, pickID
 	return s, nil
 }
 
-// Space returns a space, or ErrNotFound.
+// Space returns a space, or an error matching ErrNotFound whose message,
+// 'space "x" not found', is fit for the person who typed x.
 func (t *Tree) Space(ctx context.Context, id string) (Space, error) {
 	s, err := t.db.Space(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Space{}, &kindError{kind: ErrNotFound, msg: fmt.Sprintf("space %q not found", id)}
+	}
 	if err != nil {
 		return Space{}, fail(fmt.Sprintf("get space %q", id), err)
 	}

@@ -174,12 +174,13 @@ func TestCreateSpace(t *testing.T) {
 		wantErr      error
 	}{
 		{"Photos 2024", "photos-2024", nil},
-		{"Photos 2024", "photos-2024-2", nil},
-		{"photos  2024!", "photos-2024-3", nil},
+		{"Photos 2024", "", ErrExists},  // the same name again: refused
+		{"photos  2024", "", ErrExists}, // the same but for case and spaces
+		{"photos  2024!", "photos-2024-2", nil},
 		{"Café Crème", "cafe-creme", nil},
 		{"日本語", "space", nil},
 		{strings.Repeat("Long name ", 10), "long-name-long-name-long-name-long-name-long-nam", nil},
-		{strings.Repeat("Long name ", 10), "long-name-long-name-long-name-long-name-long-n-2", nil},
+		{strings.Repeat("Long name ", 9) + "Long name!", "long-name-long-name-long-name-long-name-long-n-2", nil},
 		{"", "", ErrBadID},
 		{"  ", "", ErrBadID},
 		{"a\x00b", "", ErrBadID},
@@ -216,8 +217,8 @@ func TestCreateSpace(t *testing.T) {
 		t.Errorf("CreateSpaceWithID(taken) = %v, want ErrExists", err)
 	}
 	ss, err := f.tree.Spaces(ctx)
-	if err != nil || len(ss) != 8 {
-		t.Errorf("Spaces() = %d spaces, %v; want 8", len(ss), err)
+	if err != nil || len(ss) != 7 {
+		t.Errorf("Spaces() = %d spaces, %v; want 7 (six made above, and files)", len(ss), err)
 	}
 }
 
@@ -1144,4 +1145,24 @@ func TestListBatchesCache(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestCreateSpaceSameName: a second space of the same name is refused with
+// a message naming the first; a deliberate second one takes its own id.
+func TestCreateSpaceSameName(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if _, err := f.tree.CreateSpace(ctx, "Team", 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.tree.CreateSpace(ctx, "team", 0)
+	if !errors.Is(err, ErrExists) || err.Error() != `a space named "Team" exists already (id team)` {
+		t.Errorf("CreateSpace(team) = %v; want ErrExists naming Team and its id", err)
+	}
+	if s, err := f.tree.CreateSpaceWithID(ctx, "team-archive", "Team", 0); err != nil || s.Name != "Team" {
+		t.Errorf("CreateSpaceWithID(team-archive, Team) = %+v, %v", s, err)
+	}
+	if _, err := f.tree.Space(ctx, "nope"); !errors.Is(err, ErrNotFound) || err.Error() != `space "nope" not found` {
+		t.Errorf("Space(nope) = %v; want ErrNotFound, one clean line", err)
+	}
 }

@@ -59,6 +59,11 @@ type PutOptions struct {
 	// install or not at all (postproc marks its job done this way). An
 	// error undoes the install and is returned (wrapped).
 	Record func(tx *store.Tx, n Node, created bool) error
+	// Progress, if set, is given the body's bytes by Put and Stage as they
+	// are written to the staging file, after them and in order: a counter
+	// of what has arrived (events.Progress publishes upload.progress from
+	// it). It is fed as the hashes are, and must not fail.
+	Progress io.Writer
 }
 
 // Sums are a body's checksums as lowercase hex; SHA1 is "" unless
@@ -147,7 +152,7 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 			os.Remove(staged)
 		}
 	}()
-	size, sums, err := receive(ctx, f, body, limit, o.ExpectedSize, o.SHA1)
+	size, sums, err := receive(ctx, f, body, limit, o.ExpectedSize, o.SHA1, o.Progress)
 	if err == nil && o.Verify != nil {
 		err = o.Verify(sums)
 	}
@@ -213,13 +218,16 @@ func (t *Tree) precheck(ctx context.Context, spaceID, p string, o PutOptions) (i
 // receive copies body to f, hashing it, and fails as soon as more than limit
 // bytes (limit >= 0) or more than expected bytes (expected >= 0) arrive, or
 // ctx is done.
-func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected int64, withSHA1 bool) (int64, Sums, error) {
+func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected int64, withSHA1 bool, progress io.Writer) (int64, Sums, error) {
 	h := sha256.New()
 	hashers := []io.Writer{h}
 	var h1 hash.Hash
 	if withSHA1 {
 		h1 = sha1.New()
 		hashers = append(hashers, h1)
+	}
+	if progress != nil {
+		hashers = append(hashers, progress)
 	}
 	size, err := diskio.Copy(f, 0, &bodyGuard{ctx: ctx, r: body, limit: limit, expected: expected}, hashers...)
 	if err != nil {

@@ -160,9 +160,8 @@ func TestTooNewMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One past the newest migration this binary has, whatever that is.
 	ms, _ := migrationFiles()
-	newer := len(ms) + 1
+	newer := len(ms) + 1 // one past what this binary knows
 	if _, err := raw.Exec("PRAGMA user_version = " + strconv.Itoa(newer)); err != nil {
 		t.Fatal(err)
 	}

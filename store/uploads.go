@@ -22,6 +22,9 @@ type Upload struct {
 	ID      string
 	UserID  int64
 	TokenID string // the upload token that created it; "" for the user's own credentials
+	// LinkID is the drop link it came through ("" for none); UserID is
+	// then the link's creator.
+	LinkID  string
 	SpaceID string // "" for a partial upload (concatenation)
 	Path    string
 	Size    int64 // -1 while the length is deferred
@@ -51,14 +54,14 @@ type Upload struct {
 }
 
 const uploadCols = `id, user_id, token_id, COALESCE(space_id, ''), path, size, received, partial, state,
-	step, error, hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at`
+	step, error, hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id`
 
 func scanUpload(s rowScanner) (Upload, error) {
 	var u Upload
 	var mtime, created, updated, expires int64
 	err := s.Scan(&u.ID, &u.UserID, &u.TokenID, &u.SpaceID, &u.Path, &u.Size, &u.Received, &u.Partial, &u.State,
 		&u.Step, &u.Error, &u.Hashed, &u.SHA256State, &u.SHA1State, &u.Expect, &mtime, &u.NodeID, &u.ETag,
-		&created, &updated, &expires)
+		&created, &updated, &expires, &u.LinkID)
 	if err != nil {
 		return Upload{}, err
 	}
@@ -154,11 +157,11 @@ func (tx *Tx) InsertUpload(ctx context.Context, u Upload) error {
 	}
 	_, err := tx.tx.ExecContext(ctx,
 		`INSERT INTO uploads (id, user_id, token_id, space_id, path, size, received, partial, state, step, error,
-			hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.UserID, u.TokenID, space, u.Path, u.Size, u.Received, u.Partial, u.State, u.Step, u.Error,
 		u.Hashed, u.SHA256State, u.SHA1State, u.Expect, mtime, u.NodeID, u.ETag,
-		nanos(u.CreatedAt), nanos(u.UpdatedAt), nanos(u.ExpiresAt))
+		nanos(u.CreatedAt), nanos(u.UpdatedAt), nanos(u.ExpiresAt), u.LinkID)
 	if err != nil {
 		return fmt.Errorf("store: insert upload %q: %w", u.ID, describeRef(err))
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,17 +220,35 @@ func (r Reader) AppPasswordByHash(ctx context.Context, hash string) (AppPassword
 	return a, u, nil
 }
 
+// appPasswordLastID is the settings key of the highest app password id
+// ever given: ids are never given again, even after the app password
+// with the highest one is revoked (the table's rowid alone would reuse
+// it), so an id in a log or a script's note always means one app password.
+const appPasswordLastID = "app_password_last_id"
+
 // CreateAppPassword inserts a (its ID is ignored) and returns it with its new
-// ID. It returns ErrExists if the user already has that label (or, in theory,
-// the hash exists) and ErrNotFound if the user does not exist.
+// ID, one above any id given before. It returns ErrExists if the user
+// already has that label (or, in theory, the hash exists) and ErrNotFound if
+// the user does not exist.
 func (tx *Tx) CreateAppPassword(ctx context.Context, a AppPassword) (AppPassword, error) {
-	res, err := tx.tx.ExecContext(ctx,
-		"INSERT INTO app_passwords (user_id, label, hash, created_at, last_used_at) VALUES (?, ?, ?, ?, ?)",
-		a.UserID, a.Label, a.Hash, nanos(a.CreatedAt), nullNanos(a.LastUsedAt))
+	var last int64
+	if v, err := tx.Setting(ctx, appPasswordLastID); err == nil {
+		last, _ = strconv.ParseInt(string(v), 10, 64)
+	} else if !errors.Is(err, ErrNotFound) {
+		return AppPassword{}, fmt.Errorf("store: create app password %q of user %d: %w", a.Label, a.UserID, err)
+	}
+	var maxID sql.NullInt64
+	if err := tx.tx.QueryRowContext(ctx, "SELECT max(id) FROM app_passwords").Scan(&maxID); err != nil {
+		return AppPassword{}, fmt.Errorf("store: create app password %q of user %d: %w", a.Label, a.UserID, describe(err))
+	}
+	a.ID = max(last, maxID.Int64) + 1
+	_, err := tx.tx.ExecContext(ctx,
+		"INSERT INTO app_passwords (id, user_id, label, hash, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?)",
+		a.ID, a.UserID, a.Label, a.Hash, nanos(a.CreatedAt), nullNanos(a.LastUsedAt))
 	if err != nil {
 		return AppPassword{}, fmt.Errorf("store: create app password %q of user %d: %w", a.Label, a.UserID, describeRef(err))
 	}
-	if a.ID, err = res.LastInsertId(); err != nil {
+	if err := tx.PutSetting(ctx, appPasswordLastID, []byte(strconv.FormatInt(a.ID, 10))); err != nil {
 		return AppPassword{}, fmt.Errorf("store: create app password %q of user %d: %w", a.Label, a.UserID, err)
 	}
 	return a, nil

@@ -313,3 +313,39 @@ func TestUsersConformance(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, openUsersDB(t)) })
 	}
 }
+
+// TestAppPasswordIDsNotReused: revoking the app password with the highest
+// id does not free that id for the next one.
+func TestAppPasswordIDsNotReused(t *testing.T) {
+	db := openTest(t)
+	ctx := t.Context()
+	var uid int64
+	err := db.Update(ctx, func(tx *Tx) error {
+		u, err := tx.CreateUser(ctx, User{Name: "alice", PasswordHash: "x", CreatedAt: time.Now()})
+		uid = u.ID
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(label string) int64 {
+		t.Helper()
+		var a AppPassword
+		err := db.Update(ctx, func(tx *Tx) error {
+			var err error
+			a, err = tx.CreateAppPassword(ctx, AppPassword{UserID: uid, Label: label, Hash: "h-" + label, CreatedAt: time.Now()})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
+	first, second := create("one"), create("two")
+	if err := db.Update(ctx, func(tx *Tx) error { return tx.DeleteAppPassword(ctx, uid, second) }); err != nil {
+		t.Fatal(err)
+	}
+	if third := create("three"); third <= second || first >= second {
+		t.Errorf("ids %d, %d, then after revoking %d: %d; want a new id", first, second, second, third)
+	}
+}

@@ -15,7 +15,8 @@ import (
 // token p came with (if any) still exists and has not expired (else 401),
 // and p is an editor or manager of u's space whose credential covers u's
 // path, or, for a partial upload, an editor or manager of some space (else
-// 403). It is asked at every PATCH and before the upload is submitted.
+// 403); a drop link's principal also needs its link alive (else 403). It
+// is asked at every PATCH and before the upload is submitted.
 func (h *Handler) authorize(ctx context.Context, p *auth.Principal, u store.Upload) error {
 	if p == nil {
 		return tusError(http.StatusUnauthorized, "authentication required")
@@ -30,6 +31,16 @@ func (h *Handler) authorize(ctx context.Context, p *auth.Principal, u store.Uplo
 		}
 		if !tok.ExpiresAt.IsZero() && !h.now().Before(tok.ExpiresAt) {
 			return tusError(http.StatusUnauthorized, "the token has expired")
+		}
+	}
+	if p.Link != nil {
+		// A link revoked, expired or whose creator lost the role it
+		// needs ends its uploads.
+		if _, err := h.auth.LinkAliveByID(ctx, p.Link.ID); err != nil {
+			if errors.Is(err, auth.ErrLinkGone) {
+				return tusError(http.StatusForbidden, "this link no longer accepts uploads")
+			}
+			return fmt.Errorf("tus: link of upload %s: %w", u.ID, err)
 		}
 	}
 	if u.Partial {

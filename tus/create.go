@@ -63,6 +63,16 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 			return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "an upload token needs Upload-Length at creation")
 		}
 	}
+	if p.Link != nil {
+		u.LinkID = p.Link.ID
+		// Like an upload token: every upload is counted at its creation.
+		if info.IsPartial || len(info.PartialUploads) > 0 {
+			return handler.HTTPResponse{}, none, tusError(http.StatusForbidden, "a drop link cannot create partial uploads")
+		}
+		if info.SizeIsDeferred {
+			return handler.HTTPResponse{}, none, tusError(http.StatusBadRequest, "a drop link needs Upload-Length at creation")
+		}
+	}
 	if info.SizeIsDeferred {
 		u.Size = -1
 	}
@@ -117,6 +127,17 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 				return err
 			}
 		}
+		if u.LinkID != "" {
+			err := tx.ChargeLink(ctx, u.LinkID, store.LinkUpload)
+			switch {
+			case errors.Is(err, store.ErrLinkUsedUp):
+				return tusError(http.StatusForbidden, "this link accepts no more uploads")
+			case errors.Is(err, store.ErrNotFound):
+				return tusError(http.StatusNotFound, "no such link")
+			case err != nil:
+				return err
+			}
+		}
 		return tx.InsertUpload(ctx, u)
 	})
 	var refusal handler.Error
@@ -130,7 +151,7 @@ func (h *Handler) preCreate(ev handler.HookEvent) (handler.HTTPResponse, handler
 		return handler.HTTPResponse{}, none, fmt.Errorf("tus: record upload: %w", err)
 	}
 	h.publish(events.Event{Type: events.UploadCreated, Space: u.SpaceID, Path: u.Path, Upload: u.ID,
-		User: p.User.Name, Size: max(u.Size, 0)})
+		User: p.Name(), Size: max(u.Size, 0)})
 	resp := handler.HTTPResponse{Header: handler.HTTPHeader{
 		"Upload-Expires": u.ExpiresAt.UTC().Format(http.TimeFormat),
 	}}

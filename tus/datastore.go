@@ -185,6 +185,10 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 			hashers = append(hashers, chunk)
 		}
 	}
+	progress := u.h.progressOf(rq, rec, offset)
+	if progress != nil {
+		hashers = append(hashers, progress)
+	}
 	body := &io.LimitedReader{R: src, N: limit}
 	n, err := diskio.Copy(f, offset, body, hashers...)
 	// More than fits: nothing of this body is kept.
@@ -198,6 +202,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 		cut = short || err != nil || mismatch
 	}
 	if cut {
+		progress.End(offset, false)
 		terr := f.Truncate(offset)
 		if terr == nil {
 			terr = f.Sync()
@@ -225,6 +230,7 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	u.mu.Lock()
 	u.offset = offset + n
 	u.mu.Unlock()
+	progress.End(offset+n, rec.Size >= 0 && offset+n == rec.Size)
 	d.covered = offset + n
 	now := u.h.now()
 	s256, s1, merr := d.states()

@@ -82,6 +82,11 @@ func (h *Handler) submit(ctx context.Context, id string, partials []string) (sto
 	if user, err := h.db.UserByID(ctx, u.UserID); err == nil {
 		job.User = user.Name
 	}
+	if u.LinkID != "" {
+		// Made through a drop link: the link is the author (its row
+		// names the creator, who is job.UserID).
+		job.User = "link:" + u.LinkID
+	}
 	if len(partials) == 0 {
 		// The digests cover what WriteChunk saw; only a tail written
 		// before a crash is read again. A concatenated upload had no

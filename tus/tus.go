@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -311,8 +312,34 @@ func (h *Handler) ServeDAVCreate(w http.ResponseWriter, r *http.Request, spaceID
 	h.dispatch(w, r, "", &davTarget{space: spaceID, dir: dir})
 }
 
+// ServeLink serves the tus endpoint of a drop link for its holder p (the
+// link's principal: auth.Service.LinkPrincipal): POST creates an upload in
+// folder dir of space spaceID (metadata "filename", a name or a relative
+// path below dir), HEAD, PATCH and DELETE go to upload id. base is the
+// URL path of the endpoint (the link's URL with "/tus/"): the Location of
+// a new upload is base + its id, so that the client continues through the
+// link, the only credential it has. Uploads made so are the link's (see
+// owns), counted against its upload limit, and recorded as made by
+// "link:<id>". The caller has checked that the link is alive.
+func (h *Handler) ServeLink(w http.ResponseWriter, r *http.Request, p *auth.Principal, base, spaceID, dir, id string) {
+	if p == nil || p.Link == nil {
+		h.writeError(w, r, http.StatusUnauthorized, "authentication required")
+		return
+	}
+	r = r.WithContext(auth.NewContext(r.Context(), p))
+	var target *davTarget
+	if id == "" {
+		target = &davTarget{space: spaceID, dir: dir, linkBase: base}
+	} else {
+		target = &davTarget{linkBase: base}
+	}
+	h.dispatch(w, r, id, target)
+}
+
 // davTarget is the destination named by an oCIS-style creation's URL.
-type davTarget struct{ space, dir string }
+// For a drop link (ServeLink), linkBase is the link's tus URL path, and
+// space and dir are set for a creation only.
+type davTarget struct{ space, dir, linkBase string }
 
 // request is what the hooks and the data store learn of the request being
 // served; it travels in the request context.
@@ -351,8 +378,17 @@ func (h *Handler) dispatch(w http.ResponseWriter, r *http.Request, id string, da
 		body = &watchedBody{ReadCloser: r2.Body}
 		r2.Body = body
 	}
+	if dav != nil && dav.space == "" {
+		rq.dav = nil // a drop link's HEAD, PATCH or DELETE: no destination
+	}
 	hw := newHoldWriter(w)
 	h.serve.ServeHTTP(hw, r2)
+	if dav != nil && dav.linkBase != "" {
+		// The client goes on through the link's URL, not /tus/.
+		if loc := hw.header.Get("Location"); loc != "" {
+			hw.header.Set("Location", dav.linkBase+path.Base(loc))
+		}
+	}
 	// tusd set read and write deadlines on the connection for the body
 	// and its answer; once the body is in, net/http reads the connection
 	// in the background to notice the client leaving, and a deadline
@@ -492,10 +528,16 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 
 // owns reports whether p created upload u: the same user and, for an upload
 // created with an upload token or a caller holding one, the same token (an
-// upload token reaches only the uploads it created, not all of its user's).
+// upload token reaches only the uploads it created, not all of its user's);
+// likewise for a drop link.
 func owns(p *auth.Principal, u store.Upload) bool {
 	if p == nil || p.User.ID != u.UserID {
 		return false
+	}
+	// A drop link's uploads are reached only through that link, and a
+	// link reaches nothing else of its creator's.
+	if u.LinkID != "" || p.Link != nil {
+		return p.Link != nil && p.Link.ID == u.LinkID
 	}
 	if u.TokenID != "" || p.Token != nil && p.Token.Kind == auth.KindUpload {
 		return p.Token != nil && p.Token.ID == u.TokenID

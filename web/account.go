@@ -203,10 +203,12 @@ type adminSpace struct {
 	Used  int64  `json:"used"`
 }
 
-// handleCreateSpace serves POST AdminPrefix+"spaces" {"name","quota","owner"}:
-// a new space, with owner (if given) as its manager.
+// handleCreateSpace serves POST AdminPrefix+"spaces" {"name","quota","owner","id"}:
+// a new space, with owner (if given) as its manager. A name in use is
+// refused (409) unless an id is given for the second space.
 func (h *Handler) handleCreateSpace(w http.ResponseWriter, r *http.Request) {
 	var in struct {
+		ID    string `json:"id"`
 		Name  string `json:"name"`
 		Quota int64  `json:"quota"`
 		Owner string `json:"owner"`
@@ -227,7 +229,19 @@ func (h *Handler) handleCreateSpace(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s, err := h.tree.CreateSpace(ctx, in.Name, in.Quota)
+	var s space.Space
+	var err error
+	if in.ID != "" {
+		s, err = h.tree.CreateSpaceWithID(ctx, in.ID, in.Name, in.Quota)
+		if errors.Is(err, space.ErrExists) {
+			err = api.Errorf(http.StatusConflict, "a space with id %q exists already", in.ID)
+		}
+	} else {
+		s, err = h.tree.CreateSpace(ctx, in.Name, in.Quota)
+		if errors.Is(err, space.ErrExists) {
+			err = api.Errorf(http.StatusConflict, "%v; give the second one an id of its own", err)
+		}
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

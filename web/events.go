@@ -3,7 +3,7 @@
 // sends requests, each with a requestId that the answer echoes:
 //
 //	{"action":"subscribe","requestId":"r1","filter":{"space":"files","type":"node.*"}}
-//	→ {"requestId":"r1","status":200,"result":{"channel":"c1"}}
+//	→ {"requestId":"r1","status":200,"result":{"channel":"c1","seq":41}}
 //	{"action":"unsubscribe","requestId":"r2","channel":"c1"}
 //	→ {"requestId":"r2","status":200,"result":{"channel":"c1"}}
 //	{"action":"get","requestId":"r3","space":"files","path":"photos/a.jpg"}
@@ -16,8 +16,13 @@
 // refused with 429 before the upgrade) and MaxSubscriptionsPerUser
 // subscriptions across them, MaxSubscriptions on one socket (one more is
 // answered 429).
-// The events of a subscription arrive as {"channel":"c1","event":{…}}, in
-// publication order. A subscription whose queue overflows ends with
+// The events of a subscription arrive as
+// {"channel":"c1","scope":"in","event":{…}}, in publication order; scope
+// is "out" for an item that left what the filter watches (a subscribe may
+// ask for "scope": all, in, out or none). A subscribe with "since" (an
+// event's seq, or the seq of an earlier subscribe's answer) first replays
+// the events after it from the bus's log, under the same access check as
+// live events, or is answered 410 when they are no longer all kept. A subscription whose queue overflows ends with
 // {"type":"overflow","channel":"c1"}; the client may subscribe again.
 //
 // Whatever the filter, a socket only receives events of spaces its caller
@@ -33,6 +38,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -226,6 +232,8 @@ type (
 		Channel   string          `json:"channel"`
 		Space     string          `json:"space"`
 		Path      string          `json:"path"`
+		Since     *uint64         `json:"since"` // subscribe: replay the events after this seq
+		Scope     string          `json:"scope"` // subscribe: all (""), in, out or none
 	}
 	wsResponse struct {
 		RequestID json.RawMessage `json:"requestId,omitempty"`
@@ -235,6 +243,7 @@ type (
 	}
 	wsEvent struct {
 		Channel string        `json:"channel"`
+		Scope   string        `json:"scope"` // "in", or "out": the item left what the filter watches
 		Event   *events.Event `json:"event"`
 	}
 	wsOverflow struct {
@@ -243,6 +252,10 @@ type (
 	}
 	wsSubscribed struct {
 		Channel string `json:"channel"`
+		// Seq, in a subscribe's answer, is where the channel starts: its
+		// since, or the last seq published when it was made. A client
+		// whose socket drops before any event came resubscribes with it.
+		Seq uint64 `json:"seq,omitzero"`
 	}
 	// EventNode is a node as get and list answer it.
 	EventNode struct {
@@ -531,6 +544,9 @@ func (s *wsSession) serve(ctx context.Context, req *wsRequest) wsResponse {
 		return wsResponse{RequestID: req.RequestID, Status: se.status, Error: se.msg}
 	case errors.As(err, &fe):
 		return wsResponse{RequestID: req.RequestID, Status: http.StatusBadRequest, Error: "filter: " + fe.Error()}
+	case errors.Is(err, events.ErrSinceTooOld):
+		return wsResponse{RequestID: req.RequestID, Status: http.StatusGone,
+			Error: fmt.Sprintf("since: the events after seq %d are no longer kept: list again, and subscribe without since", *req.Since)}
 	case errors.Is(err, space.ErrNotFound):
 		return wsResponse{RequestID: req.RequestID, Status: http.StatusNotFound, Error: "not found"}
 	case errors.Is(err, space.ErrBadPath):
@@ -572,19 +588,35 @@ func (s *wsSession) subscribe(req *wsRequest) (any, error) {
 		return nil, &wsError{http.StatusTooManyRequests,
 			fmt.Sprintf("too many subscriptions: at most %d per user, across their sockets", s.h.cfg.MaxSubscriptionsPerUser)}
 	}
+	switch req.Scope {
+	case "", events.ScopeAll, events.ScopeIn, events.ScopeOut, events.ScopeNone:
+	default:
+		s.h.dropSubscriptions(s.uid, 1)
+		return nil, &wsError{http.StatusBadRequest, fmt.Sprintf("scope: unknown scope %q (use all, in, out or none)", truncate(req.Scope))}
+	}
 	f, err := events.ParseFilter(req.Filter)
 	if err != nil {
 		s.h.dropSubscriptions(s.uid, 1)
 		return nil, err
 	}
+	// The same check as the live events', for the replayed ones too.
+	o := events.SubscribeOptions{Filter: f, Buffer: s.h.cfg.QueueSize, Scope: req.Scope,
+		CloseOnOverflow: true, Allow: func(e *events.Event) bool { return s.access.Load().allows(e) }}
+	var sub *events.Subscription
+	if req.Since != nil {
+		if sub, err = s.h.cfg.Bus.SubscribeSince(o, *req.Since); err != nil {
+			s.h.dropSubscriptions(s.uid, 1)
+			return nil, err
+		}
+	} else {
+		sub = s.h.cfg.Bus.SubscribeWith(o)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.next++
-	ch := &wsChannel{id: "c" + strconv.Itoa(s.next)}
-	ch.sub = s.h.cfg.Bus.SubscribeWith(events.SubscribeOptions{Filter: f, Buffer: s.h.cfg.QueueSize,
-		CloseOnOverflow: true, Allow: func(e *events.Event) bool { return s.access.Load().allows(e) }})
+	ch := &wsChannel{id: "c" + strconv.Itoa(s.next), sub: sub}
 	s.chans[ch.id] = ch
-	return wsSubscribed{Channel: ch.id}, nil
+	return wsSubscribed{Channel: ch.id, Seq: sub.Start()}, nil
 }
 
 // started returns the channel that res has just announced, if any.
@@ -632,7 +664,7 @@ func (s *wsSession) forward(ctx context.Context, ch *wsChannel) {
 				continue
 			}
 			ch.mu.Lock()
-			ok := !ch.gone && s.send(ctx, wsEvent{Channel: ch.id, Event: e})
+			ok := !ch.gone && s.send(ctx, wsEvent{Channel: ch.id, Scope: cmp.Or(e.Scope, events.ScopeIn), Event: e})
 			ch.mu.Unlock()
 			if !ok {
 				return

@@ -100,6 +100,7 @@ type message struct {
 	Error     string          `json:"error"`
 	Channel   string          `json:"channel"`
 	Type      string          `json:"type"`
+	Scope     string          `json:"scope"`
 	Event     *events.Event   `json:"event"`
 }
 

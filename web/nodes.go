@@ -449,7 +449,7 @@ func (h *Handler) handleMove(w http.ResponseWriter, r *http.Request) {
 	// As WebDAV tells a MOVE: node.moved within a space; across spaces,
 	// whose subscribers may differ, node.deleted and node.created.
 	if src.Space == dst.Space {
-		h.publish(r, events.NodeMoved, dst.Space, n.Path, &n, map[string]any{"from": src.Path})
+		h.publishMove(r, dst.Space, src.Path, &n)
 	} else {
 		h.publish(r, events.NodeDeleted, src.Space, src.Path, nil, map[string]any{"to": dst.Space + "/" + n.Path})
 		h.publish(r, events.NodeCreated, dst.Space, n.Path, &n, nil)

@@ -33,7 +33,7 @@ func (h *Handler) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.auth.Login(r.Context(), r.RemoteAddr, in.User, in.Password)
 	if errors.Is(err, auth.ErrUnauthenticated) {
-		h.fail(w, r, &api.Error{Status: http.StatusUnauthorized, Msg: "wrong user name or password"})
+		h.fail(w, r, &api.Error{Status: http.StatusUnauthorized, Msg: auth.WrongPasswordMessage})
 		return
 	}
 	if err != nil {

@@ -142,6 +142,7 @@ func (h *Handler) Routes() []api.Route {
 		{Pattern: SessionPath, Handler: h.sess, Surface: api.SurfaceAPI, Public: true},
 
 		fn("GET "+SpacesPath, h.handleSpaces, ""),
+		fn("GET "+SearchPath, h.handleSearch, ""),
 		fn("GET "+sp+"/nodes", h.handleNode, ""),
 		fn("GET "+sp+"/nodes/{path...}", h.handleNode, ""),
 		fn("DELETE "+sp+"/nodes/{path...}", h.handleDelete, ""),
@@ -196,4 +197,17 @@ func (h *Handler) publish(r *http.Request, typ, spaceID, p string, n *space.Node
 		user = pr.User.Name
 	}
 	h.cfg.Bus.Publish(space.NodeEvent(typ, spaceID, p, user, n, data))
+}
+
+// publishMove sends the node.moved event of n, moved within spaceID from
+// path from by r: the same event WebDAV publishes for a MOVE.
+func (h *Handler) publishMove(r *http.Request, spaceID, from string, n *space.Node) {
+	if h.cfg.Bus == nil {
+		return
+	}
+	var user string
+	if pr := principal(r); pr != nil {
+		user = pr.User.Name
+	}
+	h.cfg.Bus.Publish(space.MoveEvent(spaceID, from, user, n))
 }

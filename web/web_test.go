@@ -323,7 +323,7 @@ func TestLoginFailuresAndThrottle(t *testing.T) {
 	}
 	for i := range 3 {
 		rec := f.do(httptest.NewRequest("POST", SessionPath, strings.NewReader(`{"user":"bob","password":"wrong password"}`)))
-		if rec.Code != 401 || errorOf(t, rec.Body.String()) != "wrong user name or password" {
+		if rec.Code != 401 || errorOf(t, rec.Body.String()) != "user name or password is wrong" {
 			t.Fatalf("wrong password #%d = %d %s", i+1, rec.Code, rec.Body)
 		}
 	}
@@ -458,8 +458,9 @@ func TestNodes(t *testing.T) {
 		!strings.Contains(body, `"path":"x/renamed.txt"`) {
 		t.Errorf("move = %d %s", code, body)
 	}
-	if got := drain(sub); len(got) != 1 || got[0].Type != events.NodeMoved || got[0].Data["from"] != "a/c.txt" {
-		t.Errorf("move published %+v", got)
+	if got := drain(sub); len(got) != 1 || got[0].Type != events.NodeMoved || got[0].Data["from"] != "a/c.txt" ||
+		got[0].Before == nil || got[0].Before.Path != "a/c.txt" || got[0].Before.Space != "files" {
+		t.Errorf("move published %+v, want the old place in Data and Before", got)
 	}
 	if code, body := f.call(alice, "POST", SpacesPath+"/files/move", `{"from":"x/renamed.txt","to":"c.txt","toSpace":"team"}`); code != 200 {
 		t.Errorf("move to another space = %d %s", code, body)

@@ -316,7 +316,36 @@ try {
   await page.getByRole('button', { name: 'Members' }).first().click()
   await page.getByRole('dialog').getByRole('button', { name: 'Close' }).waitFor()
   await page.keyboard.press('Escape')
+  // Every cell of a Spaces row, the buttons' one too, spans the row.
+  const boxes = await page.locator('section[aria-labelledby="spaces-h"] table.grid tbody tr').first().locator('td').evaluateAll(
+    (tds) => tds.map((td) => { const r = td.getBoundingClientRect(); return { top: r.top, height: r.height } }))
+  check(boxes.length === 3 && boxes.every((b) => Math.abs(b.top - boxes[0].top) < 1 && Math.abs(b.height - boxes[0].height) < 1),
+    `the cells of a Spaces row do not line up: ${JSON.stringify(boxes)}`)
   await shot('admin')
+
+  step('not found')
+  const knownProblems = problems.length
+  for (const [hash, text, back, heading] of [
+    ['#/s/no-such-space/', 'There is no space', 'Go to your spaces', 'Spaces'],
+    [`#/s/${opt.space}/no/such-folder`, 'There is no folder or file', 'Up to “no”', null],
+    [`#/s/${opt.space}/no-such-folder`, 'There is no folder or file', `Go to space “${opt.space}”`, null],
+  ]) {
+    await page.evaluate((h) => { location.hash = h }, hash)
+    await page.getByRole('heading', { name: 'Not found', exact: true }).waitFor()
+    await page.getByText(text).waitFor()
+    const link = page.getByRole('link', { name: back })
+    check(await link.count() === 1, `the not-found page of ${hash} has no link "${back}"`)
+    check(await page.getByText('Something went wrong').count() === 0, `${hash} shows "Something went wrong"`)
+    if (heading) {
+      await link.click()
+      await page.getByRole('heading', { name: heading, exact: true }).waitFor()
+    }
+  }
+  await shot('not-found')
+  // The browser logs each 404 the page fetched as a console error: those
+  // are the point of this step, anything else stays a problem.
+  const extra = problems.splice(knownProblems)
+  problems.push(...extra.filter((p) => !/status of 404/.test(p)))
 
   step('narrow')
   await page.setViewportSize({ width: 360, height: 740 })

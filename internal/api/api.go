@@ -68,7 +68,7 @@ func Classify(err error) (status int, msg string, retryAfter int, ok bool) {
 	case errors.Is(err, auth.ErrWeakPassword), errors.Is(err, auth.ErrBadName), errors.Is(err, auth.ErrBadRole),
 		errors.Is(err, auth.ErrBadToken):
 		return http.StatusBadRequest, err.Error(), 0, true
-	case errors.Is(err, auth.ErrPasswordRequired):
+	case errors.Is(err, auth.ErrPasswordRequired), errors.Is(err, auth.ErrForbidden):
 		return http.StatusForbidden, err.Error(), 0, true
 	case errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrLastAdmin):
 		return http.StatusConflict, err.Error(), 0, true

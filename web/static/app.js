@@ -7,6 +7,7 @@
 //   #/account              app passwords, password, upload settings
 //   #/phraseanet           commits per target (when targets exist)
 //   #/admin                users, spaces, members, quotas (admins)
+//   #/search/<query>       files and folders by name across the spaces
 //
 // A view module exports render(main, ctx, args) and may return a cleanup
 // function, called when the route changes.
@@ -22,6 +23,7 @@ import * as folderView from './views/folder.js'
 import * as accountView from './views/account.js'
 import * as adminView from './views/admin.js'
 import * as phraseanetView from './views/phraseanet.js'
+import * as searchView from './views/search.js'
 import * as trashView from './views/trash.js'
 
 const SETTINGS = 'wharf.settings'
@@ -123,7 +125,8 @@ function drawTop() {
         h('li', {}, link('#/spaces', 'Spaces')),
         ctx.targets.length > 0 && h('li', {}, link('#/phraseanet', 'Phraseanet')),
         ctx.user.admin && h('li', {}, link('#/admin', 'Admin')),
-        h('li', {}, link('#/account', 'Account')))),
+        h('li', {}, link('#/account', 'Account')),
+        h('li', {}, link('#/search', 'Search')))),
     h('div', { class: 'who' },
       h('span', { class: 'user' }, ctx.user.user),
       h('button', { type: 'button', onclick: signOut }, 'Sign out')))
@@ -175,6 +178,14 @@ async function route(focus = false) {
       case 'phraseanet':
         view = phraseanetView
         break
+      case 'search':
+        view = searchView
+        try {
+          args = [decodeURIComponent(parts.slice(1).join('/'))]
+        } catch {
+          args = []
+        }
+        break
     }
   }
   markCurrent(name)
@@ -191,7 +202,13 @@ async function route(focus = false) {
     if (mine.gone) done?.()
     else if (done) cleanup = () => done()
   } catch (err) {
-    if (!mine.gone) replace(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err.message))
+    if (mine.gone) {
+      // the route changed meanwhile
+    } else if (err.status === 404 && name === 's') {
+      notFound(args)
+    } else {
+      replace(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'error', role: 'alert' }, err.message))
+    }
   }
   // After a navigation, start screen readers and keyboards at the heading.
   const h1 = main.querySelector('h1')
@@ -199,6 +216,23 @@ async function route(focus = false) {
     h1.tabIndex = -1
     h1.focus()
   }
+}
+
+// notFound is the page for a space or folder that is not there (deleted,
+// renamed, moved, or in a space the user has no role in), with the ways
+// back: the nearest folder that may still exist, and the spaces.
+function notFound([spaceID = '', ...segments]) {
+  const path = segments.join('/')
+  const up = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : ''
+  const enc = (p) => p.split('/').map(encodeURIComponent).join('/')
+  replace(main,
+    h('h1', {}, 'Not found'),
+    h('p', {}, path
+      ? `There is no folder or file “${path}” in space “${spaceID}”. It may have been renamed, moved or deleted.`
+      : `There is no space “${spaceID}” that you have a role in. It may have been deleted, or you were removed from it.`),
+    h('ul', { class: 'ways-back' },
+      path && h('li', {}, h('a', { href: `#/s/${encodeURIComponent(spaceID)}/${enc(up)}` }, up ? `Up to “${up}”` : `Go to space “${spaceID}”`)),
+      h('li', {}, h('a', { href: '#/spaces' }, 'Go to your spaces'))))
 }
 
 async function boot() {

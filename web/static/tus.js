@@ -279,7 +279,7 @@ export class Upload {
       'Upload-Length': String(this.size),
       'Upload-Metadata': `space ${b64(this.space)},path ${b64(this.path)},filename ${b64(this.name)}`,
     }
-    if (this.size === 0) headers.Prefer = 'respond-async'
+    if (this.size === 0 && this.uploader.async) headers.Prefer = 'respond-async'
     let res
     try {
       res = await fetch(this.uploader.endpoint, { method: 'POST', headers, credentials: 'same-origin', signal })
@@ -292,7 +292,9 @@ export class Upload {
     this.offset = this.sent = 0
     this.remember()
     this.changed()
-    if (this.size === 0) {
+    if (this.size === 0 && !this.uploader.async) {
+      this.finish({ state: 'done' }) // nothing to follow without a session
+    } else if (this.size === 0) {
       this.watch(res.headers.get('Progress-Location') || `/api/v1/uploads/${encodeURIComponent(uploadID(this.url))}/progress`)
     }
   }
@@ -308,7 +310,7 @@ export class Upload {
       'Content-Type': 'application/offset+octet-stream',
       'Upload-Offset': String(this.offset),
     }
-    if (last) headers.Prefer = 'respond-async'
+    if (last && this.uploader.async) headers.Prefer = 'respond-async'
     const res = await this.send('PATCH', this.url, headers, this.file.slice(this.offset, end), signal)
     switch (res.status) {
       case 200:
@@ -462,10 +464,13 @@ function failure(status, body, retryAfter) {
 }
 
 // Uploader runs uploads, parallel at a time, chunkSize bytes per PATCH.
+// With async false the last PATCH waits for processing (no progress
+// websocket: a drop link's page has no session to open one with).
 export class Uploader extends EventTarget {
-  constructor({ endpoint = '/tus/', chunkSize = DEFAULT_CHUNK_SIZE, parallel = DEFAULT_PARALLEL } = {}) {
+  constructor({ endpoint = '/tus/', chunkSize = DEFAULT_CHUNK_SIZE, parallel = DEFAULT_PARALLEL, async = true } = {}) {
     super()
     this.endpoint = endpoint
+    this.async = async
     this.chunkSize = chunkSize
     this.parallel = parallel
     this.uploads = []

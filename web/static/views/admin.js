@@ -36,7 +36,9 @@ export async function render(main, ctx) {
       h('tbody', {}, list.map((s) => h('tr', {},
         h('td', {}, h('a', { href: `#/s/${encodeURIComponent(s.id)}/` }, s.name || s.id), h('span', { class: 'sub muted' }, s.id)),
         h('td', {}, usage(s)),
-        h('td', { class: 'row-actions' },
+        // The buttons' flex box sits inside the cell: a flex td is no
+        // table cell and would not line up with the rest of its row.
+        h('td', {}, h('div', { class: 'row-actions' },
           h('button', { type: 'button', onclick: () => members(s) }, 'Members'),
           h('button', { type: 'button', onclick: () => quota(s).then((ok) => ok && drawSpaces()) }, 'Quota'),
           h('button', {
@@ -46,7 +48,7 @@ export async function render(main, ctx) {
               await api('DELETE', `/admin/spaces/${encodeURIComponent(s.id)}`)
               drawSpaces()
             },
-          }, 'Delete'))))))))
+          }, 'Delete')))))))))
   }
 
   replace(main,

@@ -8,6 +8,7 @@ import { api } from '../api.js'
 import { h, replace, size, date, encPath, parent, base, join, field } from '../dom.js'
 import * as dialog from '../dialog.js'
 import { sendDialog } from './phraseanet.js'
+import { shareDialog } from './links.js'
 import { versionsDialog } from './trash.js'
 
 const SORT = 'wharf.sort'
@@ -105,11 +106,12 @@ class FolderView {
     this.unsubscribe?.()
   }
 
-  // subscribe follows node events in this folder (and moves anywhere in
-  // the space, which may take files out of it).
+  // subscribe follows node events in this folder; a node moved out of it
+  // comes too, with scope "out" (its old place in data.from, or in path
+  // when we may not see where it went).
   subscribe() {
     const filter = { space: this.sp.id, type: 'node.*' }
-    if (this.folder) filter.or = [{ prefix: { field: 'path', value: `${this.folder}/` } }, { type: 'node.moved' }]
+    if (this.folder) filter.prefix = { field: 'path', value: `${this.folder}/` }
     this.unsubscribe = this.ctx.events.subscribe(filter, (e) => {
       const from = e.data && typeof e.data.from === 'string' ? e.data.from : null
       if (parent(e.path || '') === this.folder || (from !== null && parent(from) === this.folder)) this.reloadSoon()
@@ -182,7 +184,8 @@ class FolderView {
         btn('Delete', () => this.remove(sel), n > 0, 'danger'),
       ],
       btn('Versions', () => versionsDialog(this.sp, join(this.folder, sel[0].name), this.canWrite).then((r) => r && (this.status(`Restored an earlier version of “${sel[0].name}”.`), this.reload())), n === 1 && !anyDir),
-      this.targets.length > 0 && btn('Send to Phraseanet', () => this.send(sel), n > 0 && !anyDir))
+      this.targets.length > 0 && btn('Send to Phraseanet', () => this.send(sel), n > 0 && !anyDir),
+      this.canWrite && btn(n === 1 ? 'Share…' : 'Share folder…', () => shareDialog(this.sp, n === 1 ? sel[0] : { name: base(this.folder), path: this.folder, dir: true }), n <= 1))
   }
 
   selectedNodes() {
