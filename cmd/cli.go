@@ -59,6 +59,7 @@ func New(version string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			c.linkCommand(),    // links.go
 			c.loginCommand(),   // login.go
 			c.logoutCommand(),
+			c.trashCommand(), c.versionsCommand(), // trash.go
 			c.pushCommand(),   // push.go
 			c.pullCommand(),   // pull.go
 			c.backupCommand(), // ops.go

@@ -27,6 +27,7 @@ func (c *commands) spaceCommand() *cli.Command {
 			{Name: "grant", Usage: "give a user a role (viewer, editor, manager) in a space", ArgsUsage: "SPACE USER ROLE", Action: c.spaceGrant},
 			{Name: "revoke", Usage: "remove a user from a space", ArgsUsage: "SPACE USER", Action: c.spaceRevoke},
 			c.spacePolicyCommand(),
+			c.spaceRetentionCommand(), // trash.go
 		},
 	}
 }

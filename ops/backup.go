@@ -120,7 +120,8 @@ func Backup(ctx context.Context, cfg Config, dst string, opts BackupOptions) (Ma
 		}
 	}()
 	m := Manifest{Format: ManifestFormat, WharfVersion: opts.Version, CreatedAt: cfg.Now().UTC(),
-		Skipped: []string{"uploads/ (unfinished uploads)", "quarantine/ (rejected uploads)"}}
+		Skipped: []string{"uploads/ (unfinished uploads)", "quarantine/ (rejected uploads)",
+			"trash/ and versions/ (deleted files and earlier contents: their records are dropped from the copy)"}}
 	if opts.NoThumbs {
 		m.Skipped = append(m.Skipped, "thumbs/ (--no-thumbs)")
 	}
@@ -131,6 +132,9 @@ func Backup(ctx context.Context, cfg Config, dst string, opts BackupOptions) (Ma
 		var err error
 		m.AbandonedUploads, m.AbandonedJobs, err = tx.AbandonInFlight(ctx,
 			"interrupted: the data directory was restored from a backup taken while this file was being processed; upload it again", cfg.Now())
+		if err == nil {
+			err = tx.ForgetRetained(ctx)
+		}
 		return err
 	})
 	if err != nil {

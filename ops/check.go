@@ -38,8 +38,9 @@ type Report struct {
 }
 
 // Check compares every space's index with its directory, the spaces' used
-// bytes with the sizes indexed, the uploads area with the upload records,
-// the commits area with the commit records, and runs SQLite's integrity check. It may run beside a server (each
+// bytes with the sizes indexed, the trash and versions with their records,
+// the uploads area with the upload records, the commits area with the
+// commit records, and runs SQLite's integrity check. It may run beside a server (each
 // difference is looked at twice before it is reported; repairs are
 // transactions), but repairs are safer with the server stopped.
 func Check(ctx context.Context, cfg Config, opts CheckOptions) (Report, error) {
@@ -65,6 +66,9 @@ func Check(ctx context.Context, cfg Config, opts CheckOptions) (Report, error) {
 		if err := checkSpace(ctx, cfg, sp.ID, opts, &r); err != nil {
 			return r, err
 		}
+	}
+	if err := checkRetained(ctx, cfg, spaces, opts, &r); err != nil {
+		return r, err
 	}
 	if err := checkUploads(ctx, cfg, opts, &r); err != nil {
 		return r, err
@@ -251,4 +255,42 @@ func uploadOwners(ctx context.Context, db *store.DB, tusDir string) (map[string]
 		}
 	}
 	return owned, nil
+}
+
+// checkRetained compares each space's trash and version records with the
+// files in trash/ and versions/. A difference seen twice is reported (a
+// delete or a purge may be between the two looks); Repair runs
+// space.Tree.Recover, which completes or undoes what a crash cut short and
+// removes files a purge left.
+func checkRetained(ctx context.Context, cfg Config, spaces []space.Space, opts CheckOptions, r *Report) error {
+	found := false
+	for _, sp := range spaces {
+		first, err := cfg.Tree.VerifyRetained(ctx, sp.ID)
+		if err != nil {
+			return err
+		}
+		if len(first) == 0 {
+			continue
+		}
+		again, err := cfg.Tree.VerifyRetained(ctx, sp.ID)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, p := range first {
+			seen[p] = true
+		}
+		for _, p := range again {
+			if seen[p] {
+				r.Problems = append(r.Problems, p)
+				found = true
+			}
+		}
+	}
+	if !found || !opts.Repair {
+		return nil
+	}
+	did, err := cfg.Tree.Recover(ctx)
+	r.Fixed = append(r.Fixed, did...)
+	return err
 }

@@ -384,7 +384,8 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 		}
 	}
 	j := &t.job
-	n, created, err := r.tree.PutFile(ctx, j.SpaceID, j.Path, j.Staged, j.SHA256, space.PutOptions{
+	// The uploader replaces the file: the trash and versions record them.
+	n, created, err := r.tree.PutFile(space.WithActor(ctx, j.UserName), j.SpaceID, j.Path, j.Staged, j.SHA256, space.PutOptions{
 		ExpectedSize: j.Size, MTime: j.MTime, IfMatch: j.IfMatch, IfNoneMatch: j.IfNoneMatch,
 		MIME: j.MIME, KnownSHA1: j.SHA1,
 		Record: func(tx *store.Tx, n space.Node, _ bool) error { return r.recordContent(ctx, tx, *j, n) },
@@ -837,7 +838,7 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 		r.log.InfoContext(ctx, "job found renamed into the space by an earlier run, not indexed; indexed it", "job_id", j.ID, "space", j.SpaceID, "path", j.Path)
 		return r.installed(ctx, t, n, created, true)
 	}
-	n, created, err := r.tree.PutFile(ctx, j.SpaceID, j.Path, j.Staged, j.SHA256, opts)
+	n, created, err := r.tree.PutFile(space.WithActor(ctx, j.UserName), j.SpaceID, j.Path, j.Staged, j.SHA256, opts)
 	if err != nil {
 		*j = before
 		if ctx.Err() != nil {

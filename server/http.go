@@ -16,6 +16,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/space"
 )
 
 // routes is the whole HTTP interface: every surface's routes and the
@@ -221,7 +222,9 @@ func (a *app) requireAuth(next http.Handler) http.Handler {
 			return
 		}
 		api.NoteUser(w, p.User.Name)
-		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+		// Who deletes and replaces files, as the trash and versions record it.
+		ctx := space.WithActor(auth.NewContext(r.Context(), p), p.User.Name)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -190,6 +190,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer svc.Close()
+	if err := recoverRetained(ctx, svc.Tree, log.With("component", "space")); err != nil {
+		return err
+	}
 	app := &app{cfg: cfg, svc: svc, log: log, bus: bus}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
 
@@ -205,6 +208,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 	bg.run(func(ctx context.Context) { app.met.watchJobs(ctx, app.bus, svc.DB) })
+	bg.run(func(ctx context.Context) { trashJanitor(ctx, svc.Tree, log.With("component", "space")) })
 	if runner, err = app.startPipeline(bg); err != nil {
 		return err
 	}

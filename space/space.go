@@ -105,6 +105,10 @@ type Tree struct {
 	gate    Gate
 	scanner Scanner
 
+	// trashDir and versionsDir hold what leaves a space's visible tree
+	// (see trash.go): Dir/trash/<space>/…, Dir/versions/<space>/….
+	trashDir, versionsDir string
+
 	mu    sync.Mutex
 	state map[string]*spaceState
 
@@ -149,6 +153,9 @@ func New(cfg Config) (*Tree, error) {
 		scanner: cfg.Scanner,
 		state:   map[string]*spaceState{},
 
+		trashDir:    filepath.Join(dir, "trash"),
+		versionsDir: filepath.Join(dir, "versions"),
+
 		listings: newListingCache(maxCachedNodes),
 	}
 	if t.log == nil {
@@ -157,7 +164,7 @@ func New(cfg Config) (*Tree, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
-	for _, d := range []string{dir, t.spaces, t.uploads} {
+	for _, d := range []string{dir, t.spaces, t.uploads, t.trashDir, t.versionsDir} {
 		if err := os.MkdirAll(d, dirPerm); err != nil {
 			return nil, fmt.Errorf("space: create %s: %w", d, err)
 		}
@@ -521,6 +528,9 @@ func (t *Tree) DeleteSpace(ctx context.Context, id string) error {
 		return fail(what, err)
 	}
 	t.forget(id)
+	// The rows went with the space; files left by a crash here are removed
+	// by Recover.
+	t.removeRetained([]string{filepath.Join(t.trashDir, id), filepath.Join(t.versionsDir, id)})
 	if err := os.RemoveAll(trash); err != nil {
 		t.log.Warn("cannot remove deleted space's files; they go at next start", "space", id, "path", trash, "err", err)
 	}

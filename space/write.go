@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -443,8 +444,10 @@ type installReq struct {
 	n       Node
 	created bool
 	err     error
-	undo    func() // puts the disk back as it was, once the file is in place
-	backup  string // a link to the file replaced, removed at the end
+	undo    func()   // puts the disk back as it was, once the file is in place
+	backup  string   // a link to the file replaced, removed at the end unless it is the version
+	version string   // the id of the version the replaced file became, "" if none
+	purge   []string // trash and versions purged to make room, removed after the commit
 }
 
 // installBatch installs batch, in order, in one transaction: each write is
@@ -469,18 +472,49 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
 		dirs := map[string]bool{}
+		versions := false
 		for _, r := range batch {
 			r.err = tx.Part(r.ctx, func() error {
 				if err := r.ctx.Err(); err != nil {
 					return err
 				}
 				var exists bool
+				var prev Node
 				var err error
-				r.n, r.created, exists, err = indexFile(context.WithoutCancel(r.ctx), tx, spaceID, r.p, r.size, r.sums, r.mtime, r.o, now)
+				ctx := context.WithoutCancel(r.ctx)
+				r.n, r.created, exists, prev, err = indexFile(ctx, tx, spaceID, r.p, r.size, r.sums, r.mtime, r.o, now)
 				if err != nil {
 					return err
 				}
-				r.undo, r.backup, err = t.place(st, r.staged, r.p, exists)
+				// The content replaced becomes a version (trash.go), and
+				// retained bytes make room for the write.
+				r.version, r.purge = "", nil
+				if exists && prev.SHA256 != r.sums.SHA256 { // the same bytes again make no version
+					if r.version, r.purge, err = t.keepVersion(ctx, tx, spaceID, prev, now); err != nil {
+						return err
+					}
+				}
+				more, err := t.makeRoom(ctx, tx, spaceID)
+				if err != nil {
+					return err
+				}
+				r.purge = append(r.purge, more...)
+				vpath := ""
+				if r.version != "" {
+					vpath = t.versionPath(spaceID, r.version)
+					if slices.Contains(r.purge, vpath) {
+						r.version, vpath = "", ""
+					}
+				}
+				var linked bool
+				r.undo, r.backup, linked, err = t.place(st, r.staged, r.p, exists, vpath)
+				if err == nil && vpath != "" && !linked {
+					err = tx.DeleteVersion(ctx, spaceID, r.version)
+					r.version = ""
+				}
+				if err == nil && r.version != "" {
+					versions = true
+				}
 				return err
 			})
 			if errors.Is(r.err, store.ErrTxLost) {
@@ -505,41 +539,48 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				return err
 			}
 		}
+		if versions {
+			return syncPath(filepath.Join(t.versionsDir, spaceID))
+		}
 		return nil
 	})
 	if err != nil {
 		failBatch(batch, placed, err)
 	}
 	for _, r := range batch {
-		if r.backup != "" {
+		if r.err != nil {
+			r.version, r.purge = "", nil
+		}
+		if r.backup != "" && r.version == "" {
 			os.Remove(r.backup) // after a failure undo has renamed it back already
 		}
 		if r.err != nil {
 			r.n, r.created = Node{}, false
 		}
+		t.removeRetained(r.purge)
 	}
 }
 
-func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, o PutOptions, now time.Time) (n Node, created, exists bool, err error) {
+func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, o PutOptions, now time.Time) (n Node, created, exists bool, prev Node, err error) {
 	dir, name := split(p)
 	parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
 	if err != nil {
-		return Node{}, false, false, err
+		return Node{}, false, false, Node{}, err
 	}
 	cur, err := tx.Node(ctx, spaceID, p)
 	exists = err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return Node{}, false, false, err
+		return Node{}, false, false, Node{}, err
 	}
 	if exists && cur.IsDir {
-		return Node{}, false, true, ErrIsDir
+		return Node{}, false, true, Node{}, ErrIsDir
 	}
 	if err := checkConditions(o, cur, exists); err != nil {
-		return Node{}, false, exists, err
+		return Node{}, false, exists, Node{}, err
 	}
 	delta := size - cur.Size
 	if err := checkQuota(ctx, tx.Reader, spaceID, delta); err != nil {
-		return Node{}, false, exists, err
+		return Node{}, false, exists, Node{}, err
 	}
 	mimeType := o.MIME
 	if mimeType == "" {
@@ -569,9 +610,9 @@ func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64,
 		err = o.Record(tx, n, created)
 	}
 	if err != nil {
-		return Node{}, false, exists, err
+		return Node{}, false, exists, Node{}, err
 	}
-	return n, created, exists, nil
+	return n, created, exists, cur, nil
 }
 
 // Adopt indexes the regular file found on disk at p if its SHA-256 is
@@ -611,7 +652,7 @@ func (t *Tree) Adopt(ctx context.Context, spaceID, p, sha256hex string, o PutOpt
 	var created bool
 	err = t.db.Update(ctx, func(tx *store.Tx) error {
 		var err error
-		n, created, _, err = indexFile(ctx, tx, spaceID, p, fi.Size(), Sums{SHA256: sum, SHA1: o.KnownSHA1}, stamp(fi.ModTime()), o, now)
+		n, created, _, _, err = indexFile(ctx, tx, spaceID, p, fi.Size(), Sums{SHA256: sum, SHA1: o.KnownSHA1}, stamp(fi.ModTime()), o, now)
 		return err
 	})
 	if err != nil {
@@ -621,25 +662,36 @@ func (t *Tree) Adopt(ctx context.Context, spaceID, p, sha256hex string, o PutOpt
 }
 
 // place renames staged to p in the space, keeping a hard link to the file
-// it replaces (if replacing) so that the undo can put it back. The caller
-// fsyncs p's folder.
-func (t *Tree) place(st *spaceState, staged, p string, replacing bool) (undo func(), backup string, err error) {
+// it replaces (if replacing) so that the undo can put it back: at version
+// (the file of the version it becomes) if not "", else in uploads/. linked
+// reports whether that link was made. The caller fsyncs p's folder.
+func (t *Tree) place(st *spaceState, staged, p string, replacing bool, version string) (undo func(), backup string, linked bool, err error) {
 	dir, _ := split(p)
 	if err := checkDiskDir(st, dir); err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	abs := st.abs(p)
 	if replacing {
-		backup = filepath.Join(t.uploads, stagingPfx+randomHex())
+		backup = version
+		if backup == "" {
+			backup = filepath.Join(t.uploads, stagingPfx+randomHex())
+		} else if err := os.MkdirAll(filepath.Dir(backup), dirPerm); err != nil {
+			return nil, "", false, err
+		}
 		if err := os.Link(abs, backup); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				t.log.Warn("cannot keep the replaced file for an undo", "space", st.id, "path", p, "err", err)
+				t.log.Warn("cannot keep the replaced file for an undo or as a version", "space", st.id, "path", p, "err", err)
 			}
 			backup = ""
 		}
 	}
+	linked = backup != ""
 	if err := os.Rename(staged, abs); err != nil {
-		return nil, backup, err
+		if version != "" && backup != "" {
+			os.Remove(backup)
+			backup = ""
+		}
+		return nil, backup, false, err
 	}
 	undo = func() {
 		switch {
@@ -651,7 +703,7 @@ func (t *Tree) place(st *spaceState, staged, p string, replacing bool) (undo fun
 			t.undo("restore replaced file", errors.New("no copy of the old file was kept"))
 		}
 	}
-	return undo, backup, nil
+	return undo, backup, linked, nil
 }
 
 // parentDir returns the directory node that will hold a new entry.
@@ -813,9 +865,11 @@ func (t *Tree) Mkdir(ctx context.Context, spaceID, p string) (Node, error) {
 }
 
 // Delete deletes the file or the whole directory tree at p and lowers the
-// space's used bytes. The tree leaves the space at once (renamed to
-// uploads/) and its files are removed after the commit. Errors: ErrBadPath
-// (the root included); ErrNotFound.
+// space's used bytes. If the space has a trash (Retention.TrashDays > 0) the
+// tree is renamed into it and recorded as a trash item, with who deleted it
+// (WithActor); otherwise it leaves the space at once (renamed to uploads/)
+// and its files are removed after the commit. Errors: ErrBadPath (the root
+// included); ErrNotFound.
 func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 	p, err := Clean(p)
 	what := op("delete", spaceID, p)
@@ -833,7 +887,24 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 	defer st.mu.Unlock()
 	now := t.clock()
 	var trash string
+	var final bool
 	del := func(tx *store.Tx) (func(), error) {
+		// With a trash, the entry goes there (trash.go); without one, when
+		// the disk is short of room, or when it is missing on disk, it goes
+		// for good.
+		ret, err := tx.SpaceRetention(ctx, spaceID)
+		if err != nil {
+			return nil, err
+		}
+		if ret.TrashDays > 0 && !final {
+			on, err := checkDiskEntry(st, p)
+			if err != nil {
+				return nil, err
+			}
+			if on {
+				return t.trashOut(ctx, tx, st, p, now)
+			}
+		}
 		removed, err := tx.DeleteSubtree(ctx, spaceID, p)
 		if err == nil && removed != 0 {
 			err = tx.AddUsed(ctx, spaceID, -removed)
@@ -847,10 +918,13 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 		}
 		return t.moveOut(st, p, trash)
 	}
+	// A disk short of room needs deletes that free it: they skip the trash.
+	final = diskLow(t.spaces)
 	trash = t.trashName()
 	err = t.commit(ctx, del)
 	if err != nil && errors.Is(fail(what, err), ErrNoSpace) && t.releaseReserve() {
 		// Deleting is how room is made: spend the reserve on it.
+		final = true
 		trash = t.trashName()
 		err = t.commit(ctx, del)
 	}

@@ -27,6 +27,9 @@ type spaceJSON struct {
 	Role  string `json:"role"`
 	Quota int64  `json:"quota"`
 	Used  int64  `json:"used"`
+	// Retained is what the trash and versions hold (trash.go): it counts
+	// against the quota beside Used.
+	Retained int64 `json:"retained"`
 }
 
 // nodeJSON is a file or folder as the API answers it.
@@ -144,7 +147,12 @@ func (h *Handler) handleSpaces(w http.ResponseWriter, r *http.Request) {
 	out := []spaceJSON{}
 	for _, s := range all {
 		if role, ok := roles[s.ID]; ok {
-			out = append(out, spaceJSON{ID: s.ID, Name: s.Name, Role: string(role), Quota: s.QuotaBytes, Used: s.UsedBytes})
+			ret, err := h.tree.Retained(r.Context(), s.ID)
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			out = append(out, spaceJSON{ID: s.ID, Name: s.Name, Role: string(role), Quota: s.QuotaBytes, Used: s.UsedBytes, Retained: ret.Bytes()})
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })

@@ -135,7 +135,7 @@ func (h *Handler) Routes() []api.Route {
 	sp := SpacesPath + "/{space}"
 	admin := auth.ScopeAdmin
 	account := auth.ScopeAccount
-	return []api.Route{
+	return append([]api.Route{
 		{Pattern: "GET /{$}", Handler: h.pages, Surface: api.SurfaceUI, Public: true},
 		{Pattern: "GET /ui", Handler: h.pages, Surface: api.SurfaceUI, Public: true},
 		{Pattern: "GET " + UIPrefix, Handler: h.pages, Surface: api.SurfaceUI, Public: true},
@@ -164,7 +164,7 @@ func (h *Handler) Routes() []api.Route {
 		fn("POST "+AdminPrefix+"spaces", h.admin(h.handleCreateSpace), admin),
 		fn("PATCH "+AdminPrefix+"spaces/{id}", h.admin(h.handleSetQuota), admin),
 		fn("DELETE "+AdminPrefix+"spaces/{id}", h.admin(h.handleDeleteSpace), admin),
-	}
+	}, h.trashRoutes(fn, sp)...) // trash.go
 }
 
 // fail is where the API's errors become answers (api.Write).

@@ -3,6 +3,7 @@
 //
 //   #/spaces               the spaces the user has a role in
 //   #/s/<space>/<path>     a folder
+//   #/trash/<space>        a space's trash (views/trash.js)
 //   #/account              app passwords, password, upload settings
 //   #/phraseanet           commits per target (when targets exist)
 //   #/admin                users, spaces, members, quotas (admins)
@@ -23,6 +24,7 @@ import * as accountView from './views/account.js'
 import * as adminView from './views/admin.js'
 import * as phraseanetView from './views/phraseanet.js'
 import * as searchView from './views/search.js'
+import * as trashView from './views/trash.js'
 
 const SETTINGS = 'wharf.settings'
 
@@ -132,7 +134,7 @@ function drawTop() {
 
 function markCurrent(name) {
   for (const a of top.querySelectorAll('nav a')) {
-    const cur = a.dataset.route === name || (name === 's' && a.dataset.route === 'spaces')
+    const cur = a.dataset.route === name || ((name === 's' || name === 'trash') && a.dataset.route === 'spaces')
     if (cur) a.setAttribute('aria-current', 'page')
     else a.removeAttribute('aria-current')
   }
@@ -162,6 +164,10 @@ async function route(focus = false) {
         } catch {
           args = []
         }
+        break
+      case 'trash':
+        view = trashView
+        args = parts.slice(1, 2).map((p) => { try { return decodeURIComponent(p) } catch { return '' } })
         break
       case 'account':
         view = accountView

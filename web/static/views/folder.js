@@ -9,6 +9,7 @@ import { h, replace, size, date, encPath, parent, base, join, field } from '../d
 import * as dialog from '../dialog.js'
 import { sendDialog } from './phraseanet.js'
 import { shareDialog } from './links.js'
+import { versionsDialog } from './trash.js'
 
 const SORT = 'wharf.sort'
 const writers = new Set(['editor', 'manager'])
@@ -154,6 +155,7 @@ class FolderView {
         h('button', { type: 'button', class: 'primary', onclick: () => this.fileInput.click() }, 'Upload files'),
         h('button', { type: 'button', onclick: () => this.dirInput.click() }, 'Upload folder'),
         h('button', { type: 'button', onclick: () => this.newFolder() }, 'New folder'),
+        h('a', { class: 'button', href: `#/trash/${encodeURIComponent(this.sp.id)}` }, 'Trash'),
         this.fileInput, this.dirInput)
       : h('p', { class: 'muted' }, 'You may look at and download files here; changing them needs the editor role.')
     const zone = h('section', { class: 'dropzone', 'aria-label': 'Files' }, this.list)
@@ -181,6 +183,7 @@ class FolderView {
         btn('Move', () => this.move(sel), n > 0),
         btn('Delete', () => this.remove(sel), n > 0, 'danger'),
       ],
+      btn('Versions', () => versionsDialog(this.sp, join(this.folder, sel[0].name), this.canWrite).then((r) => r && (this.status(`Restored an earlier version of “${sel[0].name}”.`), this.reload())), n === 1 && !anyDir),
       this.targets.length > 0 && btn('Send to Phraseanet', () => this.send(sel), n > 0 && !anyDir),
       this.canWrite && btn(n === 1 ? 'Share…' : 'Share folder…', () => shareDialog(this.sp, n === 1 ? sel[0] : { name: base(this.folder), path: this.folder, dir: true }), n <= 1))
   }
@@ -331,7 +334,7 @@ class FolderView {
     const dirs = sel.filter((n) => n.dir).length
     const what = sel.length === 1 ? `“${sel[0].name}”` : `${sel.length} items`
     const ok = await dialog.confirm(`Delete ${what}?`,
-      dirs ? 'Folders are deleted with everything in them. This cannot be undone.' : 'This cannot be undone.', 'Delete', true)
+      (dirs ? 'Folders are deleted with everything in them. ' : '') + 'Deleted items go to the space’s trash, from where they can be restored.', 'Delete', true)
     if (!ok) return
     let gone = 0
     try {

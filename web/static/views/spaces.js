@@ -17,9 +17,10 @@ export async function render(main) {
 
 // usage shows what a space holds, against its quota when it has one.
 export function usage(s) {
-  if (!s.quota) return h('p', { class: 'muted' }, `${size(s.used || 0)} used`)
+  const kept = s.retained ? ` (+ ${size(s.retained)} in trash and versions)` : ''
+  if (!s.quota) return h('p', { class: 'muted' }, `${size(s.used || 0)} used${kept}`)
   const pct = Math.min(100, Math.round((100 * (s.used || 0)) / s.quota))
   return h('div', { class: 'usage' },
     h('meter', { min: 0, max: s.quota, value: s.used || 0, high: s.quota * 0.9, 'aria-label': `Quota used in ${s.name || s.id}` }),
-    h('span', { class: 'muted' }, `${size(s.used || 0)} of ${size(s.quota)} (${pct}%)`))
+    h('span', { class: 'muted' }, `${size(s.used || 0)} of ${size(s.quota)} (${pct}%)${kept}`))
 }
