@@ -639,6 +639,17 @@ func authzSurfaces() []surface {
 					headers: hdr("Content-Type", "application/json")}
 			})},
 
+		// Signed download URLs authorize by themselves. Before the ack
+		// rows below: an acknowledged commit's frozen files are released,
+		// after which its download URLs answer 404.
+		{name: "signed URL", capability: true, want: row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200},
+			run: req(func(e *authzEnv, a *authzActor) davReq {
+				if a.idx == tampered {
+					return davReq{method: "GET", path: e.tamperedURL}
+				}
+				return davReq{method: "GET", path: e.signedURL}
+			})},
+
 		// Phraseanet's API: AssetToken only.
 		{name: "ph GET asset", want: phAssetID, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "GET", path: "/assets/" + e.asset1}
@@ -658,15 +669,6 @@ func authzSurfaces() []surface {
 		{name: "ph POST commit ack", want: phAsset, run: req(func(e *authzEnv, a *authzActor) davReq {
 			return davReq{method: "POST", path: "/commits/" + e.commit1 + "/ack"}
 		})},
-
-		// Signed download URLs authorize by themselves.
-		{name: "signed URL", capability: true, want: row{200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 200},
-			run: req(func(e *authzEnv, a *authzActor) davReq {
-				if a.idx == tampered {
-					return davReq{method: "GET", path: e.tamperedURL}
-				}
-				return davReq{method: "GET", path: e.signedURL}
-			})},
 
 		// Unauthenticated probes.
 		{name: "OPTIONS dav file", want: nobody, run: fixed(davReq{method: "OPTIONS", path: doc})},
