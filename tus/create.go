@@ -279,6 +279,11 @@ func (h *Handler) checkTarget(ctx context.Context, p *auth.Principal, u *store.U
 	switch {
 	case err == nil && cur.IsDir:
 		return tusError(http.StatusConflict, "%q is a folder", u.Path)
+	case err == nil && p.Link != nil:
+		// A drop link only adds files: whoever holds it must not replace
+		// what is in the folder (the install is conditional too, see
+		// submit).
+		return tusError(http.StatusConflict, "%q exists already: a drop link only adds files, choose another name", path.Base(u.Path))
 	case err == nil:
 		replaced = cur.Size
 	case !errors.Is(err, space.ErrNotFound):
