@@ -338,6 +338,7 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 		Bus:           a.bus,
 		Creator:       a.tus,
 		ChunkDir:      filepath.Join(cfg.Dir, "uploads", "chunks"),
+		MaxChunkBytes: a.tus.MaxPendingBytes(),
 	})
 	if err != nil {
 		return err
