@@ -286,7 +286,9 @@ func (h *Handler) serveListing(w http.ResponseWriter, r *http.Request, l store.L
 	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].IsDir && !nodes[j].IsDir })
 	var es []entry
 	for _, n := range nodes {
-		e := entry{Name: n.Name, Href: url.PathEscape(n.Name), Modified: n.MTime.UTC().Format("2006-01-02 15:04"), IsDir: n.IsDir}
+		// "./": a name such as "https:evil.example" would otherwise be
+		// read as an absolute URL (another site) by the browser.
+		e := entry{Name: n.Name, Href: "./" + url.PathEscape(n.Name), Modified: n.MTime.UTC().Format("2006-01-02 15:04"), IsDir: n.IsDir}
 		if n.IsDir {
 			e.Href += "/"
 		} else {
