@@ -15,8 +15,9 @@ import (
 
 // TestLinkDropNoOverwrite: a drop link only adds files. A stranger holding
 // it cannot replace a file already in the folder (or below it), neither
-// by naming it at creation nor by racing a file of that name in before
-// the upload is installed.
+// by naming it at creation (the upload gets a free name, "name (2).ext",
+// which tells nothing of the folder) nor by racing a file of that name in
+// before the upload is installed.
 func TestLinkDropNoOverwrite(t *testing.T) {
 	in := davServer(t)
 	in.expect(201, davReq{method: "MKCOL", path: "/dav/spaces/files/inbox"})
@@ -40,9 +41,15 @@ func TestLinkDropNoOverwrite(t *testing.T) {
 				"Upload-Offset: 0", "Content-Type: application/offset+octet-stream")
 			body = string(b)
 			t.Logf("PATCH replacing %s: %d %s", name, st, body)
-		} else if st != 409 {
-			t.Errorf("creation over %s through a drop link: %d %s, want 409", name, st, body)
+		} else {
+			t.Errorf("creation over %s through a drop link: %d %s, want 201", name, st, body)
 		}
+	}
+	if _, got := in.expect(200, davReq{method: "GET", path: "/dav/spaces/files/inbox/contract%20(2).pdf"}); got != evil {
+		t.Errorf("the upload named contract.pdf, renamed, holds %q", got)
+	}
+	if _, got := in.expect(200, davReq{method: "GET", path: "/dav/spaces/files/inbox/sub/deep%20(2).txt"}); got != evil {
+		t.Errorf("the upload named sub/deep.txt, renamed, holds %q", got)
 	}
 	if _, got := in.expect(200, davReq{method: "GET", path: "/dav/spaces/files/inbox/contract.pdf"}); got != "the real contract" {
 		t.Errorf("a drop link replaced contract.pdf: it holds %q", got)

@@ -274,16 +274,21 @@ func (h *Handler) checkTarget(ctx context.Context, p *auth.Principal, u *store.U
 	case !parent.IsDir:
 		return tusError(http.StatusConflict, "%q is a file, not a folder", dir)
 	}
+	if p.Link != nil {
+		// A drop link only adds files and shows nothing of its folder:
+		// a name already taken becomes "name (2).ext", and the install
+		// is conditional (submit), so nothing is ever replaced.
+		free, err := h.freeName(ctx, u.SpaceID, u.Path)
+		if err != nil {
+			return err
+		}
+		u.Path = free
+	}
 	var replaced int64
 	cur, err := h.tree.Stat(ctx, u.SpaceID, u.Path)
 	switch {
 	case err == nil && cur.IsDir:
 		return tusError(http.StatusConflict, "%q is a folder", u.Path)
-	case err == nil && p.Link != nil:
-		// A drop link only adds files: whoever holds it must not replace
-		// what is in the folder (the install is conditional too, see
-		// submit).
-		return tusError(http.StatusConflict, "%q exists already: a drop link only adds files, choose another name", path.Base(u.Path))
 	case err == nil:
 		replaced = cur.Size
 	case !errors.Is(err, space.ErrNotFound):
@@ -301,6 +306,31 @@ func (h *Handler) checkTarget(ctx context.Context, p *auth.Principal, u *store.U
 		}
 	}
 	return nil
+}
+
+// freeName returns p, or if a node is there "stem (2).ext", "stem (3).ext"…:
+// the first name free in space spaceID.
+func (h *Handler) freeName(ctx context.Context, spaceID, p string) (string, error) {
+	dir, base := path.Split(p)
+	ext := path.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	if stem == "" {
+		stem, ext = base, ""
+	}
+	for i := 1; i <= 1000; i++ {
+		name := p
+		if i > 1 {
+			name = dir + stem + " (" + strconv.Itoa(i) + ")" + ext
+		}
+		_, err := h.tree.Stat(ctx, spaceID, name)
+		if errors.Is(err, space.ErrNotFound) {
+			return name, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("tus: stat %s/%q: %w", spaceID, name, err)
+		}
+	}
+	return "", tusError(http.StatusConflict, "too many files named %q already", base)
 }
 
 // newID returns a fresh upload id: 128 random bits in hex.
