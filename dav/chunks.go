@@ -34,6 +34,10 @@ import (
 // chunkExpiry is how long a transfer nobody touches is kept.
 const chunkExpiry = 24 * time.Hour
 
+// maxTransfers bounds the transfers one user has at once (each is a
+// folder, and every new transfer sweeps them all for expired ones).
+const maxTransfers = 1000
+
 // validChunkName reports whether s may name a transfer or a chunk: a plain
 // name, no dot first, short.
 func validChunkName(s string) bool {
@@ -91,6 +95,9 @@ func (h *Handler) chunks(w http.ResponseWriter, r *http.Request) (int, error) {
 		h.expireChunks(r)
 		if err := os.MkdirAll(userDir, 0o700); err != nil {
 			return http.StatusInternalServerError, err
+		}
+		if es, err := os.ReadDir(userDir); err == nil && len(es) >= maxTransfers {
+			return http.StatusInsufficientStorage, clientError(fmt.Sprintf("at most %d chunked uploads at once: assemble or delete one first", maxTransfers))
 		}
 		if err := os.Mkdir(dir, 0o700); errors.Is(err, os.ErrExist) {
 			return http.StatusMethodNotAllowed, clientError("the transfer exists")

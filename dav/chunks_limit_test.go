@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -48,5 +49,16 @@ func TestChunksBounded(t *testing.T) {
 	}
 	if w := f.serve(f.h.serveChunks, f.viewer, "PUT", vup+"/1", strings.Repeat("x", 4)); w.Code < 400 {
 		t.Errorf("a viewer's chunk: %d, want a refusal", w.Code)
+	}
+
+	// Empty transfers are bounded too.
+	for i := 0; ; i++ {
+		st := do("MKCOL", up+"many-"+strconv.Itoa(i), "")
+		if st == http.StatusInsufficientStorage {
+			break
+		}
+		if st != http.StatusCreated || i > maxTransfers {
+			t.Fatalf("MKCOL of transfer %d: %d", i, st)
+		}
 	}
 }
