@@ -34,6 +34,10 @@ import (
 // chunkExpiry is how long a transfer nobody touches is kept.
 const chunkExpiry = 24 * time.Hour
 
+// maxTransfers bounds the transfers one user has at once (each is a
+// folder, and every new transfer sweeps them all for expired ones).
+const maxTransfers = 1000
+
 // validChunkName reports whether s may name a transfer or a chunk: a plain
 // name, no dot first, short.
 func validChunkName(s string) bool {
@@ -79,11 +83,21 @@ func (h *Handler) chunks(w http.ResponseWriter, r *http.Request) (int, error) {
 		return http.StatusBadRequest, clientError("bad transfer or chunk name")
 	}
 	dir := filepath.Join(userDir, transfer)
+	if r.Method == "MKCOL" || r.Method == http.MethodPut {
+		// Chunks take disk space before any rule of a space can apply:
+		// only someone who may write somewhere stores them.
+		if status, err := h.writerSomewhere(r, p); status != 0 {
+			return status, err
+		}
+	}
 	switch {
 	case r.Method == "MKCOL" && chunk == "":
 		h.expireChunks(r)
 		if err := os.MkdirAll(userDir, 0o700); err != nil {
 			return http.StatusInternalServerError, err
+		}
+		if es, err := os.ReadDir(userDir); err == nil && len(es) >= maxTransfers {
+			return http.StatusInsufficientStorage, clientError(fmt.Sprintf("at most %d chunked uploads at once: assemble or delete one first", maxTransfers))
 		}
 		if err := os.Mkdir(dir, 0o700); errors.Is(err, os.ErrExist) {
 			return http.StatusMethodNotAllowed, clientError("the transfer exists")
@@ -92,7 +106,7 @@ func (h *Handler) chunks(w http.ResponseWriter, r *http.Request) (int, error) {
 		}
 		return http.StatusCreated, nil
 	case r.Method == http.MethodPut && chunk != "" && chunk != ".file":
-		return h.putChunk(r, dir, chunk)
+		return h.putChunk(r, p.User.ID, userDir, dir, chunk)
 	case r.Method == "PROPFIND":
 		names, err := chunkFiles(dir)
 		if err != nil {
@@ -134,18 +148,42 @@ func statusOfChunkDir(err error) (int, error) {
 	return http.StatusInternalServerError, err
 }
 
+// writerSomewhere answers 403 unless p is an editor of some space.
+func (h *Handler) writerSomewhere(r *http.Request, p *auth.Principal) (int, error) {
+	roles, err := h.auth.SpaceRoles(r.Context(), p)
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	for _, role := range roles {
+		if role.Allows(auth.Editor) {
+			return 0, nil
+		}
+	}
+	return http.StatusForbidden, clientError("you may write to no space: no chunked uploads")
+}
+
 // putChunk stores one chunk, atomically: a chunk cut short is not there.
-func (h *Handler) putChunk(r *http.Request, dir, chunk string) (int, error) {
+// The chunks of user uid (in userDir) hold at most Config.MaxChunkBytes.
+func (h *Handler) putChunk(r *http.Request, uid int64, userDir, dir, chunk string) (int, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return statusOfChunkDir(err)
 	}
+	room, release, err := h.reserveChunk(uid, userDir, filepath.Join(dir, chunk), r.ContentLength)
+	if err != nil {
+		return http.StatusRequestEntityTooLarge, err
+	}
+	defer release()
 	f, err := os.CreateTemp(dir, ".part-*")
 	if err != nil {
 		return http.StatusInternalServerError, err
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
-	n, err := io.Copy(f, r.Body)
+	n, err := io.Copy(f, io.LimitReader(r.Body, room+1))
+	if err == nil && n > room {
+		f.Close()
+		return http.StatusRequestEntityTooLarge, h.chunkRoomError()
+	}
 	if err == nil && r.ContentLength >= 0 && n != r.ContentLength {
 		err = io.ErrUnexpectedEOF
 	}
@@ -167,6 +205,47 @@ func (h *Handler) putChunk(r *http.Request, dir, chunk string) (int, error) {
 	now := h.now()
 	os.Chtimes(dir, now, now) // the transfer is alive
 	return http.StatusCreated, nil
+}
+
+// reserveChunk reserves room for a chunk of size bytes (-1: unknown, then
+// all the room left) that replaces file old, if it exists, among the
+// chunks of user uid in userDir: it returns the bytes the chunk may hold
+// and the function that releases them once the chunk is stored or
+// dropped, or an error when there is no room.
+func (h *Handler) reserveChunk(uid int64, userDir, old string, size int64) (int64, func(), error) {
+	h.chunkMu.Lock()
+	defer h.chunkMu.Unlock()
+	held := h.chunkFlight[uid]
+	// What the user's transfers hold on disk: chunks only (the ".part-"
+	// files being written are counted in chunkFlight).
+	filepath.WalkDir(userDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") && p != old {
+			if fi, err := d.Info(); err == nil {
+				held += fi.Size()
+			}
+		}
+		return nil
+	})
+	room := h.cfg.MaxChunkBytes - held
+	want := size
+	if want < 0 {
+		want = room
+	}
+	if want > room || room <= 0 {
+		return 0, nil, h.chunkRoomError()
+	}
+	h.chunkFlight[uid] += want
+	return want, func() {
+		h.chunkMu.Lock()
+		defer h.chunkMu.Unlock()
+		if h.chunkFlight[uid] -= want; h.chunkFlight[uid] <= 0 {
+			delete(h.chunkFlight, uid)
+		}
+	}, nil
+}
+
+func (h *Handler) chunkRoomError() error {
+	return clientError(fmt.Sprintf("your unassembled chunks may hold %d bytes in all: assemble or delete a transfer first", h.cfg.MaxChunkBytes))
 }
 
 type chunkFile struct {
@@ -215,10 +294,6 @@ func chunkFiles(dir string) ([]chunkFile, error) {
 // assemble answers the MOVE of .file: the chunks, in order, become the
 // body of a PUT on the Destination.
 func (h *Handler) assemble(w http.ResponseWriter, r *http.Request, p *auth.Principal, dir string) (int, error) {
-	cs, err := chunkFiles(dir)
-	if err != nil {
-		return statusOfChunkDir(err)
-	}
 	dst, status, err := h.destination(r, p)
 	if status != 0 {
 		return status, err
@@ -228,6 +303,10 @@ func (h *Handler) assemble(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		return http.StatusForbidden, clientError("the destination cannot be replaced")
 	case !dst.Role.Allows(auth.Editor) || !p.Covers(dst.Space, dst.Path):
 		return http.StatusForbidden, clientError("your role in the destination space does not allow changes")
+	}
+	cs, err := chunkFiles(dir)
+	if err != nil {
+		return statusOfChunkDir(err)
 	}
 	var total int64
 	for _, c := range cs {

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
@@ -70,7 +71,16 @@ type Config struct {
 	// (remote.php/dav/uploads/, see sync.go) until they are assembled. "":
 	// chunked uploads are refused (the capability then must not offer them).
 	ChunkDir string
+	// MaxChunkBytes is how many bytes one user's transfers of chunks may
+	// hold in all, until they are assembled or expire: a chunk that would
+	// go past it is refused (413) and nothing of it is kept. The server
+	// gives it tus's allowance of unfinished uploads
+	// (tus.Handler.MaxPendingBytes). 0: DefaultMaxChunkBytes.
+	MaxChunkBytes int64
 }
+
+// DefaultMaxChunkBytes is Config.MaxChunkBytes's default.
+const DefaultMaxChunkBytes = 10 << 30
 
 // Creator starts a tus upload in directory dir of a space (tus.Handler).
 type Creator interface {
@@ -174,6 +184,10 @@ type Handler struct {
 	locks *LockSystem
 	log   *slog.Logger
 	now   func() time.Time
+	// chunkMu guards chunkFlight: the bytes of chunks being received,
+	// per user id, on top of what their transfers hold on disk.
+	chunkMu     sync.Mutex
+	chunkFlight map[int64]int64
 }
 
 // New checks cfg and returns a Handler.
@@ -184,13 +198,16 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxChunkBytes <= 0 {
+		cfg.MaxChunkBytes = DefaultMaxChunkBytes
+	}
 	if cfg.MaxLockTimeout <= 0 {
 		cfg.MaxLockTimeout = time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, tree: cfg.Tree, auth: cfg.Auth, db: cfg.DB, log: cfg.Logger, now: cfg.Now}
+	h := &Handler{cfg: cfg, tree: cfg.Tree, auth: cfg.Auth, db: cfg.DB, log: cfg.Logger, now: cfg.Now, chunkFlight: map[int64]int64{}}
 	h.locks = newLockSystem(cfg.DB, cfg.MaxLockTimeout, cfg.Now)
 	return h, nil
 }

@@ -165,8 +165,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, l store.Link
 		return
 	}
 	defer f.Close()
-	rg := r.Header.Get("Range")
-	if r.Method == http.MethodGet && (rg == "" || strings.HasPrefix(strings.TrimSpace(rg), "bytes=0-")) {
+	if r.Method == http.MethodGet && !continues(r.Header.Get("Range")) {
 		if !h.charge(w, r, l) {
 			return
 		}
@@ -181,6 +180,20 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, l store.Link
 	hd.Set("Cache-Control", "private, no-cache")
 	hd.Set("Content-Disposition", disposition("inline", n.Name))
 	http.ServeContent(w, r, n.Name, n.MTime, f)
+}
+
+// continues reports whether Range header rg asks for one range starting
+// past the first byte: a download resumed, which is not counted again.
+// Anything else that may reach byte 0 (no Range, a suffix range, several
+// ranges, a start of 0 however written) is a download.
+func continues(rg string) bool {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(rg), "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return false
+	}
+	start, _, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	n, err := strconv.ParseInt(strings.TrimSpace(start), 10, 64)
+	return ok && err == nil && n > 0
 }
 
 // charge counts a download of l; when its limit is reached it answers 410
@@ -286,7 +299,9 @@ func (h *Handler) serveListing(w http.ResponseWriter, r *http.Request, l store.L
 	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].IsDir && !nodes[j].IsDir })
 	var es []entry
 	for _, n := range nodes {
-		e := entry{Name: n.Name, Href: url.PathEscape(n.Name), Modified: n.MTime.UTC().Format("2006-01-02 15:04"), IsDir: n.IsDir}
+		// "./": a name such as "https:evil.example" would otherwise be
+		// read as an absolute URL (another site) by the browser.
+		e := entry{Name: n.Name, Href: "./" + url.PathEscape(n.Name), Modified: n.MTime.UTC().Format("2006-01-02 15:04"), IsDir: n.IsDir}
 		if n.IsDir {
 			e.Href += "/"
 		} else {

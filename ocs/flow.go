@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"html/template"
+	"net"
 	"net/http"
 	"time"
 
@@ -34,11 +35,15 @@ const FlowPath = "/index.php/login/v2"
 const (
 	flowTTL  = 20 * time.Minute
 	maxFlows = 1000
+	// maxFlowsPerAddr bounds the pending flows of one client address, so
+	// that one client cannot take all maxFlows.
+	maxFlowsPerAddr = 20
 )
 
 type flow struct {
 	poll, login string // the two secrets: the client's and the browser's
 	client      string // the client's User-Agent, shown on the page
+	addr        string // the client's address (its host), for maxFlowsPerAddr
 	created     time.Time
 	// Set once the user signed in.
 	user, password string
@@ -61,10 +66,20 @@ func (h *Handler) expire() {
 }
 
 func (h *Handler) handleFlowStart(w http.ResponseWriter, r *http.Request) {
-	f := &flow{poll: newSecret(), login: newSecret(), client: r.UserAgent(), created: h.cfg.Now()}
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	f := &flow{poll: newSecret(), login: newSecret(), client: r.UserAgent(), addr: addr, created: h.cfg.Now()}
 	h.mu.Lock()
 	h.expire()
-	if len(h.flows) >= maxFlows {
+	mine := 0
+	for _, g := range h.flows {
+		if g.addr == addr {
+			mine++
+		}
+	}
+	if len(h.flows) >= maxFlows || mine >= maxFlowsPerAddr {
 		h.mu.Unlock()
 		w.Header().Set("Retry-After", "60")
 		api.Write(w, r, h.log, &api.Error{Status: http.StatusServiceUnavailable, Msg: "too many sign-ins in progress; try again in a minute"})

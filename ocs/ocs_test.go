@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,31 @@ func TestLoginFlow(t *testing.T) {
 	clock.Advance(flowTTL + time.Second)
 	if w := do("GET", login, ""); w.Code != 404 {
 		t.Errorf("expired sign-in page: %d", w.Code)
+	}
+}
+
+// TestLoginFlowPerAddress: one client address cannot hold all the pending
+// sign-ins (maxFlows), which would lock everyone else out of the login
+// flow until they expire.
+func TestLoginFlowPerAddress(t *testing.T) {
+	_, mux, _, _ := newTestHandler(t)
+	start := func(addr string) int {
+		r := httptest.NewRequest("POST", FlowPath, nil)
+		r.RemoteAddr = addr
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		return w.Code
+	}
+	refused := 0
+	for i := range maxFlows {
+		if st := start("192.0.2.7:" + strconv.Itoa(1024+i)); st != 200 {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Errorf("one address started %d sign-ins", maxFlows)
+	}
+	if st := start("198.51.100.1:5555"); st != 200 {
+		t.Errorf("another address's sign-in: %d", st)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/links"
 )
 
 // Limits on what one client may hold of the server: hostile or broken
@@ -223,15 +224,46 @@ func isUpload(r *http.Request) bool {
 // the request gets 429 with Retry-After before its body is read. It runs
 // after requireAuth.
 func (a *app) limitUploads() func(*api.Route, http.Handler) http.Handler {
-	n := a.cfg.UploadsPerUser
-	if n == 0 {
-		n = defaultUploadsPerUser
-	}
-	if n < 0 {
+	g := a.uploadGate()
+	if g == nil {
 		return func(_ *api.Route, next http.Handler) http.Handler { return next }
 	}
-	g := &uploadGate{max: n, running: map[string]int{}}
-	return func(rt *api.Route, next http.Handler) http.Handler { return g.limit(a, rt, n, next) }
+	return func(rt *api.Route, next http.Handler) http.Handler { return g.limit(a, rt, g.max, next) }
+}
+
+// uploadGate is the one gate of uploads in flight per user (nil: no
+// limit), shared by the mux's routes (limitUploads) and the uploads of
+// drop links (gatedLinkUploads), whose principal is known only once the
+// link is resolved, behind a public route.
+func (a *app) uploadGate() *uploadGate {
+	a.gateOnce.Do(func() {
+		n := a.cfg.UploadsPerUser
+		if n == 0 {
+			n = defaultUploadsPerUser
+		}
+		if n > 0 {
+			a.gate = &uploadGate{max: n, running: map[string]int{}}
+		}
+	})
+	return a.gate
+}
+
+// gatedLinkUploads passes the uploads of drop links through the gate of
+// uploads in flight, counted for the link's creator (whose uploads they
+// are, as their bytes in flight are).
+type gatedLinkUploads struct {
+	a    *app
+	next links.Uploads
+}
+
+func (l gatedLinkUploads) ServeLink(w http.ResponseWriter, r *http.Request, p *auth.Principal, base, spaceID, dir, id string) {
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { l.next.ServeLink(w, r, p, base, spaceID, dir, id) })
+	g := l.a.uploadGate()
+	if g == nil || p == nil {
+		serve(w, r)
+		return
+	}
+	g.limit(l.a, nil, g.max, serve).ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
 }
 
 func (g *uploadGate) limit(a *app, rt *api.Route, n int, next http.Handler) http.Handler {
@@ -248,7 +280,7 @@ func (g *uploadGate) limit(a *app, rt *api.Route, n int, next http.Handler) http
 				w.Header().Set("Tus-Resumable", "1.0.0")
 			}
 			a.refuse(w, r, rt, http.StatusTooManyRequests,
-				"too many uploads in progress for "+user+" (at most "+strconv.Itoa(n)+" at once); retry when one has finished")
+				"too many uploads in progress for "+p.Name()+" (at most "+strconv.Itoa(n)+" at once); retry when one has finished")
 			return
 		}
 		defer g.leave(user)

@@ -322,7 +322,7 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 		return err
 	}
 	bg.run(func(ctx context.Context) { a.tus.Run(ctx) })
-	a.links, err = links.New(links.Config{Auth: svc.Auth, Tree: svc.Tree, DB: svc.DB, Uploads: a.tus,
+	a.links, err = links.New(links.Config{Auth: svc.Auth, Tree: svc.Tree, DB: svc.DB, Uploads: gatedLinkUploads{a, a.tus},
 		PublicURL: cfg.PublicURL, Logger: log.With("component", "links")})
 	if err != nil {
 		return err
@@ -342,6 +342,7 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 		Bus:           a.bus,
 		Creator:       a.tus,
 		ChunkDir:      filepath.Join(cfg.Dir, "uploads", "chunks"),
+		MaxChunkBytes: a.tus.MaxPendingBytes(),
 	})
 	if err != nil {
 		return err
@@ -476,6 +477,9 @@ type app struct {
 	// answered before the mux and needs the request's route.
 	mux       *http.ServeMux
 	byPattern map[string]*api.Route
+	// gate is the gate of uploads in flight per user (uploadGate).
+	gateOnce sync.Once
+	gate     *uploadGate
 }
 
 func (a *app) publicURL(addr net.Addr) string {

@@ -274,6 +274,16 @@ func (h *Handler) checkTarget(ctx context.Context, p *auth.Principal, u *store.U
 	case !parent.IsDir:
 		return tusError(http.StatusConflict, "%q is a file, not a folder", dir)
 	}
+	if p.Link != nil {
+		// A drop link only adds files and shows nothing of its folder:
+		// a name already taken becomes "name (2).ext", and the install
+		// is conditional (submit), so nothing is ever replaced.
+		free, err := h.freeName(ctx, u.SpaceID, u.Path)
+		if err != nil {
+			return err
+		}
+		u.Path = free
+	}
 	var replaced int64
 	cur, err := h.tree.Stat(ctx, u.SpaceID, u.Path)
 	switch {
@@ -296,6 +306,31 @@ func (h *Handler) checkTarget(ctx context.Context, p *auth.Principal, u *store.U
 		}
 	}
 	return nil
+}
+
+// freeName returns p, or if a node is there "stem (2).ext", "stem (3).ext"…:
+// the first name free in space spaceID.
+func (h *Handler) freeName(ctx context.Context, spaceID, p string) (string, error) {
+	dir, base := path.Split(p)
+	ext := path.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	if stem == "" {
+		stem, ext = base, ""
+	}
+	for i := 1; i <= 1000; i++ {
+		name := p
+		if i > 1 {
+			name = dir + stem + " (" + strconv.Itoa(i) + ")" + ext
+		}
+		_, err := h.tree.Stat(ctx, spaceID, name)
+		if errors.Is(err, space.ErrNotFound) {
+			return name, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("tus: stat %s/%q: %w", spaceID, name, err)
+		}
+	}
+	return "", tusError(http.StatusConflict, "too many files named %q already", base)
 }
 
 // newID returns a fresh upload id: 128 random bits in hex.

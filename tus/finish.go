@@ -86,6 +86,9 @@ func (h *Handler) submit(ctx context.Context, id string, partials []string) (sto
 		// Made through a drop link: the link is the author (its row
 		// names the creator, who is job.UserID).
 		job.User = "link:" + u.LinkID
+		// A drop link only adds files: a file of the name that arrived
+		// since the creation is not replaced (the job fails instead).
+		job.Put.IfNoneMatch = "*"
 	}
 	if len(partials) == 0 {
 		// The digests cover what WriteChunk saw; only a tail written

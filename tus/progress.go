@@ -16,7 +16,7 @@ func (h *Handler) progressOf(rq *request, rec store.Upload, offset int64) *event
 	}
 	var user string
 	if rq != nil && rq.p != nil {
-		user = rq.p.User.Name
+		user = rq.p.Name() // "link:<id>" through a drop link, as the other events
 	}
 	return h.bus.Progress(events.Event{Space: rec.SpaceID, Path: rec.Path, Upload: rec.ID, User: user,
 		Size: max(rec.Size, 0)}, offset)

@@ -616,3 +616,8 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// MaxPendingBytes is how many bytes one user may hold in unfinished
+// uploads (Config.MaxPendingBytes, its default applied): the server gives
+// WebDAV's chunked uploads the same allowance.
+func (h *Handler) MaxPendingBytes() int64 { return h.maxPending }
