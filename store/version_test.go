@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestVersion: the Version moves with a commit of this DB and with a
+// commit made through another handle on the same file (as the command
+// line, another process, makes them), and stays put otherwise.
+func TestVersion(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	v0, err := db.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v0 == (Version{}) {
+		t.Fatal("Version returned the zero Version")
+	}
+	if _, err := db.Node(ctx, "nope", "x"); err == nil {
+		t.Fatal("found a node in an empty database")
+	}
+	if v, _ := db.Version(ctx); v != v0 {
+		t.Errorf("a read moved the Version: %v -> %v", v0, v)
+	}
+	mkUser := func(d *DB, name string) {
+		t.Helper()
+		err := d.Update(ctx, func(tx *Tx) error {
+			_, err := tx.CreateUser(ctx, User{Name: name, PasswordHash: "x", CreatedAt: time.Unix(1, 0)})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkUser(db, "own")
+	v1, _ := db.Version(ctx)
+	if v1 == v0 {
+		t.Error("a commit of this DB did not move the Version")
+	}
+	mkUser(other, "other")
+	v2, _ := db.Version(ctx)
+	if v2 == v1 {
+		t.Error("a commit through another handle did not move the Version")
+	}
+	if v2.own != v1.own {
+		t.Error("another handle's commit counted as this DB's own")
+	}
+
+	// Many callers at once all get an answer, and the same one while
+	// nothing commits.
+	var wg sync.WaitGroup
+	vs := make([]Version, 64)
+	for i := range vs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := db.Version(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			vs[i] = v
+		}()
+	}
+	wg.Wait()
+	for _, v := range vs {
+		if v != v2 {
+			t.Fatalf("concurrent Version = %v, want %v", v, v2)
+		}
+	}
+}
+
+// BenchmarkVersion: the cost of asking, one caller at a time.
+func BenchmarkVersion(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "w.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	for b.Loop() {
+		if _, err := db.Version(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUserByName: an indexed lookup of one row, for comparison.
+func BenchmarkUserByName(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "w.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(ctx, func(tx *Tx) error {
+		_, err := tx.CreateUser(ctx, User{Name: "u", PasswordHash: "x", CreatedAt: time.Unix(1, 0)})
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := db.UserByName(ctx, "u"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
