@@ -16,6 +16,7 @@ import (
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/internal/api"
+	"github.com/wharfhq/wharf/store"
 )
 
 // routes is the whole HTTP interface: every surface's routes and the
@@ -215,13 +216,16 @@ func (a *app) withOptions(next http.Handler) http.Handler {
 // account password or an app password, or a Bearer token.
 func (a *app) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.svc.Auth.Authenticate(r.Context(), r)
+		// One database Version for the request's cached lookups
+		// (store.NewVersionContext).
+		ctx := store.NewVersionContext(r.Context())
+		p, err := a.svc.Auth.Authenticate(ctx, r)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
 		api.NoteUser(w, p.User.Name)
-		next.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+		next.ServeHTTP(w, r.WithContext(auth.NewContext(ctx, p)))
 	})
 }
 

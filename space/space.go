@@ -109,6 +109,7 @@ type Tree struct {
 	state map[string]*spaceState
 
 	listings *listingCache
+	nodes    *store.VersionCache[nodeKey, Node] // see nodecache.go
 }
 
 // spaceState is what a Tree keeps per open space.
@@ -150,6 +151,7 @@ func New(cfg Config) (*Tree, error) {
 		state:   map[string]*spaceState{},
 
 		listings: newListingCache(maxCachedNodes),
+		nodes:    store.NewVersionCache[nodeKey, Node](maxCachedByPath, nodeMaxAge),
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)

@@ -73,10 +73,25 @@ func (w *watch) close() error {
 }
 
 // Version returns the current Version of the database: its value is read
-// after the call began. Safe for concurrent use; cheap (one small query,
+// after the call began, or, in a context of NewVersionContext, after that
+// context's first call (see there). Safe for concurrent use; cheap (one small query,
 // shared by the callers that arrive while it runs).
 func (db *DB) Version(ctx context.Context) (Version, error) {
 	w := db.watch
+	m := memoFrom(ctx)
+	if m != nil {
+		if v := m.v.Load(); v != nil && v.own == w.own.Load() {
+			return *v, nil
+		}
+	}
+	v, err := w.version(ctx)
+	if m != nil && err == nil {
+		m.v.Store(&v)
+	}
+	return v, err
+}
+
+func (w *watch) version(ctx context.Context) (Version, error) {
 	w.mu.Lock()
 	if !w.running {
 		w.running = true

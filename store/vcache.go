@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// versionMemo holds the Version a request read first, so the several
+// lookups of one request ask the database once.
+type versionMemo struct {
+	v atomic.Pointer[Version]
+}
+
+type versionMemoKey struct{}
+
+// NewVersionContext returns a copy of ctx in which DB.Version answers
+// every call after the first with the first call's Version, as long as
+// this process has committed nothing in between (any commit of this DB,
+// by this request or another, makes the next call read again). The server
+// gives each request such a context: all of a request's reads then see
+// the database as it was at one moment after the request arrived, and a
+// change committed before the request arrived, by any process, is seen.
+func NewVersionContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, versionMemoKey{}, &versionMemo{})
+}
+
+func memoFrom(ctx context.Context) *versionMemo {
+	m, _ := ctx.Value(versionMemoKey{}).(*versionMemo)
+	return m
+}
+
+// VersionCache keeps values read from the database, each labelled with
+// the Version read before it was read, and gives one back only while the
+// database is still at that Version and the value is younger than MaxAge:
+// whoever changes the database, whatever they change, every entry read
+// before is dropped. It is meant for rows read on every request (a
+// credential's principal, a role, a file's index row). Safe for concurrent
+// use.
+type VersionCache[K comparable, V any] struct {
+	max    int
+	maxAge time.Duration
+
+	mu  sync.Mutex
+	ver Version // the Version of every entry in m
+	m   map[K]versionEntry[V]
+}
+
+type versionEntry[V any] struct {
+	v       V
+	expires time.Time
+}
+
+// NewVersionCache returns a cache of at most max entries (past which it
+// starts over empty), each served for at most maxAge.
+func NewVersionCache[K comparable, V any](max int, maxAge time.Duration) *VersionCache[K, V] {
+	return &VersionCache[K, V]{max: max, maxAge: maxAge, m: make(map[K]versionEntry[V])}
+}
+
+// Get returns the value of k if it was put at Version ver less than MaxAge
+// before now.
+func (c *VersionCache[K, V]) Get(k K, ver Version, now time.Time) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var zero V
+	if c.ver != ver || ver == (Version{}) {
+		return zero, false
+	}
+	e, ok := c.m[k]
+	if !ok || !now.Before(e.expires) {
+		return zero, false
+	}
+	return e.v, true
+}
+
+// Put records v, read from the database after Version ver was read.
+// Entries of an older Version are dropped; a Put of an older Version than
+// the entries' is ignored.
+func (c *VersionCache[K, V]) Put(k K, ver Version, now time.Time, v V) {
+	if ver == (Version{}) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ver != ver {
+		if ver.older(c.ver) {
+			return
+		}
+		clear(c.m)
+		c.ver = ver
+	}
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = versionEntry[V]{v: v, expires: now.Add(c.maxAge)}
+}
+
+// older reports whether v was certainly read before o. Both counters only
+// grow, within one process; data_version is per connection and this
+// process reads it on one connection only.
+func (v Version) older(o Version) bool {
+	return v.data < o.data || v.own < o.own
+}
