@@ -16,7 +16,7 @@ import (
 // command line, drops every entry) and for at most freshMaxAge. So a
 // revoked app password or token, a removed user or a lowered role is
 // refused on the first request that begins after the change committed, as
-// without the caches. docs/security.md ("What the server keeps in memory")
+// without the caches. docs/reliability.md ("What the server keeps in memory between requests")
 // gives the reasoning.
 const (
 	freshMaxAge = 30 * time.Second
