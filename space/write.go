@@ -63,6 +63,14 @@ type PutOptions struct {
 	// of what has arrived (events.Progress publishes upload.progress from
 	// it). It is fed as the hashes are, and must not fail.
 	Progress io.Writer
+	// SyncLater makes Stage leave the staged file's fsync to PutFile,
+	// which must be given SyncLater too: it fsyncs the staged files of the
+	// writes it installs together at once, before their renames, so
+	// concurrent small writes share the disk's flushes instead of queueing
+	// one behind the other. A caller that does anything else with the
+	// staged file (Keep, a job that must survive a restart) fsyncs it
+	// first (SyncStaged) or does not set it.
+	SyncLater bool
 }
 
 // Sums are a body's checksums as lowercase hex; SHA1 is "" unless
@@ -163,7 +171,7 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 		// Set the mtime before the final fsync so it is durable with the data.
 		err = os.Chtimes(staged, time.Time{}, mtime)
 	}
-	if err == nil {
+	if err == nil && !o.SyncLater {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -399,7 +407,7 @@ func hashReader(ctx context.Context, r io.Reader) (string, error) {
 // them gets it (see installBatch): the cost under the mutex is two fsyncs
 // (the folder, the index) for all of them rather than for each.
 func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sums Sums, mtime time.Time, o PutOptions) (Node, bool, error) {
-	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o}
+	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o, sync: o.SyncLater}
 	st.qmu.Lock()
 	st.queue = append(st.queue, r)
 	st.qmu.Unlock()
@@ -439,6 +447,8 @@ type installReq struct {
 	sums      Sums
 	mtime     time.Time
 	o         PutOptions
+	sync      bool  // the staged file still needs its fsync (PutOptions.SyncLater)
+	syncErr   error // how that fsync failed
 
 	n       Node
 	created bool
@@ -466,10 +476,15 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			panic(v)
 		}
 	}()
+	syncStaged(batch)
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
 		dirs := map[string]bool{}
 		for _, r := range batch {
+			if r.syncErr != nil {
+				r.err = r.syncErr
+				continue
+			}
 			r.err = tx.Part(r.ctx, func() error {
 				if err := r.ctx.Err(); err != nil {
 					return err
@@ -518,6 +533,38 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			r.n, r.created = Node{}, false
 		}
 	}
+}
+
+// syncStaged fsyncs, all at once, the staged files of batch that still
+// need it, before anything is renamed: each file's bytes are durable
+// before its name in the space can point at them. One that fails fails its
+// write alone.
+func syncStaged(batch []*installReq) {
+	var wg sync.WaitGroup
+	for _, r := range batch {
+		if !r.sync {
+			continue
+		}
+		wg.Go(func() { r.syncErr = SyncStaged(r.staged) })
+	}
+	wg.Wait()
+}
+
+// SyncStaged fsyncs a staged file written with PutOptions.SyncLater, for
+// a caller that keeps it rather than install it with PutFile.
+func SyncStaged(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("space: sync staged file: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("space: sync staged file: %w", err)
+	}
+	return nil
 }
 
 func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, o PutOptions, now time.Time) (n Node, created, exists bool, err error) {
