@@ -56,7 +56,9 @@ type PutOptions struct {
 	// Record, if set, is called inside the transaction that indexes the
 	// file, with its node as indexed: what it writes commits with the
 	// install or not at all (postproc marks its job done this way). An
-	// error undoes the install and is returned (wrapped).
+	// error undoes the install and is returned (wrapped). It must not
+	// change nodes (the listing cache is patched with the installed files
+	// alone, listcache.go).
 	Record func(tx *store.Tx, n Node, created bool) error
 	// Progress, if set, is given the body's bytes by Put and Stage as they
 	// are written to the staging file, after them and in order: a counter
@@ -477,9 +479,14 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 		}
 	}()
 	syncStaged(batch)
+	var genBefore, genAfter int64
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
 		dirs := map[string]bool{}
+		var err error
+		if genBefore, err = tx.SpaceGeneration(context.Background(), spaceID); err != nil {
+			return err
+		}
 		for _, r := range batch {
 			if r.syncErr != nil {
 				r.err = r.syncErr
@@ -520,10 +527,13 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				return err
 			}
 		}
-		return nil
+		genAfter, err = tx.SpaceGeneration(context.Background(), spaceID)
+		return err
 	})
 	if err != nil {
 		failBatch(batch, placed, err)
+	} else {
+		t.patchListings(batch, genBefore, genAfter)
 	}
 	for _, r := range batch {
 		if r.backup != "" {
