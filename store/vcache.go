@@ -10,15 +10,28 @@ import (
 // versionMemo holds the Version a request read first, so the several
 // lookups of one request ask the database once.
 type versionMemo struct {
-	v atomic.Pointer[Version]
+	v atomic.Pointer[memoized]
 }
+
+type memoized struct {
+	v  Version
+	at time.Time
+}
+
+// memoMaxAge bounds how long a request reuses its first Version: the
+// lookups of an ordinary request happen within a millisecond or two, and
+// a long-lived one (an event socket, a long upload) that checks a role or
+// a credential again later must see changes made meanwhile by another
+// process too.
+const memoMaxAge = 20 * time.Millisecond
 
 type versionMemoKey struct{}
 
 // NewVersionContext returns a copy of ctx in which DB.Version answers
 // every call after the first with the first call's Version, as long as
 // this process has committed nothing in between (any commit of this DB,
-// by this request or another, makes the next call read again). The server
+// by this request or another, makes the next call read again) and for at
+// most memoMaxAge. The server
 // gives each request such a context: all of a request's reads then see
 // the database as it was at one moment after the request arrived, and a
 // change committed before the request arrived, by any process, is seen.

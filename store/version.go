@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Version identifies a state of the whole database as seen by this
@@ -79,14 +80,16 @@ func (w *watch) close() error {
 func (db *DB) Version(ctx context.Context) (Version, error) {
 	w := db.watch
 	m := memoFrom(ctx)
+	var now time.Time
 	if m != nil {
-		if v := m.v.Load(); v != nil && v.own == w.own.Load() {
-			return *v, nil
+		now = time.Now()
+		if v := m.v.Load(); v != nil && v.v.own == w.own.Load() && now.Sub(v.at) < memoMaxAge {
+			return v.v, nil
 		}
 	}
 	v, err := w.version(ctx)
 	if m != nil && err == nil {
-		m.v.Store(&v)
+		m.v.Store(&memoized{v: v, at: now})
 	}
 	return v, err
 }

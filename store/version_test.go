@@ -121,3 +121,83 @@ func BenchmarkUserByName(b *testing.B) {
 		}
 	}
 }
+
+// TestVersionContext: in a request's context the first Version is reused,
+// until this process commits or memoMaxAge passes.
+func TestVersionContext(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "w.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	mk := func(d *DB, name string) {
+		t.Helper()
+		err := d.Update(ctx, func(tx *Tx) error {
+			_, err := tx.CreateUser(ctx, User{Name: name, PasswordHash: "x", CreatedAt: time.Unix(1, 0)})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rctx := NewVersionContext(ctx)
+	v1, err := db.Version(rctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk(db, "own")
+	if v, _ := db.Version(rctx); v == v1 {
+		t.Error("a commit of this process did not end the request's Version")
+	}
+	v2, _ := db.Version(rctx)
+	mk(other, "other")
+	time.Sleep(memoMaxAge + 5*time.Millisecond)
+	if v, _ := db.Version(rctx); v == v2 {
+		t.Error("another process's commit not seen after memoMaxAge")
+	}
+}
+
+// TestVersionCache: an entry is served at the Version it was put at only,
+// young enough; a Put of an older Version does not replace newer entries.
+func TestVersionCache(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := NewVersionCache[string, int](2, time.Second)
+	v1 := Version{data: 1, own: 1}
+	v2 := Version{data: 2, own: 1}
+	c.Put("a", v1, now, 1)
+	if got, ok := c.Get("a", v1, now); !ok || got != 1 {
+		t.Errorf("Get(a, v1) = %d, %v; want 1, true", got, ok)
+	}
+	if _, ok := c.Get("a", v2, now); ok {
+		t.Error("an entry of v1 served at v2")
+	}
+	if _, ok := c.Get("a", v1, now.Add(time.Second)); ok {
+		t.Error("an entry served past its max age")
+	}
+	c.Put("b", v2, now, 2)
+	if _, ok := c.Get("a", v1, now); ok {
+		t.Error("v1's entries kept after a Put at v2")
+	}
+	c.Put("c", v1, now, 3) // read before v2: ignored
+	if _, ok := c.Get("c", v1, now); ok {
+		t.Error("a Put of an older Version was kept")
+	}
+	if _, ok := c.Get("b", v2, now); !ok {
+		t.Error("a Put of an older Version dropped the newer entries")
+	}
+	if _, ok := c.Get("x", Version{}, now); ok {
+		t.Error("the zero Version matched")
+	}
+	c.Put("c", v2, now, 3)
+	c.Put("d", v2, now, 4) // full: starts over
+	if _, ok := c.Get("d", v2, now); !ok {
+		t.Error("the last Put is missing")
+	}
+}
