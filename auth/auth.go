@@ -122,6 +122,7 @@ type Service struct {
 	dummy    func() string // a hash verified when a user does not exist, so failures cost the same
 	signKey  []byte
 	verified *verifiedCache
+	fresh    *freshCaches  // credentials and roles as of a store.Epoch (fresh.go)
 	argon    chan struct{} // one slot per argon2id verification running
 	lim      *limiter      // the login throttle (throttle.go)
 	attempts *attempts     // identical password attempts in flight (attempts.go)
@@ -166,6 +167,7 @@ func New(cfg Config) (*Service, error) {
 		now:      cfg.Now,
 		params:   params,
 		verified: newVerifiedCache(),
+		fresh:    newFreshCaches(),
 		argon:    make(chan struct{}, argonSlots),
 		lim:      newLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.FailureDelay),
 		attempts: newAttempts(),

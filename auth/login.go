@@ -216,6 +216,11 @@ func (s *Service) appPasswordLogin(ctx context.Context, name, password string, n
 	if !ok {
 		return nil, nil
 	}
+	v := s.version(ctx)
+	k := s.fresh.credKey("app", strings.ToLower(name), hash)
+	if p := s.cachedPrincipal(k, v, now); p != nil {
+		return p, nil
+	}
 	a, u, err := s.db.AppPasswordByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !asciiEqualFold(u.Name, name) {
 		return nil, nil
@@ -232,7 +237,9 @@ func (s *Service) appPasswordLogin(ctx context.Context, name, password string, n
 		a.LastUsedAt = now
 	}
 	ap := toAppPassword(a)
-	return &Principal{User: toUser(u), Via: ViaAppPassword, AppPassword: &ap}, nil
+	p := &Principal{User: toUser(u), Via: ViaAppPassword, AppPassword: &ap}
+	s.cachePrincipal(k, v, now, p)
+	return p, nil
 }
 
 // argonSlots bounds the argon2id verifications running at once. Each
@@ -304,6 +311,11 @@ func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret stri
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 256 {
 		return nil, s.tokenFailed(addr, now, "not a Wharf token")
 	}
+	v := s.version(ctx)
+	k := s.fresh.credKey("token", "", secret)
+	if p := s.cachedPrincipal(k, v, now); p != nil {
+		return p, nil
+	}
 	st, u, err := s.db.TokenByHash(ctx, sha256Hex(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		s.log.Info("unknown token", "remote_addr", addr)
@@ -323,7 +335,9 @@ func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret stri
 		}
 		t.LastUsedAt = now
 	}
-	return &Principal{User: toUser(u), Via: ViaToken, Token: &t}, nil
+	p := &Principal{User: toUser(u), Via: ViaToken, Token: &t}
+	s.cachePrincipal(k, v, now, p)
+	return p, nil
 }
 
 // tokenFailed counts an unknown token from addr and returns the error to

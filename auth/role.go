@@ -152,14 +152,26 @@ func (s *Service) RoleIn(ctx context.Context, p *Principal, spaceID string) (Rol
 	}
 	role := Manager
 	if !p.User.Admin {
-		r, err := s.db.MemberRole(ctx, spaceID, p.User.ID)
-		if errors.Is(err, store.ErrNotFound) {
+		v := s.version(ctx)
+		k := roleKey{space: spaceID, user: p.User.ID}
+		now := s.now()
+		e, hit := s.fresh.roles.Get(k, v, now)
+		if !hit {
+			r, err := s.db.MemberRole(ctx, spaceID, p.User.ID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				e = roleEntry{}
+			case err != nil:
+				return "", false, fmt.Errorf("auth: role in %q: %w", spaceID, err)
+			default:
+				e = roleEntry{role: Role(r), ok: true}
+			}
+			s.fresh.roles.Put(k, v, now, e)
+		}
+		if !e.ok {
 			return "", false, nil
 		}
-		if err != nil {
-			return "", false, fmt.Errorf("auth: role in %q: %w", spaceID, err)
-		}
-		role = Role(r)
+		role = e.role
 	}
 	role, ok := p.narrow(spaceID, role)
 	return role, ok, nil

@@ -303,6 +303,11 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body
 	if progress != nil {
 		opts.Progress = progress
 	}
+	sub, isSub := h.cfg.Processor.(Submitter)
+	async := isSub && preferAsync(r)
+	// The staged file is fsynced with the others of its install batch
+	// (space.PutOptions.SyncLater), unless a background job keeps it.
+	opts.SyncLater = !async
 	if h.cfg.Processor == nil {
 		n, created, err := h.tree.Put(ctx, res.Space, res.Path, body, opts)
 		endProgress(progress, n.Size, err)
@@ -323,12 +328,12 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body
 	job := postproc.Job{
 		ID: id, Space: res.Space, Path: sf.Path, Staged: sf.Name, Size: sf.Size,
 		SHA256: sf.Sums.SHA256, SHA1: sf.Sums.SHA1, MTime: sf.MTime, Quick: true,
-		Put: space.PutOptions{IfMatch: opts.IfMatch, IfNoneMatch: opts.IfNoneMatch},
+		Put: space.PutOptions{IfMatch: opts.IfMatch, IfNoneMatch: opts.IfNoneMatch, SyncLater: opts.SyncLater},
 	}
 	if p := auth.FromContext(ctx); p != nil {
 		job.UserID, job.User = p.User.ID, p.User.Name
 	}
-	if sub, ok := h.cfg.Processor.(Submitter); ok && preferAsync(r) {
+	if async {
 		// The job must outlive a restart: its bytes leave the staging
 		// files a start cleans up.
 		if job.Staged, err = h.tree.Keep(sf, job.ID); err != nil {

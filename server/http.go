@@ -17,6 +17,7 @@ import (
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/space"
+	"github.com/wharfhq/wharf/store"
 )
 
 // routes is the whole HTTP interface: every surface's routes and the
@@ -216,14 +217,17 @@ func (a *app) withOptions(next http.Handler) http.Handler {
 // account password or an app password, or a Bearer token.
 func (a *app) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.svc.Auth.Authenticate(r.Context(), r)
+		// One database Epoch for the request's cached lookups
+		// (store.NewEpochContext).
+		ctx := store.NewEpochContext(r.Context())
+		p, err := a.svc.Auth.Authenticate(ctx, r)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
 		api.NoteUser(w, p.User.Name)
 		// Who deletes and replaces files, as the trash and versions record it.
-		ctx := space.WithActor(auth.NewContext(r.Context(), p), p.User.Name)
+		ctx = space.WithActor(auth.NewContext(ctx, p), p.User.Name)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

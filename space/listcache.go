@@ -2,6 +2,8 @@ package space
 
 import (
 	"container/list"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -69,4 +71,77 @@ func (c *listingCache) remove(e *list.Element) {
 	l := c.lru.Remove(e).(*listing)
 	delete(c.byDir, l.dir)
 	c.total -= len(l.nodes)
+}
+
+// patchListings keeps the cached listings of the folders a committed
+// install batch wrote into, rather than let the first listing after the
+// change read a large folder again. Inside the batch's transaction the
+// space's generation went from before to after, with nothing else
+// committing in between (the transaction holds the write lock): the
+// changes are exactly the batch's. In a folder D that received files, they
+// are its files' rows (D's own row and those of its ancestors changed too,
+// but they are listed in other folders, whose listings are left to go
+// stale). So a listing of D cached at before, patched with the files,
+// is D's listing at after, unless a file of the batch went deeper below
+// D (then a subfolder of D listed in D changed its ETag): such a D is
+// left alone.
+func (t *Tree) patchListings(batch []*installReq, before, after int64) {
+	byDir := map[int64][]Node{}
+	var dirs []string
+	for _, r := range batch {
+		if r.err != nil {
+			continue
+		}
+		byDir[r.n.ParentID] = append(byDir[r.n.ParentID], r.n)
+		dir, _ := split(r.n.Path)
+		dirs = append(dirs, dir)
+	}
+	for id, nodes := range byDir {
+		dir, _ := split(nodes[0].Path)
+		deeper := slices.ContainsFunc(dirs, func(d string) bool {
+			return d != dir && (dir == "" || strings.HasPrefix(d, dir+"/"))
+		})
+		if deeper {
+			continue
+		}
+		t.listings.patch(id, before, after, nodes)
+	}
+}
+
+// patch replaces the listing of dir cached at generation before, if any,
+// by the same listing with nodes put in (replacing the entries of the same
+// name) labelled after. The old slice is not modified: readers may hold
+// it.
+func (c *listingCache) patch(dir, before, after int64, nodes []Node) {
+	c.mu.Lock()
+	e, ok := c.byDir[dir]
+	if !ok || e.Value.(*listing).gen != before {
+		c.mu.Unlock()
+		return
+	}
+	old := e.Value.(*listing).nodes
+	c.mu.Unlock()
+	patched := make([]Node, len(old), len(old)+len(nodes))
+	copy(patched, old)
+	for _, n := range nodes {
+		i, found := slices.BinarySearchFunc(patched, n.Name, func(m Node, name string) int {
+			return strings.Compare(m.Name, name)
+		})
+		if found {
+			patched[i] = n
+		} else {
+			patched = slices.Insert(patched, i, n)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Still the same listing: put the patched one in its place.
+	if e2, ok := c.byDir[dir]; ok && e2 == e && e.Value.(*listing).gen == before {
+		c.remove(e)
+		c.byDir[dir] = c.lru.PushFront(&listing{dir: dir, gen: after, nodes: patched})
+		c.total += len(patched)
+		for c.total > c.max {
+			c.remove(c.lru.Back())
+		}
+	}
 }

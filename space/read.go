@@ -17,7 +17,7 @@ func (t *Tree) Stat(ctx context.Context, spaceID, p string) (Node, error) {
 	if err != nil {
 		return Node{}, fail(op("stat", spaceID, p), err)
 	}
-	n, err := t.db.Node(ctx, spaceID, p)
+	n, err := t.node(ctx, spaceID, p)
 	if err != nil {
 		return Node{}, fail(op("stat", spaceID, p), err)
 	}
@@ -98,7 +98,12 @@ func (t *Tree) Open(ctx context.Context, spaceID, p string) (*os.File, Node, err
 	// A writer may replace the file between the index read and the open;
 	// retry until the two agree (a writer renames, then commits at once).
 	for attempt := 0; ; attempt++ {
-		n, err := t.db.Node(ctx, spaceID, p)
+		var n Node
+		if attempt == 0 {
+			n, err = t.node(ctx, spaceID, p)
+		} else {
+			n, err = t.db.Node(ctx, spaceID, p)
+		}
 		if err != nil {
 			return nil, Node{}, fail(op("open", spaceID, p), err)
 		}

@@ -113,6 +113,7 @@ type Tree struct {
 	state map[string]*spaceState
 
 	listings *listingCache
+	nodes    *store.EpochCache[nodeKey, Node] // see nodecache.go
 }
 
 // spaceState is what a Tree keeps per open space.
@@ -157,6 +158,7 @@ func New(cfg Config) (*Tree, error) {
 		versionsDir: filepath.Join(dir, "versions"),
 
 		listings: newListingCache(maxCachedNodes),
+		nodes:    store.NewEpochCache[nodeKey, Node](maxCachedByPath, nodeMaxAge),
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)

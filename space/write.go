@@ -57,13 +57,23 @@ type PutOptions struct {
 	// Record, if set, is called inside the transaction that indexes the
 	// file, with its node as indexed: what it writes commits with the
 	// install or not at all (postproc marks its job done this way). An
-	// error undoes the install and is returned (wrapped).
+	// error undoes the install and is returned (wrapped). It must not
+	// change nodes (the listing cache is patched with the installed files
+	// alone, listcache.go).
 	Record func(tx *store.Tx, n Node, created bool) error
 	// Progress, if set, is given the body's bytes by Put and Stage as they
 	// are written to the staging file, after them and in order: a counter
 	// of what has arrived (events.Progress publishes upload.progress from
 	// it). It is fed as the hashes are, and must not fail.
 	Progress io.Writer
+	// SyncLater makes Stage leave the staged file's fsync to PutFile,
+	// which must be given SyncLater too: it fsyncs the staged files of the
+	// writes it installs together at once, before their renames, so
+	// concurrent small writes share the disk's flushes instead of queueing
+	// one behind the other. A caller that does anything else with the
+	// staged file (Keep, a job that must survive a restart) fsyncs it
+	// first (SyncStaged) or does not set it.
+	SyncLater bool
 }
 
 // Sums are a body's checksums as lowercase hex; SHA1 is "" unless
@@ -164,7 +174,7 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 		// Set the mtime before the final fsync so it is durable with the data.
 		err = os.Chtimes(staged, time.Time{}, mtime)
 	}
-	if err == nil {
+	if err == nil && !o.SyncLater {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -400,7 +410,7 @@ func hashReader(ctx context.Context, r io.Reader) (string, error) {
 // them gets it (see installBatch): the cost under the mutex is two fsyncs
 // (the folder, the index) for all of them rather than for each.
 func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sums Sums, mtime time.Time, o PutOptions) (Node, bool, error) {
-	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o}
+	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o, sync: o.SyncLater}
 	st.qmu.Lock()
 	st.queue = append(st.queue, r)
 	st.qmu.Unlock()
@@ -440,6 +450,8 @@ type installReq struct {
 	sums      Sums
 	mtime     time.Time
 	o         PutOptions
+	sync      bool  // the staged file still needs its fsync (PutOptions.SyncLater)
+	syncErr   error // how that fsync failed
 
 	n       Node
 	created bool
@@ -469,11 +481,21 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			panic(v)
 		}
 	}()
+	syncStaged(batch)
+	var genBefore, genAfter int64
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
 		dirs := map[string]bool{}
 		versions := false
+		var err error
+		if genBefore, err = tx.SpaceGeneration(context.Background(), spaceID); err != nil {
+			return err
+		}
 		for _, r := range batch {
+			if r.syncErr != nil {
+				r.err = r.syncErr
+				continue
+			}
 			r.err = tx.Part(r.ctx, func() error {
 				if err := r.ctx.Err(); err != nil {
 					return err
@@ -540,12 +562,17 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			}
 		}
 		if versions {
-			return syncPath(filepath.Join(t.versionsDir, spaceID))
+			if err := syncPath(filepath.Join(t.versionsDir, spaceID)); err != nil {
+				return err
+			}
 		}
-		return nil
+		genAfter, err = tx.SpaceGeneration(context.Background(), spaceID)
+		return err
 	})
 	if err != nil {
 		failBatch(batch, placed, err)
+	} else {
+		t.patchListings(batch, genBefore, genAfter)
 	}
 	for _, r := range batch {
 		if r.err != nil {
@@ -559,6 +586,38 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 		}
 		t.removeRetained(r.purge)
 	}
+}
+
+// syncStaged fsyncs, all at once, the staged files of batch that still
+// need it, before anything is renamed: each file's bytes are durable
+// before its name in the space can point at them. One that fails fails its
+// write alone.
+func syncStaged(batch []*installReq) {
+	var wg sync.WaitGroup
+	for _, r := range batch {
+		if !r.sync {
+			continue
+		}
+		wg.Go(func() { r.syncErr = SyncStaged(r.staged) })
+	}
+	wg.Wait()
+}
+
+// SyncStaged fsyncs a staged file written with PutOptions.SyncLater, for
+// a caller that keeps it rather than install it with PutFile.
+func SyncStaged(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("space: sync staged file: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("space: sync staged file: %w", err)
+	}
+	return nil
 }
 
 func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, o PutOptions, now time.Time) (n Node, created, exists bool, prev Node, err error) {

@@ -81,6 +81,7 @@ type DB struct {
 
 	// wc, rc: prepared statements of the writer and the read pool (stmt.go).
 	wc, rc *stmtCache
+	watch  *watch // see Epoch (epoch.go)
 }
 
 // Reader runs read-only queries, either on the read pool (DB) or inside a
@@ -134,6 +135,11 @@ func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
 	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
 	db.r = r
 	db.rc = newStmtCache(r)
+	if db.watch, err = newWatch(ctx, path); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
 	db.Reader = Reader{q: poolQuerier{db.rc}}
 	return db, nil
 }
@@ -174,6 +180,9 @@ func (db *DB) Close() error {
 	if db.r != nil {
 		errR = db.r.Close()
 	}
+	if db.watch != nil {
+		errR = errors.Join(errR, db.watch.close())
+	}
 	return errors.Join(db.w.Close(), errR)
 }
 
@@ -213,6 +222,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		db.countBusy(err)
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	db.watch.committed()
 	return nil
 }
 

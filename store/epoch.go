@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Epoch identifies a state of the whole database as seen by this
+// process: two Epochs read at different moments are equal only if no
+// transaction committed in between, by this process or by any other (the
+// command line writes the same file). Callers keep rows read after a
+// Epoch in memory labelled with it, and serve them again only while
+// DB.Epoch still returns the same value. The zero Epoch is never
+// returned by DB.Epoch.
+type Epoch struct {
+	data uint64 // PRAGMA data_version of the watch connection
+	own  uint64 // commits of this DB's writer (DB.Update), plus one
+}
+
+// watch reads the version on a connection of its own. SQLite's
+// "PRAGMA data_version" changes on a connection whenever another
+// connection, of this process or of another one, has committed since the
+// connection last asked; in WAL mode it is answered from the shared
+// WAL index (one memory read, no file read). The watch connection never
+// writes, so every commit anywhere moves it. own counts this DB's commits
+// too, a second, independent witness of the writes made here.
+//
+// Reads are shared: a caller needs a value read after it asked (so a
+// commit acknowledged before its request began is seen), and joins the
+// next read to start if one is already running, so under load one query
+// answers many requests.
+type watch struct {
+	db   *sql.DB // one connection, read-only
+	stmt *sql.Stmt
+	own  atomic.Uint64
+
+	mu      sync.Mutex
+	running bool
+	next    *versionRead // waiting for the read after the running one
+}
+
+type versionRead struct {
+	done chan struct{}
+	v    Epoch
+	err  error
+}
+
+func newWatch(ctx context.Context, path string) (*watch, error) {
+	db, err := sql.Open("sqlite", dsn(path, true, busyTimeout))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	stmt, err := db.PrepareContext(ctx, "PRAGMA data_version")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	w := &watch{db: db, stmt: stmt}
+	w.own.Store(1)
+	return w, nil
+}
+
+func (w *watch) close() error {
+	w.stmt.Close()
+	return w.db.Close()
+}
+
+// Epoch returns the current Epoch of the database: its value is read
+// after the call began, or, in a context of NewEpochContext, after that
+// context's first call (see there). Safe for concurrent use; cheap (one small query,
+// shared by the callers that arrive while it runs).
+func (db *DB) Epoch(ctx context.Context) (Epoch, error) {
+	w := db.watch
+	m := memoFrom(ctx)
+	var now time.Time
+	if m != nil {
+		now = time.Now()
+		if v := m.v.Load(); v != nil && v.v.own == w.own.Load() && now.Sub(v.at) < memoMaxAge {
+			return v.v, nil
+		}
+	}
+	v, err := w.version(ctx)
+	if m != nil && err == nil {
+		m.v.Store(&memoized{v: v, at: now})
+	}
+	return v, err
+}
+
+func (w *watch) version(ctx context.Context) (Epoch, error) {
+	w.mu.Lock()
+	if !w.running {
+		w.running = true
+		w.mu.Unlock()
+		r := &versionRead{done: make(chan struct{})}
+		w.read(r)
+		w.finish()
+		return r.v, r.err
+	}
+	// A read is running, but it may have started before this call: wait
+	// for the next one, which starts after it.
+	if w.next == nil {
+		w.next = &versionRead{done: make(chan struct{})}
+	}
+	r := w.next
+	w.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return Epoch{}, ctx.Err()
+	}
+}
+
+// read runs one query for r and wakes its waiters.
+func (w *watch) read(r *versionRead) {
+	own := w.own.Load()
+	var data uint64
+	// Not the caller's context: other callers wait for this read.
+	if err := w.stmt.QueryRowContext(context.Background()).Scan(&data); err != nil {
+		r.err = fmt.Errorf("store: read data version: %w", err)
+	} else {
+		r.v = Epoch{data: data, own: own}
+	}
+	close(r.done)
+}
+
+// finish ends the running read and starts the one waiting, if any.
+func (w *watch) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.next
+	if n == nil {
+		w.running = false
+		return
+	}
+	w.next = nil
+	go func() {
+		w.read(n)
+		w.finish()
+	}()
+}
+
+// committed is called after each commit of this DB's writer (w is nil
+// while Open migrates, before anyone can ask for a Epoch).
+func (w *watch) committed() {
+	if w != nil {
+		w.own.Add(1)
+	}
+}
