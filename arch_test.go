@@ -32,11 +32,11 @@ var layers = [][]string{
 	// the error vocabulary and the route type every surface shares
 	{"internal/api"},
 	{"internal/testenv"}, // the base of package tests: store, auth and the space tree
-	{"space", "auth"},
+	{"space", "auth", "events/natsbus"}, // natsbus: the bus shared through NATS (events only)
 	// the bus and its filters; diskio: the copy loop of uploads and the
 	// atomic write of small files; test support: the real clamd, a
 	// settable clock. None of them imports anything of Wharf.
-	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock"},
+	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock", "internal/natstest"},
 }
 
 func layerOf(pkg string) (int, bool) {

@@ -54,6 +54,10 @@ type Event struct {
 	// subscription's scope (Before matched, the event does not); "" on
 	// the others, which match ("in"). Publish ignores it.
 	Scope string `json:"-"`
+	// Remote is set on an event that a Relay delivered from another
+	// process (Deliver): what only the process where it happened must do
+	// (count it in its metrics, say) skips it. Publish clears it.
+	Remote bool `json:"-"`
 }
 
 // State is what a filter may see of an item before a change: the fields
@@ -129,6 +133,31 @@ type Config struct {
 	// 16 MiB; negative: no log (every since but the latest is too old).
 	LogEvents int
 	LogBytes  int64
+	// Relay, if not nil, shares the Bus's events with other processes
+	// (replicas of a server): Publish hands each event to it instead of
+	// delivering it, and the Relay delivers every process's events, its
+	// own included, in one order to each Bus with Deliver (see Relay).
+	// Nil: the Bus is in-process, and nothing of this applies.
+	Relay Relay
+	// Wait bounds how long Publish waits for the Relay to deliver an event
+	// it has stored, and SubscribeSince for the Relay to deliver up to a
+	// since this Bus has not reached yet (one given by another process).
+	// 0: 5 seconds. Without a Relay it does not apply.
+	Wait time.Duration
+}
+
+// Relay carries the events of several Buses, one per process, through a
+// shared ordered stream (see events/natsbus). It gives each event its Seq,
+// the same in every process, and delivers all the events to each Bus, in
+// Seq order, with Deliver; a loss it knows of (events that left the stream
+// before a Bus read them, an event some process could not store) it tells
+// with Lost.
+type Relay interface {
+	// Send stores e (Time set, Seq zero) in the stream and returns the Seq
+	// it got there. It returns within a bounded time: an error when the
+	// event could not be stored (the stream is unreachable), and Publish
+	// counts the event lost.
+	Send(e *Event) (uint64, error)
 }
 
 // ErrSinceTooOld is returned by SubscribeSince when the events after the
@@ -184,6 +213,15 @@ type Bus struct {
 	// The last upload.progress of each upload (see Progress).
 	markMu sync.Mutex
 	marks  map[string]progressMark
+
+	// With a Relay (see Config.Relay): the relay, the wait bound, and a
+	// channel closed (and replaced) when Deliver moves seq, for those
+	// who wait for it; guarded by pub. lostLocal counts the events Send
+	// could not store.
+	relay     Relay
+	wait      time.Duration
+	moved     chan struct{}
+	lostLocal atomic.Uint64
 }
 
 // index is a snapshot of the open subscriptions, never changed once
@@ -200,7 +238,10 @@ func New() *Bus { return NewBus(Config{}) }
 
 // NewBus returns an empty Bus configured by cfg.
 func NewBus(cfg Config) *Bus {
-	b := &Bus{now: time.Now, logCap: cfg.LogEvents, logMax: cfg.LogBytes}
+	b := &Bus{now: time.Now, logCap: cfg.LogEvents, logMax: cfg.LogBytes, relay: cfg.Relay, wait: cfg.Wait}
+	if b.wait <= 0 {
+		b.wait = 5 * time.Second
+	}
 	if cfg.FirstSeq > 0 {
 		b.seq = cfg.FirstSeq - 1
 		b.last.Store(b.seq)
@@ -226,15 +267,176 @@ func NewBus(cfg Config) *Bus {
 // waiting reader is woken only when its queue was empty (see Ready). For
 // each subscription the authorization check (SubscribeOptions.Allow) runs
 // first and the filter only for the events it allows.
+//
+// With a Relay (Config.Relay), Publish hands e to it and returns once the
+// Relay has stored it and delivered it back to this Bus (see Deliver), or
+// after Config.Wait: e then has the Seq it got in the shared stream. An
+// event the Relay could not store has Seq 0: it is lost, and the
+// subscriptions of this Bus are told so as an overflow would (see Lost),
+// unless it is transient.
 func (b *Bus) Publish(e Event) Event {
+	if e.Time.IsZero() {
+		e.Time = b.now().UTC()
+	}
+	e.Remote = false
+	if b.relay != nil {
+		return b.publishRelayed(e)
+	}
 	b.pub.Lock()
 	defer b.pub.Unlock()
 	b.seq++
 	b.last.Store(b.seq)
 	e.Seq = b.seq
+	return b.deliver(e)
+}
+
+// publishRelayed is Publish through the Relay.
+func (b *Bus) publishRelayed(e Event) Event {
+	e.Seq, e.Scope = 0, ""
+	seq, err := b.relay.Send(&e)
+	if err != nil {
+		if !Transient(e.Type) {
+			b.lostLocal.Add(1)
+			b.pub.Lock()
+			// No seq up to the next one delivered may be a since: the
+			// lost event came after it.
+			b.lost = max(b.lost, b.seq+1)
+			b.overflowAll()
+			b.flush()
+			b.pub.Unlock()
+		}
+		e.Before = nil
+		return e
+	}
+	e.Seq = seq
+	b.waitFor(seq)
+	e.Before = nil
+	return e
+}
+
+// LostLocally is the number of events Publish could not hand to the Relay.
+func (b *Bus) LostLocally() uint64 { return b.lostLocal.Load() }
+
+// waitFor waits, at most Config.Wait, until the Relay has delivered seq,
+// and reports whether it has.
+func (b *Bus) waitFor(seq uint64) bool {
+	var timer *time.Timer
+	for {
+		b.pub.Lock()
+		if b.seq >= seq {
+			b.pub.Unlock()
+			return true
+		}
+		if b.moved == nil {
+			b.moved = make(chan struct{})
+		}
+		moved := b.moved
+		b.pub.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(b.wait)
+			defer timer.Stop()
+		}
+		select {
+		case <-moved:
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// Deliver is how a Relay hands this Bus an event from the shared stream
+// (this process's own, or another's, marked Remote), with its Seq set,
+// in Seq order: the Bus delivers it as Publish does without a Relay. An
+// event whose Seq is not above the last one delivered is a duplicate and
+// is ignored (false). A jump in Seq (more than one above the last) means
+// events this Bus never saw: it tells its subscriptions as Lost does.
+func (b *Bus) Deliver(e Event) bool {
+	b.pub.Lock()
+	defer b.pub.Unlock()
+	if e.Seq <= b.seq {
+		return false
+	}
+	if e.Seq > b.seq+1 && b.seq > 0 {
+		b.lost = max(b.lost, e.Seq-1)
+		b.overflowAll()
+	}
+	b.seq = e.Seq
+	b.last.Store(b.seq)
 	if e.Time.IsZero() {
 		e.Time = b.now().UTC()
 	}
+	e.Scope = ""
+	b.deliver(e)
+	return true
+}
+
+// Lost tells the Bus that the events up to seq are lost to it (the Relay
+// knows of events that some process could not store, or that left the
+// stream unread): a since below seq is too old (SubscribeSince), and every
+// open subscription is told as if it had overflowed (CloseOnOverflow ends
+// it, others count one Dropped). seq is taken as delivered.
+func (b *Bus) Lost(seq uint64) {
+	b.pub.Lock()
+	defer b.pub.Unlock()
+	if seq > b.seq {
+		b.seq = seq
+		b.last.Store(seq)
+	}
+	b.lost = max(b.lost, seq)
+	b.overflowAll()
+	b.flush()
+	b.tick()
+}
+
+// tick wakes those who wait for seq to move; b.pub is held.
+func (b *Bus) tick() {
+	if b.moved != nil {
+		close(b.moved)
+		b.moved = nil
+	}
+}
+
+// overflowAll tells every open subscription that it lost events: those
+// with CloseOnOverflow end, the others count a drop; b.pub is held, the
+// caller flushes.
+func (b *Bus) overflowAll() {
+	x := b.idx.Load()
+	seen := map[*Subscription]bool{}
+	each := func(l []*Subscription) {
+		for _, s := range l {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			s.mu.Lock()
+			if s.ended.Load() {
+				s.mu.Unlock()
+				continue
+			}
+			if s.closeOnOverflow {
+				s.overflowed.Store(true)
+				s.end()
+			}
+			s.mu.Unlock()
+			s.dropped.Add(1)
+			if s.closeOnOverflow {
+				s.signal()
+				b.gone = append(b.gone, s)
+			}
+		}
+	}
+	for _, l := range x.bySpace {
+		each(l)
+	}
+	for _, l := range x.byType {
+		each(l)
+	}
+	each(x.rest)
+}
+
+// deliver records e (Seq and Time set) and offers it to the subscriptions;
+// b.pub is held.
+func (b *Bus) deliver(e Event) Event {
 	e.Scope = ""
 	if e.Before != nil {
 		before := *e.Before
@@ -264,6 +466,7 @@ func (b *Bus) Publish(e Event) Event {
 		b.offer(s, shared)
 	}
 	b.flush()
+	b.tick()
 	e.Before = nil
 	return e
 }
@@ -491,6 +694,11 @@ func (b *Bus) SubscribeWith(o SubscribeOptions) *Subscription {
 func (b *Bus) SubscribeSince(o SubscribeOptions, since uint64) (*Subscription, error) {
 	s := b.newSubscription(o)
 	s.start = since
+	if b.relay != nil && since > b.last.Load() {
+		// A since from another process, which may have delivered it
+		// before this one.
+		b.waitFor(since)
+	}
 	b.pub.Lock()
 	if since < b.lost || since > b.seq {
 		lost, seq := b.lost, b.seq
