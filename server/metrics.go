@@ -107,7 +107,8 @@ func (m *metrics) observeRequest(r *http.Request, surface api.Surface, status in
 // job's creation, which the store knows.
 func (m *metrics) watchJobs(ctx context.Context, bus *events.Bus, db *store.DB) {
 	sub := bus.Subscribe(func(e events.Event) bool {
-		return e.Type == events.ProcessingFinished || e.Type == events.ProcessingAborted
+		// Another replica's jobs are its to count (events shared through NATS).
+		return !e.Remote && (e.Type == events.ProcessingFinished || e.Type == events.ProcessingAborted)
 	}, 256)
 	defer sub.Close()
 	for {

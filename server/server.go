@@ -110,6 +110,10 @@ type Config struct {
 	// redirects to HTTPS and answers ACME HTTP-01 challenges. "": :80 if
 	// it can be bound (a warning if not); "off": none.
 	HTTPListen string
+	// Events is the NATS server (nats://host:4222[?stream=…&subject=…])
+	// through which several replicas share their events (events/natsbus).
+	// "": the events stay in this process.
+	Events string
 	// MetricsListen is an extra listener that serves only /metrics,
 	// without authentication, for a local Prometheus (metrics.go). "":
 	// none; /metrics is then only for instance admins on Listen.
@@ -175,7 +179,13 @@ func Run(ctx context.Context, cfg Config) error {
 	defer ln.Close() // Serve closes it too; a second Close does nothing
 	// With clamd, files found in a space unscanned (installed while no
 	// scanner was configured, restored) are scanned on first exposure.
-	bus := events.NewBus(events.Config{FirstSeq: firstSeq(time.Now())})
+	bus, relay, err := openBus(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if relay != nil {
+		defer relay.Close() // after the workers and requests that publish
+	}
 	var scanner space.Scanner
 	if cfg.Clamd != "" {
 		sc, err := postproc.NewScanner(postproc.ScannerConfig{Clamd: cfg.Clamd, Reject: cfg.Reject,
@@ -195,6 +205,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	app := &app{cfg: cfg, svc: svc, log: log, bus: bus}
 	app.met = newMetrics(svc.DB, log.With("component", "metrics"))
+	app.met.watchRelay(relay)
 
 	// The pipeline, the upload janitor and the Phraseanet workers run on
 	// their own context: they stop after the HTTP server has drained, so
