@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/wharfhq/wharf/internal/natstest"
+)
+
+// TestEventsAcrossReplicas: two wharf servers sharing one nats-server
+// (--events): a subscriber connected to replica B receives, in order, the
+// node events of what WebDAV clients do through replica A, with the seqs A
+// gave them; one that reconnects to A with the seq of the first of them
+// is replayed the others by A with the same seqs; a user without a role in
+// the space hears nothing.
+//
+// Each replica has its own SQLite data directory here (the shared database
+// is another matter): the admin, the space "files" and the users are made
+// the same on both (first start, then the same CLI commands), so that B's
+// check of who may see an event (web.Events: the roles B's database gives
+// for the event's space) answers as one database would.
+func TestEventsAcrossReplicas(t *testing.T) {
+	srv := natstest.Start(t)
+	env := []string{"WHARF_ADMIN_PASSWORD=" + davPW, "WHARF_EVENTS=" + srv.URL()}
+	a, b := start(t, t.TempDir(), env...), start(t, t.TempDir(), env...)
+	for _, in := range []*instance{a, b} {
+		mustWharf(t, in.Data, "reader password 1\n", "user", "add", "alice", "--password-stdin")
+		mustWharf(t, in.Data, "", "space", "grant", "files", "alice", "viewer")
+		mustWharf(t, in.Data, "outsider password 1\n", "user", "add", "olga", "--password-stdin")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	type event struct {
+		Seq                     uint64
+		Type, Space, Path, User string
+	}
+	type answer struct {
+		RequestID string `json:"requestId"`
+		Status    int    `json:"status"`
+		Error     string `json:"error"`
+		Type      string `json:"type"`
+		Event     *event `json:"event"`
+	}
+	dial := func(in *instance, user, pw string) *websocket.Conn {
+		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(in.URL, "http")+"/api/v1/events",
+			&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {auth}}})
+		if err != nil {
+			t.Fatalf("events socket as %s: %v", user, err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
+	}
+	subscribe := func(c *websocket.Conn, filter, since string) {
+		t.Helper()
+		msg := `{"action":"subscribe","requestId":"s","filter":` + filter + since + `}`
+		if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		var ans answer
+		if err := wsjson.Read(ctx, c, &ans); err != nil || ans.RequestID != "s" || ans.Status != 200 {
+			t.Fatalf("subscribe %s: %+v, %v", msg, ans, err)
+		}
+	}
+	read := func(c *websocket.Conn, n int) []event {
+		t.Helper()
+		var got []event
+		for len(got) < n {
+			var ans answer
+			if err := wsjson.Read(ctx, c, &ans); err != nil || ans.Event == nil {
+				t.Fatalf("after %+v: %+v, %v", got, ans, err)
+			}
+			got = append(got, *ans.Event)
+		}
+		return got
+	}
+	const filter = `{"space":"files","type":"node.*","prefix":{"field":"path","value":"album"}}`
+	admin := dial(b, "admin", davPW)
+	subscribe(admin, filter, "")
+	alice := dial(b, "alice", "reader password 1")
+	subscribe(alice, `{"type":"node.*"}`, "")
+	olga := dial(b, "olga", "outsider password 1")
+	subscribe(olga, `{}`, "")
+
+	a.expect(201, davReq{method: "MKCOL", path: "/dav/spaces/files/album/"})
+	a.expect(201, davReq{method: "PUT", path: "/dav/spaces/files/album/a.txt", body: "made through A"})
+	a.expect(201, davReq{method: "MOVE", path: "/dav/spaces/files/album/a.txt", headers: map[string]string{"Destination": a.URL + "/dav/spaces/files/album/b.txt"}})
+	a.expect(204, davReq{method: "DELETE", path: "/dav/spaces/files/album/b.txt"})
+
+	want := []string{"node.created album", "node.created album/a.txt", "node.moved album/b.txt", "node.deleted album/b.txt"}
+	var seqs []uint64
+	for name, c := range map[string]*websocket.Conn{"admin": admin, "alice": alice} {
+		got := read(c, len(want))
+		for i, e := range got {
+			if s := e.Type + " " + e.Path; s != want[i] || e.User != "admin" || e.Space != "files" {
+				t.Fatalf("%s on B: event %d is %q by %q, want %q by admin (all: %+v)", name, i, s, e.User, want[i], got)
+			}
+			if i > 0 && e.Seq <= got[i-1].Seq {
+				t.Fatalf("%s on B: seqs not increasing: %+v", name, got)
+			}
+		}
+		var mine []uint64
+		for _, e := range got {
+			mine = append(mine, e.Seq)
+		}
+		if seqs == nil {
+			seqs = mine
+		} else if fmt.Sprint(mine) != fmt.Sprint(seqs) { // one stream: the same seqs for all
+			t.Fatalf("%s: seqs %v, the other's %v", name, mine, seqs)
+		}
+	}
+
+	// The subscriber moves to replica A with the seq of the first event:
+	// A replays the three others, with the same seqs.
+	again := dial(a, "admin", davPW)
+	subscribe(again, filter, fmt.Sprintf(`,"since":%d`, seqs[0]))
+	for i, e := range read(again, 3) {
+		if s := e.Type + " " + e.Path; s != want[i+1] || e.Seq != seqs[i+1] {
+			t.Fatalf("replayed by A: %q seq %d, want %q seq %d", s, e.Seq, want[i+1], seqs[i+1])
+		}
+	}
+
+	// olga has no role in "files": her socket on B stays silent.
+	quiet, stop := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer stop()
+	var ans answer
+	if err := wsjson.Read(quiet, olga, &ans); err == nil {
+		t.Errorf("a user without a role received %+v", ans)
+	}
+}
