@@ -104,15 +104,16 @@ type Stats struct {
 // Relay is an events.Relay on a NATS JetStream stream. Open makes it and
 // its Bus; Close ends both.
 type Relay struct {
-	cfg     Config
-	stream  string
-	subject string
-	id      string // this replica's, in hdrOrigin
-	log     *slog.Logger
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	bus     *events.Bus
-	msgID   atomic.Uint64
+	cfg      Config
+	stream   string
+	subject  string
+	id       string // this replica's, in hdrOrigin
+	log      *slog.Logger
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	bus      *events.Bus
+	msgID    atomic.Uint64
+	replicas int // of the stream, when Wharf makes it
 
 	mu      sync.Mutex // guards what follows
 	base    uint64     // Seq = base + stream sequence
@@ -143,6 +144,7 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	r := &Relay{cfg: cfg, stream: DefaultStream, subject: DefaultSubject, log: cfg.Logger,
 		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	servers, replicas, err := r.parseURL(cfg.URL)
+	r.replicas = replicas
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +427,7 @@ func (r *Relay) supervise() {
 func (r *Relay) check() {
 	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
 	defer cancel()
-	info, err := r.ensureStream(ctx, 1)
+	info, err := r.ensureStream(ctx, r.replicas)
 	if err != nil {
 		r.log.Warn("events: cannot read the NATS stream", "err", err)
 		return
