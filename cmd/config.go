@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -390,6 +391,23 @@ func secret(name string) bool {
 	return false
 }
 
+// redactURLs masks the passwords of the URLs in s (one, or several
+// separated by commas: --events nats://user:password@host:4222).
+func redactURLs(s string) string {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return s
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				parts[i] = u.Redacted()
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 // print writes the effective configuration of flags as TOML, each value
 // followed by where it came from; secrets are masked, hidden flags shown
 // only when set.
@@ -432,6 +450,8 @@ func (st *configState) print(w io.Writer, cx *cli.Context, flags []cli.Flag) err
 			if s, _ := v.(string); s != "" {
 				v = "********"
 			}
+		} else if s, ok := v.(string); ok {
+			v = redactURLs(s)
 		}
 		var line bytes.Buffer
 		if err := toml.NewEncoder(&line).Encode(map[string]any{name: v}); err != nil {

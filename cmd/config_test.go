@@ -206,3 +206,19 @@ func TestLogJSONUnderSystemd(t *testing.T) {
 		})
 	}
 }
+
+// A URL setting's password (--events nats://user:password@host) is masked
+// by --print-config like the secrets.
+func TestPrintConfigMasksURLPasswords(t *testing.T) {
+	out, _, err := runCLI(t, map[string]string{"WHARF_EVENTS": "nats://wharf:s3cret-pw@nats.internal:4222,nats://wharf:s3cret-pw@nats2.internal:4222"},
+		"--data", t.TempDir(), "serve", "--print-config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "s3cret-pw") {
+		t.Errorf("--print-config shows the NATS password:\n%s", out)
+	}
+	if v, _ := setting(t, out, "events"); !strings.Contains(v, "nats://wharf:xxxxx@nats.internal:4222") {
+		t.Errorf("events = %s", v)
+	}
+}

@@ -202,6 +202,9 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	r.base, r.created = baseOf(info.Created), info.Created
 	bc := cfg.Bus
 	bc.FirstSeq, bc.Relay = r.base+start, r
+	if bc.Wait == 0 {
+		bc.Wait = cfg.Timeout // for its own delivery, and a since ahead
+	}
 	r.bus = events.NewBus(bc)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := r.consume(octx, start); err != nil {
