@@ -76,5 +76,15 @@
 // neither gap nor duplicate, or answers ErrSinceTooOld. Progress publishes
 // upload.progress from the copy of an upload's bytes, rate-limited.
 //
+// # Several processes
+//
+// A Bus made with a Relay (Config.Relay; events/natsbus is the one on
+// NATS JetStream) shares its events with the Buses of other processes:
+// Publish hands the event to the Relay, which stores it in a shared ordered
+// stream and delivers every process's events back to each Bus (Deliver),
+// with the stream's seqs. Losses the Relay knows of (Lost, a jump in seqs,
+// an event it could not store) reach the subscribers as overflows, and
+// the sinces before them are too old: never a silent gap.
+//
 // docs/events.md is the user's guide to all this.
 package events

@@ -275,11 +275,11 @@ func NewBus(cfg Config) *Bus {
 // subscriptions of this Bus are told so as an overflow would (see Lost),
 // unless it is transient.
 func (b *Bus) Publish(e Event) Event {
-	if e.Time.IsZero() {
-		e.Time = b.now().UTC()
-	}
 	e.Remote = false
 	if b.relay != nil {
+		if e.Time.IsZero() {
+			e.Time = b.now().UTC()
+		}
 		return b.publishRelayed(e)
 	}
 	b.pub.Lock()
@@ -287,6 +287,9 @@ func (b *Bus) Publish(e Event) Event {
 	b.seq++
 	b.last.Store(b.seq)
 	e.Seq = b.seq
+	if e.Time.IsZero() {
+		e.Time = b.now().UTC() // under the lock: times in seq order
+	}
 	return b.deliver(e)
 }
 
