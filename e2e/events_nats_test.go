@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +136,21 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	var ans answer
 	if err := wsjson.Read(quiet, olga, &ans); err == nil {
 		t.Errorf("a user without a role received %+v", ans)
+	}
+}
+
+// TestEventsNATSUnreachable: a server told to share its events through a
+// NATS server it cannot reach refuses to start, saying why, rather than
+// serving events no other replica will see.
+func TestEventsNATSUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "serve")
+	cmd.Env = append(cleanEnv(), "WHARF_DATA="+t.TempDir(), "WHARF_LISTEN=127.0.0.1:0",
+		"WHARF_ADMIN_PASSWORD="+davPW, "WHARF_EVENTS=nats://127.0.0.1:1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || !strings.Contains(string(out), "events: NATS nats://127.0.0.1:1") {
+		t.Fatalf("serve with NATS unreachable: %v\n%s", err, out)
 	}
 }
