@@ -154,3 +154,102 @@ func TestEventsNATSUnreachable(t *testing.T) {
 		t.Fatalf("serve with NATS unreachable: %v\n%s", err, out)
 	}
 }
+
+// TestEventsNATSRestart: NATS killed while two replicas serve. An upload
+// through replica A still succeeds, in bounded time; its events are lost,
+// and said so: A's subscriber is told overflow at once, B's once NATS is
+// back (A's marker in the stream); then events flow again from A to B.
+func TestEventsNATSRestart(t *testing.T) {
+	srv := natstest.Start(t)
+	env := []string{"WHARF_ADMIN_PASSWORD=" + davPW, "WHARF_EVENTS=" + srv.URL()}
+	a, b := start(t, t.TempDir(), env...), start(t, t.TempDir(), env...)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	type answer struct {
+		RequestID string `json:"requestId"`
+		Status    int    `json:"status"`
+		Type      string `json:"type"`
+		Event     *struct{ Type, Path string }
+	}
+	dial := func(in *instance) *websocket.Conn {
+		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+davPW))
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(in.URL, "http")+"/api/v1/events",
+			&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {auth}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		if err := c.Write(ctx, websocket.MessageText, []byte(`{"action":"subscribe","requestId":"s","filter":{"space":"files"}}`)); err != nil {
+			t.Fatal(err)
+		}
+		var ans answer
+		if err := wsjson.Read(ctx, c, &ans); err != nil || ans.Status != 200 {
+			t.Fatalf("subscribe: %+v, %v", ans, err)
+		}
+		return c
+	}
+	// untilOverflow reads c until its overflow, failing on any event of
+	// path (one that should have been lost).
+	untilOverflow := func(name string, c *websocket.Conn, lostPath string) {
+		t.Helper()
+		for {
+			var ans answer
+			if err := wsjson.Read(ctx, c, &ans); err != nil {
+				t.Fatalf("%s: no overflow: %v", name, err)
+			}
+			if ans.Type == "overflow" {
+				return
+			}
+			if ans.Event != nil && ans.Event.Path == lostPath {
+				t.Fatalf("%s: received %+v, published while NATS was down", name, ans.Event)
+			}
+		}
+	}
+	onA, onB := dial(a), dial(b)
+
+	srv.Kill()
+	t0 := time.Now()
+	a.expect(201, davReq{method: "PUT", path: "/dav/spaces/files/while-down.txt", body: "NATS is down"})
+	if d := time.Since(t0); d > 20*time.Second {
+		t.Errorf("a PUT with NATS down took %v", d)
+	}
+	untilOverflow("A", onA, "while-down.txt")
+
+	srv.Restart()
+	untilOverflow("B", onB, "while-down.txt")
+
+	// Events flow again (a publish may still fail while A reconnects,
+	// told by an overflow: then subscribe again and retry).
+	onB = dial(b)
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatal("no event from A on B after NATS's restart")
+		}
+		p := fmt.Sprintf("after-%d.txt", i)
+		a.expect(201, davReq{method: "PUT", path: "/dav/spaces/files/" + p, body: "NATS is back"})
+		if heard(ctx, onB, p) {
+			break
+		}
+		onB.CloseNow()
+		onB = dial(b)
+	}
+}
+
+// heard reads c until the node.created of path (true), an overflow or 10
+// seconds (false; c is then unusable).
+func heard(ctx context.Context, c *websocket.Conn, path string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		var ans struct {
+			Type  string
+			Event *struct{ Type, Path string }
+		}
+		if err := wsjson.Read(ctx, c, &ans); err != nil || ans.Type == "overflow" {
+			return false
+		}
+		if ans.Event != nil && ans.Event.Type == "node.created" && ans.Event.Path == path {
+			return true
+		}
+	}
+}
