@@ -32,7 +32,8 @@ var layers = [][]string{
 	// the error vocabulary and the route type every surface shares
 	{"internal/api"},
 	{"internal/testenv"}, // the base of package tests: store, auth and the space tree
-	{"space", "auth", "events/natsbus"}, // natsbus: the bus shared through NATS (events only)
+	// natsbus: the bus shared by replicas through NATS (imports events only)
+	{"space", "auth", "events/natsbus"},
 	// the bus and its filters; diskio: the copy loop of uploads and the
 	// atomic write of small files; test support: the real clamd, a
 	// settable clock. None of them imports anything of Wharf.
