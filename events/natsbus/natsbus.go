@@ -102,7 +102,8 @@ type Stats struct {
 }
 
 // Relay is an events.Relay on a NATS JetStream stream. Open makes it and
-// its Bus; Close ends both.
+// its Bus; the caller closes it (Close) after the last Publish. Its
+// methods are safe for concurrent use.
 type Relay struct {
 	cfg      Config
 	stream   string
@@ -123,9 +124,10 @@ type Relay struct {
 
 	pending atomic.Uint64 // lost events not yet told in a marker
 	away    atomic.Int64  // when the connection was lost (Unix ns)
+	back    atomic.Int64  // when it came back
 	kick    chan struct{} // wakes the supervisor (a reconnect)
-	ctx     context.Context
-	cancel  context.CancelFunc
+	stop    chan struct{} // closed by Close
+	closing sync.Once
 	done    chan struct{}
 
 	published, failed, delivered, lostMarked, resets atomic.Uint64
@@ -165,6 +167,7 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
+			r.back.Store(time.Now().UnixNano())
 			r.log.Info("events: reconnected to NATS", "server", c.ConnectedUrlRedacted())
 			select {
 			case r.kick <- struct{}{}:
@@ -206,9 +209,9 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 		bc.Wait = cfg.Timeout // for its own delivery, and a since ahead
 	}
 	r.bus = events.NewBus(bc)
-	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.stop = make(chan struct{})
 	if err := r.consume(octx, start); err != nil {
-		r.cancel()
+		close(r.stop)
 		r.nc.Close()
 		return nil, err
 	}
@@ -226,6 +229,8 @@ func Open(ctx context.Context, cfg Config) (*Relay, error) {
 	return r, nil
 }
 
+var _ events.Relay = (*Relay)(nil)
+
 // Bus is the Bus the Relay feeds.
 func (r *Relay) Bus() *events.Bus { return r.bus }
 
@@ -238,15 +243,17 @@ func (r *Relay) Stats() Stats {
 // Close stops consuming and closes the connection (after a marker of the
 // events lost, if NATS is there to take it).
 func (r *Relay) Close() error {
-	r.cancel()
-	<-r.done
-	r.mu.Lock()
-	if r.cc != nil {
-		r.cc.Stop()
-	}
-	r.mu.Unlock()
-	r.tellLost()
-	r.nc.Close()
+	r.closing.Do(func() {
+		close(r.stop)
+		<-r.done
+		r.mu.Lock()
+		if r.cc != nil {
+			r.cc.Stop()
+		}
+		r.mu.Unlock()
+		r.tellLost()
+		r.nc.Close()
+	})
 	return nil
 }
 
@@ -413,7 +420,7 @@ func (r *Relay) supervise() {
 	defer t.Stop()
 	for {
 		select {
-		case <-r.ctx.Done():
+		case <-r.stop:
 			return
 		case <-r.kick:
 		case <-t.C:
@@ -428,7 +435,7 @@ func (r *Relay) supervise() {
 
 // check compares the stream with the one consumed.
 func (r *Relay) check() {
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()
 	info, err := r.ensureStream(ctx, r.replicas)
 	if err != nil {
@@ -472,9 +479,6 @@ func (r *Relay) tellLost() {
 
 // Send stores e in the stream (events.Relay).
 func (r *Relay) Send(e *events.Event) (uint64, error) {
-	if err := r.connected(); err != nil {
-		return 0, r.lose(e, err)
-	}
 	data, err := json.Marshal(wireOf(e))
 	if err != nil {
 		return 0, r.lose(e, err)
@@ -483,9 +487,12 @@ func (r *Relay) Send(e *events.Event) (uint64, error) {
 	m.Data = data
 	m.Header.Set(hdrOrigin, r.id)
 	id := r.id + "." + strconv.FormatUint(r.msgID.Add(1), 10)
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()
 	for {
+		if err := r.connected(); err != nil {
+			return 0, r.lose(e, err)
+		}
 		ack, err := r.js.PublishMsg(ctx, m, jetstream.WithMsgID(id), jetstream.WithExpectStream(r.stream))
 		if err == nil {
 			r.mu.Lock()
@@ -494,9 +501,13 @@ func (r *Relay) Send(e *events.Event) (uint64, error) {
 			r.published.Add(1)
 			return base + ack.Sequence, nil
 		}
-		// No responders: the stream's leader is changing, or JetStream
-		// is restarting; the same id is stored once.
-		if !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) || ctx.Err() != nil {
+		// Tried again, with the same id (stored once), until the bound:
+		// when the connection has just dropped (connected then waits
+		// for it), or no one answered (the stream's leader is changing,
+		// JetStream is restarting).
+		again := r.nc.Status() != nats.CONNECTED || errors.Is(err, nats.ErrReconnectBufExceeded) ||
+			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+		if !again || ctx.Err() != nil {
 			return 0, r.lose(e, err)
 		}
 		select {
@@ -519,12 +530,19 @@ func (r *Relay) connected() error {
 		if st != nats.RECONNECTING && st != nats.CONNECTING {
 			return fmt.Errorf("NATS connection %s", st)
 		}
-		if time.Since(time.Unix(0, r.away.Load())) >= r.cfg.Timeout {
+		away := r.away.Load()
+		if away <= r.back.Load() {
+			// The disconnection's handler has not run yet: it is now.
+			now := time.Now().UnixNano()
+			r.away.CompareAndSwap(away, now)
+			away = now
+		}
+		if time.Since(time.Unix(0, away)) >= r.cfg.Timeout {
 			return fmt.Errorf("NATS unreachable for more than %v", r.cfg.Timeout)
 		}
 		select {
-		case <-r.ctx.Done():
-			return r.ctx.Err()
+		case <-r.stop:
+			return errors.New("closed")
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -286,19 +286,23 @@ func TestStreamMadeAgain(t *testing.T) {
 }
 
 func TestParseURL(t *testing.T) {
-	for _, c := range []struct{ in, err string }{
-		{"nats://127.0.0.1:4222", ""},
-		{"nats://a:4222,nats://b:4222?stream=EV&subject=acme.wharf&replicas=3", ""},
-		{"http://127.0.0.1:4222", "want nats://"},
-		{"nats://127.0.0.1:4222?stream=a.b", "stream="},
-		{"nats://127.0.0.1:4222?color=red", "unknown NATS URL option"},
-		{"", "empty"},
+	for _, c := range []struct{ name, in, err string }{
+		{"one", "nats://127.0.0.1:4222", ""},
+		{"cluster and options", "nats://a:4222,nats://b:4222?stream=EV&subject=acme.wharf&replicas=3", ""},
+		{"credentials", "nats://wharf:pw@127.0.0.1:4222", ""},
+		{"scheme", "http://127.0.0.1:4222", "want nats://"},
+		{"stream name", "nats://127.0.0.1:4222?stream=a.b", "stream="},
+		{"replicas", "nats://127.0.0.1:4222?replicas=9", "replicas="},
+		{"unknown option", "nats://127.0.0.1:4222?color=red", "unknown NATS URL option"},
+		{"empty", "", "empty"},
 	} {
-		r := &Relay{}
-		_, _, err := r.parseURL(c.in)
-		if (err == nil) != (c.err == "") || err != nil && !contains(err.Error(), c.err) {
-			t.Errorf("%q: %v, want %q", c.in, err, c.err)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			r := &Relay{}
+			_, _, err := r.parseURL(c.in)
+			if (err == nil) != (c.err == "") || err != nil && !contains(err.Error(), c.err) {
+				t.Errorf("%q: %v, want %q", c.in, err, c.err)
+			}
+		})
 	}
 }
 
