@@ -202,6 +202,10 @@ type file struct {
 
 func (f *file) Info() blob.Info { return f.info }
 
+// OSFile is the open file itself, for the sendfile fast path of
+// http.ServeContent, which needs an *os.File (a wrapper hides it).
+func (f *file) OSFile() *os.File { return f.File }
+
 // Open implements blob.Store.
 func (s *Store) Open(ctx context.Context, key string) (blob.Reader, error) {
 	p, err := s.path(key)

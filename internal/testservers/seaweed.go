@@ -159,7 +159,7 @@ func moduleRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("Wharf's go.mod not found above the working directory")
+			return "", errors.New("no go.mod of module github.com/wharfhq/wharf above the working directory")
 		}
 		dir = parent
 	}
