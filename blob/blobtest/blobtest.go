@@ -492,16 +492,20 @@ func testCancelMidPut(t *testing.T, s blob.Backend, _ func() blob.Backend) {
 
 func testWrongSize(t *testing.T, s blob.Backend, _ func() blob.Backend) {
 	ctx := ctxT(t)
-	if _, err := s.Put(ctx, "size/short", strings.NewReader("12345"), 10); err == nil {
-		t.Fatal("a put of 5 bytes declared 10 succeeded")
+	// A seekable reader (a buffer, a file) and a stream (a request body).
+	for name, wrap := range map[string]func(string) io.Reader{
+		"seeker": func(s string) io.Reader { return strings.NewReader(s) },
+		"stream": func(s string) io.Reader { return io.MultiReader(strings.NewReader(s)) },
+	} {
+		for _, c := range []struct{ key, body string }{{"short", "12345"}, {"long", "0123456789abcdef"}} {
+			key := "size/" + name + "/" + c.key
+			if _, err := s.Put(ctx, key, wrap(c.body), 10); err == nil {
+				t.Fatalf("%s: a put of %d bytes declared 10 succeeded", key, len(c.body))
+			}
+			_, err := s.Stat(ctx, key)
+			notFound(t, key+" after a put of the wrong size", err)
+		}
 	}
-	_, err := s.Stat(ctx, "size/short")
-	notFound(t, "after a short put", err)
-	if _, err := s.Put(ctx, "size/long", strings.NewReader("0123456789abcdef"), 10); err == nil {
-		t.Fatal("a put of 16 bytes declared 10 succeeded")
-	}
-	_, err = s.Stat(ctx, "size/long")
-	notFound(t, "after a long put", err)
 }
 
 // upload writes b to a new upload in writes of the given sizes, checking

@@ -173,6 +173,22 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	return m, err
 }
 
+// remaining is how many bytes a seeker holds past its position.
+func remaining(rs io.Seeker) (int64, error) {
+	cur, err := rs.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	end, err := rs.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := rs.Seek(cur, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return end - cur, nil
+}
+
 // Put implements blob.Store: one PUT, or minio-go's multipart upload for
 // large or unknown sizes; either way S3 shows the object only once whole.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (blob.Info, error) {
@@ -187,7 +203,20 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (b
 	}
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: uint64(ps)}
 	if size >= 0 {
-		r = &exactReader{r: r, n: size}
+		if rs, ok := r.(io.ReadSeeker); ok {
+			// A file or a buffer: its length is checked first, and it goes
+			// to minio-go as it is, which then sends parts in parallel
+			// (ReadAt) and hashes them without a copy.
+			left, err := remaining(rs)
+			if err != nil {
+				return blob.Info{}, fmt.Errorf("blob/s3: put %q: %w", key, err)
+			}
+			if left != size {
+				return blob.Info{}, fmt.Errorf("blob/s3: put %q: the reader holds %d bytes, declared %d", key, left, size)
+			}
+		} else {
+			r = &exactReader{r: r, n: size}
+		}
 	}
 	ui, err := s.c.PutObject(ctx, s.cfg.Bucket, s.name(key), r, size, opts)
 	if err != nil {
@@ -211,103 +240,138 @@ func (s *Store) Stat(ctx context.Context, key string) (blob.Info, error) {
 	return toInfo(key, oi), nil
 }
 
-// reader is a blob.Reader over minio-go's Object, which turns Seek + Read
-// and ReadAt into ranged GETs, each pinned with If-Match to the ETag
-// opened.
+// reader is a blob.Reader: Open's GET gives the object's Info and the
+// first stream; a Read at another position (after a Seek) and each ReadAt
+// is a ranged GET carrying If-Match with the ETag opened, so that a
+// replaced object gives ErrChanged, never a mix. Seek costs no request.
+// Later requests run on the context Open was given (a reader lives within
+// one request).
 type reader struct {
-	o    *minio.Object
-	info blob.Info
+	s       *Store
+	ctx     context.Context
+	info    blob.Info
+	pos     int64
+	body    io.ReadCloser // the current stream, at bodyPos; nil: none
+	bodyPos int64
 }
 
 func (r *reader) Info() blob.Info { return r.info }
 
+// get opens a ranged GET of [off, end] (end < 0: to the object's end),
+// pinned to the version opened.
+func (r *reader) get(off, end int64) (io.ReadCloser, error) {
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetMatchETag(r.info.ETag); err != nil {
+		return nil, err
+	}
+	if end < 0 {
+		end = r.info.Size - 1
+	}
+	if err := opts.SetRange(off, end); err != nil {
+		return nil, err
+	}
+	body, _, _, err := r.s.core.GetObject(r.ctx, r.s.cfg.Bucket, r.s.name(r.info.Key), opts)
+	if err != nil {
+		return nil, mapErr("read", r.info.Key, err)
+	}
+	return body, nil
+}
+
 func (r *reader) Read(p []byte) (int, error) {
-	n, err := r.o.Read(p)
-	if err != nil && err != io.EOF {
+	if r.pos >= r.info.Size {
+		return 0, io.EOF
+	}
+	if r.body != nil && r.bodyPos != r.pos {
+		r.body.Close()
+		r.body = nil
+	}
+	if r.body == nil {
+		body, err := r.get(r.pos, -1)
+		if err != nil {
+			return 0, err
+		}
+		r.body, r.bodyPos = body, r.pos
+	}
+	n, err := r.body.Read(p)
+	r.pos += int64(n)
+	r.bodyPos = r.pos
+	switch {
+	case err == io.EOF && r.pos < r.info.Size:
+		err = fmt.Errorf("blob/s3: read %q: %w", r.info.Key, io.ErrUnexpectedEOF)
+	case err != nil && err != io.EOF:
 		err = mapErr("read", r.info.Key, err)
 	}
 	return n, err
 }
 
+// ReadAt is safe for concurrent use: each call is its own request.
 func (r *reader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("blob/s3: read %q: negative offset", r.info.Key)
+	}
 	if off >= r.info.Size {
 		return 0, io.EOF
 	}
-	n, err := r.o.ReadAt(p, off)
-	if err != nil && err != io.EOF {
-		err = mapErr("read", r.info.Key, err)
+	if len(p) == 0 {
+		return 0, nil
 	}
-	return n, err
+	want := min(int64(len(p)), r.info.Size-off)
+	body, err := r.get(off, off+want-1)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	n, err := io.ReadFull(body, p[:want])
+	if err != nil {
+		return n, mapErr("read", r.info.Key, err)
+	}
+	if want < int64(len(p)) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 func (r *reader) Seek(off int64, whence int) (int64, error) {
-	// Seek is answered from the Info opened, so that ServeContent's
-	// Seek(0, SeekEnd) costs no request.
 	var abs int64
 	switch whence {
 	case io.SeekStart:
 		abs = off
+	case io.SeekCurrent:
+		abs = r.pos + off
 	case io.SeekEnd:
 		abs = r.info.Size + off
-	case io.SeekCurrent:
-		cur, err := r.o.Seek(0, io.SeekCurrent)
-		if err != nil {
-			return 0, mapErr("seek", r.info.Key, err)
-		}
-		abs = cur + off
 	default:
-		return 0, fmt.Errorf("blob/s3: seek: bad whence %d", whence)
+		return 0, fmt.Errorf("blob/s3: seek %q: bad whence %d", r.info.Key, whence)
 	}
 	if abs < 0 {
 		return 0, fmt.Errorf("blob/s3: seek %q: negative position", r.info.Key)
 	}
-	if abs >= r.info.Size {
-		// minio-go refuses to seek past the end; reads there are EOF.
-		if _, err := r.o.Seek(r.info.Size, io.SeekStart); err != nil && r.info.Size > 0 {
-			return 0, mapErr("seek", r.info.Key, err)
-		}
-		return abs, nil
-	}
-	if _, err := r.o.Seek(abs, io.SeekStart); err != nil {
-		return 0, mapErr("seek", r.info.Key, err)
-	}
+	r.pos = abs
 	return abs, nil
 }
 
-func (r *reader) Close() error { return r.o.Close() }
+func (r *reader) Close() error {
+	if r.body != nil {
+		err := r.body.Close()
+		r.body = nil
+		return err
+	}
+	return nil
+}
 
-// Open implements blob.Store: a Stat (ErrNotFound now rather than at the
-// first Read), then reads pinned to the ETag it saw.
+// Open implements blob.Store: one GET, whose answer is the Info (and
+// ErrNotFound now rather than at the first Read) and the stream the first
+// Read continues.
 func (s *Store) Open(ctx context.Context, key string) (blob.Reader, error) {
-	in, err := s.Stat(ctx, key)
-	if err != nil {
+	if err := blob.CheckKey(key); err != nil {
 		return nil, err
 	}
-	opts := minio.GetObjectOptions{}
-	if err := opts.SetMatchETag(in.ETag); err != nil {
-		return nil, fmt.Errorf("blob/s3: open %q: %w", key, err)
-	}
-	o, err := s.c.GetObject(ctx, s.cfg.Bucket, s.name(key), opts)
+	body, oi, _, err := s.core.GetObject(ctx, s.cfg.Bucket, s.name(key), minio.GetObjectOptions{})
 	if err != nil {
 		return nil, mapErr("open", key, err)
 	}
-	if in.Size == 0 {
-		// Nothing to read: answer EOF without a request.
-		o.Close()
-		return &emptyReader{info: in}, nil
-	}
-	return &reader{o: o, info: in}, nil
+	return &reader{s: s, ctx: ctx, info: toInfo(key, oi), body: body}, nil
 }
-
-type emptyReader struct {
-	info blob.Info
-}
-
-func (e *emptyReader) Info() blob.Info                      { return e.info }
-func (e *emptyReader) Read([]byte) (int, error)             { return 0, io.EOF }
-func (e *emptyReader) ReadAt([]byte, int64) (int, error)    { return 0, io.EOF }
-func (e *emptyReader) Seek(off int64, w int) (int64, error) { return max(off, 0), nil }
-func (e *emptyReader) Close() error                         { return nil }
 
 // Delete implements blob.Store (S3's DELETE of a missing key succeeds).
 func (s *Store) Delete(ctx context.Context, key string) error {
