@@ -153,6 +153,33 @@ func TestS3Specific(t *testing.T) {
 		}
 	})
 
+	t.Run("ReadsPinnedToTheVersionOpened", func(t *testing.T) {
+		s := open(t, next())
+		if _, err := s.Put(ctx, "pinned", strings.NewReader("old old old"), 11); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Open(ctx, "pinned")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := s.Put(ctx, "pinned", strings.NewReader("new new new"), 11); err != nil {
+			t.Fatal(err)
+		}
+		// The server honours If-Match: the old version is gone, and the
+		// reader says so instead of reading the new bytes.
+		p := make([]byte, 3)
+		if n, err := r.ReadAt(p, 4); !errors.Is(err, blob.ErrChanged) {
+			t.Fatalf("ReadAt after an overwrite: %q, %v; want ErrChanged", p[:n], err)
+		}
+		if _, err := r.Seek(8, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.Read(p); !errors.Is(err, blob.ErrChanged) {
+			t.Fatalf("Read after a Seek and an overwrite: %q, %v; want ErrChanged", p[:n], err)
+		}
+	})
+
 	t.Run("MissingBucket", func(t *testing.T) {
 		cfg := next()
 		cfg.Bucket = "no-such-bucket"
