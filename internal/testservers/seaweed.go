@@ -255,14 +255,17 @@ func StartS3(t testing.TB) *S3 {
 	port := func() string { return strconv.Itoa(freePort(t)) }
 	s3Port := port()
 	s.Endpoint = "127.0.0.1:" + s3Port
+	// The gRPC ports also name unix sockets the server makes in /tmp
+	// whatever its flags say; they are removed after it stops.
+	grpc := map[string]string{"master": port(), "volume": port(), "filer": port(), "s3": port()}
 	args := []string{"server",
 		"-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + data,
-		"-master.port=" + port(), "-master.port.grpc=" + port(),
+		"-master.port=" + port(), "-master.port.grpc=" + grpc["master"],
 		"-master.telemetry=false", "-master.volumeSizeLimitMB=64",
-		"-volume.port=" + port(), "-volume.port.grpc=" + port(), "-volume.max=64",
-		"-filer", "-filer.port=" + port(), "-filer.port.grpc=" + port(),
+		"-volume.port=" + port(), "-volume.port.grpc=" + grpc["volume"], "-volume.max=64",
+		"-filer", "-filer.port=" + port(), "-filer.port.grpc=" + grpc["filer"],
 		"-filer.localSocket=" + filepath.Join(dir, "filer.sock"),
-		"-s3", "-s3.port=" + s3Port, "-s3.port.grpc=" + port(),
+		"-s3", "-s3.port=" + s3Port, "-s3.port.grpc=" + grpc["s3"],
 		"-s3.port.iceberg=0", "-s3.port.lance=0",
 		"-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
 		"-s3.config=" + confPath,
@@ -278,6 +281,7 @@ func StartS3(t testing.TB) *S3 {
 		}
 	}
 	cmd.Env = env
+	dieWithParent(cmd)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -288,6 +292,9 @@ func StartS3(t testing.TB) *S3 {
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
+		for svc, p := range grpc {
+			os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%s.sock", svc, p))
+		}
 		if t.Failed() {
 			t.Logf("weed server output (last 8 KiB):\n%s", tail(out.String(), 8<<10))
 		}
