@@ -545,8 +545,9 @@ func (s *Store) UploadOffset(ctx context.Context, u blob.Upload) (int64, error) 
 // WriteUpload implements blob.Stager. The bytes (after the incomplete
 // part's, fetched back) are cut into parts of PartSize(u.Size); each part
 // is buffered in a temporary file and sent once whole. What is left when r
-// ends becomes a part when it is the upload's last byte or at least
-// MinPartSize, else the new incomplete part. When r fails (a client gone),
+// ends becomes a part when it is the upload's last byte, or when it is at
+// least MinPartSize and the parts left still hold the rest of the upload
+// (shortPartFits), else the new incomplete part. When r fails (a client gone),
 // what was read is kept the same way, on a context that outlives the
 // request's, and the error returned with the count.
 func (s *Store) WriteUpload(ctx context.Context, u blob.Upload, offset int64, r io.Reader) (int64, error) {
@@ -617,7 +618,7 @@ func (s *Store) WriteUpload(ctx context.Context, u blob.Upload, offset int64, r 
 		switch {
 		case pending == carried && n == 0:
 			// Nothing new.
-		case last || pending >= MinPartSize:
+		case last || pending >= MinPartSize && shortPartFits(s.left(u, total), ps, next):
 			if err := s.sendPart(wctx, u, next, buf, pending); err != nil {
 				return written, err
 			}
@@ -649,6 +650,24 @@ func (s *Store) WriteUpload(ctx context.Context, u blob.Upload, offset int64, r 
 		}
 		return written, rerr
 	}
+}
+
+// left is how many bytes may still come after total: the declared size's
+// rest, or MaxUploadSize's for an upload of unknown size.
+func (s *Store) left(u blob.Upload, total int64) int64 {
+	if u.Size >= 0 {
+		return u.Size - total
+	}
+	return s.cfg.MaxUploadSize - total
+}
+
+// shortPartFits says whether part next may be shorter than the part size
+// ps: only while the parts after it, at ps each, still hold the left
+// bytes. Sending every tail of at least 5 MiB as a part would let an upload
+// in small PATCHes run out of S3's 10,000 parts; parked instead, the tail
+// waits in the incomplete part for the next write.
+func shortPartFits(left, ps int64, next int) bool {
+	return left <= int64(MaxParts-next)*ps
 }
 
 func resetFile(f *os.File) error {

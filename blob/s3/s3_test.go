@@ -231,6 +231,40 @@ func TestPartSize(t *testing.T) {
 	}
 }
 
+// TestShortPartFits: tails sent as short parts never make an upload need
+// more than MaxParts parts. Simulated: writes of 6 MiB into uploads whose
+// part size leaves little slack must park tails once the budget is tight,
+// and the total never passes MaxParts.
+func TestShortPartFits(t *testing.T) {
+	for _, size := range []int64{100 << 30, 160 << 30, 1 << 40} {
+		ps := PartSize(size, size)
+		const write = 6 << 20
+		var sent, pending int64
+		parts := 0
+		for sent+pending < size {
+			pending += min(write, size-sent-pending)
+			for pending >= ps {
+				parts++
+				sent += ps
+				pending -= ps
+			}
+			total := sent + pending
+			switch {
+			case total == size && pending > 0:
+				parts++
+				sent, pending = size, 0
+			case pending >= MinPartSize && shortPartFits(size-total, ps, parts+1):
+				parts++
+				sent += pending
+				pending = 0
+			}
+		}
+		if parts > MaxParts {
+			t.Errorf("an upload of %d bytes in 6 MiB writes took %d parts (part size %d), more than %d", size, parts, ps, MaxParts)
+		}
+	}
+}
+
 func TestParse(t *testing.T) {
 	good := []struct {
 		in   string
