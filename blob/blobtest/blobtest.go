@@ -506,6 +506,19 @@ func testWrongSize(t *testing.T, s blob.Backend, _ func() blob.Backend) {
 			notFound(t, key+" after a put of the wrong size", err)
 		}
 	}
+	// Streams larger than a part (a multipart put on S3).
+	big := data(5, 20*mib)
+	for _, c := range []struct {
+		key      string
+		body     []byte
+		declared int64
+	}{{"size/big/short", big[:18*mib], 20 * mib}, {"size/big/long", big, 18 * mib}} {
+		if _, err := s.Put(ctx, c.key, io.MultiReader(bytes.NewReader(c.body)), c.declared); err == nil {
+			t.Fatalf("%s: a put of %d bytes declared %d succeeded", c.key, len(c.body), c.declared)
+		}
+		_, err := s.Stat(ctx, c.key)
+		notFound(t, c.key+" after a put of the wrong size", err)
+	}
 }
 
 // upload writes b to a new upload in writes of the given sizes, checking

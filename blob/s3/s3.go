@@ -159,7 +159,10 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	e.n -= int64(m)
 	if err == io.EOF {
 		if e.n > 0 {
-			return m, io.ErrUnexpectedEOF
+			// Wrapped, not io.ErrUnexpectedEOF itself: minio-go takes that
+			// one for a last part shorter than the others, sends it and
+			// retries the failing request for seconds.
+			return m, fmt.Errorf("the reader ended %d bytes before the declared size: %w", e.n, io.ErrUnexpectedEOF)
 		}
 		err = nil
 	}
