@@ -754,7 +754,11 @@ func (s *Store) CompleteUpload(ctx context.Context, u blob.Upload) (blob.Info, e
 		return blob.Info{}, err
 	}
 	s.removeIncompletes(ctx, u)
-	return s.Stat(ctx, u.Key)
+	in, err := s.Stat(ctx, u.Key)
+	if err == nil && u.Size >= 0 && in.Size != u.Size {
+		return blob.Info{}, fmt.Errorf("blob/s3: complete upload %q: the object holds %d bytes, not %d", u.Key, in.Size, u.Size)
+	}
+	return in, err
 }
 
 // removeIncompletes deletes every incomplete part of the upload.
@@ -813,6 +817,19 @@ func (s *Store) AbortUploadsBefore(ctx context.Context, t time.Time) (int, error
 			return n, err
 		}
 		n++
+	}
+	// Incomplete parts a crash left behind (after a completion, before
+	// their delete): one written before t belongs to an upload started
+	// before t, which is aborted or completed by now.
+	for oi := range s.c.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.cfg.Prefix + blob.StagingPrefix, Recursive: true}) {
+		if oi.Err != nil {
+			return n, mapErr("list staging", s.cfg.Prefix, oi.Err)
+		}
+		if oi.LastModified.Before(t) {
+			if err := s.c.RemoveObject(ctx, s.cfg.Bucket, oi.Key, minio.RemoveObjectOptions{}); err != nil {
+				return n, mapErr("remove staging", oi.Key, err)
+			}
+		}
 	}
 	return n, nil
 }

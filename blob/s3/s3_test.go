@@ -151,6 +151,23 @@ func TestS3Specific(t *testing.T) {
 		for oi := range raw.ListObjects(ctx, srv.Bucket, minio.ListObjectsOptions{Prefix: cfg.Prefix + blob.StagingPrefix, Recursive: true}) {
 			t.Errorf("left in staging: %s (%v)", oi.Key, oi.Err)
 		}
+		// An incomplete part a crash left after the completion is swept
+		// with the abandoned uploads.
+		if _, err := raw.PutObject(ctx, srv.Bucket, name, bytes.NewReader(kept), int64(len(kept)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AbortUploadsBefore(ctx, time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.StatObject(ctx, srv.Bucket, name, minio.StatObjectOptions{}); err != nil {
+			t.Fatalf("a young staging object was swept: %v", err)
+		}
+		if _, err := s.AbortUploadsBefore(ctx, time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.StatObject(ctx, srv.Bucket, name, minio.StatObjectOptions{}); minio.ToErrorResponse(err).Code != "NoSuchKey" {
+			t.Fatalf("an old staging object after the sweep: %v", err)
+		}
 	})
 
 	t.Run("ReadsPinnedToTheVersionOpened", func(t *testing.T) {
