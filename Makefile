@@ -69,3 +69,17 @@ package: build ## .deb and .rpm in dist/ (nfpm; see packaging/package.sh, docs/i
 
 help: ## this list
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+# SeaweedFS's weed, the real S3 server of the blob tests
+# (internal/testservers), built once from tools/go.mod and cached under a
+# name carrying its version; the tests build it themselves when it is
+# missing, but that takes minutes.
+WEED_VERSION := $(shell awk '$$1 == "github.com/seaweedfs/seaweedfs" {print $$2}' tools/go.mod)
+WEED         := bin/tools/weed-$(WEED_VERSION)
+
+.PHONY: weed
+weed: $(WEED) ## build SeaweedFS (tools/go.mod) for the S3 tests, once: bin/tools/weed-VERSION
+
+$(WEED):
+	mkdir -p $(dir $@)
+	$(GO) build -modfile=tools/go.mod -o $@.tmp github.com/seaweedfs/seaweedfs/weed && mv $@.tmp $@

@@ -17,7 +17,7 @@ const module = "github.com/wharfhq/wharf"
 // package may import only packages of a lower layer, never its own layer
 // (feature packages do not import each other) nor a higher one.
 var layers = [][]string{
-	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench", "packaging"}, // main, black-box tests, benchmark tools, packaging tests
+	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench", "bench/blobbench", "packaging"}, // main, black-box tests, benchmark tools, packaging tests
 	{"cmd"}, // the command line: flags -> config and calls; only main (and the packaging tests) import it
 	// the Phraseanet simulator the e2e tests drive, and the login, push and
 	// pull engines (cmd imports them); neither imports anything of the
@@ -34,10 +34,15 @@ var layers = [][]string{
 	{"internal/testenv"}, // the base of package tests: store, auth and the space tree
 	// natsbus: the bus shared by replicas through NATS (imports events only)
 	{"space", "auth", "events/natsbus"},
+	// the blob stores (a directory, S3) and, below them, their conformance
+	// suite; they import blob only
+	{"blob/local", "blob/s3"},
+	{"blob/blobtest"},
 	// the bus and its filters; diskio: the copy loop of uploads and the
-	// atomic write of small files; test support: the real clamd, a
-	// settable clock. None of them imports anything of Wharf.
-	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock", "internal/natstest"},
+	// atomic write of small files; blob: the object store contract; test
+	// support: the real clamd, a settable clock, real outside servers
+	// (S3, NATS). None of them imports anything of Wharf.
+	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock", "blob", "internal/testservers", "internal/natstest"},
 }
 
 func layerOf(pkg string) (int, bool) {
