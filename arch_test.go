@@ -37,6 +37,7 @@ var layers = [][]string{
 	// atomic write of small files; test support: the real clamd, a
 	// settable clock. None of them imports anything of Wharf.
 	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock"},
+	{"internal/pgtest"}, // test support: a PostgreSQL server of the test's own (store's tests run on it)
 }
 
 func layerOf(pkg string) (int, bool) {

@@ -11,7 +11,7 @@ import (
 // a Depth 1 PROPFIND or a GET listing.
 func BenchmarkChildren10k(b *testing.B) {
 	ctx := context.Background()
-	db, err := Open(ctx, b.TempDir()+"/wharf.db")
+	db, err := Open(ctx, testLocation(b))
 	if err != nil {
 		b.Fatal(err)
 	}

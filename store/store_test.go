@@ -3,14 +3,13 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 )
 
 func openTest(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
+	db, err := Open(t.Context(), testLocation(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +18,7 @@ func openTest(t *testing.T) *DB {
 }
 
 func TestOpenMigratesAndReopens(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "wharf.db")
+	path := testLocation(t)
 	db, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -31,13 +30,13 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	if have != known || known == 0 {
 		t.Fatalf("schema version %d, binary knows %d", have, known)
 	}
-	var mode string
-	if err := db.r.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
-	}
-	var fk int
-	if err := db.r.QueryRowContext(t.Context(), "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
-		t.Fatalf("foreign_keys = %d, %v; want 1", fk, err)
+	if onPostgres() {
+		var n int
+		if err := db.r.QueryRowContext(t.Context(), "SELECT count(*) FROM wharf_schema").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("wharf_schema rows = %d, %v; want 1", n, err)
+		}
+	} else if err := sqliteSettings(t, db); err != nil {
+		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -49,13 +48,29 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	db.Close()
 }
 
+func sqliteSettings(t *testing.T, db *DB) error {
+	var mode string
+	if err := db.r.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	var fk int
+	if err := db.r.QueryRowContext(t.Context(), "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Fatalf("foreign_keys = %d, %v; want 1", fk, err)
+	}
+	return nil
+}
+
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "wharf.db")
+	path := testLocation(t)
 	db, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.w.ExecContext(t.Context(), "PRAGMA user_version = 999"); err != nil {
+	newer := "PRAGMA user_version = 999"
+	if onPostgres() {
+		newer = "UPDATE wharf_schema SET version = 999"
+	}
+	if _, err := db.w.ExecContext(t.Context(), newer); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -93,7 +108,7 @@ func TestUpdateRollsBackOnError(t *testing.T) {
 // TestConcurrentWritersFromTwoHandles is what happens when the command line
 // writes while the server runs: two DBs on one file, both writing.
 func TestConcurrentWritersFromTwoHandles(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "wharf.db")
+	path := testLocation(t)
 	var dbs [2]*DB
 	for i := range dbs {
 		db, err := Open(t.Context(), path)
