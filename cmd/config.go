@@ -21,6 +21,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
+	"github.com/wharfhq/wharf/store"
 )
 
 // Where a setting's value came from, as --print-config says.
@@ -432,6 +433,9 @@ func (st *configState) print(w io.Writer, cx *cli.Context, flags []cli.Flag) err
 			if s, _ := v.(string); s != "" {
 				v = "********"
 			}
+		}
+		if s, ok := v.(string); ok && name == "db" {
+			v = store.Redact(s) // the URL may hold a password
 		}
 		var line bytes.Buffer
 		if err := toml.NewEncoder(&line).Encode(map[string]any{name: v}); err != nil {

@@ -119,6 +119,9 @@ func openPostgres(ctx context.Context, location string) (*DB, error) {
 	return db, nil
 }
 
+// Postgres says whether the database is PostgreSQL rather than SQLite.
+func (db *DB) Postgres() bool { return db.d.pg }
+
 // lockWriters takes the write lock of the database for the transaction.
 func lockWriters(ctx context.Context, q querier) error {
 	if _, err := q.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", int64(writeLockKey)); err != nil {

@@ -75,8 +75,8 @@ const busyTimeout = 10 * time.Second
 type DB struct {
 	Reader
 	w, r *sql.DB
-	path string   // the SQLite file, or the PostgreSQL URL without its password
-	d    *dialect // the engine's SQL (dialect.go)
+	path string       // the SQLite file, or the PostgreSQL URL without its password
+	d    *dialect     // the engine's SQL (dialect.go)
 	busy atomic.Int64 // see BusyErrors
 	up   Upgrade      // see Upgraded
 
