@@ -52,3 +52,41 @@ func BenchmarkChildren10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUpdateInsertNode is one write transaction inserting one node:
+// the fixed cost of DB.Update (on PostgreSQL: the advisory write lock, the
+// epoch's increment, the savepoint around the insert) plus one insert.
+func BenchmarkUpdateInsertNode(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, testLocation(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Unix(1700000000, 0)
+	var root Node
+	err = db.Update(ctx, func(tx *Tx) error {
+		if err := tx.CreateSpace(ctx, Space{ID: "s", Name: "S", CreatedAt: now}); err != nil {
+			return err
+		}
+		root, err = tx.InsertNode(ctx, Node{SpaceID: "s", IsDir: true, MTime: now, CTime: now, ETag: `"r"`})
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		name := fmt.Sprintf("f%d", i)
+		err := db.Update(ctx, func(tx *Tx) error {
+			_, err := tx.InsertNode(ctx, Node{SpaceID: "s", ParentID: root.ID, Path: name, Name: name,
+				MTime: now, CTime: now, ETag: `"e"`})
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
