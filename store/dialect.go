@@ -152,15 +152,15 @@ func IsPostgres(location string) bool {
 }
 
 // Redact returns location fit for logs and errors: a URL's password is
-// replaced by "xxxxx", and its password query parameter is dropped. A file
+// replaced by "xxxxx", and so is its password query parameter. A file
 // path is returned unchanged.
 func Redact(location string) string {
-	if !IsPostgres(location) {
+	if !strings.Contains(location, "://") {
 		return location
 	}
 	u, err := url.Parse(location)
 	if err != nil {
-		return "postgres://(unparsable URL)"
+		return "(a URL that cannot be parsed)"
 	}
 	if q := u.Query(); q.Has("password") {
 		q.Set("password", "xxxxx")
