@@ -27,6 +27,10 @@ type dialect struct {
 	greatest string
 	// instr is the 1-based position of a substring: instr / strpos.
 	instr string
+	// nameSearchMin is the shortest text nameSearch answers: SQLite's
+	// trigram index needs three characters (shorter ones are filtered in
+	// Go); PostgreSQL compares its folded names itself, index or not.
+	nameSearchMin int
 
 	rebound sync.Map // query text -> the query with $n placeholders (pg only)
 }
@@ -37,9 +41,10 @@ var (
 			"space_id || char(0) || path || char(0) || etag || char(0) || sha256 || char(0) || sha1 || char(0) || mime",
 		searchCols: "n.id, COALESCE(n.parent_id, 0), n.is_dir, n.size, n.mtime, n.ctime, " +
 			"n.space_id || char(0) || n.path || char(0) || n.etag || char(0) || n.sha256 || char(0) || n.sha1 || char(0) || n.mime",
-		sep:      0,
-		greatest: "max",
-		instr:    "instr",
+		sep:           0,
+		greatest:      "max",
+		instr:         "instr",
+		nameSearchMin: 3,
 	}
 )
 
@@ -50,9 +55,10 @@ func newPostgresDialect() *dialect {
 			"space_id || chr(1) || path || chr(1) || etag || chr(1) || sha256 || chr(1) || sha1 || chr(1) || mime",
 		searchCols: "n.id, COALESCE(n.parent_id, 0), n.is_dir, n.size, n.mtime, n.ctime, " +
 			"n.space_id || chr(1) || n.path || chr(1) || n.etag || chr(1) || n.sha256 || chr(1) || n.sha1 || chr(1) || n.mime",
-		sep:      1,
-		greatest: "GREATEST",
-		instr:    "strpos",
+		sep:           1,
+		greatest:      "GREATEST",
+		instr:         "strpos",
+		nameSearchMin: 1,
 	}
 }
 
@@ -160,7 +166,9 @@ func Redact(location string) string {
 	}
 	u, err := url.Parse(location)
 	if err != nil {
-		return "(a URL that cannot be parsed)"
+		// Only the scheme: the rest may hold a password in a form the
+		// parser did not recognise.
+		return location[:strings.Index(location, "://")+3] + "(a URL that cannot be parsed)"
 	}
 	if q := u.Query(); q.Has("password") {
 		q.Set("password", "xxxxx")
@@ -175,7 +183,7 @@ func Redact(location string) string {
 // the folded names (see the search migrations).
 func (d *dialect) nameSearch(text string) (from, cond string, arg any) {
 	if d.pg {
-		return "nodes n", `n.name <> '' AND wharf_fold(n.name) LIKE ? ESCAPE '\'`,
+		return "nodes n", `n.name <> '' AND n.name_fold LIKE ? ESCAPE '\'`,
 			"%" + likeEscape(Fold(text)) + "%"
 	}
 	return "node_names f JOIN nodes n ON n.id = f.rowid", "node_names MATCH ?",

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,9 +74,13 @@ func openPostgres(ctx context.Context, location string) (*DB, error) {
 	name := Redact(location)
 	cfg, err := pgx.ParseConfig(location)
 	if err != nil {
-		// pgx's message quotes the URL with its password masked; ours
-		// names it the same way.
-		return nil, fmt.Errorf("store: open %s: bad PostgreSQL URL: %w", name, errors.Unwrap(err))
+		// pgx's message quotes the URL between backquotes (its password
+		// masked, where it recognises one): keep only what follows.
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = msg[i+3:]
+		}
+		return nil, fmt.Errorf("store: open %s: bad PostgreSQL URL: %s", name, msg)
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = pgConnectTimeout

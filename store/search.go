@@ -43,7 +43,7 @@ func (r Reader) Search(ctx context.Context, q SearchQuery) ([]Node, error) {
 	var conds []string
 	var args []any
 	from := "nodes n"
-	indexed := utf8.RuneCountInString(text) >= 3
+	indexed := text != "" && utf8.RuneCountInString(text) >= r.d.nameSearchMin
 	if indexed {
 		var cond string
 		var arg any
