@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // dialect is what differs between the two engines the store runs on,
@@ -32,8 +33,18 @@ type dialect struct {
 	// Go); PostgreSQL compares its folded names itself, index or not.
 	nameSearchMin int
 
-	rebound sync.Map // query text -> the query with $n placeholders (pg only)
+	// once are the leading arguments of a query run without a prepared
+	// statement (see querier.queryOnce): PostgreSQL then plans it for its
+	// arguments' values.
+	once []any
+
+	rebound  sync.Map     // query text -> the query with $n placeholders (pg only)
+	nrebound atomic.Int64 // entries of rebound, bounded by reboundMax
 }
+
+// reboundMax bounds the rebound queries remembered; the few built at run
+// time (IN lists of varying length) must not grow it without end.
+const reboundMax = 4096
 
 var (
 	sqliteDialect = &dialect{
@@ -73,8 +84,10 @@ func (d *dialect) query(q string) string {
 		return s.(string)
 	}
 	s := rebind(q)
-	if cacheable(q) {
-		d.rebound.Store(q, s)
+	if cacheable(q) && d.nrebound.Load() < reboundMax {
+		if _, loaded := d.rebound.LoadOrStore(q, s); !loaded {
+			d.nrebound.Add(1)
+		}
 	}
 	return s
 }

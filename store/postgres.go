@@ -86,6 +86,8 @@ func openPostgres(ctx context.Context, location string) (*DB, error) {
 		cfg.ConnectTimeout = pgConnectTimeout
 	}
 	d := newPostgresDialect()
+	// One round trip, the unnamed statement: planned for the values.
+	d.once = []any{pgx.QueryExecModeExec}
 	w := stdlib.OpenDB(*cfg)
 	// One writer connection, as with SQLite: the writes of this process
 	// queue here, not on the server's lock (stmt.go relies on it too).

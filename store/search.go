@@ -94,7 +94,7 @@ func (r Reader) Search(ctx context.Context, q SearchQuery) ([]Node, error) {
 		query += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	rows, err := r.q.QueryContext(ctx, query, args...)
+	rows, err := r.q.queryOnce(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", describe(err))
 	}

@@ -251,3 +251,17 @@ func (g guardedRow) Scan(dest ...any) error {
 		return g.t.queryRow(g.ctx, g.query, g.args...).Scan(dest...)
 	})
 }
+
+func (p poolQuerier) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if p.c.d.once == nil {
+		return p.QueryContext(ctx, query, args...)
+	}
+	return p.c.db.QueryContext(ctx, p.c.d.query(query), append(append([]any(nil), p.c.d.once...), p.c.d.args(args)...)...)
+}
+
+func (t txQuerier) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.c.d.once == nil {
+		return t.QueryContext(ctx, query, args...)
+	}
+	return t.Tx.QueryContext(ctx, t.c.d.query(query), append(append([]any(nil), t.c.d.once...), t.c.d.args(args)...)...)
+}

@@ -102,6 +102,11 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) row
+	// queryOnce is QueryContext for a query whose best plan depends on
+	// its arguments' values (a search's pattern): on PostgreSQL it is not
+	// prepared, so that it is planned for them, where a prepared
+	// statement would soon run a generic plan.
+	queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // row is the result of QueryRowContext: a *sql.Row, or on PostgreSQL a

@@ -22,4 +22,6 @@ RETURN replace(replace(replace(replace(replace(
     'ß', 'ss'), 'æ', 'ae'), 'œ', 'oe'), 'þ', 'th'), 'ð', 'dh');
 
 ALTER TABLE nodes ADD COLUMN name_fold text COLLATE "C" GENERATED ALWAYS AS (wharf_fold(name)) STORED;
-CREATE INDEX nodes_name_fold ON nodes USING gin (name_fold gin_trgm_ops) WHERE name <> '';
+-- fastupdate off: names go into the index as they are written, not into
+-- a pending list that every search reads through until a vacuum merges it.
+CREATE INDEX nodes_name_fold ON nodes USING gin (name_fold gin_trgm_ops) WITH (fastupdate = off) WHERE name <> '';
