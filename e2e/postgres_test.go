@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -140,4 +142,29 @@ func TestPostgresUnreachable(t *testing.T) {
 			t.Errorf("serve --db %s printed the password or panicked:\n%s", c.db, res.stderr)
 		}
 	}
+}
+
+// e2eDB returns the environment that puts the metadata of data directory
+// data in PostgreSQL when WHARF_E2E_POSTGRES names a server (host:port,
+// superuser postgres without a password, as internal/pgtest makes): a
+// database of its own per data directory. Unset, nothing: SQLite. It lets
+// the whole suite run on PostgreSQL by hand:
+//
+//	WHARF_E2E_POSTGRES=127.0.0.1:5432 go test ./e2e/
+func e2eDB(t *testing.T, data string) []string {
+	t.Helper()
+	addr := os.Getenv("WHARF_E2E_POSTGRES")
+	if addr == "" {
+		return nil
+	}
+	c, err := pgtest.Attach(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(data))
+	name := "e2e_" + hex.EncodeToString(sum[:12])
+	if err := c.CreateDatabase(context.Background(), name, ""); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	return []string{"WHARF_DB=" + c.URL(name)}
 }
