@@ -193,6 +193,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer svc.Close()
+	if svc.DB.Postgres() {
+		log.InfoContext(ctx, "metadata in PostgreSQL", "db", svc.DB.Path())
+	}
 	if err := recoverRetained(ctx, svc.Tree, log.With("component", "space")); err != nil {
 		return err
 	}

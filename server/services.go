@@ -70,9 +70,6 @@ func openServices(ctx context.Context, dir, dbLoc string, create bool, log *slog
 	if err != nil {
 		return nil, err
 	}
-	if db.Postgres() {
-		log.InfoContext(ctx, "database: PostgreSQL", "db", db.Path())
-	}
 	if up := db.Upgraded(); up.Backup != "" {
 		log.InfoContext(ctx, "database schema upgraded; the database as it was is kept", "from_schema", up.From, "to_schema", up.To,
 			"backup", up.Backup, "backups_kept", store.KeepBackups, "backups_removed", up.Removed)
