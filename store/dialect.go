@@ -46,8 +46,8 @@ type dialect struct {
 // time (IN lists of varying length) must not grow it without end.
 const reboundMax = 4096
 
-var (
-	sqliteDialect = &dialect{
+func newSQLiteDialect() *dialect {
+	return &dialect{
 		nodeCols: "id, COALESCE(parent_id, 0), is_dir, size, mtime, ctime, " +
 			"space_id || char(0) || path || char(0) || etag || char(0) || sha256 || char(0) || sha1 || char(0) || mime",
 		searchCols: "n.id, COALESCE(n.parent_id, 0), n.is_dir, n.size, n.mtime, n.ctime, " +
@@ -57,7 +57,7 @@ var (
 		instr:         "instr",
 		nameSearchMin: 3,
 	}
-)
+}
 
 func newPostgresDialect() *dialect {
 	return &dialect{

@@ -140,7 +140,8 @@ func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{w: w, wc: newStmtCache(w, sqliteDialect), path: path, d: sqliteDialect}
+	d := newSQLiteDialect()
+	db := &DB{w: w, wc: newStmtCache(w, d), path: path, d: d}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
