@@ -43,6 +43,7 @@ var layers = [][]string{
 	// support: the real clamd, a settable clock, real outside servers
 	// (S3, NATS). None of them imports anything of Wharf.
 	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock", "blob", "internal/testservers", "internal/natstest"},
+	{"internal/pgtest"}, // test support: a PostgreSQL server of the test's own (store's tests run on it)
 }
 
 func layerOf(pkg string) (int, bool) {

@@ -45,6 +45,7 @@ func New(version string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler:       func(*cli.Context, error) {}, // main prints errors, once
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "data directory", Value: defaultDataDir()},
+			&cli.StringFlag{Name: "db", Usage: "PostgreSQL database for the metadata, postgres://user:password@host/name (default: SQLite, <data>/wharf.db)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log as JSON lines instead of text"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 		},
@@ -120,7 +121,7 @@ func (c *commands) open(cx *cli.Context) (*server.Services, error) {
 	if err != nil {
 		return nil, err
 	}
-	return server.Open(cx.Context, cx.String("data"), false, log)
+	return server.OpenDB(cx.Context, cx.String("data"), cx.String("db"), false, log)
 }
 
 // args checks the number of positional arguments against the names given.

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
+	"github.com/wharfhq/wharf/store"
 )
 
 // Where a setting's value came from, as --print-config says.
@@ -392,18 +392,15 @@ func secret(name string) bool {
 }
 
 // redactURLs masks the passwords of the URLs in s (one, or several
-// separated by commas: --events nats://user:password@host:4222).
+// separated by commas: --events nats://user:password@host:4222), as
+// store.Redact does for --db.
 func redactURLs(s string) string {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+	if !strings.Contains(s, "://") {
 		return s
 	}
 	parts := strings.Split(s, ",")
 	for i, p := range parts {
-		if u, err := url.Parse(p); err == nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				parts[i] = u.Redacted()
-			}
-		}
+		parts[i] = store.Redact(p)
 	}
 	return strings.Join(parts, ",")
 }

@@ -104,6 +104,11 @@ func (c *commands) restore(cx *cli.Context) error {
 	if !cx.IsSet("data") {
 		return errors.New("restore: say where to with --data (or WHARF_DATA): restore never picks the default data directory by itself")
 	}
+	if cx.String("db") != "" {
+		// A backup of wharf backup holds a SQLite database; the metadata
+		// in PostgreSQL comes back with pg_restore.
+		return errors.New("restore: --db is set: the metadata is in PostgreSQL; restore it with pg_restore and the files with your file backup (docs/postgres.md)")
+	}
 	m, err := ops.Restore(cx.Context, cx.Args().First(), target, ops.RestoreOptions{Verify: cx.Bool("verify"), Logger: log})
 	if err != nil {
 		return err

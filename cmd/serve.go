@@ -85,6 +85,7 @@ func (c *commands) serve(cx *cli.Context) error {
 	}
 	return runServer(cx, server.Config{ // service_windows.go, service_other.go
 		Dir:              cx.String("data"),
+		DB:               cx.String("db"),
 		Listen:           cx.String("listen"),
 		PublicURL:        cx.String("public-url"),
 		AdminPassword:    cx.String("admin-password"),

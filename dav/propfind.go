@@ -10,7 +10,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -666,7 +665,7 @@ func (h *Handler) propfindSizes(r *http.Request, res resource, n store.Node, pw 
 		if sp.QuotaBytes > 0 {
 			pw.quota.available = max(sp.QuotaBytes-sp.UsedBytes, 0)
 		} else if pw.want[lpQuotaAvailable] {
-			free, err := diskFree(filepath.Dir(h.db.Path()))
+			free, err := diskFree(h.tree.FilesDir())
 			if err != nil {
 				h.log.WarnContext(ctx, "cannot read free disk space for quota-available-bytes", "err", err)
 				pw.quota.availableMissing = true

@@ -224,6 +224,9 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.data == newer && os.Getenv("WHARF_E2E_POSTGRES") != "" {
+				t.Skip("the newer schema is written into the SQLite file; e2eDB gives the directory a PostgreSQL database")
+			}
 			res := wharf(t, c.data, c.stdin, c.args...)
 			lines := strings.Split(strings.TrimSpace(res.stderr), "\n")
 			switch {

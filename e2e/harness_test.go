@@ -56,7 +56,7 @@ func wharf(t *testing.T, data, stdin string, args ...string) cmdResult {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(cleanEnv(), "WHARF_DATA="+data)
+	cmd.Env = append(append(cleanEnv(), "WHARF_DATA="+data), e2eDB(t, data)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -116,7 +116,7 @@ var servingLine = regexp.MustCompile(`msg=serving addr=(\S+)`)
 func start(t *testing.T, data string, env ...string) *instance {
 	t.Helper()
 	cmd := exec.Command(binary, "serve")
-	cmd.Env = append(append(cleanEnv(), "WHARF_DATA="+data, "WHARF_LISTEN=127.0.0.1:0"), env...)
+	cmd.Env = append(append(append(cleanEnv(), "WHARF_DATA="+data, "WHARF_LISTEN=127.0.0.1:0"), e2eDB(t, data)...), env...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	cmd.Stdout = pw

@@ -39,6 +39,9 @@ import (
 type Config struct {
 	// Dir is the data directory (required). It is created if missing.
 	Dir string
+	// DB is the PostgreSQL database holding the metadata, a postgres://
+	// URL (docs/postgres.md). "": the SQLite file Dir/wharf.db.
+	DB string
 	// Listen is the TCP address to serve on. "": 127.0.0.1:8080.
 	Listen string
 	// PublicURL is the address users and Phraseanet reach Wharf at, used in
@@ -195,11 +198,14 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		scanner = sc
 	}
-	svc, err := openServices(ctx, cfg.Dir, true, log, scanner)
+	svc, err := openServices(ctx, cfg.Dir, cfg.DB, true, log, scanner)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	if svc.DB.Postgres() {
+		log.InfoContext(ctx, "metadata in PostgreSQL", "db", svc.DB.Path())
+	}
 	if err := recoverRetained(ctx, svc.Tree, log.With("component", "space")); err != nil {
 		return err
 	}

@@ -32,22 +32,39 @@ type Services struct {
 // an error, so that a mistyped --data does not quietly start an empty
 // instance. The caller closes the Services.
 func Open(ctx context.Context, dir string, create bool, log *slog.Logger) (*Services, error) {
-	return openServices(ctx, dir, create, log, nil)
+	return openServices(ctx, dir, "", create, log, nil)
 }
 
-// openServices is Open with the virus scanner of the files found unscanned
-// in a space (nil: none).
-func openServices(ctx context.Context, dir string, create bool, log *slog.Logger, scanner space.Scanner) (*Services, error) {
+// OpenDB is Open with the database elsewhere than in dir: db is a
+// PostgreSQL URL (postgres://…, see docs/postgres.md); "" is dir's
+// wharf.db, as Open.
+func OpenDB(ctx context.Context, dir, db string, create bool, log *slog.Logger) (*Services, error) {
+	return openServices(ctx, dir, db, create, log, nil)
+}
+
+// openServices is OpenDB with the virus scanner of the files found
+// unscanned in a space (nil: none).
+func openServices(ctx context.Context, dir, dbLoc string, create bool, log *slog.Logger, scanner space.Scanner) (*Services, error) {
 	if log == nil {
 		log = slog.Default()
+	}
+	if dbLoc != "" && !store.IsPostgres(dbLoc) {
+		return nil, fmt.Errorf("--db %q: want a postgres:// or postgresql:// URL (the SQLite database is always <data>/wharf.db)", store.Redact(dbLoc))
 	}
 	dbPath := filepath.Join(dir, "wharf.db")
 	if create {
 		if err := ensureWritableDir(dir); err != nil {
 			return nil, err
 		}
+	} else if dbLoc != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("no Wharf data directory %s (set --data / WHARF_DATA): %w", dir, err)
+		}
 	} else if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no Wharf data in %s (run \"wharf serve\" once to create it, or set --data / WHARF_DATA)", dir)
+	}
+	if dbLoc != "" {
+		dbPath = dbLoc
 	}
 	db, err := store.Open(ctx, dbPath)
 	if err != nil {

@@ -468,6 +468,11 @@ func (t *Tree) Space(ctx context.Context, id string) (Space, error) {
 	return s, nil
 }
 
+// FilesDir returns the directory holding the spaces' files (Dir/spaces):
+// the file system whose free space clients are told about. (With the
+// metadata in PostgreSQL, the database is elsewhere.)
+func (t *Tree) FilesDir() string { return t.spaces }
+
 // Spaces returns every space, ordered by id.
 func (t *Tree) Spaces(ctx context.Context) ([]Space, error) {
 	ss, err := t.db.Spaces(ctx)

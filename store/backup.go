@@ -12,7 +12,13 @@ import (
 // instant however busy the writer is (WAL readers do not block it, nor it
 // them). path must not exist; it is created with FileMode (0600) whatever
 // the umask. The copy is fsynced before Snapshot returns.
+//
+// On PostgreSQL it returns an error wrapping errors.ErrUnsupported: the
+// copy is pg_dump's to make (docs/postgres.md).
 func (db *DB) Snapshot(ctx context.Context, path string) (err error) {
+	if db.d.pg {
+		return errNotSQLite("snapshot", "back it up with pg_dump (docs/postgres.md)")
+	}
 	// VACUUM INTO fills an empty file and keeps its mode; the file it
 	// creates itself would be 0644 less the umask.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, FileMode)
@@ -49,8 +55,13 @@ func (db *DB) Snapshot(ctx context.Context, path string) (err error) {
 }
 
 // IntegrityCheck runs PRAGMA integrity_check and returns what it found
-// wrong, nil when the database is sound.
+// wrong, nil when the database is sound. On PostgreSQL it returns an
+// error wrapping errors.ErrUnsupported: the server checks its own pages
+// (data checksums, pg_amcheck; docs/postgres.md).
 func (db *DB) IntegrityCheck(ctx context.Context) ([]string, error) {
+	if db.d.pg {
+		return nil, errNotSQLite("integrity check", "check it with pg_amcheck (docs/postgres.md)")
+	}
 	conn, err := db.r.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: integrity check: %w", describe(err))

@@ -121,7 +121,7 @@ func (r Reader) FilesWithoutMeta(ctx context.Context, mimes []string, limit int)
 		args = append(args, m, m+";%")
 	}
 	args = append(args, limit)
-	rows, err := r.q.QueryContext(ctx, "SELECT "+nodeCols+" FROM nodes WHERE id IN ("+
+	rows, err := r.q.QueryContext(ctx, "SELECT "+r.d.nodeCols+" FROM nodes WHERE id IN ("+
 		"SELECT MIN(id) FROM nodes WHERE is_dir = 0 AND sha256 <> '' AND ("+strings.Join(conds, " OR ")+")"+
 		" AND NOT EXISTS (SELECT 1 FROM contents c WHERE c.sha256 = nodes.sha256 AND c.meta <> '')"+
 		" GROUP BY sha256 LIMIT ?)", args...)
@@ -130,7 +130,7 @@ func (r Reader) FilesWithoutMeta(ctx context.Context, mimes []string, limit int)
 	}
 	defer rows.Close()
 	var out []Node
-	s := newNodeScanner()
+	s := r.newNodeScanner()
 	for rows.Next() {
 		n, err := s.scan(rows)
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 // DB.Epoch still returns the same value. The zero Epoch is never
 // returned by DB.Epoch.
 type Epoch struct {
-	data uint64 // PRAGMA data_version of the watch connection
+	data uint64 // PRAGMA data_version of the watch connection (PostgreSQL: wharf_epoch)
 	own  uint64 // commits of this DB's writer (DB.Update), plus one
 }
 
@@ -54,11 +54,17 @@ func newWatch(ctx context.Context, path string) (*watch, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startWatch(ctx, db, "PRAGMA data_version")
+}
+
+// startWatch makes a watch of db, a pool it owns, reading the version with
+// query (one integer).
+func startWatch(ctx context.Context, db *sql.DB, query string) (*watch, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	stmt, err := db.PrepareContext(ctx, "PRAGMA data_version")
+	stmt, err := db.PrepareContext(ctx, query)
 	if err != nil {
 		db.Close()
 		return nil, err

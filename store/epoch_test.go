@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 // line, another process, makes them), and stays put otherwise.
 func TestEpoch(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "w.db")
+	path := testLocation(t)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +87,7 @@ func TestEpoch(t *testing.T) {
 // BenchmarkEpoch: the cost of asking, one caller at a time.
 func BenchmarkEpoch(b *testing.B) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(b.TempDir(), "w.db"))
+	db, err := Open(ctx, testLocation(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,7 +102,7 @@ func BenchmarkEpoch(b *testing.B) {
 // BenchmarkUserByName: an indexed lookup of one row, for comparison.
 func BenchmarkUserByName(b *testing.B) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(b.TempDir(), "w.db"))
+	db, err := Open(ctx, testLocation(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,7 +125,7 @@ func BenchmarkUserByName(b *testing.B) {
 // until this process commits or memoMaxAge passes.
 func TestEpochContext(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "w.db")
+	path := testLocation(t)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // with max_page_count, the way a full file system makes it; other errors
 // are not.
 func TestIsFull(t *testing.T) {
+	sqliteOnly(t)
 	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "full.db"))
 	if err != nil {
 		t.Fatal(err)

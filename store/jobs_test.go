@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ func jobIDs(js []Job) []string {
 // TestJobsConformance runs each job query against a real SQLite file.
 func TestJobsConformance(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "wharf.db")
+	path := testLocation(t)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

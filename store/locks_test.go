@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -149,7 +148,7 @@ func TestLockQueries(t *testing.T) {
 
 func TestLocksSurviveReopen(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "wharf.db")
+	path := testLocation(t)
 	db, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)

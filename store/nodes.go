@@ -37,8 +37,7 @@ type Node struct {
 // text columns come back as one NUL-separated string that scanNode slices
 // (NUL cannot occur in a path, an ETag, a checksum or a MIME type), and the
 // name, always the last element of the path, is not read at all.
-const nodeCols = "id, COALESCE(parent_id, 0), is_dir, size, mtime, ctime, " +
-	"space_id || char(0) || path || char(0) || etag || char(0) || sha256 || char(0) || sha1 || char(0) || mime"
+// The columns are the dialect's nodeCols (dialect.go).
 
 // intCol scans an INTEGER column without database/sql's reflection path.
 type intCol int64
@@ -59,10 +58,11 @@ type nodeScanner struct {
 	isDir                            bool
 	text                             string
 	dest                             []any
+	sep                              byte // between the text columns
 }
 
-func newNodeScanner() *nodeScanner {
-	s := &nodeScanner{}
+func (r Reader) newNodeScanner() *nodeScanner {
+	s := &nodeScanner{sep: r.d.sep}
 	s.dest = []any{&s.id, &s.parentID, &s.isDir, &s.size, &s.mtime, &s.ctime, &s.text}
 	return s
 }
@@ -76,7 +76,7 @@ func (s *nodeScanner) scan(row interface{ Scan(...any) error }) (Node, error) {
 	text := s.text
 	var f [5]string
 	for i := range f {
-		j := strings.IndexByte(text, 0)
+		j := strings.IndexByte(text, s.sep)
 		if j < 0 {
 			return Node{}, fmt.Errorf("malformed node row %d", n.ID)
 		}
@@ -87,8 +87,8 @@ func (s *nodeScanner) scan(row interface{ Scan(...any) error }) (Node, error) {
 	return n, nil
 }
 
-func scanNode(row interface{ Scan(...any) error }) (Node, error) {
-	return newNodeScanner().scan(row)
+func (r Reader) scanNode(row interface{ Scan(...any) error }) (Node, error) {
+	return r.newNodeScanner().scan(row)
 }
 
 // below returns the condition and arguments selecting the strict
@@ -112,13 +112,13 @@ func (r Reader) queryNodes(ctx context.Context, what, cond, orderBy string, args
 	if err := r.q.QueryRowContext(ctx, "SELECT COUNT(*) FROM nodes WHERE "+cond, args...).Scan(&count); err != nil {
 		return nil, fmt.Errorf("store: %s: %w", what, describe(err))
 	}
-	rows, err := r.q.QueryContext(ctx, "SELECT "+nodeCols+" FROM nodes WHERE "+cond+" ORDER BY "+orderBy, args...)
+	rows, err := r.q.QueryContext(ctx, "SELECT "+r.d.nodeCols+" FROM nodes WHERE "+cond+" ORDER BY "+orderBy, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", what, describe(err))
 	}
 	defer rows.Close()
 	out := make([]Node, 0, count)
-	sc := newNodeScanner()
+	sc := r.newNodeScanner()
 	for rows.Next() {
 		n, err := sc.scan(rows)
 		if err != nil {
@@ -134,8 +134,8 @@ func (r Reader) queryNodes(ctx context.Context, what, cond, orderBy string, args
 
 // Node returns the node at path in a space, or an error wrapping ErrNotFound.
 func (r Reader) Node(ctx context.Context, spaceID, path string) (Node, error) {
-	n, err := scanNode(r.q.QueryRowContext(ctx,
-		"SELECT "+nodeCols+" FROM nodes WHERE space_id = ? AND path = ?", spaceID, path))
+	n, err := r.scanNode(r.q.QueryRowContext(ctx,
+		"SELECT "+r.d.nodeCols+" FROM nodes WHERE space_id = ? AND path = ?", spaceID, path))
 	if err != nil {
 		return Node{}, fmt.Errorf("store: get node %s/%q: %w", spaceID, path, describe(err))
 	}
@@ -145,7 +145,7 @@ func (r Reader) Node(ctx context.Context, spaceID, path string) (Node, error) {
 // NodeByID returns the node with the given id, or an error wrapping
 // ErrNotFound. Ids are stable across moves and replacements.
 func (r Reader) NodeByID(ctx context.Context, id int64) (Node, error) {
-	n, err := scanNode(r.q.QueryRowContext(ctx, "SELECT "+nodeCols+" FROM nodes WHERE id = ?", id))
+	n, err := r.scanNode(r.q.QueryRowContext(ctx, "SELECT "+r.d.nodeCols+" FROM nodes WHERE id = ?", id))
 	if err != nil {
 		return Node{}, fmt.Errorf("store: get node %d: %w", id, describe(err))
 	}
@@ -166,14 +166,14 @@ func (r Reader) Children(ctx context.Context, parentID int64) ([]Node, error) {
 // each batch. It stops at fn's first error and returns it.
 func (r Reader) ChildrenBatches(ctx context.Context, parentID int64, size int, fn func([]Node) error) error {
 	what := fmt.Sprintf("list children of node %d", parentID)
-	rows, err := r.q.QueryContext(ctx, "SELECT "+nodeCols+" FROM nodes WHERE parent_id = ? ORDER BY name", parentID)
+	rows, err := r.q.QueryContext(ctx, "SELECT "+r.d.nodeCols+" FROM nodes WHERE parent_id = ? ORDER BY name", parentID)
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", what, describe(err))
 	}
 	defer rows.Close()
 	size = max(size, 1)
 	batch := make([]Node, 0, size)
-	sc := newNodeScanner()
+	sc := r.newNodeScanner()
 	for rows.Next() {
 		n, err := sc.scan(rows)
 		if err != nil {
@@ -235,8 +235,8 @@ func (r Reader) ChildDirBytes(ctx context.Context, spaceID, path string) (map[st
 	// A file deeper than a child has a '/' after the child's name; files
 	// directly in path have none and are left out by the HAVING.
 	rows, err := r.q.QueryContext(ctx,
-		`SELECT substr(path, ?, instr(substr(path, ?), '/') - 1) AS child, SUM(size)
-		 FROM nodes WHERE `+cond+` AND is_dir = 0 AND instr(substr(path, ?), '/') > 0
+		`SELECT substr(path, ?, `+r.d.instr+`(substr(path, ?), '/') - 1) AS child, SUM(size)
+		 FROM nodes WHERE `+cond+` AND is_dir = 0 AND `+r.d.instr+`(substr(path, ?), '/') > 0
 		 GROUP BY child`,
 		append([]any{start, start}, append(args, start)...)...)
 	if err != nil {
@@ -275,14 +275,11 @@ func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id 
 // InsertNode inserts n (its ID is ignored) and returns it with its new ID.
 // It returns an error wrapping ErrExists if the path is taken in the space.
 func (tx *Tx) InsertNode(ctx context.Context, n Node) (Node, error) {
-	res, err := tx.tx.ExecContext(ctx,
+	err := tx.tx.QueryRowContext(ctx,
 		`INSERT INTO nodes (space_id, parent_id, path, name, is_dir, size, mtime, ctime, etag, sha256, sha1, mime)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		n.SpaceID, nullID(n.ParentID), n.Path, n.Name, n.IsDir, n.Size,
-		nanos(n.MTime), nanos(n.CTime), n.ETag, n.SHA256, n.SHA1, n.MIME)
-	if err == nil {
-		n.ID, err = res.LastInsertId()
-	}
+		nanos(n.MTime), nanos(n.CTime), n.ETag, n.SHA256, n.SHA1, n.MIME).Scan(&n.ID)
 	if err != nil {
 		return Node{}, fmt.Errorf("store: insert node %s/%q: %w", n.SpaceID, n.Path, describe(err))
 	}
@@ -366,22 +363,14 @@ func (tx *Tx) CopySubtree(ctx context.Context, srcSpace, srcPath, dstSpace, dstP
 		return Node{}, fmt.Errorf("store: %s: cannot copy a root", what)
 	}
 	const cols = "space_id, parent_id, path, name, is_dir, size, mtime, ctime, etag, sha256, sha1, mime"
-	res, err := tx.tx.ExecContext(ctx,
+	var top int64
+	err := tx.tx.QueryRowContext(ctx,
 		"INSERT INTO nodes ("+cols+`)
-		 SELECT ?, ?, ?, ?, is_dir, size, mtime, ?, etag, sha256, sha1, mime FROM nodes WHERE space_id = ? AND path = ?`,
-		dstSpace, nullID(parentID), dstPath, name, nanos(now), srcSpace, srcPath)
-	if err != nil {
+		 SELECT ?, ?, ?, ?, is_dir, size, mtime, ?, etag, sha256, sha1, mime FROM nodes WHERE space_id = ? AND path = ?
+		 RETURNING id`,
+		dstSpace, nullID(parentID), dstPath, name, nanos(now), srcSpace, srcPath).Scan(&top)
+	if err != nil { // sql.ErrNoRows: no source
 		return Node{}, fmt.Errorf("store: %s: %w", what, describe(err))
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		if err == nil {
-			err = ErrNotFound
-		}
-		return Node{}, fmt.Errorf("store: %s: %w", what, err)
-	}
-	top, err := res.LastInsertId()
-	if err != nil {
-		return Node{}, fmt.Errorf("store: %s: %w", what, err)
 	}
 	if deep {
 		// Insert the descendants unlinked, then point each at its new parent,

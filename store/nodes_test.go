@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -15,7 +14,7 @@ import (
 func openNodesDB(t *testing.T) (*DB, Node) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "wharf.db"))
+	db, err := Open(ctx, testLocation(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ func wantMode(t *testing.T, name string) {
 // umask of 022, the database, its -wal and -shm and the copies Open and
 // Snapshot write are 0600.
 func TestDatabaseFilesOwnerOnly(t *testing.T) {
+	sqliteOnly(t)
 	withUmask(t, 0o022)
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
@@ -69,8 +70,9 @@ func TestDatabaseFilesOwnerOnly(t *testing.T) {
 // database, its -wal and -shm, a pre-upgrade copy) are 0600 once Open has
 // run, and the copy of this upgrade is 0600 too.
 func TestOpenNarrowsLooseFiles(t *testing.T) {
+	sqliteOnly(t)
 	withUmask(t, 0o022)
-	ms, err := migrationFiles()
+	ms, err := migrationFiles(migrations, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -281,7 +282,7 @@ func (r Reader) Commits(ctx context.Context, f CommitFilter) ([]Commit, int, err
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt64 // no limit, in both engines' LIMIT
 	}
 	cs, err := r.queryCommits(ctx, what, "SELECT "+commitCols+" FROM phraseanet_commits"+where+
 		" ORDER BY acknowledged_at != 0, created_at, id LIMIT ? OFFSET ?", append(args, limit, max(f.Offset, 0))...)
@@ -449,8 +450,9 @@ func (tx *Tx) PruneCommits(ctx context.Context, targetID string, before, now tim
 	const what = "prune commits"
 	sel := `SELECT id FROM phraseanet_commits WHERE target_id = ? AND acknowledged_at != 0
 		AND acknowledged_at < ? AND disposed_at != 0`
-	if _, err := tx.tx.ExecContext(ctx, `INSERT OR IGNORE INTO phraseanet_done (node_id, target_id, done_at)
-		SELECT node_id, ?, ? FROM phraseanet_assets WHERE commit_id IN (`+sel+`)`,
+	if _, err := tx.tx.ExecContext(ctx, `INSERT INTO phraseanet_done (node_id, target_id, done_at)
+		SELECT node_id, ?, ? FROM phraseanet_assets WHERE commit_id IN (`+sel+`)
+		ON CONFLICT DO NOTHING`,
 		targetID, nanos(now), targetID, nanos(before)); err != nil {
 		return 0, fmt.Errorf("store: %s: %w", what, describe(err))
 	}

@@ -80,7 +80,7 @@ func (r Reader) SubtreeProps(ctx context.Context, spaceID, path string) (map[int
 // length of their values, for the caller's limits.
 func (r Reader) PropUsage(ctx context.Context, nodeID int64) (count int, bytes int64, err error) {
 	err = r.q.QueryRowContext(ctx,
-		"SELECT COUNT(*), COALESCE(SUM(length(CAST(xml AS BLOB)) + length(CAST(name AS BLOB)) + length(CAST(ns AS BLOB))), 0) FROM props WHERE node_id = ?",
+		"SELECT COUNT(*), COALESCE(SUM(octet_length(xml) + octet_length(name) + octet_length(ns)), 0) FROM props WHERE node_id = ?",
 		nodeID).Scan(&count, &bytes)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: prop usage of node %d: %w", nodeID, describe(err))

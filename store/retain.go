@@ -311,9 +311,9 @@ func (r Reader) OldestRetained(ctx context.Context, spaceID string, trashBefore,
 	}
 	rows, err := r.q.QueryContext(ctx, `
 		SELECT 1, id, size + COALESCE((SELECT SUM(v.size) FROM versions v WHERE v.trash_id = trash.id), 0), deleted_at
-		  FROM trash WHERE space_id = ?1 AND restoring IS NULL AND (?2 IS NULL OR deleted_at < ?2)
+		  FROM trash WHERE space_id = ?1 AND restoring IS NULL AND (CAST(?2 AS BIGINT) IS NULL OR deleted_at < ?2)
 		UNION ALL
-		SELECT 0, id, size, created_at FROM versions WHERE space_id = ?1 AND trash_id IS NULL AND (?3 IS NULL OR created_at < ?3)
+		SELECT 0, id, size, created_at FROM versions WHERE space_id = ?1 AND trash_id IS NULL AND (CAST(?3 AS BIGINT) IS NULL OR created_at < ?3)
 		ORDER BY 4, 2`, spaceID, tb, vb)
 	if err != nil {
 		return nil, fmt.Errorf("store: list trash and versions of %q: %w", spaceID, describe(err))

@@ -43,11 +43,13 @@ func (r Reader) Search(ctx context.Context, q SearchQuery) ([]Node, error) {
 	var conds []string
 	var args []any
 	from := "nodes n"
-	indexed := utf8.RuneCountInString(text) >= 3
+	indexed := text != "" && utf8.RuneCountInString(text) >= r.d.nameSearchMin
 	if indexed {
-		from = "node_names f JOIN nodes n ON n.id = f.rowid"
-		conds = append(conds, "node_names MATCH ?")
-		args = append(args, `"`+strings.ReplaceAll(text, `"`, `""`)+`"`)
+		var cond string
+		var arg any
+		from, cond, arg = r.d.nameSearch(text)
+		conds = append(conds, cond)
+		args = append(args, arg)
 	}
 	conds = append(conds, "n.space_id IN (?"+strings.Repeat(", ?", len(q.Spaces)-1)+")", "n.path <> ''")
 	for _, s := range q.Spaces {
@@ -87,18 +89,18 @@ func (r Reader) Search(ctx context.Context, q SearchQuery) ([]Node, error) {
 	}
 	// No ORDER BY: sorting every match of a common word would cost more
 	// than finding them; the first Limit in index order are sorted below.
-	query := "SELECT " + searchCols + " FROM " + from + " WHERE " + strings.Join(conds, " AND ")
+	query := "SELECT " + r.d.searchCols + " FROM " + from + " WHERE " + strings.Join(conds, " AND ")
 	if indexed || text == "" {
 		query += " LIMIT ?"
 		args = append(args, q.Limit)
 	}
-	rows, err := r.q.QueryContext(ctx, query, args...)
+	rows, err := r.q.queryOnce(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", describe(err))
 	}
 	defer rows.Close()
 	want := Fold(text)
-	sc := newNodeScanner()
+	sc := r.newNodeScanner()
 	var out []Node
 	for rows.Next() && len(out) < q.Limit {
 		n, err := sc.scan(rows)
@@ -121,10 +123,10 @@ func (r Reader) Search(ctx context.Context, q SearchQuery) ([]Node, error) {
 
 // likePrefix is a LIKE pattern matching the strings that start with s.
 func likePrefix(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s) + "%"
+	return likeEscape(s) + "%"
 }
 
-// searchCols is nodeCols with the columns qualified by the alias n.
-const searchCols = "n.id, COALESCE(n.parent_id, 0), n.is_dir, n.size, n.mtime, n.ctime, " +
-	"n.space_id || char(0) || n.path || char(0) || n.etag || char(0) || n.sha256 || char(0) || n.sha1 || char(0) || n.mime"
+// likeEscape makes s match itself in a LIKE pattern with ESCAPE '\'.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"sync"
 )
@@ -22,6 +23,7 @@ const stmtCacheMax = 512
 // concurrent use.
 type stmtCache struct {
 	db *sql.DB
+	d  *dialect
 	mu sync.RWMutex
 	m  map[string]*sql.Stmt
 	// wanted: queries a transaction ran unprepared, to prepare once the
@@ -29,8 +31,8 @@ type stmtCache struct {
 	wanted map[string]struct{}
 }
 
-func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, m: make(map[string]*sql.Stmt), wanted: make(map[string]struct{})}
+func newStmtCache(db *sql.DB, d *dialect) *stmtCache {
+	return &stmtCache{db: db, d: d, m: make(map[string]*sql.Stmt), wanted: make(map[string]struct{})}
 }
 
 // lookup returns the prepared statement of query, or nil if there is none
@@ -107,7 +109,7 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	// Prepared without holding mu: preparing waits for a connection, and a
 	// transaction holding the writer's only one may be waiting for mu in
 	// lookup. The statement outlives the request that prepares it.
-	s, err := c.db.PrepareContext(context.WithoutCancel(ctx), query)
+	s, err := c.db.PrepareContext(context.WithoutCancel(ctx), c.d.query(query))
 	if err != nil {
 		return nil
 	}
@@ -139,24 +141,27 @@ func (c *stmtCache) close() {
 type poolQuerier struct{ c *stmtCache }
 
 func (p poolQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	args = p.c.d.args(args)
 	if s := p.c.get(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
-	return p.c.db.ExecContext(ctx, query, args...)
+	return p.c.db.ExecContext(ctx, p.c.d.query(query), args...)
 }
 
 func (p poolQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	args = p.c.d.args(args)
 	if s := p.c.get(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
-	return p.c.db.QueryContext(ctx, query, args...)
+	return p.c.db.QueryContext(ctx, p.c.d.query(query), args...)
 }
 
-func (p poolQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (p poolQuerier) QueryRowContext(ctx context.Context, query string, args ...any) row {
+	args = p.c.d.args(args)
 	if s := p.c.get(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
-	return p.c.db.QueryRowContext(ctx, query, args...)
+	return p.c.db.QueryRowContext(ctx, p.c.d.query(query), args...)
 }
 
 // txQuerier runs the queries of a write transaction with the writer's
@@ -168,23 +173,95 @@ type txQuerier struct {
 	c *stmtCache
 }
 
-func (t txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+func (t txQuerier) ExecContext(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	if t.c.d.guarded(query) {
+		err = t.guard(ctx, func() error {
+			res, err = t.exec(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
+	return t.exec(ctx, query, args...)
+}
+
+func (t txQuerier) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	args = t.c.d.args(args)
 	if s := t.c.lookup(query); s != nil {
 		return t.Tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	}
-	return t.Tx.ExecContext(ctx, query, args...)
+	return t.Tx.ExecContext(ctx, t.c.d.query(query), args...)
 }
 
 func (t txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	args = t.c.d.args(args)
 	if s := t.c.lookup(query); s != nil {
 		return t.Tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	}
-	return t.Tx.QueryContext(ctx, query, args...)
+	return t.Tx.QueryContext(ctx, t.c.d.query(query), args...)
 }
 
-func (t txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (t txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) row {
+	if t.c.d.guarded(query) {
+		return guardedRow{t: t, ctx: ctx, query: query, args: args}
+	}
+	return t.queryRow(ctx, query, args...)
+}
+
+func (t txQuerier) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	args = t.c.d.args(args)
 	if s := t.c.lookup(query); s != nil {
 		return t.Tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 	}
-	return t.Tx.QueryRowContext(ctx, query, args...)
+	return t.Tx.QueryRowContext(ctx, t.c.d.query(query), args...)
+}
+
+// guard runs fn, a write that may break a constraint, between a savepoint
+// and its release, undoing it alone if it fails. PostgreSQL aborts the
+// whole transaction on a failed statement, where SQLite fails only the
+// statement: callers check ErrExists or ErrNotFound and go on in the same
+// transaction (a MKCOL on an existing name, say), as they always could.
+func (t txQuerier) guard(ctx context.Context, fn func() error) error {
+	ctx = context.WithoutCancel(ctx) // the savepoint must be undone whatever happens
+	if _, err := t.Tx.ExecContext(ctx, "SAVEPOINT wharf_stmt"); err != nil {
+		return fmt.Errorf("%w: savepoint: %w", ErrTxLost, err)
+	}
+	ferr := fn()
+	if ferr != nil {
+		if _, err := t.Tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT wharf_stmt"); err != nil {
+			return fmt.Errorf("%w: undo a failed statement (%w): %w", ErrTxLost, ferr, err)
+		}
+	}
+	if _, err := t.Tx.ExecContext(ctx, "RELEASE SAVEPOINT wharf_stmt"); err != nil {
+		return fmt.Errorf("%w: release savepoint: %w", ErrTxLost, err)
+	}
+	return ferr
+}
+
+// guardedRow is a guarded QueryRowContext: the statement runs when the
+// row is scanned, which is when its error is known.
+type guardedRow struct {
+	t     txQuerier
+	ctx   context.Context
+	query string
+	args  []any
+}
+
+func (g guardedRow) Scan(dest ...any) error {
+	return g.t.guard(g.ctx, func() error {
+		return g.t.queryRow(g.ctx, g.query, g.args...).Scan(dest...)
+	})
+}
+
+func (p poolQuerier) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if p.c.d.once == nil {
+		return p.QueryContext(ctx, query, args...)
+	}
+	return p.c.db.QueryContext(ctx, p.c.d.query(query), append(append([]any(nil), p.c.d.once...), p.c.d.args(args)...)...)
+}
+
+func (t txQuerier) queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.c.d.once == nil {
+		return t.QueryContext(ctx, query, args...)
+	}
+	return t.Tx.QueryContext(ctx, t.c.d.query(query), append(append([]any(nil), t.c.d.once...), t.c.d.args(args)...)...)
 }

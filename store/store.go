@@ -75,7 +75,8 @@ const busyTimeout = 10 * time.Second
 type DB struct {
 	Reader
 	w, r *sql.DB
-	path string
+	path string       // the SQLite file, or the PostgreSQL URL without its password
+	d    *dialect     // the engine's SQL (dialect.go)
 	busy atomic.Int64 // see BusyErrors
 	up   Upgrade      // see Upgraded
 
@@ -88,6 +89,7 @@ type DB struct {
 // write transaction (Tx), so a transaction sees its own writes.
 type Reader struct {
 	q querier
+	d *dialect
 }
 
 // Tx is a write transaction; see DB.Update.
@@ -99,15 +101,32 @@ type Tx struct {
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryRowContext(ctx context.Context, query string, args ...any) row
+	// queryOnce is QueryContext for a query whose best plan depends on
+	// its arguments' values (a search's pattern): on PostgreSQL it is not
+	// prepared, so that it is planned for them, where a prepared
+	// statement would soon run a generic plan.
+	queryOnce(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// Open opens (creating it if needed) the database at path and brings its
-// schema up to date. The database and the files beside it are made
-// FileMode (0600) if they are looser. It returns an error wrapping ErrTooNew if the file was
-// migrated by a newer version. The caller closes the DB.
-func Open(ctx context.Context, path string) (*DB, error) {
-	return open(ctx, path, busyTimeout)
+// row is the result of QueryRowContext: a *sql.Row, or on PostgreSQL a
+// write guarded by a savepoint (see txQuerier), run when scanned.
+type row interface {
+	Scan(dest ...any) error
+}
+
+// Open opens (creating it if needed) the database at location and brings
+// its schema up to date. location is a SQLite file's path, or a
+// postgres:// (postgresql://) URL naming a PostgreSQL database, which must
+// exist (postgres.go). A SQLite database and the files beside it are made
+// FileMode (0600) if they are looser. It returns an error wrapping
+// ErrTooNew if the database was migrated by a newer version. Errors never
+// show a URL's password. The caller closes the DB.
+func Open(ctx context.Context, location string) (*DB, error) {
+	if IsPostgres(location) {
+		return openPostgres(ctx, location)
+	}
+	return open(ctx, location, busyTimeout)
 }
 
 // open is Open with the busy timeout as a parameter, for tests.
@@ -121,7 +140,8 @@ func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{w: w, wc: newStmtCache(w), path: path}
+	d := newSQLiteDialect()
+	db := &DB{w: w, wc: newStmtCache(w, d), path: path, d: d}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -134,13 +154,13 @@ func open(ctx context.Context, path string, busy time.Duration) (*DB, error) {
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
 	db.r = r
-	db.rc = newStmtCache(r)
+	db.rc = newStmtCache(r, db.d)
 	if db.watch, err = newWatch(ctx, path); err != nil {
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.Reader = Reader{q: poolQuerier{db.rc}}
+	db.Reader = Reader{q: poolQuerier{db.rc}, d: db.d}
 	return db, nil
 }
 
@@ -167,7 +187,8 @@ func dsn(path string, readOnly bool, busy time.Duration) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
 }
 
-// Path returns the file the DB was opened from.
+// Path returns the file the DB was opened from; for PostgreSQL, its URL
+// without the password.
 func (db *DB) Path() string { return db.path }
 
 // Close closes both pools.
@@ -213,10 +234,22 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	// Commit this does nothing.
 	defer sqlTx.Rollback()
 	tq := txQuerier{Tx: sqlTx, c: db.wc}
-	tx := &Tx{Reader: Reader{q: tq}, tx: tq}
+	tx := &Tx{Reader: Reader{q: tq, d: db.d}, tx: tq}
+	if db.d.pg {
+		if err := lockWriters(ctx, tq); err != nil {
+			db.countBusy(err)
+			return err
+		}
+	}
 	if err := fn(tx); err != nil {
 		db.countBusy(err)
 		return err
+	}
+	if db.d.pg {
+		if err := bumpEpoch(ctx, sqlTx); err != nil {
+			db.countBusy(err)
+			return err
+		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		db.countBusy(err)
@@ -229,10 +262,10 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // SchemaVersion returns the schema version of the open database and the
 // newest version this binary knows.
 func (db *DB) SchemaVersion(ctx context.Context) (have, known int, err error) {
-	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+	if have, err = db.schemaVersion(ctx, poolQuerier{db.wc}); err != nil {
 		return 0, 0, fmt.Errorf("store: read schema version: %w", err)
 	}
-	ms, err := migrationFiles()
+	ms, err := db.migrationFiles()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -244,15 +277,49 @@ type migration struct {
 	name    string
 }
 
-// migrationFiles lists the embedded migrations, checking they are numbered
+// schemaVersion reads the version of the schema: SQLite keeps it in the
+// file's user_version, PostgreSQL in the table wharf_schema.
+func (db *DB) schemaVersion(ctx context.Context, q querier) (int, error) {
+	query := "PRAGMA user_version"
+	if db.d.pg {
+		query = "SELECT version FROM wharf_schema"
+	}
+	var v int
+	err := q.QueryRowContext(ctx, query).Scan(&v)
+	return v, err
+}
+
+// setSchemaVersion records v as the schema's version inside tx.
+func (db *DB) setSchemaVersion(ctx context.Context, tx *Tx, v int) error {
+	if db.d.pg {
+		_, err := tx.tx.ExecContext(ctx, "UPDATE wharf_schema SET version = ?", v)
+		return err
+	}
+	// PRAGMA does not take parameters; v is an int we parsed.
+	_, err := tx.tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(v))
+	return err
+}
+
+// migrationFiles lists the embedded migrations of the DB's engine.
+func (db *DB) migrationFiles() ([]migration, error) {
+	if db.d.pg {
+		return migrationFiles(pgMigrations, "migrations/postgres")
+	}
+	return migrationFiles(migrations, "migrations")
+}
+
+// migrationFiles lists the migrations in dir, checking they are numbered
 // 1..n without gaps.
-func migrationFiles() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+func migrationFiles(fsys fs.FS, dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("store: list migrations: %w", err)
 	}
 	var ms []migration
 	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
 		num, _, ok := strings.Cut(e.Name(), "_")
 		n, err := strconv.Atoi(num)
 		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
@@ -270,12 +337,12 @@ func migrationFiles() ([]migration, error) {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := migrationFiles()
+	ms, err := db.migrationFiles()
 	if err != nil {
 		return err
 	}
-	var have int
-	if err := db.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+	have, err := db.schemaVersion(ctx, poolQuerier{db.wc})
+	if err != nil {
 		return fmt.Errorf("store: open %s: %w", db.path, describe(err))
 	}
 	if have > len(ms) {
@@ -285,17 +352,21 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range ms[have:] {
-		body, err := migrations.ReadFile("migrations/" + m.name)
+		body, err := db.migrationBody(m)
 		if err != nil {
 			return fmt.Errorf("store: read migration %s: %w", m.name, err)
 		}
 		err = db.Update(ctx, func(tx *Tx) error {
+			// Another process (a replica starting at the same time) may
+			// have applied it since have was read: Update serialises the
+			// writers, so the version read here is current.
+			if v, err := db.schemaVersion(ctx, tx.tx); err != nil || v >= m.version {
+				return err
+			}
 			if _, err := tx.tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
-			// PRAGMA does not take parameters; version is an int we parsed.
-			_, err := tx.tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version))
-			return err
+			return db.setSchemaVersion(ctx, tx, m.version)
 		})
 		if err != nil {
 			if db.up.Backup != "" {
@@ -308,6 +379,13 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
+func (db *DB) migrationBody(m migration) ([]byte, error) {
+	if db.d.pg {
+		return pgMigrations.ReadFile("migrations/postgres/" + m.name)
+	}
+	return migrations.ReadFile("migrations/" + m.name)
+}
+
 // describe maps driver errors to the package's sentinels where one applies.
 func describe(err error) error {
 	var se *sqlite.Error
@@ -316,6 +394,9 @@ func describe(err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("%w (%v)", ErrExists, err)
 		}
+	}
+	if pgCode(err) == pgUniqueViolation {
+		return fmt.Errorf("%w (%v)", ErrExists, err)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound

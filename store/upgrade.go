@@ -60,7 +60,8 @@ func (db *DB) Upgraded() Upgrade { return db.up }
 // A new database (have == 0) has nothing to keep.
 func (db *DB) backupBeforeMigrate(ctx context.Context, have, known int) error {
 	db.up = Upgrade{From: have, To: known}
-	if have == 0 || have >= known {
+	// PostgreSQL: the operator's pg_dump is the copy (docs/postgres.md).
+	if have == 0 || have >= known || db.d.pg {
 		return nil
 	}
 	dir := filepath.Join(filepath.Dir(db.path), BackupDir)
@@ -138,6 +139,10 @@ func (db *DB) countBusy(err error) {
 }
 
 func isBusy(err error) bool {
+	switch pgCode(err) {
+	case pgLockNotAvailable, pgSerializationFailure, pgDeadlockDetected:
+		return true
+	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return false

@@ -23,7 +23,7 @@ func oldDatabase(t *testing.T, path string, upto int) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	ms, err := migrationFiles()
+	ms, err := migrationFiles(migrations, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,8 @@ func schemaOf(t *testing.T, path string) int {
 }
 
 func TestUpgradeBacksUpFirst(t *testing.T) {
-	ms, err := migrationFiles()
+	sqliteOnly(t)
+	ms, err := migrationFiles(migrations, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,8 @@ func TestUpgradeBacksUpFirst(t *testing.T) {
 }
 
 func TestUpgradeKeepsLastBackups(t *testing.T) {
-	ms, err := migrationFiles()
+	sqliteOnly(t)
+	ms, err := migrationFiles(migrations, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,13 +156,14 @@ func TestUpgradeKeepsLastBackups(t *testing.T) {
 }
 
 func TestTooNewMessage(t *testing.T) {
+	sqliteOnly(t)
 	path := filepath.Join(t.TempDir(), "wharf.db")
 	oldDatabase(t, path, 1)
 	raw, err := sql.Open("sqlite", dsn(path, false, time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := migrationFiles()
+	ms, _ := migrationFiles(migrations, "migrations")
 	newer := len(ms) + 1 // one past what this binary knows
 	if _, err := raw.Exec("PRAGMA user_version = " + strconv.Itoa(newer)); err != nil {
 		t.Fatal(err)
@@ -184,6 +187,7 @@ func TestTooNewMessage(t *testing.T) {
 }
 
 func TestBusyErrorsCounted(t *testing.T) {
+	sqliteOnly(t)
 	path := filepath.Join(t.TempDir(), "wharf.db")
 	db, err := open(t.Context(), path, 50*time.Millisecond)
 	if err != nil {
@@ -247,6 +251,7 @@ func TestCountRows(t *testing.T) {
 // client secrets kept in clear by "sha256:" and their SHA-256, and leaves
 // a secret already in that form alone (so it is never hashed twice).
 func TestMigrationHashesClientSecrets(t *testing.T) {
+	sqliteOnly(t)
 	path := filepath.Join(t.TempDir(), "wharf.db")
 	oldDatabase(t, path, 8)
 	raw, err := sql.Open("sqlite", dsn(path, false, time.Second))

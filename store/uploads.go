@@ -123,7 +123,7 @@ func (r Reader) ExpiredUploads(ctx context.Context, now time.Time) ([]Upload, er
 func (r Reader) PendingUploadBytes(ctx context.Context, spaceID, except string) (int64, error) {
 	var n int64
 	err := r.q.QueryRowContext(ctx,
-		`SELECT COALESCE(SUM(MAX(size, received, 0)), 0) FROM uploads
+		`SELECT COALESCE(SUM(`+r.d.greatest+`(size, received, 0)), 0) FROM uploads
 		 WHERE space_id = ? AND state IN (?, ?) AND id <> ?`,
 		spaceID, UploadReceiving, UploadProcessing, except).Scan(&n)
 	if err != nil {

@@ -68,7 +68,7 @@ type Member struct {
 // referenced row (a user or a space) does not exist: ErrNotFound.
 func describeRef(err error) error {
 	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY || pgCode(err) == pgForeignKeyViolation {
 		return fmt.Errorf("%w (%v)", ErrNotFound, err)
 	}
 	return describe(err)
@@ -139,14 +139,11 @@ func (r Reader) CountUsers(ctx context.Context) (int, error) {
 // CreateUser inserts u (its ID is ignored) and returns it with its new ID.
 // It returns ErrExists if the name is taken, whatever its case.
 func (tx *Tx) CreateUser(ctx context.Context, u User) (User, error) {
-	res, err := tx.tx.ExecContext(ctx,
-		"INSERT INTO users (name, password_hash, admin, created_at, email) VALUES (?, ?, ?, ?, ?)",
-		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt), u.Email)
+	err := tx.tx.QueryRowContext(ctx,
+		"INSERT INTO users (name, password_hash, admin, created_at, email) VALUES (?, ?, ?, ?, ?) RETURNING id",
+		u.Name, u.PasswordHash, u.Admin, nanos(u.CreatedAt), u.Email).Scan(&u.ID)
 	if err != nil {
 		return User{}, fmt.Errorf("store: create user %q: %w", u.Name, describe(err))
-	}
-	if u.ID, err = res.LastInsertId(); err != nil {
-		return User{}, fmt.Errorf("store: create user %q: %w", u.Name, err)
 	}
 	return u, nil
 }

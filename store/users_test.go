@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 // "s2", inserted with plain SQL so these tests do not depend on spaces.go.
 func openUsersDB(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
+	db, err := Open(t.Context(), testLocation(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,13 +7,19 @@
 package testenv
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/internal/pgtest"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -51,7 +57,7 @@ func New(t testing.TB, o Options) *Env {
 		e.Dir = t.TempDir()
 	}
 	var err error
-	e.DB, err = store.Open(t.Context(), filepath.Join(e.Dir, "wharf.db"))
+	e.DB, err = store.Open(t.Context(), dbLocation(t, e.Dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,5 +115,41 @@ func (e *Env) Grant(t testing.TB, spaceID, user string, role auth.Role) {
 	t.Helper()
 	if err := e.Auth.Grant(t.Context(), spaceID, user, role); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// PostgresEnv names the variable that moves the stores of the tests to
+// PostgreSQL: the address (host:port) of a server whose superuser
+// "postgres" connects from there without a password, such as a cluster of
+// internal/pgtest. Each data directory then gets a database of its own on
+// that server, named after the directory (so that reopening a Dir opens the
+// same database). Unset: SQLite, Dir/wharf.db.
+const PostgresEnv = "WHARF_TEST_POSTGRES"
+
+func dbLocation(t testing.TB, dir string) string {
+	t.Helper()
+	addr := os.Getenv(PostgresEnv)
+	if addr == "" {
+		return filepath.Join(dir, "wharf.db")
+	}
+	c, err := pgtest.Attach(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(dir))
+	name := "testenv_" + hex.EncodeToString(sum[:12])
+	// A Dir opened again keeps its database.
+	if err := c.CreateDatabase(context.Background(), name, ""); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+	return c.URL(name)
+}
+
+// SQLiteOnly skips a test of the SQLite file itself (its bytes, an old
+// schema written into it) when the stores are in PostgreSQL (PostgresEnv).
+func SQLiteOnly(t testing.TB) {
+	t.Helper()
+	if os.Getenv(PostgresEnv) != "" {
+		t.Skip("SQLite only: the test works on the SQLite file itself")
 	}
 }

@@ -1,0 +1,243 @@
+// Package pgtest starts a PostgreSQL server of its own for tests: a new
+// cluster (initdb) in a temporary directory, listening on a free loopback
+// port and on a socket inside that directory, with durability turned off
+// (tests throw it away). It uses the server programs of the machine (on
+// PATH, or Debian's /usr/lib/postgresql/<version>/bin). PostgreSQL refuses
+// to run as root: as root, the cluster runs as the user nobody. It is test
+// support, like internal/clamdtest, and imports no package of Wharf.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cluster is a running test server. Its superuser is "postgres", who
+// connects without a password from 127.0.0.1.
+type Cluster struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // how the server ended, once done is closed
+	log  string
+}
+
+// BinDir returns the directory holding initdb and postgres, or an error
+// saying they are missing.
+func BinDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "postgres")); err == nil {
+			return filepath.Dir(p), nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("pgtest: no PostgreSQL server programs (initdb, postgres) on PATH or in /usr/lib/postgresql/*/bin; install Debian's postgresql package")
+}
+
+func version(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// Start makes a new cluster and starts its server; the caller stops it
+// with Stop.
+func Start(ctx context.Context) (_ *Cluster, err error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "wharf-pgtest-")
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	cred, err := credential(dir)
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
+		"-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	initdb.Dir = dir
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	defer logf.Close()
+	c := &Cluster{dir: dir, port: port, done: make(chan struct{}), log: logf.Name()}
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+		"-p", strconv.Itoa(port), "-k", dir,
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
+	c.cmd.Dir = dir
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	// Pdeathsig: the server goes with the test binary even if that dies
+	// before calling Stop.
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("pgtest: start postgres: %w", err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	if err := c.waitReady(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// credential returns who runs the server: nil (the current user) unless
+// that is root; then nobody, given dir.
+func credential(dir string) (*syscall.Credential, error) {
+	if os.Getuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: running as root, and no user nobody to run PostgreSQL as: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func (c *Cluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		conn, err := pgx.Connect(ctx, c.URL("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("pgtest: postgres exited (%v):\n%s", c.err, c.Log())
+		case <-ctx.Done():
+			return fmt.Errorf("pgtest: postgres not ready: %w\n%s", err, c.Log())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Log returns what the server wrote so far.
+func (c *Cluster) Log() string {
+	b, _ := os.ReadFile(c.log)
+	return string(b)
+}
+
+// URL returns the URL of database db of the cluster, as the superuser.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+}
+
+// CreateDatabase creates database name, a copy of template ("" for
+// PostgreSQL's default, template1).
+func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	defer conn.Close(ctx)
+	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		q += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, q); err != nil {
+		return fmt.Errorf("pgtest: create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Exec runs SQL on database db as the superuser.
+func (c *Cluster) Exec(ctx context.Context, db, sql string) error {
+	conn, err := pgx.Connect(ctx, c.URL(db))
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("pgtest: %s: %w", strings.Fields(sql)[0], err)
+	}
+	return nil
+}
+
+// Stop shuts the server down (fast shutdown: clients are disconnected)
+// and removes the cluster's directory.
+func (c *Cluster) Stop() error {
+	if c.cmd == nil {
+		return nil
+	}
+	c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+	return os.RemoveAll(c.dir)
+}
+
+// Addr returns the host:port of the server, for Attach in another process.
+func (c *Cluster) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)) }
+
+// Attach returns a Cluster for the server another process started (its
+// Addr). Stop does nothing on it.
+func Attach(addr string) (*Cluster, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: attach %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: attach %q: %w", addr, err)
+	}
+	return &Cluster{port: port}, nil
+}
