@@ -243,20 +243,25 @@ func TestReplicas(t *testing.T) {
 		first <- resp
 	}()
 	pw.Write(racy[:chunk/2])
-	locked := false
-	for deadline := time.Now().Add(20 * time.Second); !locked && time.Now().Before(deadline); {
-		resp, body := patch(reps[1].URL, path, 0, racy[:chunk])
-		switch resp.StatusCode {
-		case http.StatusLocked:
-			locked = true
-		case http.StatusConflict: // not ours to judge: should not happen while 0 holds it
-			t.Fatalf("PATCH on replica 1 while replica 0 receives: %d %s", resp.StatusCode, body)
-		case http.StatusNoContent:
-			t.Fatalf("PATCH on replica 1 went through while replica 0 was receiving the same upload")
+	// Once bytes of it are on the disk, replica 0 holds the upload.
+	waitGrown := func(path string, size int64) {
+		t.Helper()
+		bin := filepath.Join(data, "uploads", "tus", pathpkg.Base(path))
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if fi, err := os.Stat(bin); err == nil && fi.Size() > size {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not grow past %d bytes", bin, size)
+			}
 		}
 	}
-	if !locked {
-		t.Fatal("replica 1 never answered 423 while replica 0 held the upload")
+	waitGrown(path, 0)
+	if resp, body := patch(reps[1].URL, path, 0, racy[:chunk]); resp.StatusCode != http.StatusLocked {
+		t.Fatalf("PATCH on replica 1 while replica 0 receives the same upload: %d %s, want 423", resp.StatusCode, body)
+	}
+	if resp, body, err := send(reps[2].URL, "HEAD", path, nil, 0); err != nil || resp.StatusCode != http.StatusLocked {
+		t.Fatalf("HEAD on replica 2 while replica 0 receives the upload: %v %v %s, want 423", resp, err, body)
 	}
 	pw.Write(racy[chunk/2 : chunk])
 	pw.Close()
@@ -289,15 +294,7 @@ func TestReplicas(t *testing.T) {
 	victim := lb.lastReplica()
 	// Kill it once some of the PATCH's bytes are on the disk, so that the
 	// offset to resume from is inside the PATCH.
-	bin := filepath.Join(data, "uploads", "tus", pathpkg.Base(path))
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if fi, err := os.Stat(bin); err == nil && fi.Size() > chunk {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the bytes of the second PATCH did not reach %s", bin)
-		}
-	}
+	waitGrown(path, chunk)
 	reps[victim].kill()
 	lb.setDown(victim)
 	pw.CloseWithError(fmt.Errorf("the replica died"))
