@@ -21,10 +21,16 @@ func TestLitmus(t *testing.T) {
 	litmus := requireTool(t, "litmus", "litmus")
 	const pw = "litmus test password"
 	in := start(t, t.TempDir(), "WHARF_ADMIN_PASSWORD="+pw)
+	runLitmus(t, litmus, in.URL, "admin", pw)
+}
 
+// runLitmus runs litmus at base's /dav/spaces/files/ as user and wants
+// 104/104 passed, none skipped, no warning.
+func runLitmus(t *testing.T, litmus, base, user, pw string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, litmus, "-k", in.URL+"/dav/spaces/files/", "admin", pw)
+	cmd := exec.CommandContext(ctx, litmus, "-k", base+"/dav/spaces/files/", user, pw)
 	cmd.Dir = t.TempDir() // litmus writes debug.log to the current directory
 	out, err := cmd.CombinedOutput()
 	t.Logf("litmus output:\n%s", out)

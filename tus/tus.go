@@ -1,6 +1,7 @@
 // Package tus serves resumable uploads (tus 1.0.0) at /tus/ and the
 // oCIS-style creation of an upload on a WebDAV collection. It embeds tusd's
-// unrouted handler with its filestore and memorylocker (see
+// unrouted handler with its filestore and a locker that works across
+// server processes sharing the data directory (filelock.go; see
 // docs/protocols/tus.md for the traps this package avoids) and adds what tusd
 // lacks: authorization, quota and name checks before any byte is stored,
 // an owner check on every request for an upload, the role checked again on
@@ -39,7 +40,6 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/events"
@@ -155,7 +155,7 @@ type Handler struct {
 	charging sync.Mutex
 	charges  map[string]charge
 
-	locker *memorylocker.MemoryLocker
+	locker *fileLocker
 	tusd   *handler.UnroutedHandler
 	serve  http.Handler // tusd's middleware around route
 }
@@ -219,10 +219,12 @@ func New(cfg Config) (*Handler, error) {
 		maxSize: cfg.MaxSize, maxPending: cfg.MaxPendingBytes,
 		expiry: cfg.Expiry, wait: cfg.ProcessingWait, sweep: cfg.SweepInterval, now: cfg.Now,
 		charges: map[string]charge{},
-		locker:  memorylocker.New(),
 	}
 	if err := os.MkdirAll(h.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tus: create %s: %w", h.dir, err)
+	}
+	if h.locker, err = newFileLocker(filepath.Join(uploads, "tus-locks")); err != nil {
+		return nil, err
 	}
 	fs := filestore.New(h.dir)
 	fs.DirModePerm, fs.FileModePerm = 0o700, 0o600
