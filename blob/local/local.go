@@ -94,10 +94,9 @@ func randomName(prefix string) string {
 }
 
 func info(key string, fi fs.FileInfo) blob.Info {
-	st, _ := fi.Sys().(*syscall.Stat_t)
 	etag := fmt.Sprintf("%x-%x", fi.ModTime().UnixNano(), fi.Size())
-	if st != nil {
-		etag = fmt.Sprintf("%x-%x-%x", st.Ino, fi.ModTime().UnixNano(), fi.Size())
+	if ino, ok := inode(fi); ok {
+		etag = fmt.Sprintf("%x-%x-%x", ino, fi.ModTime().UnixNano(), fi.Size())
 	}
 	return blob.Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime(), ETag: etag}
 }

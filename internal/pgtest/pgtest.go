@@ -83,7 +83,7 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
 		"-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	initdb.Dir = dir
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.SysProcAttr = procAttr(cred, false)
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
@@ -106,7 +106,7 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	// Pdeathsig: the server goes with the test binary even if that dies
 	// before calling Stop.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	c.cmd.SysProcAttr = procAttr(cred, true)
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("pgtest: start postgres: %w", err)
 	}
@@ -121,9 +121,12 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	return c, nil
 }
 
+// runAs is the user the server runs as, when not the current one.
+type runAs struct{ uid, gid uint32 }
+
 // credential returns who runs the server: nil (the current user) unless
 // that is root; then nobody, given dir.
-func credential(dir string) (*syscall.Credential, error) {
+func credential(dir string) (*runAs, error) {
 	if os.Getuid() != 0 {
 		return nil, nil
 	}
@@ -136,7 +139,7 @@ func credential(dir string) (*syscall.Credential, error) {
 	if err := os.Chown(dir, uid, gid); err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	return &runAs{uid: uint32(uid), gid: uint32(gid)}, nil
 }
 
 func freePort() (int, error) {
