@@ -103,6 +103,7 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 		r.mu.Unlock()
 		return waited
 	}
+	r.log.DebugContext(ctx, "running a claimed job", "job_id", id)
 	jctx, stop := context.WithCancel(ctx)
 	renewed := make(chan struct{})
 	go func() {
