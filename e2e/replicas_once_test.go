@@ -22,10 +22,13 @@ import (
 func TestPostgresReplicasOnce(t *testing.T) {
 	dsn := startPostgres(t, "pg-secret-once")
 	data := t.TempDir()
-	addrA := freeAddr(t)
-	env := []string{"WHARF_DB=" + dsn, "WHARF_PUBLIC_URL=http://" + addrA, "WHARF_LOG_LEVEL=debug", "WHARF_ADMIN_PASSWORD=" + davPW}
-	a := start(t, data, append(env, "WHARF_LISTEN="+addrA)...)
-	b := start(t, data, env...)
+	// The public URL (where Phraseanet fetches the files) is b's: a, the
+	// first leader, is killed at the end.
+	addrB := freeAddr(t)
+	env := []string{"WHARF_DB=" + dsn, "WHARF_PUBLIC_URL=http://" + addrB, "WHARF_LOG_LEVEL=debug", "WHARF_ADMIN_PASSWORD=" + davPW}
+	a := start(t, data, env...)
+	waitLog(t, a, leadsLine, 1, 30*time.Second) // a leads: b starts as a follower
+	b := start(t, data, append(env, "WHARF_LISTEN="+addrB)...)
 	replicas := []*instance{a, b}
 
 	// tus uploads, alternately through a and b.
@@ -89,12 +92,13 @@ func TestPostgresReplicasOnce(t *testing.T) {
 	}
 
 	// A scheduled Phraseanet target; files dropped through both replicas.
-	psA := &phServer{instance: a, data: data, addr: addrA}
-	psB := &phServer{instance: b, data: data, addr: addrA}
+	psA := &phServer{instance: a, data: data, addr: addrB}
+	psB := &phServer{instance: b, data: data, addr: addrB}
 	batches := [][]phFile{phFiles(t, "a-"), phFiles(t, "b-"), {{"a-late.txt", []byte("late")}}, {{"b-late.txt", []byte("later")}}}
-	sim := newPhSim(t, phrasesim.Current, psA, expectMap(batches...))
+	failover := []phFile{{"after-failover.txt", []byte("sent by the next leader")}}
+	sim := newPhSim(t, phrasesim.Current, psB, expectMap(append(batches, failover)...))
 	out := mustWharf(t, data, "", append([]string{"--db", dsn, "target", "add", "scheduled", "--space", "files", "--folder", phFolder,
-		"--destination", "42", "--public-url", "http://" + addrA, "--every", "1s"}, pushArgs(sim)...)...)
+		"--destination", "42", "--public-url", "http://" + addrB, "--every", "1s"}, pushArgs(sim)...)...)
 	var target string
 	for line := range strings.SplitSeq(out, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id="); ok {
@@ -112,7 +116,7 @@ func TestPostgresReplicasOnce(t *testing.T) {
 		[]*phServer{psA, psB}[i%2].put(t, batch)
 		all = append(all, batch...)
 	}
-	recs := waitIngested(t, sim, psA, all, 60*time.Second)
+	recs := waitIngested(t, sim, psB, all, 60*time.Second)
 	time.Sleep(2500 * time.Millisecond) // two more ticks: nothing may be committed or sent again
 	if got := sim.Records(); len(got) != len(all) {
 		t.Errorf("%d records after more ticks, want %d (one per file)", len(got), len(all))
@@ -126,16 +130,46 @@ func TestPostgresReplicasOnce(t *testing.T) {
 			t.Errorf("commit %s enqueued %d times, want 1", id, n)
 		}
 	}
-	states := psA.commitStates(t, target)
+	states := psB.commitStates(t, target)
 	if len(states) != len(commits) {
 		t.Errorf("the API lists %d commits, Phraseanet received %d: %v", len(states), len(commits), states)
 	}
-	leaders := 0
-	for _, in := range replicas {
-		leaders += strings.Count(in.output(), "lease taken: this process leads")
+	if n := strings.Count(b.output(), leadsLine); n != 0 {
+		t.Errorf("b took the Phraseanet lease %d times while a led", n)
 	}
-	if leaders != 1 {
-		t.Errorf("the Phraseanet lease was taken %d times, want once (by the first replica, for good)", leaders)
+
+	// The leader dies without a word: b takes over once the lease ends,
+	// and the next file is committed and sent once.
+	killed := time.Now()
+	a.kill()
+	psB.put(t, failover)
+	all = append(all, failover...)
+	waitLog(t, b, leadsLine, 1, 60*time.Second)
+	took := time.Since(killed)
+	recs = waitIngested(t, sim, psB, all, 60*time.Second)
+	for _, r := range recs {
+		if n := sim.Enqueued(r.Commit); n != 1 {
+			t.Errorf("commit %s enqueued %d times, want 1", r.Commit, n)
+		}
 	}
-	t.Logf("%d uploads processed once each; %d files in %d scheduled commits, each sent once", len(ups), len(all), len(commits))
+	if got := sim.Records(); len(got) != len(all) {
+		t.Errorf("%d records after the failover, want %d (one per file)", len(got), len(all))
+	}
+	t.Logf("%d uploads processed once each; %d files in %d scheduled commits, each sent once; b led %.1f s after a was killed",
+		len(ups), len(all)-len(failover), len(commits), took.Seconds())
+}
+
+// leadsLine is what a server logs when it becomes the Phraseanet leader.
+const leadsLine = "lease taken: this process leads"
+
+// waitLog waits until in's output holds line n times.
+func waitLog(t *testing.T, in *instance, line string, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for strings.Count(in.output(), line) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not logged %d times within %s:\n%s", line, n, within, lastLines(in.output(), 30))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
