@@ -197,7 +197,26 @@ func BaseURL(public string) (string, error) {
 }
 
 // Run runs the push worker, the scheduler and the janitor until ctx ends.
+// When the DB is shared with other processes (replicas on PostgreSQL), they
+// run in one process at a time: the one holding the lease leaderLease
+// (store.DB.Lead); the others wait to take it over.
 func (s *Service) Run(ctx context.Context) {
+	if s.db.Postgres() {
+		s.db.Lead(ctx, leaderLease, store.NewOwner(), leaderTTL, s.log, s.runLoops)
+		return
+	}
+	s.runLoops(ctx)
+}
+
+// leaderLease names the lease of the Phraseanet loops; leaderTTL is how
+// long it holds without renewal: at most this and a third after a leader
+// dies, another process takes over.
+const (
+	leaderLease = "phraseanet"
+	leaderTTL   = 15 * time.Second
+)
+
+func (s *Service) runLoops(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){s.runPusher, s.runScheduler, s.runJanitor} {
 		wg.Add(1)

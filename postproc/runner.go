@@ -123,6 +123,7 @@ type Runner struct {
 	// is older (recordStepsEvery; tests: 0, every step).
 	recordEvery time.Duration
 	enrich      enricher // the pass that runs the steps quick jobs skip
+	claims      claims   // who runs which job when processes share the DB (claim.go)
 
 	wake     chan struct{}
 	closedCh chan struct{}
@@ -213,6 +214,7 @@ func New(cfg Config) (*Runner, error) {
 	}
 	r.steps = []step{checksumStep{}, sniffStep{}, policyStep{}, scan, thumbnailStep{}, metadataStep{}}
 	r.enrich.kick = make(chan struct{}, 1)
+	r.claims = newClaims(cfg.DB)
 	removeEnrichLinks(r.thumbs)
 	return r, nil
 }
@@ -232,6 +234,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postproc: start: %w", err)
 	}
+	if jobs, err = r.unclaimed(ctx, jobs); err != nil {
+		return fmt.Errorf("postproc: start: %w", err)
+	}
 	for _, j := range jobs {
 		r.mu.Lock()
 		if r.live[j.ID] == nil && !finalState(j.State) {
@@ -249,6 +254,10 @@ func (r *Runner) Start(ctx context.Context) error {
 	}
 	r.wg.Add(1)
 	go r.enrichLoop(ctx)
+	if r.claims.shared {
+		r.wg.Add(1)
+		go r.adoptLoop(ctx)
+	}
 	return nil
 }
 
@@ -289,7 +298,10 @@ func (r *Runner) Submit(ctx context.Context, job Job) error {
 	now := r.now().UTC()
 	rec := record(job, now)
 	err := r.db.Update(ctx, func(tx *store.Tx) error {
-		if err := tx.InsertJob(ctx, rec); err != nil || job.Record == nil {
+		if err := tx.InsertJob(ctx, rec); err != nil {
+			return err
+		}
+		if err := r.claimIn(ctx, tx, rec.ID); err != nil || job.Record == nil {
 			return err
 		}
 		return job.Record(tx)
@@ -652,10 +664,10 @@ type task struct {
 	meta   map[string]any // recorded as job.Metadata
 }
 
-// process runs a job from where its record says it stands. It reports
+// processJob runs a job from where its record says it stands. It reports
 // whether the job should be tried again later (its record could not be
 // read or written). A cancelled ctx abandons the job as it is recorded.
-func (r *Runner) process(ctx context.Context, id string) (retry bool) {
+func (r *Runner) processJob(ctx context.Context, id string) (retry bool) {
 	j, err := r.db.Job(ctx, id)
 	if err != nil {
 		if ctx.Err() == nil {
