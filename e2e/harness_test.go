@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -115,6 +116,18 @@ var servingLine = regexp.MustCompile(`msg=serving addr=(\S+)`)
 // stopped (SIGTERM) when the test ends.
 func start(t *testing.T, data string, env ...string) *instance {
 	t.Helper()
+	in, err := tryStart(t, data, env...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// tryStart is start, returning why the server did not come up instead of
+// failing the test (for a test that picks its own ports and may retry
+// with others when one was taken meanwhile: errAddrInUse).
+func tryStart(t *testing.T, data string, env ...string) (*instance, error) {
+	t.Helper()
 	cmd := exec.Command(binary, "serve")
 	cmd.Env = append(append(append(cleanEnv(), "WHARF_DATA="+data, "WHARF_LISTEN=127.0.0.1:0"), e2eDB(t, data)...), env...)
 	pr, pw := io.Pipe()
@@ -150,12 +163,19 @@ func start(t *testing.T, data string, env ...string) *instance {
 	case a := <-addr:
 		in.URL = "http://" + a
 	case <-in.done:
-		t.Fatalf("wharf serve exited before listening:\n%s", in.output())
+		if strings.Contains(in.output(), "address already in use") {
+			return nil, fmt.Errorf("%w:\n%s", errAddrInUse, in.output())
+		}
+		return nil, fmt.Errorf("wharf serve exited before listening:\n%s", in.output())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("wharf serve did not listen within 30s:\n%s", in.output())
+		return nil, fmt.Errorf("wharf serve did not listen within 30s:\n%s", in.output())
 	}
-	return in
+	return in, nil
 }
+
+// errAddrInUse: a port given to the server was taken by another process
+// between the test choosing it and the server binding it.
+var errAddrInUse = errors.New("wharf serve exited before listening: a port it was given is taken")
 
 // output is everything the server printed so far.
 func (in *instance) output() string {

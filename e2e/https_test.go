@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -307,8 +308,6 @@ func TestHTTPSACMEPebble(t *testing.T) {
 		{"tls-alpn-01", false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			httpsPort, httpPort := free(), free()
-			dirURL, issuing, pebbleLog := startPebble(t, httpPort, httpsPort)
 			root := filepath.Join(t.TempDir(), "pebble-minica.pem")
 			b, err := os.ReadFile(filepath.Join(pebbleBuild.certs, "pebble.minica.pem"))
 			if err != nil {
@@ -317,17 +316,37 @@ func TestHTTPSACMEPebble(t *testing.T) {
 			if err := os.WriteFile(root, b, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			httpListen := "off"
-			if tc.httpOn {
-				httpListen = net.JoinHostPort(host, strconv.Itoa(httpPort))
+			// The ports are chosen free, then bound by Wharf: another
+			// process may take one in between; then both are chosen again.
+			var (
+				in        *instance
+				httpsPort int
+				dirURL    string
+				issuing   *x509.CertPool
+				pebbleLog *lockedBuffer
+			)
+			for attempt := 1; ; attempt++ {
+				var httpPort int
+				httpsPort, httpPort = free(), free()
+				dirURL, issuing, pebbleLog = startPebble(t, httpPort, httpsPort)
+				httpListen := "off"
+				if tc.httpOn {
+					httpListen = net.JoinHostPort(host, strconv.Itoa(httpPort))
+				}
+				in, err = tryStart(t, t.TempDir(), append([]string{
+					"WHARF_LISTEN=" + net.JoinHostPort(host, strconv.Itoa(httpsPort)),
+					"WHARF_TLS=acme", "WHARF_DOMAIN=localhost",
+					"WHARF_ACME_CA=" + dirURL, "WHARF_ACME_CA_ROOT=" + root,
+					"WHARF_ACME_EMAIL=ops@example.org",
+					"WHARF_HTTP_LISTEN=" + httpListen}, tc.env...)...)
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, errAddrInUse) || attempt == 3 {
+					t.Fatal(err)
+				}
+				t.Logf("attempt %d: %v; choosing other ports", attempt, err)
 			}
-			data := t.TempDir()
-			in := start(t, data, append([]string{
-				"WHARF_LISTEN=" + net.JoinHostPort(host, strconv.Itoa(httpsPort)),
-				"WHARF_TLS=acme", "WHARF_DOMAIN=localhost",
-				"WHARF_ACME_CA=" + dirURL, "WHARF_ACME_CA_ROOT=" + root,
-				"WHARF_ACME_EMAIL=ops@example.org",
-				"WHARF_HTTP_LISTEN=" + httpListen}, tc.env...)...)
 			addr := strings.TrimPrefix(in.URL, "http://")
 			if m := urlField.FindStringSubmatch(in.output()); m == nil || m[1] != "https://localhost:"+strconv.Itoa(httpsPort) {
 				t.Errorf("serving line does not give https://localhost:%d:\n%s", httpsPort, in.output())
@@ -360,7 +379,7 @@ func TestHTTPSACMEPebble(t *testing.T) {
 			if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
 				t.Errorf("GET /healthz over https with acme: Strict-Transport-Security %q, want max-age=31536000 (a year)", got)
 			}
-			files, _ := filepath.Glob(filepath.Join(data, "certs", "certificates", "*", "localhost", "localhost.crt"))
+			files, _ := filepath.Glob(filepath.Join(in.Data, "certs", "certificates", "*", "localhost", "localhost.crt"))
 			if len(files) != 1 {
 				t.Errorf("certificate not in certmagic's storage under <data>/certs: %v", files)
 			}
