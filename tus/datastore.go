@@ -94,7 +94,7 @@ func (s *dataStore) wrap(ctx context.Context, up handler.Upload) (handler.Upload
 func (s *dataStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	up, err := s.fs.NewUpload(ctx, info)
 	if err != nil {
-		return nil, err
+		return nil, diskFull(err) // the .info file could not be written
 	}
 	return s.wrap(ctx, up)
 }

@@ -73,7 +73,7 @@ func (k *fileLock) Lock(ctx context.Context, requestRelease func()) error {
 			if errors.Is(err, errHeld) {
 				return handler.ErrFileLocked
 			}
-			return err
+			return diskFull(err) // no room for the lock file: 507, not 500
 		}
 		select {
 		case <-ctx.Done():
