@@ -40,10 +40,11 @@ var layers = [][]string{
 	{"blob/blobtest"},
 	// the bus and its filters; diskio: the copy loop of uploads and the
 	// atomic write of small files; blob: the object store contract; test
-	// support: the real clamd, a settable clock, real outside servers
-	// (S3, NATS). None of them imports anything of Wharf.
-	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock", "blob", "internal/testservers", "internal/natstest"},
-	{"internal/pgtest"}, // test support: a PostgreSQL server of the test's own (store's tests run on it)
+	// support: the real clamd, a settable clock. None of them imports anything of Wharf.
+	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock", "blob"},
+	// real outside servers for tests (S3, NATS, PostgreSQL); store's own
+	// tests run on its PostgreSQL, so it sits below store
+	{"internal/testservers"},
 }
 
 func layerOf(pkg string) (int, bool) {

@@ -14,7 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 
-	"github.com/wharfhq/wharf/internal/natstest"
+	"github.com/wharfhq/wharf/internal/testservers"
 )
 
 // TestEventsAcrossReplicas: two wharf servers sharing one nats-server
@@ -30,7 +30,7 @@ import (
 // check of who may see an event (web.Events: the roles B's database gives
 // for the event's space) answers as one database would.
 func TestEventsAcrossReplicas(t *testing.T) {
-	srv := natstest.Start(t)
+	srv := testservers.StartNATS(t)
 	env := []string{"WHARF_ADMIN_PASSWORD=" + davPW, "WHARF_EVENTS=" + srv.URL()}
 	a, b := start(t, t.TempDir(), env...), start(t, t.TempDir(), env...)
 	for _, in := range []*instance{a, b} {
@@ -160,7 +160,7 @@ func TestEventsNATSUnreachable(t *testing.T) {
 // and said so: A's subscriber is told overflow at once, B's once NATS is
 // back (A's marker in the stream); then events flow again from A to B.
 func TestEventsNATSRestart(t *testing.T) {
-	srv := natstest.Start(t)
+	srv := testservers.StartNATS(t)
 	env := []string{"WHARF_ADMIN_PASSWORD=" + davPW, "WHARF_EVENTS=" + srv.URL()}
 	a, b := start(t, t.TempDir(), env...), start(t, t.TempDir(), env...)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wharfhq/wharf/internal/pgtest"
+	"github.com/wharfhq/wharf/internal/testservers"
 )
 
 // startPostgres starts a PostgreSQL cluster of the test's own and returns
@@ -20,14 +20,14 @@ import (
 // is not checked: the cluster trusts loopback; it is there to be hidden).
 func startPostgres(t *testing.T, password string) string {
 	t.Helper()
-	if _, err := pgtest.BinDir(); err != nil {
+	if _, err := testservers.PostgresBinDir(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(os.Stderr, "\n!!! SKIPPING %s: %v\n\n", t.Name(), err)
 		t.Skip(err)
 	}
-	c, err := pgtest.Start(context.Background())
+	c, err := testservers.StartPostgres(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestPostgresUnreachable(t *testing.T) {
 
 // e2eDB returns the environment that puts the metadata of data directory
 // data in PostgreSQL when WHARF_E2E_POSTGRES names a server (host:port,
-// superuser postgres without a password, as internal/pgtest makes): a
+// superuser postgres without a password, as internal/testservers makes): a
 // database of its own per data directory. Unset, nothing: SQLite. It lets
 // the whole suite run on PostgreSQL by hand:
 //
@@ -157,7 +157,7 @@ func e2eDB(t *testing.T, data string) []string {
 	if addr == "" {
 		return nil
 	}
-	c, err := pgtest.Attach(addr)
+	c, err := testservers.AttachPostgres(addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/wharfhq/wharf/internal/natstest"
+	"github.com/wharfhq/wharf/internal/testservers"
 )
 
 // rrProxy is a round-robin reverse proxy in front of replicas, as a load
@@ -108,7 +108,7 @@ func (p *rrProxy) setDown(i int) {
 // the uploads.
 func TestReplicas(t *testing.T) {
 	dsn := startPostgres(t, "replicas-db-pw")
-	nats := natstest.Start(t)
+	nats := testservers.StartNATS(t)
 	data := t.TempDir()
 	env := []string{"WHARF_DB=" + dsn, "WHARF_EVENTS=" + nats.URL()}
 	reps := []*instance{start(t, data, append(env, "WHARF_ADMIN_PASSWORD="+davPW)...)}

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wharfhq/wharf/internal/pgtest"
+	"github.com/wharfhq/wharf/internal/testservers"
 )
 
 // The store's tests run twice: on SQLite, then, in a second run of the
-// test binary, on PostgreSQL (a cluster of the tests' own, internal/pgtest).
+// test binary, on PostgreSQL (a cluster of the tests' own, internal/testservers).
 // Each test opens its database with testLocation, a new file or a new
 // PostgreSQL database. Without PostgreSQL's programs the second run is
 // skipped, loudly; under CI=true that fails.
@@ -26,11 +26,11 @@ import (
 const pgEnv = "WHARF_STORE_TEST_POSTGRES"
 
 // testPG is the cluster of the PostgreSQL run; nil in the SQLite run.
-var testPG *pgtest.Cluster
+var testPG *testservers.Postgres
 
 func TestMain(m *testing.M) {
 	if addr := os.Getenv(pgEnv); addr != "" {
-		c, err := pgtest.Attach(addr)
+		c, err := testservers.AttachPostgres(addr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 // runOnPostgres runs this test binary again, with the same flags, on a new
 // PostgreSQL cluster, and returns its exit code.
 func runOnPostgres() int {
-	if _, err := pgtest.BinDir(); err != nil {
+	if _, err := testservers.PostgresBinDir(); err != nil {
 		if os.Getenv("CI") == "true" {
 			fmt.Fprintf(os.Stderr, "FAIL: store tests on PostgreSQL: %v (CI=true)\n", err)
 			return 1
@@ -54,7 +54,7 @@ func runOnPostgres() int {
 		return 0
 	}
 	ctx := context.Background()
-	c, err := pgtest.Start(ctx)
+	c, err := testservers.StartPostgres(ctx)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: store tests on PostgreSQL: %v\n", err)
 		return 1

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/wharfhq/wharf/events"
-	"github.com/wharfhq/wharf/internal/natstest"
+	"github.com/wharfhq/wharf/internal/testservers"
 )
 
 // The cost of a Publish, in-process and through NATS (docs/events.md,
@@ -50,17 +50,17 @@ func BenchmarkPublishInProcess(b *testing.B) { benchPublish(b, events.New(), fal
 func BenchmarkPublishInProcessParallel(b *testing.B) { benchPublish(b, events.New(), true) }
 
 func BenchmarkPublishNATS(b *testing.B) {
-	benchPublish(b, open(b, natstest.Start(b), "a").Bus(), false)
+	benchPublish(b, open(b, testservers.StartNATS(b), "a").Bus(), false)
 }
 
 func BenchmarkPublishNATSParallel(b *testing.B) {
-	benchPublish(b, open(b, natstest.Start(b), "a").Bus(), true)
+	benchPublish(b, open(b, testservers.StartNATS(b), "a").Bus(), true)
 }
 
 // BenchmarkPublishNATSToOtherReplica: from Publish on replica A to the
 // event in the hands of a subscriber of replica B.
 func BenchmarkPublishNATSToOtherReplica(b *testing.B) {
-	srv := natstest.Start(b)
+	srv := testservers.StartNATS(b)
 	ra, rb := open(b, srv, "a"), open(b, srv, "b")
 	s := rb.Bus().SubscribeWith(events.SubscribeOptions{Buffer: 16})
 	defer s.Close()

@@ -11,16 +11,16 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/events"
-	"github.com/wharfhq/wharf/internal/natstest"
+	"github.com/wharfhq/wharf/internal/testservers"
 )
 
 // open opens a Relay ("a replica") on srv for t.
-func open(t testing.TB, srv *natstest.Server, name string) *Relay {
+func open(t testing.TB, srv *testservers.NATS, name string) *Relay {
 	t.Helper()
 	return openTimeout(t, srv, name, time.Second)
 }
 
-func openTimeout(t testing.TB, srv *natstest.Server, name string, timeout time.Duration) *Relay {
+func openTimeout(t testing.TB, srv *testservers.NATS, name string, timeout time.Duration) *Relay {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("replica", name)
 	r, err := Open(context.Background(), Config{URL: srv.URL(), Logger: log, Timeout: timeout})
@@ -51,7 +51,7 @@ func node(i int) events.Event {
 // Events published on either replica reach the subscribers of both, in one
 // order, with the same seqs; each replica's own are not Remote.
 func TestTwoReplicasShareOneOrder(t *testing.T) {
-	srv := natstest.Start(t)
+	srv := testservers.StartNATS(t)
 	a, b := open(t, srv, "a"), open(t, srv, "b")
 	opts := events.SubscribeOptions{Buffer: 1000, CloseOnOverflow: true}
 	sa, sb := a.Bus().SubscribeWith(opts), b.Bus().SubscribeWith(opts)
@@ -100,7 +100,7 @@ func TestTwoReplicasShareOneOrder(t *testing.T) {
 // replayed what it missed there, with the same seqs; so is one that comes
 // to a replica started after the events (it read them from the stream).
 func TestReplayOnAnotherReplica(t *testing.T) {
-	srv := natstest.Start(t)
+	srv := testservers.StartNATS(t)
 	a, b := open(t, srv, "a"), open(t, srv, "b")
 	var sent []events.Event
 	for i := range 30 {
@@ -141,7 +141,7 @@ func TestReplayOnAnotherReplica(t *testing.T) {
 // A since one replica gave and another has not delivered yet is waited
 // for, not refused.
 func TestSinceAheadIsWaitedFor(t *testing.T) {
-	srv := natstest.Start(t)
+	srv := testservers.StartNATS(t)
 	a, b := open(t, srv, "a"), open(t, srv, "b")
 	e := a.Bus().Publish(node(1))
 	s, err := b.Bus().SubscribeSince(events.SubscribeOptions{Buffer: 10}, e.Seq)
@@ -157,7 +157,7 @@ func TestSinceAheadIsWaitedFor(t *testing.T) {
 // loss is too old; the events stored before the crash are kept and the
 // seqs go on.
 func TestNATSDownAndBack(t *testing.T) {
-	srv := natstest.Start(t)
+	srv := testservers.StartNATS(t)
 	a, b := open(t, srv, "a"), open(t, srv, "b")
 	opts := events.SubscribeOptions{Buffer: 100, CloseOnOverflow: true}
 	sa, sb := a.Bus().SubscribeWith(opts), b.Bus().SubscribeWith(opts)
@@ -247,7 +247,7 @@ func waitConnected(t *testing.T, r *Relay) {
 // A publish while NATS restarts (away for less than Config.Timeout)
 // waits for it rather than losing the event.
 func TestPublishWaitsOutAShortOutage(t *testing.T) {
-	srv := natstest.Start(t)
+	srv := testservers.StartNATS(t)
 	a := openTimeout(t, srv, "a", 20*time.Second)
 	srv.Kill()
 	done := make(chan events.Event)
@@ -262,7 +262,7 @@ func TestPublishWaitsOutAShortOutage(t *testing.T) {
 // The stream made again (deleted, or NATS's store lost): its seqs start
 // over above the old ones, and the subscribers are told of the gap.
 func TestStreamMadeAgain(t *testing.T) {
-	srv := natstest.Start(t)
+	srv := testservers.StartNATS(t)
 	a := open(t, srv, "a")
 	first := a.Bus().Publish(node(1))
 	s := a.Bus().SubscribeWith(events.SubscribeOptions{Buffer: 10, CloseOnOverflow: true})

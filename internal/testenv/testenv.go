@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/internal/pgtest"
+	"github.com/wharfhq/wharf/internal/testservers"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -121,7 +121,7 @@ func (e *Env) Grant(t testing.TB, spaceID, user string, role auth.Role) {
 // PostgresEnv names the variable that moves the stores of the tests to
 // PostgreSQL: the address (host:port) of a server whose superuser
 // "postgres" connects from there without a password, such as a cluster of
-// internal/pgtest. Each data directory then gets a database of its own on
+// internal/testservers. Each data directory then gets a database of its own on
 // that server, named after the directory (so that reopening a Dir opens the
 // same database). Unset: SQLite, Dir/wharf.db.
 const PostgresEnv = "WHARF_TEST_POSTGRES"
@@ -132,7 +132,7 @@ func dbLocation(t testing.TB, dir string) string {
 	if addr == "" {
 		return filepath.Join(dir, "wharf.db")
 	}
-	c, err := pgtest.Attach(addr)
+	c, err := testservers.AttachPostgres(addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,12 @@
 // Package testservers starts real outside servers for tests, each on free
-// loopback ports in a temporary directory, stopped by the test's cleanup:
-// today SeaweedFS's S3 gateway (StartS3). The binaries are built from
-// tools/go.mod, never from Wharf's own go.mod. Without a binary a test is
-// skipped loudly on a developer's machine and fails under CI=true. It
-// imports nothing of Wharf; the package tests of blob/s3 and the e2e
-// harness use it.
+// loopback ports in a temporary directory, stopped by the test (or with
+// it): SeaweedFS's S3 gateway (StartS3), a nats-server with JetStream
+// (StartNATS) and a PostgreSQL cluster of the test's own (StartPostgres).
+// SeaweedFS and nats-server are built from tools/go.mod, never from
+// Wharf's own go.mod; PostgreSQL is the machine's (Debian's package).
+// Without a server a test is skipped loudly on a developer's machine and
+// fails under CI=true. It imports nothing of Wharf; package tests (store,
+// blob/s3, events/natsbus) and the e2e harness use it.
 package testservers
 
 import (
@@ -191,12 +193,21 @@ func toolVersion(gomod, module string) (string, error) {
 // freePort is a TCP port free on 127.0.0.1 a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := pickPort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// pickPort is freePort for code without a testing.TB.
+func pickPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("testservers: find a free port: %w", err)
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lockedBuffer collects the server's output for the failure log.

@@ -1,9 +1,7 @@
-// Package natstest runs a real nats-server, with JetStream, for tests: the
-// one pinned by tools/go.mod (go tool -modfile=tools/go.mod nats-server),
-// on a free loopback port, its store in a temporary directory, stopped when
-// the test ends. Without it (no Go toolchain to build it, no module proxy)
-// a test is skipped loudly, and fails under CI=true.
-package natstest
+// The nats-server, with JetStream: the one pinned by tools/go.mod (go tool
+// -modfile=tools/go.mod nats-server), its store in a temporary directory.
+
+package testservers
 
 import (
 	"bytes"
@@ -19,8 +17,8 @@ import (
 	"time"
 )
 
-// Server is a running nats-server.
-type Server struct {
+// NATS is a running nats-server.
+type NATS struct {
 	t    testing.TB
 	bin  string
 	dir  string
@@ -30,22 +28,22 @@ type Server struct {
 }
 
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	natsOnce sync.Once
+	natsPath string
+	natsErr  error
 )
 
-// Binary returns the path of the nats-server binary: $WHARF_NATS_SERVER, or
+// NATSBinary returns the path of the nats-server binary: $WHARF_NATS_SERVER, or
 // the one tools/go.mod pins, built (once, then from Go's cache).
-func Binary() (string, error) {
-	binOnce.Do(func() {
+func NATSBinary() (string, error) {
+	natsOnce.Do(func() {
 		if p := os.Getenv("WHARF_NATS_SERVER"); p != "" {
-			binPath = p
+			natsPath = p
 			return
 		}
-		root, err := toolsDir()
+		root, err := moduleRoot()
 		if err != nil {
-			binErr = err
+			natsErr = err
 			return
 		}
 		cmd := exec.Command("go", "tool", "-modfile=tools/go.mod", "-n", "nats-server")
@@ -56,37 +54,18 @@ func Binary() (string, error) {
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			binErr = fmt.Errorf("go tool -modfile=tools/go.mod -n nats-server: %v: %s", err, strings.TrimSpace(stderr.String()))
+			natsErr = fmt.Errorf("go tool -modfile=tools/go.mod -n nats-server: %v: %s", err, strings.TrimSpace(stderr.String()))
 			return
 		}
-		binPath = strings.TrimSpace(string(out))
+		natsPath = strings.TrimSpace(string(out))
 	})
-	return binPath, binErr
+	return natsPath, natsErr
 }
 
-// toolsDir finds the module's root (where tools/go.mod is) from the
-// working directory up.
-func toolsDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "tools", "go.mod")); err == nil {
-			return dir, nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", fmt.Errorf("tools/go.mod not found above the working directory")
-		}
-		dir = up
-	}
-}
-
-// Start runs a nats-server with JetStream for t, stopped at its end.
-func Start(t testing.TB) *Server {
+// StartNATS runs a nats-server with JetStream for t, stopped at its end.
+func StartNATS(t testing.TB) *NATS {
 	t.Helper()
-	bin, err := Binary()
+	bin, err := NATSBinary()
 	if err != nil {
 		msg := fmt.Sprintf("nats-server not available: this test needs it (go tool -modfile=tools/go.mod nats-server, or WHARF_NATS_SERVER=path): %v", err)
 		if os.Getenv("CI") == "true" {
@@ -95,18 +74,18 @@ func Start(t testing.TB) *Server {
 		fmt.Fprintf(os.Stderr, "\n!!! SKIPPING %s: %s\n\n", t.Name(), msg)
 		t.Skip(msg)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t)}
+	s := &NATS{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t)}
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
 }
 
 // URL is the server's nats:// URL.
-func (s *Server) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.Port) }
+func (s *NATS) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.Port) }
 
 // Restart starts the server (again, after Kill, on the same port and with
 // the same store) and waits until it accepts connections.
-func (s *Server) Restart() {
+func (s *NATS) Restart() {
 	s.t.Helper()
 	logf, err := os.Create(filepath.Join(s.dir, "nats-server.log"))
 	if err != nil {
@@ -141,28 +120,17 @@ func (s *Server) Restart() {
 }
 
 // log is what the server printed.
-func (s *Server) log() string {
+func (s *NATS) log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "nats-server.log"))
 	return string(b)
 }
 
 // Kill stops the server at once (SIGKILL), as a crash would.
-func (s *Server) Kill() {
+func (s *NATS) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	s.cmd = nil
-}
-
-// freePort returns a loopback port free at the time of the call.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -1,11 +1,11 @@
-// Package pgtest starts a PostgreSQL server of its own for tests: a new
-// cluster (initdb) in a temporary directory, listening on a free loopback
-// port and on a socket inside that directory, with durability turned off
-// (tests throw it away). It uses the server programs of the machine (on
-// PATH, or Debian's /usr/lib/postgresql/<version>/bin). PostgreSQL refuses
-// to run as root: as root, the cluster runs as the user nobody. It is test
-// support, like internal/clamdtest, and imports no package of Wharf.
-package pgtest
+// A PostgreSQL cluster of the test's own: initdb in a temporary directory,
+// listening on a free loopback port and on a socket inside that directory,
+// with durability turned off (tests throw it away). It uses the server
+// programs of the machine (on PATH, or Debian's
+// /usr/lib/postgresql/<version>/bin). PostgreSQL refuses to run as root: as
+// root, the cluster runs as the user nobody.
+
+package testservers
 
 import (
 	"context"
@@ -25,9 +25,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Cluster is a running test server. Its superuser is "postgres", who
+// Postgres is a running test server. Its superuser is "postgres", who
 // connects without a password from 127.0.0.1.
-type Cluster struct {
+type Postgres struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
@@ -36,39 +36,39 @@ type Cluster struct {
 	log  string
 }
 
-// BinDir returns the directory holding initdb and postgres, or an error
+// PostgresBinDir returns the directory holding initdb and postgres, or an error
 // saying they are missing.
-func BinDir() (string, error) {
+func PostgresBinDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(p), "postgres")); err == nil {
 			return filepath.Dir(p), nil
 		}
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	sort.Slice(dirs, func(i, j int) bool { return pgVersion(dirs[i]) > pgVersion(dirs[j]) })
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
 			return d, nil
 		}
 	}
-	return "", errors.New("pgtest: no PostgreSQL server programs (initdb, postgres) on PATH or in /usr/lib/postgresql/*/bin; install Debian's postgresql package")
+	return "", errors.New("testservers: postgres: no PostgreSQL server programs (initdb, postgres) on PATH or in /usr/lib/postgresql/*/bin; install Debian's postgresql package")
 }
 
-func version(binDir string) int {
+func pgVersion(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return v
 }
 
-// Start makes a new cluster and starts its server; the caller stops it
+// StartPostgres makes a new cluster and starts its server; the caller stops it
 // with Stop.
-func Start(ctx context.Context) (_ *Cluster, err error) {
-	bin, err := BinDir()
+func StartPostgres(ctx context.Context) (_ *Postgres, err error) {
+	bin, err := PostgresBinDir()
 	if err != nil {
 		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "wharf-pgtest-")
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
+		return nil, fmt.Errorf("testservers: postgres: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -85,18 +85,18 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	initdb.Dir = dir
 	initdb.SysProcAttr = procAttr(cred, false)
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
+		return nil, fmt.Errorf("testservers: postgres: initdb: %w\n%s", err, out)
 	}
-	port, err := freePort()
+	port, err := pickPort()
 	if err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
+		return nil, fmt.Errorf("testservers: postgres: %w", err)
 	}
 	defer logf.Close()
-	c := &Cluster{dir: dir, port: port, done: make(chan struct{}), log: logf.Name()}
+	c := &Postgres{dir: dir, port: port, done: make(chan struct{}), log: logf.Name()}
 	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
 		"-p", strconv.Itoa(port), "-k", dir,
 		"-c", "listen_addresses=127.0.0.1",
@@ -108,7 +108,7 @@ func Start(ctx context.Context) (_ *Cluster, err error) {
 	// before calling Stop.
 	c.cmd.SysProcAttr = procAttr(cred, true)
 	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("pgtest: start postgres: %w", err)
+		return nil, fmt.Errorf("testservers: postgres: start postgres: %w", err)
 	}
 	go func() {
 		c.err = c.cmd.Wait()
@@ -132,26 +132,17 @@ func credential(dir string) (*runAs, error) {
 	}
 	u, err := user.Lookup("nobody")
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: running as root, and no user nobody to run PostgreSQL as: %w", err)
+		return nil, fmt.Errorf("testservers: postgres: running as root, and no user nobody to run PostgreSQL as: %w", err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	if err := os.Chown(dir, uid, gid); err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
+		return nil, fmt.Errorf("testservers: postgres: %w", err)
 	}
 	return &runAs{uid: uint32(uid), gid: uint32(gid)}, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgtest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func (c *Cluster) waitReady(ctx context.Context) error {
+func (c *Postgres) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
@@ -162,31 +153,31 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-c.done:
-			return fmt.Errorf("pgtest: postgres exited (%v):\n%s", c.err, c.Log())
+			return fmt.Errorf("testservers: postgres: postgres exited (%v):\n%s", c.err, c.Log())
 		case <-ctx.Done():
-			return fmt.Errorf("pgtest: postgres not ready: %w\n%s", err, c.Log())
+			return fmt.Errorf("testservers: postgres: postgres not ready: %w\n%s", err, c.Log())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // Log returns what the server wrote so far.
-func (c *Cluster) Log() string {
+func (c *Postgres) Log() string {
 	b, _ := os.ReadFile(c.log)
 	return string(b)
 }
 
 // URL returns the URL of database db of the cluster, as the superuser.
-func (c *Cluster) URL(db string) string {
+func (c *Postgres) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
 }
 
 // CreateDatabase creates database name, a copy of template ("" for
 // PostgreSQL's default, template1).
-func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) error {
+func (c *Postgres) CreateDatabase(ctx context.Context, name, template string) error {
 	conn, err := pgx.Connect(ctx, c.URL("postgres"))
 	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("testservers: postgres: %w", err)
 	}
 	defer conn.Close(ctx)
 	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
@@ -194,27 +185,27 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name, template string) err
 		q += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
 	if _, err := conn.Exec(ctx, q); err != nil {
-		return fmt.Errorf("pgtest: create database %s: %w", name, err)
+		return fmt.Errorf("testservers: postgres: create database %s: %w", name, err)
 	}
 	return nil
 }
 
 // Exec runs SQL on database db as the superuser.
-func (c *Cluster) Exec(ctx context.Context, db, sql string) error {
+func (c *Postgres) Exec(ctx context.Context, db, sql string) error {
 	conn, err := pgx.Connect(ctx, c.URL(db))
 	if err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+		return fmt.Errorf("testservers: postgres: %w", err)
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("pgtest: %s: %w", strings.Fields(sql)[0], err)
+		return fmt.Errorf("testservers: postgres: %s: %w", strings.Fields(sql)[0], err)
 	}
 	return nil
 }
 
 // Stop shuts the server down (fast shutdown: clients are disconnected)
 // and removes the cluster's directory.
-func (c *Cluster) Stop() error {
+func (c *Postgres) Stop() error {
 	if c.cmd == nil {
 		return nil
 	}
@@ -228,19 +219,19 @@ func (c *Cluster) Stop() error {
 	return os.RemoveAll(c.dir)
 }
 
-// Addr returns the host:port of the server, for Attach in another process.
-func (c *Cluster) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)) }
+// Addr returns the host:port of the server, for AttachPostgres in another process.
+func (c *Postgres) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)) }
 
-// Attach returns a Cluster for the server another process started (its
+// AttachPostgres returns a Postgres for the server another process started (its
 // Addr). Stop does nothing on it.
-func Attach(addr string) (*Cluster, error) {
+func AttachPostgres(addr string) (*Postgres, error) {
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: attach %q: %w", addr, err)
+		return nil, fmt.Errorf("testservers: postgres: attach %q: %w", addr, err)
 	}
 	port, err := strconv.Atoi(p)
 	if err != nil {
-		return nil, fmt.Errorf("pgtest: attach %q: %w", addr, err)
+		return nil, fmt.Errorf("testservers: postgres: attach %q: %w", addr, err)
 	}
-	return &Cluster{port: port}, nil
+	return &Postgres{port: port}, nil
 }
