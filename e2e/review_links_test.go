@@ -113,7 +113,15 @@ func TestLinkDropUploadsInFlight(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("a second PATCH through the link while one is in flight: %d %s, want 429", st, body)
+			// What became of the held PATCH says why it was not counted.
+			conn.SetReadDeadline(time.Now().Add(time.Second))
+			held := "no answer yet"
+			if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				held = resp.Status + " " + string(b)
+			}
+			t.Fatalf("a second PATCH through the link while one is in flight: %d %s, want 429; the held PATCH: %s\nserver:\n%s",
+				st, body, held, in.output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
