@@ -12,17 +12,7 @@ import (
 // line, another process, makes them), and stays put otherwise.
 func TestEpoch(t *testing.T) {
 	ctx := context.Background()
-	path := testLocation(t)
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	other, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	db, other := openTwice(t)
 
 	v0, err := db.Epoch(ctx)
 	if err != nil {
@@ -125,17 +115,7 @@ func BenchmarkUserByName(b *testing.B) {
 // until this process commits or memoMaxAge passes.
 func TestEpochContext(t *testing.T) {
 	ctx := context.Background()
-	path := testLocation(t)
-	db, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	other, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	db, other := openTwice(t)
 	mk := func(d *DB, name string) {
 		t.Helper()
 		err := d.Update(ctx, func(tx *Tx) error {
@@ -199,4 +179,23 @@ func TestEpochCache(t *testing.T) {
 	if _, ok := c.Get("d", v2, now); !ok {
 		t.Error("the last Put is missing")
 	}
+}
+
+// openTwice opens one database through two handles, as the server and the
+// command line do.
+func openTwice(t *testing.T) (db, other *DB) {
+	t.Helper()
+	path := testLocation(t)
+	db = openAt(t, path)
+	return db, openAt(t, path)
+}
+
+func openAt(t *testing.T, path string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

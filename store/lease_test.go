@@ -13,11 +13,7 @@ import (
 // ends or it is released.
 func TestJobClaims(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, testLocation(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openTest(t)
 	base := time.Unix(1700000000, 0).UTC()
 	for _, id := range []string{"j1", "j2"} {
 		mustUpdate(t, db, func(tx *Tx) error {
@@ -94,11 +90,7 @@ func TestJobClaims(t *testing.T) {
 // TestLeases: a named lease has one holder at a time.
 func TestLeases(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, testLocation(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openTest(t)
 	base := time.Unix(1700000000, 0).UTC()
 	take := func(name, owner string, now time.Time) bool {
 		t.Helper()
@@ -141,11 +133,7 @@ func TestLeases(t *testing.T) {
 // time; when it stops (its context ends), another takes over.
 func TestLead(t *testing.T) {
 	ctx := t.Context()
-	db, err := Open(ctx, testLocation(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openTest(t)
 	var running, most, runs atomic.Int32
 	var wg sync.WaitGroup
 	cancels := make([]context.CancelFunc, 3)

@@ -10,12 +10,7 @@ import (
 
 func openTest(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), testLocation(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return openAt(t, testLocation(t))
 }
 
 func TestOpenMigratesAndReopens(t *testing.T) {
