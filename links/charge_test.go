@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/space"
 )
 
@@ -17,27 +16,16 @@ import (
 // download like a GET without Range, and counts against --max-downloads;
 // only a range that continues past byte 0 is free.
 func TestRangeCountsDownloads(t *testing.T) {
-	env := testenv.New(t, testenv.Options{})
-	env.Space(t, "files", "Files", 0)
-	u := env.User(t, "ann", "correct horse battery staple", false)
-	env.Grant(t, "files", "ann", auth.Editor)
+	env, ann, mux := newFixture(t, auth.Editor)
 	ctx := context.Background()
 	body := "the whole secret file"
 	if _, _, err := env.Tree.Put(ctx, "files", "f.txt", strings.NewReader(body), space.PutOptions{ExpectedSize: int64(len(body))}); err != nil {
 		t.Fatal(err)
 	}
-	_, secret, err := env.Auth.CreateLink(ctx, &auth.Principal{User: u, Via: auth.ViaPassword},
+	_, secret, err := env.Auth.CreateLink(ctx, ann,
 		auth.LinkOptions{SpaceID: "files", Path: "f.txt", MaxDownloads: 1})
 	if err != nil {
 		t.Fatal(err)
-	}
-	h, err := New(Config{Auth: env.Auth, Tree: env.Tree, DB: env.DB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	for _, rt := range h.Routes() {
-		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	get := func(rg string) (int, string) {
 		r := httptest.NewRequest("GET", Prefix+secret, nil)

@@ -2,13 +2,11 @@ package links
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/wharfhq/wharf/auth"
-	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/space"
 )
 
@@ -16,10 +14,7 @@ import (
 // scheme ("https:evil.example", which a browser on an http page resolves
 // to another site) is linked from a listing as a path below the folder.
 func TestListingHrefsStayRelative(t *testing.T) {
-	env := testenv.New(t, testenv.Options{})
-	env.Space(t, "files", "Files", 0)
-	u := env.User(t, "ann", "correct horse battery staple", false)
-	env.Grant(t, "files", "ann", auth.Manager)
+	env, ann, mux := newFixture(t, auth.Manager)
 	ctx := context.Background()
 	if _, err := env.Tree.Mkdir(ctx, "files", "shared"); err != nil {
 		t.Fatal(err)
@@ -29,17 +24,9 @@ func TestListingHrefsStayRelative(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, secret, err := env.Auth.CreateLink(ctx, &auth.Principal{User: u, Via: auth.ViaPassword}, auth.LinkOptions{SpaceID: "files", Path: "shared"})
+	_, secret, err := env.Auth.CreateLink(ctx, ann, auth.LinkOptions{SpaceID: "files", Path: "shared"})
 	if err != nil {
 		t.Fatal(err)
-	}
-	h, err := New(Config{Auth: env.Auth, Tree: env.Tree, DB: env.DB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	for _, rt := range h.Routes() {
-		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest("GET", Prefix+secret+"/", nil))
