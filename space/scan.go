@@ -157,15 +157,7 @@ func (t *Tree) quarantine(ctx context.Context, st *spaceState, n Node, sum, reas
 		if err != nil {
 			return nil, err
 		}
-		removed, err := tx.DeleteSubtree(ctx, st.id, p)
-		if err == nil && removed != 0 {
-			err = tx.AddUsed(ctx, st.id, -removed)
-		}
-		if err == nil {
-			dir, _ := split(p)
-			err = touchPath(ctx, tx, st.id, dir, now)
-		}
-		if err != nil {
+		if err := unindex(ctx, tx, st.id, p, now); err != nil {
 			return nil, err
 		}
 		moved = true

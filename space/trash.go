@@ -155,15 +155,7 @@ func (t *Tree) trashOut(ctx context.Context, tx *store.Tx, st *spaceState, p str
 	if err := tx.TrashVersions(ctx, st.id, p, id); err != nil {
 		return nil, err
 	}
-	removed, err := tx.DeleteSubtree(ctx, st.id, p)
-	if err == nil && removed != 0 {
-		err = tx.AddUsed(ctx, st.id, -removed)
-	}
-	if err == nil {
-		dir, _ := split(p)
-		err = touchPath(ctx, tx, st.id, dir, now)
-	}
-	if err != nil {
+	if err := unindex(ctx, tx, st.id, p, now); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(t.trashDir, st.id), dirPerm); err != nil {

@@ -964,15 +964,7 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 				return t.trashOut(ctx, tx, st, p, now)
 			}
 		}
-		removed, err := tx.DeleteSubtree(ctx, spaceID, p)
-		if err == nil && removed != 0 {
-			err = tx.AddUsed(ctx, spaceID, -removed)
-		}
-		if err == nil {
-			dir, _ := split(p)
-			err = touchPath(ctx, tx, spaceID, dir, now)
-		}
-		if err != nil {
+		if err := unindex(ctx, tx, spaceID, p, now); err != nil {
 			return nil, err
 		}
 		return t.moveOut(st, p, trash)
@@ -1077,6 +1069,22 @@ func (t *Tree) SetMTime(ctx context.Context, spaceID, p string, mtime time.Time)
 func parentGone(err error) error {
 	if escapes(err) {
 		return fmt.Errorf("%w (%v)", ErrParentMissing, err)
+	}
+	return err
+}
+
+// unindex removes p and everything below it from the index of a space,
+// gives their bytes back to its quota and touches the folders above p: the
+// index side of a file or folder leaving the space (deleted, trashed,
+// quarantined).
+func unindex(ctx context.Context, tx *store.Tx, spaceID, p string, now time.Time) error {
+	removed, err := tx.DeleteSubtree(ctx, spaceID, p)
+	if err == nil && removed != 0 {
+		err = tx.AddUsed(ctx, spaceID, -removed)
+	}
+	if err == nil {
+		dir, _ := split(p)
+		err = touchPath(ctx, tx, spaceID, dir, now)
 	}
 	return err
 }
