@@ -35,7 +35,7 @@ var layers = [][]string{
 	// natsbus: the bus shared by replicas through NATS (imports events only)
 	{"space", "auth", "events/natsbus"},
 	// the blob stores (a directory, S3) and, below them, their conformance
-	// suite; they import blob only
+	// suite; they import blob (and internal/diskio) only
 	{"blob/local", "blob/s3"},
 	{"blob/blobtest"},
 	// the bus and its filters; diskio: the copy loop of uploads and the

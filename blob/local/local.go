@@ -2,7 +2,7 @@
 // one directory, written atomically (staged, fsynced, renamed into place,
 // the directory fsynced), copied by hard link (objects are never written
 // in place, so a link is a copy), and staged uploads are files appended to
-// and renamed into place by Complete. It imports blob only.
+// and renamed into place by Complete. It imports blob and internal/diskio only.
 package local
 
 import (
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/blob"
+	"github.com/wharfhq/wharf/internal/diskio"
 )
 
 // Layout under the root:
@@ -134,19 +135,6 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// ctxReader stops a copy when the context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // Put implements blob.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (blob.Info, error) {
 	if err := blob.CheckKey(key); err != nil {
@@ -162,7 +150,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (b
 		os.Remove(tmp)
 		return blob.Info{}, fmt.Errorf("blob/local: put %q: %w", key, err)
 	}
-	src := io.Reader(ctxReader{ctx, r})
+	src := diskio.ContextReader(ctx, r)
 	if size >= 0 {
 		src = io.LimitReader(src, size+1)
 	}
@@ -406,7 +394,7 @@ func (s *Store) WriteUpload(ctx context.Context, u blob.Upload, offset int64, r 
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return 0, err
 	}
-	src := io.Reader(ctxReader{ctx, r})
+	src := diskio.ContextReader(ctx, r)
 	limited := false
 	if u.Size >= 0 {
 		src = io.LimitReader(src, u.Size-offset)
