@@ -94,15 +94,32 @@ func TestLinkDropUploadsInFlight(t *testing.T) {
 		}
 		locs = append(locs, h.Get("Location"))
 	}
-	// The first PATCH is held open, its body half sent.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(in.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
+	// The first PATCH is held open, its body half sent. The creations'
+	// slot is given back just after their answers, so this PATCH may come
+	// too early and be refused (429) itself: then it is sent again.
+	var conn net.Conn
+	for try := 1; ; try++ {
+		c, err := net.Dial("tcp", strings.TrimPrefix(in.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "PATCH %s HTTP/1.1\r\nHost: %s\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"+
+			"Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n%s",
+			locs[0], strings.TrimPrefix(in.URL, "http://"), size, strings.Repeat("a", size/2))
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil { // no answer: the PATCH is in, waiting for the rest of its body
+			c.SetReadDeadline(time.Time{})
+			conn = c
+			break
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || try == 20 {
+			t.Fatalf("the PATCH to hold open: %s", resp.Status)
+		}
+		c.Close()
+		time.Sleep(50 * time.Millisecond)
 	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: %s\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"+
-		"Content-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n%s",
-		locs[0], strings.TrimPrefix(in.URL, "http://"), size, strings.Repeat("a", size/2))
 	// A second PATCH through the link (at a wrong offset, so that it
 	// stores nothing when admitted) is refused once the first is in.
 	deadline := time.Now().Add(20 * time.Second)
