@@ -493,7 +493,14 @@ func (r *Relay) Send(e *events.Event) (uint64, error) {
 		if err := r.connected(); err != nil {
 			return 0, r.lose(e, err)
 		}
-		ack, err := r.js.PublishMsg(ctx, m, jetstream.WithMsgID(id), jetstream.WithExpectStream(r.stream))
+		// Each try waits for its acknowledgement a part of the bound
+		// only: a request sent just as NATS came back can go unanswered
+		// (the stream still recovering, the reply inbox not yet
+		// subscribed again), and waiting the whole bound for it would
+		// lose an event that the next try stores.
+		actx, acancel := context.WithTimeout(ctx, r.attempt())
+		ack, err := r.js.PublishMsg(actx, m, jetstream.WithMsgID(id), jetstream.WithExpectStream(r.stream))
+		acancel()
 		if err == nil {
 			r.mu.Lock()
 			base := r.base
@@ -506,7 +513,8 @@ func (r *Relay) Send(e *events.Event) (uint64, error) {
 		// for it), or no one answered (the stream's leader is changing,
 		// JetStream is restarting).
 		again := r.nc.Status() != nats.CONNECTED || errors.Is(err, nats.ErrReconnectBufExceeded) ||
-			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 		if !again || ctx.Err() != nil {
 			return 0, r.lose(e, err)
 		}
@@ -516,6 +524,12 @@ func (r *Relay) Send(e *events.Event) (uint64, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// attempt is how long one try of a publish waits for its
+// acknowledgement: a quarter of the bound, at least 250 ms.
+func (r *Relay) attempt() time.Duration {
+	return max(r.cfg.Timeout/4, 250*time.Millisecond)
 }
 
 // connected waits, while NATS has been away for less than Config.Timeout,
