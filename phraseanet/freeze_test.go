@@ -49,7 +49,7 @@ func TestCommitFreezesItsFiles(t *testing.T) {
 		t.Fatalf("no frozen copy: %v", err)
 	}
 	if file, _, err := f.tree.Open(f.ctx, "s", "a.txt"); err == nil {
-		fi, _ := file.Stat()
+		fi, _ := file.(*os.File).Stat()
 		file.Close()
 		if !os.SameFile(fi, frozen) {
 			t.Errorf("the frozen copy is not a hard link of the file (same file system)")
@@ -216,7 +216,7 @@ func TestFreezeAcrossFileSystems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	space, err := file.Stat()
+	space, err := file.(*os.File).Stat()
 	file.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -256,12 +256,11 @@ func (s *Service) getDownload(w http.ResponseWriter, r *http.Request) error {
 // frozen, the file of its node wherever it is now.
 func (s *Service) serveAsset(w http.ResponseWriter, r *http.Request, a Asset) error {
 	ctx := r.Context()
-	var f *os.File
+	var f space.File
 	var mtime time.Time
 	etag := ""
 	if a.Frozen {
-		var err error
-		f, err = os.Open(s.frozenPath(a))
+		of, err := os.Open(s.frozenPath(a))
 		if errors.Is(err, fs.ErrNotExist) {
 			// Released after the after-ack action, or lost: nothing to serve.
 			return fmt.Errorf("%w: the committed file of asset %q is no longer kept", ErrNotFound, a.ID)
@@ -269,12 +268,12 @@ func (s *Service) serveAsset(w http.ResponseWriter, r *http.Request, a Asset) er
 		if err != nil {
 			return err
 		}
-		fi, err := f.Stat()
+		fi, err := of.Stat()
 		if err != nil {
-			f.Close()
+			of.Close()
 			return err
 		}
-		mtime, etag = fi.ModTime(), `"`+a.SHA256+`"`
+		f, mtime, etag = of, fi.ModTime(), `"`+a.SHA256+`"`
 	} else {
 		n, err := s.db.NodeByID(ctx, a.NodeID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && n.SpaceID != a.SpaceID) {

@@ -66,6 +66,7 @@ func (t *Tree) Move(ctx context.Context, srcSpace, src, dstSpace, dst string, ov
 	now := t.clock()
 	trash := t.trashName()
 	trashed := false
+	var replaced []string // object-store mode: contents overwritten at dst
 	sdir, _ := split(src)
 	ddir, dname := split(dst)
 	err = t.commit(ctx, func(tx *store.Tx) (func(), error) {
@@ -92,6 +93,11 @@ func (t *Tree) Move(ctx context.Context, srcSpace, src, dstSpace, dst string, ov
 		}
 		if err != nil {
 			return nil, err
+		}
+		if t.objects() && overwrite {
+			if replaced, err = dstObjects(ctx, tx, dstSpace, dst, now); err != nil {
+				return nil, err
+			}
 		}
 		removed, exists, err := clearDst(ctx, tx, dstSpace, dst, overwrite)
 		if err != nil {
@@ -127,6 +133,9 @@ func (t *Tree) Move(ctx context.Context, srcSpace, src, dstSpace, dst string, ov
 		if err != nil {
 			return nil, err
 		}
+		if t.objects() {
+			return func() {}, nil // the keys went with the rows
+		}
 		// Disk, last: clear the destination, then rename.
 		var undos []func()
 		undoAll := func() {
@@ -156,7 +165,24 @@ func (t *Tree) Move(ctx context.Context, srcSpace, src, dstSpace, dst string, ov
 	if err != nil {
 		return false, fail(what, err)
 	}
+	if t.objects() {
+		t.dropObjects(replaced...)
+	}
 	return created, nil
+}
+
+// dstObjects returns, recorded as orphans in tx, the keys of the contents
+// at dst that a move or copy with overwrite replaces (none if dst is
+// free): in object-store mode they are deleted after the commit.
+func dstObjects(ctx context.Context, tx *store.Tx, spaceID, dst string, now time.Time) ([]string, error) {
+	keys, err := subtreeObjects(ctx, tx, spaceID, dst)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return keys, letGo(ctx, tx, now, keys...)
 }
 
 // clearDst deletes what is at dst before a move or copy onto it, if
@@ -317,11 +343,19 @@ func (t *Tree) copyOnce(ctx context.Context, ss *spaceState, src string, ds *spa
 		return false, err
 	}
 
-	staged, err := t.stageCopy(ctx, ss, sn, desc)
-	if err != nil {
-		return false, err
+	var staged string
+	var copies map[string]string // object-store mode: destination path → new key
+	if t.objects() {
+		if copies, err = t.copyObjects(ctx, ds.id, sn, desc, dst); err != nil {
+			return false, err
+		}
+	} else {
+		if staged, err = t.stageCopy(ctx, ss, sn, desc); err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(staged) // gone already after a success
 	}
-	defer os.RemoveAll(staged) // gone already after a success
+	var replaced []string // object-store mode: contents overwritten at dst
 
 	unlock := lock2(ss, ds)
 	defer unlock()
@@ -356,6 +390,11 @@ func (t *Tree) copyOnce(ctx context.Context, ss *spaceState, src string, ds *spa
 		if err != nil {
 			return nil, err
 		}
+		if t.objects() && overwrite {
+			if replaced, err = dstObjects(ctx, tx, ds.id, dst, now); err != nil {
+				return nil, err
+			}
+		}
 		removed, exists, err := clearDst(ctx, tx, ds.id, dst, overwrite)
 		if err != nil {
 			return nil, err
@@ -385,6 +424,23 @@ func (t *Tree) copyOnce(ctx context.Context, ss *spaceState, src string, ds *spa
 		if err != nil {
 			return nil, err
 		}
+		if t.objects() {
+			// Each copy names its own object: a node's deletion never has
+			// to count who else names its key.
+			for p, key := range copies {
+				n, err := tx.Node(ctx, ds.id, p)
+				if err == nil {
+					err = tx.SetBlob(ctx, n.ID, key)
+				}
+				if err == nil {
+					err = tx.ClaimBlobOrphan(ctx, key)
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			return func() {}, nil
+		}
 		var undos []func()
 		undoAll := func() {
 			for i := len(undos) - 1; i >= 0; i-- {
@@ -413,7 +469,45 @@ func (t *Tree) copyOnce(ctx context.Context, ss *spaceState, src string, ds *spa
 	if trashed && err == nil {
 		t.removeTrash(trash)
 	}
+	if t.objects() {
+		if err != nil {
+			for _, key := range copies {
+				t.dropObjects(key)
+			}
+		} else {
+			t.dropObjects(replaced...)
+		}
+	}
 	return created, err
+}
+
+// copyObjects is stageCopy in object-store mode: it copies the object of
+// sn (a file) or of each file of desc inside the store, to new keys of the
+// destination space, and returns them by the path the copies will have
+// under dst. The keys are recorded as orphans until the copy's commit.
+func (t *Tree) copyObjects(ctx context.Context, dstSpace string, sn Node, desc []Node, dst string) (map[string]string, error) {
+	copies := map[string]string{}
+	fail := func(err error) (map[string]string, error) {
+		for _, key := range copies {
+			t.dropObjects(key)
+		}
+		return nil, err
+	}
+	for _, n := range append([]Node{sn}, desc...) {
+		if n.IsDir {
+			continue
+		}
+		key, err := t.copyObject(ctx, dstSpace, n.Blob)
+		if err != nil {
+			return fail(err)
+		}
+		p := dst
+		if n.Path != sn.Path {
+			p = dst + "/" + strings.TrimPrefix(n.Path, sn.Path+"/")
+		}
+		copies[p] = key
+	}
+	return copies, nil
 }
 
 // stageCopy copies the bytes of sn (and of desc, its descendants in path

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 )
 
@@ -79,14 +78,15 @@ func (t *Tree) ListBatches(ctx context.Context, dir Node, size int, fn func([]No
 	return nil
 }
 
-// Open opens the file at p for reading and returns it with its node. The
-// file is the real *os.File, so http.ServeContent can use sendfile; the
-// caller closes it. It returns ErrNotFound if the index has nothing at p
+// Open opens the file at p for reading and returns it with its node. In
+// the data directory's layout the File is the real *os.File, so
+// http.ServeContent can use sendfile; in object-store mode it reads the
+// node's object. The caller closes it. It returns ErrNotFound if the index has nothing at p
 // (a file on disk that is not indexed is not served) and ErrIsDir for a
 // directory. The file is opened through the space's root: a symbolic link
 // leading outside the space fails. With a Scanner, a file whose content
 // was never found clean is scanned first (see Vet and its errors).
-func (t *Tree) Open(ctx context.Context, spaceID, p string) (*os.File, Node, error) {
+func (t *Tree) Open(ctx context.Context, spaceID, p string) (File, Node, error) {
 	p, err := Clean(p)
 	if err != nil {
 		return nil, Node{}, fail(op("open", spaceID, p), err)
@@ -113,6 +113,14 @@ func (t *Tree) Open(ctx context.Context, spaceID, p string) (*os.File, Node, err
 		// A read is an exposure: a file not found clean yet is scanned.
 		if err := t.Vet(ctx, n); err != nil {
 			return nil, Node{}, err
+		}
+		if t.objects() {
+			// The key names one content, never replaced: no race.
+			f, err := t.openObject(ctx, n)
+			if err != nil {
+				return nil, Node{}, fail(op("open", spaceID, p), err)
+			}
+			return f, n, nil
 		}
 		f, err := st.root.Open(filepath.FromSlash(p))
 		if errors.Is(err, fs.ErrNotExist) {

@@ -35,6 +35,9 @@ type diskEntry struct {
 // unknown space.
 func (t *Tree) Reindex(ctx context.Context, spaceID string) error {
 	what := fmt.Sprintf("reindex space %q", spaceID)
+	if t.objects() {
+		return fail(what, errObjectMode)
+	}
 	if _, err := t.db.Space(ctx, spaceID); err != nil {
 		return fail(what, err)
 	}

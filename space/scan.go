@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -105,19 +106,32 @@ func (t *Tree) vetOne(ctx context.Context, n Node) (string, error) {
 	if err != nil {
 		return "", fail(what, err)
 	}
-	f, err := st.root.Open(filepath.FromSlash(n.Path))
+	var f File
+	var size int64
+	if t.objects() {
+		f, err = t.openObject(ctx, n)
+		size = n.Size
+	} else {
+		var of *os.File
+		if of, err = st.root.Open(filepath.FromSlash(n.Path)); err == nil {
+			f = of
+			var fi os.FileInfo
+			if fi, err = of.Stat(); err == nil {
+				size = fi.Size()
+			}
+		}
+	}
 	if err != nil {
+		if f != nil {
+			f.Close()
+		}
 		return "", fail(what, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fail(what, err)
-	}
 	// The bytes scanned are hashed as they go: what is recorded clean is
 	// what was scanned, even if the file was replaced since n was read.
 	h := sha256.New()
-	err = t.scanner.Scan(ctx, io.TeeReader(f, h), fi.Size())
+	err = t.scanner.Scan(ctx, io.TeeReader(f, h), size)
 	sum := hex.EncodeToString(h.Sum(nil))
 	var se *ScanError
 	switch {
@@ -149,6 +163,7 @@ func (t *Tree) quarantine(ctx context.Context, st *spaceState, n Node, sum, reas
 	now := t.clock()
 	trash := t.trashName()
 	moved := false
+	key := "" // object-store mode: the content quarantined
 	err := t.commit(ctx, func(tx *store.Tx) (func(), error) {
 		n, err := tx.Node(ctx, st.id, p)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (n.IsDir || n.SHA256 != sum)) {
@@ -161,10 +176,25 @@ func (t *Tree) quarantine(ctx context.Context, st *spaceState, n Node, sum, reas
 			return nil, err
 		}
 		moved = true
+		if t.objects() {
+			key = n.Blob
+			return func() {}, letGo(ctx, tx, now, key)
+		}
 		return t.moveOut(st, p, trash)
 	})
 	if err != nil || !moved {
 		return err
+	}
+	if key != "" {
+		// The Scanner's quarantine takes a file: the object's bytes are
+		// fetched into one, then the object goes.
+		err := t.fetchObject(ctx, key, trash)
+		t.dropObjects(key)
+		if err != nil {
+			t.log.Error("cannot fetch an infected file for the quarantine; it is deleted", "key", key, "err", err)
+			os.Remove(trash)
+			return nil
+		}
 	}
 	id := "found-" + strings.TrimPrefix(filepath.Base(trash), stagingPfx)
 	if err := t.scanner.Quarantine(n, trash, id, reason); err != nil {

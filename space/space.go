@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/store"
 )
 
@@ -92,6 +93,10 @@ type Config struct {
 	// Scanner scans the files found in a space without having been
 	// scanned, on their first exposure (see Scanner). Nil: no scan.
 	Scanner Scanner
+	// Blobs, if set, holds the files' contents (object-store mode,
+	// objects.go); Dir then keeps only the staging files of writes in
+	// progress. Nil: the contents are files under Dir/spaces.
+	Blobs blob.Store
 }
 
 // Tree is the set of spaces on disk with their index. It is safe for
@@ -104,6 +109,7 @@ type Tree struct {
 	now     func() time.Time
 	gate    Gate
 	scanner Scanner
+	blobs   blob.Store // nil: the contents are files under spaces/
 
 	// trashDir and versionsDir hold what leaves a space's visible tree
 	// (see trash.go): Dir/trash/<space>/…, Dir/versions/<space>/….
@@ -152,6 +158,7 @@ func New(cfg Config) (*Tree, error) {
 		now:     cfg.Now,
 		gate:    cfg.Gate,
 		scanner: cfg.Scanner,
+		blobs:   cfg.Blobs,
 		state:   map[string]*spaceState{},
 
 		trashDir:    filepath.Join(dir, "trash"),
@@ -247,6 +254,13 @@ func (t *Tree) open(id string) (*spaceState, error) {
 		return st, nil
 	}
 	dir := filepath.Join(t.spaces, id)
+	if t.objects() {
+		// The space's folder holds nothing, and was made by another
+		// replica: the rows say whether the space exists.
+		if err := os.MkdirAll(dir, dirPerm); err != nil {
+			return nil, err
+		}
+	}
 	root, err := os.OpenRoot(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: space %q has no directory", ErrNotFound, id)
@@ -521,6 +535,12 @@ func (t *Tree) DeleteSpace(ctx context.Context, id string) error {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if t.objects() {
+		if err := t.deleteSpaceObjects(ctx, st, id); err != nil {
+			return fail(what, err)
+		}
+		return nil
+	}
 	trash := filepath.Join(t.uploads, stagingPfx+randomHex()+"-"+id)
 	err = t.commit(ctx, func(tx *store.Tx) (func(), error) {
 		if err := tx.DeleteSpace(ctx, id); err != nil {

@@ -106,6 +106,7 @@ type manifestNode struct {
 	SHA256   string    `json:"sha256,omitempty"`
 	SHA1     string    `json:"sha1,omitempty"`
 	MIME     string    `json:"mime,omitempty"`
+	Blob     string    `json:"blob,omitempty"` // store.BlobNamed looks for it
 }
 
 // trashOut is Delete's part when the space has a trash: it records the
@@ -136,7 +137,7 @@ func (t *Tree) trashOut(ctx context.Context, tx *store.Tx, st *spaceState, p str
 			files++
 		}
 		man[i] = manifestNode{ID: n.ID, ParentID: parent, Rel: rel, Dir: n.IsDir, Size: n.Size, MTime: n.MTime, CTime: n.CTime,
-			ETag: n.ETag, SHA256: n.SHA256, SHA1: n.SHA1, MIME: n.MIME}
+			ETag: n.ETag, SHA256: n.SHA256, SHA1: n.SHA1, MIME: n.MIME, Blob: n.Blob}
 	}
 	raw, err := json.Marshal(man)
 	if err != nil {
@@ -157,6 +158,9 @@ func (t *Tree) trashOut(ctx context.Context, tx *store.Tx, st *spaceState, p str
 	}
 	if err := unindex(ctx, tx, st.id, p, now); err != nil {
 		return nil, err
+	}
+	if t.objects() {
+		return func() {}, nil // the item's rows hold its keys
 	}
 	if err := os.MkdirAll(filepath.Join(t.trashDir, st.id), dirPerm); err != nil {
 		return nil, err
@@ -245,6 +249,9 @@ func (t *Tree) Restore(ctx context.Context, spaceID, id, to string) (Node, error
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return Node{}, err
 		}
+		if t.objects() {
+			return parent, nil
+		}
 		if on, err := checkDiskEntry(st, target); err != nil || on {
 			if err == nil {
 				err = fmt.Errorf("%w: %q on disk", ErrExists, target)
@@ -280,7 +287,7 @@ func (t *Tree) Restore(ctx context.Context, spaceID, id, to string) (Node, error
 		}
 		for _, m := range man {
 			n := Node{ID: m.ID, ParentID: m.ParentID, SpaceID: spaceID, Path: target, Name: name, IsDir: m.Dir, Size: m.Size,
-				MTime: m.MTime, CTime: m.CTime, ETag: m.ETag, SHA256: m.SHA256, SHA1: m.SHA1, MIME: m.MIME}
+				MTime: m.MTime, CTime: m.CTime, ETag: m.ETag, SHA256: m.SHA256, SHA1: m.SHA1, MIME: m.MIME, Blob: m.Blob}
 			if m.Rel == "" {
 				n.ParentID = parent.ID
 				top = n
@@ -305,6 +312,9 @@ func (t *Tree) Restore(ctx context.Context, spaceID, id, to string) (Node, error
 		}
 		if _, err := tx.DeleteTrash(ctx, spaceID, id); err != nil {
 			return nil, err
+		}
+		if t.objects() {
+			return func() {}, nil
 		}
 		src, abs := t.trashPath(spaceID, id), st.abs(target)
 		if err := os.Rename(src, abs); err != nil {
@@ -380,6 +390,9 @@ func (t *Tree) Purge(ctx context.Context, spaceID string, ids ...string) (int, e
 // files to remove once the transaction has committed. A crash before they
 // are removed leaves files without rows, which Recover removes.
 func (t *Tree) purgeEntry(ctx context.Context, tx *store.Tx, spaceID string, e store.RetainedEntry) ([]string, error) {
+	if t.objects() {
+		return t.purgeObjects(ctx, tx, spaceID, e)
+	}
 	if !e.Trash {
 		if err := tx.DeleteVersion(ctx, spaceID, e.ID); err != nil {
 			return nil, err
@@ -397,7 +410,57 @@ func (t *Tree) purgeEntry(ctx context.Context, tx *store.Tx, spaceID string, e s
 	return paths, nil
 }
 
+// purgeObjects is purgeEntry in object-store mode: it returns the keys
+// of the contents the entry held, recorded as orphans in tx.
+func (t *Tree) purgeObjects(ctx context.Context, tx *store.Tx, spaceID string, e store.RetainedEntry) ([]string, error) {
+	var keys []string
+	if !e.Trash {
+		v, err := tx.Version(ctx, spaceID, e.ID)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.DeleteVersion(ctx, spaceID, e.ID); err != nil {
+			return nil, err
+		}
+		keys = append(keys, v.Blob)
+	} else {
+		it, err := tx.TrashItem(ctx, spaceID, e.ID)
+		if err != nil {
+			return nil, err
+		}
+		var man []manifestNode
+		if err := json.Unmarshal([]byte(it.Nodes), &man); err != nil {
+			return nil, fmt.Errorf("the index rows of trash item %s are unreadable: %v", e.ID, err)
+		}
+		for _, m := range man {
+			if m.Blob != "" {
+				keys = append(keys, m.Blob)
+			}
+		}
+		vs, err := tx.SpaceVersions(ctx, spaceID)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			if v.TrashID == e.ID {
+				keys = append(keys, v.Blob)
+			}
+		}
+		if _, err := tx.DeleteTrash(ctx, spaceID, e.ID); err != nil {
+			return nil, err
+		}
+	}
+	return keys, letGo(ctx, tx, t.clock(), keys...)
+}
+
+// removeRetained removes what purges let go, after their commit: files
+// and folders of the trash and versions areas, or in object-store mode the
+// objects of the keys.
 func (t *Tree) removeRetained(paths []string) {
+	if t.objects() {
+		t.dropObjects(paths...)
+		return
+	}
 	for _, p := range paths {
 		if err := os.RemoveAll(p); err != nil {
 			t.log.Warn("cannot remove purged files; the next start does", "path", p, "err", err)
@@ -590,6 +653,9 @@ func (t *Tree) Expire(ctx context.Context, spaceID string) (int, error) {
 //
 // It returns one line per thing it did.
 func (t *Tree) Recover(ctx context.Context) ([]string, error) {
+	if t.objects() {
+		return t.recoverObjects(ctx)
+	}
 	var did []string
 	spaces, err := t.db.Spaces(ctx)
 	if err != nil {
@@ -772,6 +838,13 @@ func (t *Tree) VerifyRetained(ctx context.Context, spaceID string) ([]string, er
 	vs, err := t.db.SpaceVersions(ctx, spaceID)
 	if err != nil {
 		return nil, fail(what, err)
+	}
+	if t.objects() {
+		probs, err := t.verifyRetainedObjects(ctx, spaceID, items, vs)
+		if err != nil {
+			return probs, fail(what, err)
+		}
+		return probs, nil
 	}
 	rows := map[string]bool{}
 	for _, it := range items {

@@ -69,6 +69,13 @@ func (t *Tree) Verify(ctx context.Context, spaceID string, hashes bool) ([]Probl
 	if err != nil {
 		return nil, fail(what, err)
 	}
+	if t.objects() {
+		found, err := t.verifyObjects(ctx, spaceID, known, hashes)
+		if err != nil {
+			return found, fail(what, err)
+		}
+		return found, nil
+	}
 	var found []Problem
 	seen := map[string]bool{}
 	err = fs.WalkDir(st.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
@@ -213,6 +220,9 @@ func (t *Tree) compare(ctx context.Context, st *spaceState, n Node, p string, ha
 func (t *Tree) Rehash(ctx context.Context, spaceID, p string) (Node, error) {
 	p, err := Clean(p)
 	what := op("rehash", spaceID, p)
+	if err == nil && t.objects() {
+		err = errObjectMode
+	}
 	if err != nil {
 		return Node{}, fail(what, err)
 	}
@@ -279,6 +289,13 @@ func (t *Tree) Export(ctx context.Context, spaceID, p, dst string, link bool) (l
 	st, err := t.open(spaceID)
 	if err != nil {
 		return false, nil, fail(what, err)
+	}
+	if t.objects() {
+		fi, err := t.exportObject(ctx, spaceID, p, dst)
+		if err != nil {
+			return false, nil, fail(what, err)
+		}
+		return false, fi, nil
 	}
 	notFound := func(err error) error {
 		if errors.Is(err, fs.ErrNotExist) {

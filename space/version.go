@@ -31,7 +31,7 @@ func (t *Tree) keepVersion(ctx context.Context, tx *store.Tx, spaceID string, pr
 	}
 	id := retainedID(prev.ID)
 	err = tx.InsertVersion(ctx, store.Version{ID: id, SpaceID: spaceID, NodeID: prev.ID, Size: prev.Size, MTime: prev.MTime,
-		SHA256: prev.SHA256, SHA1: prev.SHA1, MIME: prev.MIME, CreatedBy: actor(ctx), CreatedAt: now})
+		SHA256: prev.SHA256, SHA1: prev.SHA1, MIME: prev.MIME, CreatedBy: actor(ctx), CreatedAt: now, Blob: prev.Blob})
 	if err != nil {
 		return "", nil, err
 	}
@@ -89,7 +89,7 @@ func (t *Tree) version(ctx context.Context, r store.Reader, spaceID string, n No
 // OpenVersion opens the content of a version of the file at p for
 // reading; the caller closes it. Errors: Versions', and ErrNotFound for an
 // id that is not one of the file's versions.
-func (t *Tree) OpenVersion(ctx context.Context, spaceID, p, id string) (*os.File, Version, error) {
+func (t *Tree) OpenVersion(ctx context.Context, spaceID, p, id string) (File, Version, error) {
 	n, err := t.Stat(ctx, spaceID, p)
 	if err != nil {
 		return nil, Version{}, err
@@ -98,6 +98,13 @@ func (t *Tree) OpenVersion(ctx context.Context, spaceID, p, id string) (*os.File
 	v, err := t.version(ctx, t.db.Reader, spaceID, n, id)
 	if err != nil {
 		return nil, Version{}, fail(what, err)
+	}
+	if t.objects() {
+		f, err := t.openObject(ctx, Node{SpaceID: spaceID, Path: n.Path, Blob: v.Blob})
+		if err != nil {
+			return nil, Version{}, fail(what, err)
+		}
+		return f, v, nil
 	}
 	f, err := os.Open(t.versionPath(spaceID, v.ID))
 	if err != nil {
@@ -150,12 +157,12 @@ func (t *Tree) RestoreVersion(ctx context.Context, spaceID, p, id string) (Node,
 		}
 		nid := retainedID(cur.ID)
 		err = tx.InsertVersion(ctx, store.Version{ID: nid, SpaceID: spaceID, NodeID: cur.ID, Size: cur.Size, MTime: cur.MTime,
-			SHA256: cur.SHA256, SHA1: cur.SHA1, MIME: cur.MIME, CreatedBy: actor(ctx), CreatedAt: now})
+			SHA256: cur.SHA256, SHA1: cur.SHA1, MIME: cur.MIME, CreatedBy: actor(ctx), CreatedAt: now, Blob: cur.Blob})
 		if err == nil {
 			err = tx.DeleteVersion(ctx, spaceID, old.ID)
 		}
 		n = cur
-		n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME = old.Size, old.MTime, old.SHA256, old.SHA1, old.MIME
+		n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME, n.Blob = old.Size, old.MTime, old.SHA256, old.SHA1, old.MIME, old.Blob
 		n.ETag = fileETag(n.SHA256, n.Size, n.MTime)
 		if err == nil {
 			err = tx.UpdateNode(ctx, n)
@@ -168,6 +175,9 @@ func (t *Tree) RestoreVersion(ctx context.Context, spaceID, p, id string) (Node,
 		}
 		if err != nil {
 			return nil, err
+		}
+		if t.objects() {
+			return func() {}, nil // the two rows swapped their keys
 		}
 		// Disk: the version's file to a staging link, the current file to
 		// its new version, the staging link over the current file.
@@ -199,6 +209,9 @@ func (t *Tree) RestoreVersion(ctx context.Context, spaceID, p, id string) (Node,
 		}
 		return Node{}, fail(what, err)
 	}
-	t.removeRetained(append(purged, t.versionPath(spaceID, old.ID)))
+	if !t.objects() {
+		purged = append(purged, t.versionPath(spaceID, old.ID))
+	}
+	t.removeRetained(purged)
 	return n, nil
 }

@@ -411,6 +411,23 @@ func hashReader(ctx context.Context, r io.Reader) (string, error) {
 // (the folder, the index) for all of them rather than for each.
 func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sums Sums, mtime time.Time, o PutOptions) (Node, bool, error) {
 	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o, sync: o.SyncLater}
+	if t.objects() {
+		// The content goes to the object store before the install names
+		// it (outside the space's mutex: installs wait for no upload); the
+		// staged file's own fsync is then of no use.
+		key, err := t.storeObject(ctx, spaceID, staged)
+		if err != nil {
+			return Node{}, false, err
+		}
+		r.blob, r.sync = key, false
+		defer func() {
+			if r.err != nil {
+				t.dropObjects(key)
+			} else if err := os.Remove(staged); err != nil {
+				t.log.Warn("cannot remove a staged file once stored", "path", staged, "err", err)
+			}
+		}()
+	}
 	st.qmu.Lock()
 	st.queue = append(st.queue, r)
 	st.qmu.Unlock()
@@ -450,8 +467,9 @@ type installReq struct {
 	sums      Sums
 	mtime     time.Time
 	o         PutOptions
-	sync      bool  // the staged file still needs its fsync (PutOptions.SyncLater)
-	syncErr   error // how that fsync failed
+	sync      bool   // the staged file still needs its fsync (PutOptions.SyncLater)
+	syncErr   error  // how that fsync failed
+	blob      string // object-store mode: the key of the content, stored already
 
 	n       Node
 	created bool
@@ -504,9 +522,14 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				var prev Node
 				var err error
 				ctx := context.WithoutCancel(r.ctx)
-				r.n, r.created, exists, prev, err = indexFile(ctx, tx, spaceID, r.p, r.size, r.sums, r.mtime, r.o, now)
+				r.n, r.created, exists, prev, err = indexFile(ctx, tx, spaceID, r.p, r.size, r.sums, r.mtime, r.blob, r.o, now)
 				if err != nil {
 					return err
+				}
+				if r.blob != "" {
+					if err := tx.ClaimBlobOrphan(ctx, r.blob); err != nil {
+						return fmt.Errorf("the stored content was collected before its install: %w", err)
+					}
 				}
 				// The content replaced becomes a version (trash.go), and
 				// retained bytes make room for the write.
@@ -521,6 +544,21 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 					return err
 				}
 				r.purge = append(r.purge, more...)
+				if t.objects() {
+					// Rows only: the replaced content is a version's now,
+					// or nobody's.
+					if r.version != "" && slices.Contains(r.purge, prev.Blob) {
+						r.version = "" // purged at once to make room
+					}
+					if exists && r.version == "" && !slices.Contains(r.purge, prev.Blob) {
+						if err := letGo(ctx, tx, now, prev.Blob); err != nil {
+							return err
+						}
+						r.purge = append(r.purge, prev.Blob)
+					}
+					r.undo = func() {}
+					return nil
+				}
 				vpath := ""
 				if r.version != "" {
 					vpath = t.versionPath(spaceID, r.version)
@@ -552,8 +590,10 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				continue
 			}
 			placed = append(placed, r)
-			dir, _ := split(r.p)
-			dirs[dir] = true
+			if !t.objects() {
+				dir, _ := split(r.p)
+				dirs[dir] = true
+			}
 		}
 		// The renames are durable before the index says the files are there.
 		for dir := range dirs {
@@ -620,7 +660,10 @@ func SyncStaged(name string) error {
 	return nil
 }
 
-func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, o PutOptions, now time.Time) (n Node, created, exists bool, prev Node, err error) {
+// indexFile writes the index side of an install of a file at p: the node
+// (created or updated, with blob, its content's key in object-store mode),
+// its folders' ETags, the quota; it checks the conditions and the quota.
+func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, blob string, o PutOptions, now time.Time) (n Node, created, exists bool, prev Node, err error) {
 	dir, name := split(p)
 	parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
 	if err != nil {
@@ -650,7 +693,7 @@ func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64,
 	} else {
 		n = Node{SpaceID: spaceID, ParentID: parent.ID, Path: p, Name: name, CTime: now}
 	}
-	n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME = size, mtime, sums.SHA256, sums.SHA1, mimeType
+	n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME, n.Blob = size, mtime, sums.SHA256, sums.SHA1, mimeType, blob
 	n.ETag = fileETag(sums.SHA256, size, mtime)
 	if exists {
 		if err = tx.UpdateNode(ctx, n); err == nil {
@@ -685,6 +728,11 @@ func (t *Tree) Adopt(ctx context.Context, spaceID, p, sha256hex string, o PutOpt
 	if err != nil {
 		return Node{}, false, err
 	}
+	if t.objects() {
+		// An install names its object in one transaction: no crash leaves
+		// a content in place without its row.
+		return Node{}, false, fail(what, fmt.Errorf("%w: nothing to adopt in object-store mode", ErrNotFound))
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	f, err := st.root.Open(diskPath(p))
@@ -711,7 +759,7 @@ func (t *Tree) Adopt(ctx context.Context, spaceID, p, sha256hex string, o PutOpt
 	var created bool
 	err = t.db.Update(ctx, func(tx *store.Tx) error {
 		var err error
-		n, created, _, _, err = indexFile(ctx, tx, spaceID, p, fi.Size(), Sums{SHA256: sum, SHA1: o.KnownSHA1}, stamp(fi.ModTime()), o, now)
+		n, created, _, _, err = indexFile(ctx, tx, spaceID, p, fi.Size(), Sums{SHA256: sum, SHA1: o.KnownSHA1}, stamp(fi.ModTime()), "", o, now)
 		return err
 	})
 	if err != nil {
@@ -911,6 +959,9 @@ func (t *Tree) Mkdir(ctx context.Context, spaceID, p string) (Node, error) {
 		if err != nil {
 			return nil, err
 		}
+		if t.objects() {
+			return func() {}, nil
+		}
 		if err := st.root.Mkdir(diskPath(p), dirPerm); err != nil {
 			return nil, parentGone(err)
 		}
@@ -947,6 +998,7 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 	now := t.clock()
 	var trash string
 	var final bool
+	var gone []string // object-store mode: the contents deleted for good
 	del := func(tx *store.Tx) (func(), error) {
 		// With a trash, the entry goes there (trash.go); without one, when
 		// the disk is short of room, or when it is missing on disk, it goes
@@ -954,6 +1006,18 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 		ret, err := tx.SpaceRetention(ctx, spaceID)
 		if err != nil {
 			return nil, err
+		}
+		if t.objects() {
+			if ret.TrashDays > 0 {
+				return t.trashOut(ctx, tx, st, p, now)
+			}
+			if gone, err = subtreeObjects(ctx, tx, spaceID, p); err != nil {
+				return nil, err
+			}
+			if err := unindex(ctx, tx, spaceID, p, now); err != nil {
+				return nil, err
+			}
+			return func() {}, letGo(ctx, tx, now, gone...)
 		}
 		if ret.TrashDays > 0 && !final {
 			on, err := checkDiskEntry(st, p)
@@ -970,9 +1034,16 @@ func (t *Tree) Delete(ctx context.Context, spaceID, p string) error {
 		return t.moveOut(st, p, trash)
 	}
 	// A disk short of room needs deletes that free it: they skip the trash.
-	final = diskLow(t.spaces)
+	final = !t.objects() && diskLow(t.spaces)
 	trash = t.trashName()
 	err = t.commit(ctx, del)
+	if t.objects() {
+		if err != nil {
+			return fail(what, err)
+		}
+		t.dropObjects(gone...)
+		return nil
+	}
 	if err != nil && errors.Is(fail(what, err), ErrNoSpace) && t.releaseReserve() {
 		// Deleting is how room is made: spend the reserve on it.
 		final = true
@@ -1037,16 +1108,21 @@ func (t *Tree) SetMTime(ctx context.Context, spaceID, p string, mtime time.Time)
 		if n, err = tx.Node(ctx, spaceID, p); err != nil {
 			return nil, err
 		}
-		old := n.MTime
-		if err := st.root.Chtimes(diskPath(p), time.Time{}, mtime); err != nil {
-			return nil, err
+		undo := func() {}
+		if t.objects() {
+			n.MTime = stamp(mtime)
+		} else {
+			old := n.MTime
+			if err := st.root.Chtimes(diskPath(p), time.Time{}, mtime); err != nil {
+				return nil, err
+			}
+			undo = func() { t.undo("restore mtime", st.root.Chtimes(diskPath(p), time.Time{}, old)) }
+			fi, err := st.root.Stat(diskPath(p))
+			if err != nil {
+				return undo, err
+			}
+			n.MTime = stamp(fi.ModTime())
 		}
-		undo := func() { t.undo("restore mtime", st.root.Chtimes(diskPath(p), time.Time{}, old)) }
-		fi, err := st.root.Stat(diskPath(p))
-		if err != nil {
-			return undo, err
-		}
-		n.MTime = stamp(fi.ModTime())
 		if n.IsDir {
 			n.ETag = dirETag(now)
 		} else {
@@ -1071,6 +1147,29 @@ func parentGone(err error) error {
 		return fmt.Errorf("%w (%v)", ErrParentMissing, err)
 	}
 	return err
+}
+
+// subtreeObjects returns the keys of the contents of the file at p, or of
+// the files below the folder at p.
+func subtreeObjects(ctx context.Context, tx *store.Tx, spaceID, p string) ([]string, error) {
+	top, err := tx.Node(ctx, spaceID, p)
+	if err != nil {
+		return nil, err
+	}
+	if !top.IsDir {
+		return []string{top.Blob}, nil
+	}
+	desc, err := tx.Descendants(ctx, spaceID, p)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, n := range desc {
+		if n.Blob != "" {
+			keys = append(keys, n.Blob)
+		}
+	}
+	return keys, nil
 }
 
 // unindex removes p and everything below it from the index of a space,

@@ -49,9 +49,9 @@ const reboundMax = 4096
 func newSQLiteDialect() *dialect {
 	return &dialect{
 		nodeCols: "id, COALESCE(parent_id, 0), is_dir, size, mtime, ctime, " +
-			"space_id || char(0) || path || char(0) || etag || char(0) || sha256 || char(0) || sha1 || char(0) || mime",
+			"space_id || char(0) || path || char(0) || etag || char(0) || sha256 || char(0) || sha1 || char(0) || mime || char(0) || blob",
 		searchCols: "n.id, COALESCE(n.parent_id, 0), n.is_dir, n.size, n.mtime, n.ctime, " +
-			"n.space_id || char(0) || n.path || char(0) || n.etag || char(0) || n.sha256 || char(0) || n.sha1 || char(0) || n.mime",
+			"n.space_id || char(0) || n.path || char(0) || n.etag || char(0) || n.sha256 || char(0) || n.sha1 || char(0) || n.mime || char(0) || n.blob",
 		sep:           0,
 		greatest:      "max",
 		instr:         "instr",
@@ -63,9 +63,9 @@ func newPostgresDialect() *dialect {
 	return &dialect{
 		pg: true,
 		nodeCols: "id, COALESCE(parent_id, 0), is_dir, size, mtime, ctime, " +
-			"space_id || chr(1) || path || chr(1) || etag || chr(1) || sha256 || chr(1) || sha1 || chr(1) || mime",
+			"space_id || chr(1) || path || chr(1) || etag || chr(1) || sha256 || chr(1) || sha1 || chr(1) || mime || chr(1) || blob",
 		searchCols: "n.id, COALESCE(n.parent_id, 0), n.is_dir, n.size, n.mtime, n.ctime, " +
-			"n.space_id || chr(1) || n.path || chr(1) || n.etag || chr(1) || n.sha256 || chr(1) || n.sha1 || chr(1) || n.mime",
+			"n.space_id || chr(1) || n.path || chr(1) || n.etag || chr(1) || n.sha256 || chr(1) || n.sha1 || chr(1) || n.mime || chr(1) || n.blob",
 		sep:           1,
 		greatest:      "GREATEST",
 		instr:         "strpos",

@@ -29,6 +29,9 @@ type Node struct {
 	SHA256   string // lowercase hex; "" for directories
 	SHA1     string // lowercase hex; "" for directories and when not computed
 	MIME     string // "" for directories
+	// Blob is the key of the file's content in the object store (--blobs),
+	// "" when the content is the file at Path in the data directory.
+	Blob string
 }
 
 // nodeCols selects a node as scanNode reads it. Listings are the hot path
@@ -74,7 +77,7 @@ func (s *nodeScanner) scan(row interface{ Scan(...any) error }) (Node, error) {
 	n := Node{ID: int64(s.id), ParentID: int64(s.parentID), IsDir: s.isDir, Size: int64(s.size),
 		MTime: fromNanos(int64(s.mtime)), CTime: fromNanos(int64(s.ctime))}
 	text := s.text
-	var f [5]string
+	var f [6]string
 	for i := range f {
 		j := strings.IndexByte(text, s.sep)
 		if j < 0 {
@@ -82,7 +85,7 @@ func (s *nodeScanner) scan(row interface{ Scan(...any) error }) (Node, error) {
 		}
 		f[i], text = text[:j], text[j+1:]
 	}
-	n.SpaceID, n.Path, n.ETag, n.SHA256, n.SHA1, n.MIME = f[0], f[1], f[2], f[3], f[4], text
+	n.SpaceID, n.Path, n.ETag, n.SHA256, n.SHA1, n.MIME, n.Blob = f[0], f[1], f[2], f[3], f[4], f[5], text
 	n.Name = n.Path[strings.LastIndexByte(n.Path, '/')+1:]
 	return n, nil
 }
@@ -276,10 +279,10 @@ func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id 
 // It returns an error wrapping ErrExists if the path is taken in the space.
 func (tx *Tx) InsertNode(ctx context.Context, n Node) (Node, error) {
 	err := tx.tx.QueryRowContext(ctx,
-		`INSERT INTO nodes (space_id, parent_id, path, name, is_dir, size, mtime, ctime, etag, sha256, sha1, mime)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		`INSERT INTO nodes (space_id, parent_id, path, name, is_dir, size, mtime, ctime, etag, sha256, sha1, mime, blob)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		n.SpaceID, nullID(n.ParentID), n.Path, n.Name, n.IsDir, n.Size,
-		nanos(n.MTime), nanos(n.CTime), n.ETag, n.SHA256, n.SHA1, n.MIME).Scan(&n.ID)
+		nanos(n.MTime), nanos(n.CTime), n.ETag, n.SHA256, n.SHA1, n.MIME, n.Blob).Scan(&n.ID)
 	if err != nil {
 		return Node{}, fmt.Errorf("store: insert node %s/%q: %w", n.SpaceID, n.Path, describe(err))
 	}
@@ -288,12 +291,12 @@ func (tx *Tx) InsertNode(ctx context.Context, n Node) (Node, error) {
 	return n, nil
 }
 
-// UpdateNode writes n's size, mtime, etag, checksums and mime to the node with
-// n's ID, or returns an error wrapping ErrNotFound.
+// UpdateNode writes n's size, mtime, etag, checksums, mime and blob key to
+// the node with n's ID, or returns an error wrapping ErrNotFound.
 func (tx *Tx) UpdateNode(ctx context.Context, n Node) error {
 	return tx.execOne(ctx, fmt.Sprintf("update node %d (%s/%q)", n.ID, n.SpaceID, n.Path),
-		"UPDATE nodes SET size = ?, mtime = ?, etag = ?, sha256 = ?, sha1 = ?, mime = ? WHERE id = ?",
-		n.Size, nanos(n.MTime), n.ETag, n.SHA256, n.SHA1, n.MIME, n.ID)
+		"UPDATE nodes SET size = ?, mtime = ?, etag = ?, sha256 = ?, sha1 = ?, mime = ?, blob = ? WHERE id = ?",
+		n.Size, nanos(n.MTime), n.ETag, n.SHA256, n.SHA1, n.MIME, n.Blob, n.ID)
 }
 
 // DeleteSubtree deletes the node at path and every node below it, and
@@ -362,11 +365,13 @@ func (tx *Tx) CopySubtree(ctx context.Context, srcSpace, srcPath, dstSpace, dstP
 	if srcPath == "" || dstPath == "" {
 		return Node{}, fmt.Errorf("store: %s: cannot copy a root", what)
 	}
-	const cols = "space_id, parent_id, path, name, is_dir, size, mtime, ctime, etag, sha256, sha1, mime"
+	// The blob keys are copied too: in object-store mode the caller gives
+	// each copied file its own object afterwards (SetBlob).
+	const cols = "space_id, parent_id, path, name, is_dir, size, mtime, ctime, etag, sha256, sha1, mime, blob"
 	var top int64
 	err := tx.tx.QueryRowContext(ctx,
 		"INSERT INTO nodes ("+cols+`)
-		 SELECT ?, ?, ?, ?, is_dir, size, mtime, ?, etag, sha256, sha1, mime FROM nodes WHERE space_id = ? AND path = ?
+		 SELECT ?, ?, ?, ?, is_dir, size, mtime, ?, etag, sha256, sha1, mime, blob FROM nodes WHERE space_id = ? AND path = ?
 		 RETURNING id`,
 		dstSpace, nullID(parentID), dstPath, name, nanos(now), srcSpace, srcPath).Scan(&top)
 	if err != nil { // sql.ErrNoRows: no source
@@ -378,7 +383,7 @@ func (tx *Tx) CopySubtree(ctx context.Context, srcSpace, srcPath, dstSpace, dstP
 		cond, args := below(srcSpace, srcPath)
 		_, err = tx.tx.ExecContext(ctx,
 			"INSERT INTO nodes ("+cols+`)
-			 SELECT ?, NULL, ? || substr(path, length(?) + 1), name, is_dir, size, mtime, ?, etag, sha256, sha1, mime
+			 SELECT ?, NULL, ? || substr(path, length(?) + 1), name, is_dir, size, mtime, ?, etag, sha256, sha1, mime, blob
 			 FROM nodes WHERE `+cond+" ORDER BY path",
 			append([]any{dstSpace, dstPath, srcPath, nanos(now)}, args...)...)
 		if err == nil {

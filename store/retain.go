@@ -159,14 +159,15 @@ type Version struct {
 	CreatedBy string    // who replaced it
 	CreatedAt time.Time // when it was replaced
 	TrashID   string    // the trash item its file is in, "" if none
+	Blob      string    // its content's key in the object store, "" if on disk
 }
 
-const versionCols = "id, space_id, node_id, size, mtime, sha256, sha1, mime, created_by, created_at, COALESCE(trash_id, '')"
+const versionCols = "id, space_id, node_id, size, mtime, sha256, sha1, mime, created_by, created_at, COALESCE(trash_id, ''), blob"
 
 func scanVersion(row interface{ Scan(...any) error }) (Version, error) {
 	var v Version
 	var mtime, at int64
-	if err := row.Scan(&v.ID, &v.SpaceID, &v.NodeID, &v.Size, &mtime, &v.SHA256, &v.SHA1, &v.MIME, &v.CreatedBy, &at, &v.TrashID); err != nil {
+	if err := row.Scan(&v.ID, &v.SpaceID, &v.NodeID, &v.Size, &mtime, &v.SHA256, &v.SHA1, &v.MIME, &v.CreatedBy, &at, &v.TrashID, &v.Blob); err != nil {
 		return Version{}, err
 	}
 	v.MTime, v.CreatedAt = fromNanos(mtime), fromNanos(at)
@@ -217,9 +218,9 @@ func (r Reader) Version(ctx context.Context, spaceID, id string) (Version, error
 // InsertVersion records a version.
 func (tx *Tx) InsertVersion(ctx context.Context, v Version) error {
 	_, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO versions (id, space_id, node_id, size, mtime, sha256, sha1, mime, created_by, created_at, trash_id)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''))`,
-		v.ID, v.SpaceID, v.NodeID, v.Size, nanos(v.MTime), v.SHA256, v.SHA1, v.MIME, v.CreatedBy, nanos(v.CreatedAt), v.TrashID)
+		`INSERT INTO versions (id, space_id, node_id, size, mtime, sha256, sha1, mime, created_by, created_at, trash_id, blob)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''), ?)`,
+		v.ID, v.SpaceID, v.NodeID, v.Size, nanos(v.MTime), v.SHA256, v.SHA1, v.MIME, v.CreatedBy, nanos(v.CreatedAt), v.TrashID, v.Blob)
 	if err != nil {
 		return fmt.Errorf("store: insert version %s/%s: %w", v.SpaceID, v.ID, describe(err))
 	}
@@ -339,10 +340,10 @@ func (r Reader) OldestRetained(ctx context.Context, spaceID string, trashBefore,
 // gives the nodes their ids back; ids are never reused).
 func (tx *Tx) InsertNodeWithID(ctx context.Context, n Node) error {
 	_, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO nodes (id, space_id, parent_id, path, name, is_dir, size, mtime, ctime, etag, sha256, sha1, mime)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO nodes (id, space_id, parent_id, path, name, is_dir, size, mtime, ctime, etag, sha256, sha1, mime, blob)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		n.ID, n.SpaceID, nullID(n.ParentID), n.Path, n.Name, n.IsDir, n.Size,
-		nanos(n.MTime), nanos(n.CTime), n.ETag, n.SHA256, n.SHA1, n.MIME)
+		nanos(n.MTime), nanos(n.CTime), n.ETag, n.SHA256, n.SHA1, n.MIME, n.Blob)
 	if err != nil {
 		return fmt.Errorf("store: insert node %d %s/%q: %w", n.ID, n.SpaceID, n.Path, describe(err))
 	}
