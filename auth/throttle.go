@@ -44,8 +44,12 @@ package auth
 //     do anyway, so slow answers cannot pile up goroutines. Retry-After is
 //     computed after the wait.
 //
-// Counts live in memory, per process: a restart forgets them, and the
-// known addresses.
+// Where the counts live (throttledb.go): in memory, per process, when the
+// process is alone on its database (SQLite), where a restart forgets them
+// and the known addresses; in the database when several processes share
+// it (replicas on PostgreSQL), so that the rule holds across them as in one
+// process: each reservation and release is one write transaction that
+// reads the windows, applies the code below to them, and writes them back.
 
 import (
 	"context"
@@ -217,7 +221,7 @@ func (l *limiter) reserve(name, addr string, now time.Time) (ticket, time.Durati
 			wait = max(wait, l.users.retryAfter(u, now))
 		}
 		a = l.addrs.get(t.addr, now)
-		if a != nil && (a.n >= addrFailuresFactor*l.max || a.names >= l.max && (p == nil || p.countedIn != a.start)) {
+		if a != nil && (a.n >= addrFailuresFactor*l.max || a.names >= l.max && (p == nil || !p.countedIn.Equal(a.start))) {
 			// A user name that already failed here may go on up to its
 			// own window: it is one of the address's names already.
 			wait = max(wait, l.addrs.retryAfter(a, now))
@@ -236,7 +240,7 @@ func (l *limiter) reserve(name, addr string, now time.Time) (ticket, time.Durati
 		a = l.addrs.open(t.addr, now)
 		a.n++
 		t.addrStart = a.start
-		if p.countedIn != a.start {
+		if !p.countedIn.Equal(a.start) {
 			p.countedIn = a.start
 			a.names++
 		}
@@ -319,7 +323,7 @@ func (l *limiter) tokenFailed(addr string, now time.Time) time.Duration {
 	p.n++
 	a := l.addrs.open(ak, now)
 	a.n++
-	if p.countedIn != a.start {
+	if !p.countedIn.Equal(a.start) {
 		p.countedIn = a.start
 		a.names++
 	}
@@ -340,28 +344,38 @@ func (l *limiter) delay(name, addr string, now time.Time) time.Duration {
 		n = p.n
 	}
 	l.mu.Unlock()
-	if n < failureDelayAfter {
+	return failureDelay(n, l.maxDelay)
+}
+
+// failureDelay is the wait of an attempt whose (user name, address) has n
+// failures in its window (see delay).
+func failureDelay(n int, maxDelay time.Duration) time.Duration {
+	if maxDelay <= 0 || n < failureDelayAfter {
 		return 0
 	}
 	d := failureDelayStep
-	for i := failureDelayAfter; i < n && d < l.maxDelay; i++ {
+	for i := failureDelayAfter; i < n && d < maxDelay; i++ {
 		d *= 2
 	}
-	return min(d, l.maxDelay)
+	return min(d, maxDelay)
 }
 
 // pause waits d (or until ctx ends) if fewer than maxSleepers requests are
 // waiting already; otherwise it returns at once.
-func (l *limiter) pause(ctx context.Context, d time.Duration) {
+func (l *limiter) pause(ctx context.Context, d time.Duration) { pause(ctx, l.sleepers, d) }
+
+// pause waits d (or until ctx ends) if sleepers has room; otherwise it
+// returns at once.
+func pause(ctx context.Context, sleepers chan struct{}, d time.Duration) {
 	if d <= 0 {
 		return
 	}
 	select {
-	case l.sleepers <- struct{}{}:
+	case sleepers <- struct{}{}:
 	default:
 		return
 	}
-	defer func() { <-l.sleepers }()
+	defer func() { <-sleepers }()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
