@@ -98,6 +98,10 @@ type dbThrottle struct {
 	window   time.Duration
 	maxDelay time.Duration
 
+	// maxWindows, maxKnown: the rows prune keeps at most (dbWindowsMax,
+	// throttleMax); pruneAfter: windows written between prunes at most.
+	maxWindows, maxKnown, pruneAfter int
+
 	mu      sync.Mutex
 	marked  map[[16]byte]time.Time // known marks this process wrote, when
 	pruned  time.Time              // this process's last prune
@@ -123,7 +127,11 @@ const (
 )
 
 func newDBThrottle(db *store.DB, max int, window, maxDelay time.Duration) *dbThrottle {
-	return &dbThrottle{db: db, max: max, window: window, maxDelay: maxDelay, marked: make(map[[16]byte]time.Time)}
+	return &dbThrottle{
+		db: db, max: max, window: window, maxDelay: maxDelay,
+		maxWindows: dbWindowsMax, maxKnown: throttleMax, pruneAfter: pruneAfter,
+		marked: make(map[[16]byte]time.Time),
+	}
 }
 
 func rowKey(kind byte, k [16]byte) []byte { return append([]byte{kind}, k[:]...) }
@@ -174,7 +182,12 @@ func (d *dbThrottle) succeeded(ctx context.Context, name, addr string, now time.
 	}
 	now = dbNow(now)
 	d.queries.Add(1)
-	err := d.db.UpdateUncached(ctx, func(tx *store.Tx) error { return tx.PutLoginKnown(ctx, rowKey(kindPair, k), now) })
+	err := d.db.UpdateUncached(ctx, func(tx *store.Tx) error {
+		if err := tx.PutLoginKnown(ctx, rowKey(kindPair, k), now); err != nil {
+			return err
+		}
+		return d.prune(ctx, tx, now, 1)
+	})
 	if err != nil {
 		return fmt.Errorf("auth: login throttle: %w", err)
 	}
@@ -291,7 +304,7 @@ func sameWindow(a, b window) bool {
 func (d *dbThrottle) prune(ctx context.Context, tx *store.Tx, now time.Time, written int) error {
 	d.mu.Lock()
 	d.written += written
-	due := d.written >= pruneAfter || now.Sub(d.pruned) >= pruneEvery || now.Before(d.pruned)
+	due := d.written >= d.pruneAfter || now.Sub(d.pruned) >= pruneEvery || now.Before(d.pruned)
 	if due {
 		d.written, d.pruned = 0, now
 	}
@@ -302,6 +315,6 @@ func (d *dbThrottle) prune(ctx context.Context, tx *store.Tx, now time.Time, wri
 	d.queries.Add(1)
 	// A window that started window ago is over; one started by a process
 	// whose clock is ahead is kept until it is over here too.
-	_, err := tx.PruneLogins(ctx, now.Add(-d.window), now.Add(-knownTTL), dbWindowsMax, throttleMax)
+	_, err := tx.PruneLogins(ctx, now.Add(-d.window), now.Add(-knownTTL), d.maxWindows, d.maxKnown)
 	return err
 }
