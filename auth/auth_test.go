@@ -789,7 +789,9 @@ func testThrottleParallelGuesses(t *testing.T, newEnv envMaker) {
 // once with the right password (after a restart, nothing verified yet)
 // gets in on every one: identical attempts share one slot of the throttle
 // instead of filling the window before the first is verified.
-func TestThrottleParallelRightPassword(t *testing.T) { forEachThrottle(t, testThrottleParallelRightPassword) }
+func TestThrottleParallelRightPassword(t *testing.T) {
+	forEachThrottle(t, testThrottleParallelRightPassword)
+}
 
 func testThrottleParallelRightPassword(t *testing.T, newEnv envMaker) {
 	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 3 })
@@ -818,7 +820,9 @@ func testThrottleParallelRightPassword(t *testing.T, newEnv envMaker) {
 // TestThrottleSlowsTheFailingClient: once a user name keeps failing from an
 // address, its attempts there wait before they are checked; another user
 // name from the same address does not.
-func TestThrottleSlowsTheFailingClient(t *testing.T) { forEachThrottle(t, testThrottleSlowsTheFailingClient) }
+func TestThrottleSlowsTheFailingClient(t *testing.T) {
+	forEachThrottle(t, testThrottleSlowsTheFailingClient)
+}
 
 func testThrottleSlowsTheFailingClient(t *testing.T, newEnv envMaker) {
 	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 10; c.FailureDelay = 400 * time.Millisecond })
