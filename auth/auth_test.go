@@ -36,7 +36,7 @@ func newEnv(t *testing.T, cfg func(*auth.Config)) *env {
 
 // newEnvAt is newEnv on the database at location (store.Open's), with
 // Config.Throttle set to throttle in each Service.
-func newEnvAt(t *testing.T, location, throttle string, cfg func(*auth.Config)) *env {
+func newEnvAt(t testing.TB, location, throttle string, cfg func(*auth.Config)) *env {
 	t.Helper()
 	db, err := store.Open(t.Context(), location)
 	if err != nil {
@@ -62,7 +62,7 @@ func newEnvAt(t *testing.T, location, throttle string, cfg func(*auth.Config)) *
 
 // service returns another Service on the same database, like a second
 // process would have.
-func (e *env) service(t *testing.T, cfg func(*auth.Config)) *auth.Service {
+func (e *env) service(t testing.TB, cfg func(*auth.Config)) *auth.Service {
 	t.Helper()
 	conf := auth.Config{DB: e.db, Now: e.clock.Now, PasswordCost: 1, Throttle: e.throttle}
 	if cfg != nil {
@@ -75,7 +75,7 @@ func (e *env) service(t *testing.T, cfg func(*auth.Config)) *auth.Service {
 	return svc
 }
 
-func (e *env) addUser(t *testing.T, name string, admin bool) auth.User {
+func (e *env) addUser(t testing.TB, name string, admin bool) auth.User {
 	t.Helper()
 	u, err := e.svc.AddUser(t.Context(), name, goodPassword, admin)
 	if err != nil {

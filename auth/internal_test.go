@@ -231,7 +231,7 @@ func TestDBThrottleIsBounded(t *testing.T) {
 // TestValidCredentialsDoNotTouchTheThrottle: with the throttle in the
 // database, requests with an app password (after the first success from
 // an address, which records a known address) or a token run no query on
-// its tables.
+// its tables, and those with a verified account password only read them.
 func TestValidCredentialsDoNotTouchTheThrottle(t *testing.T) {
 	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
 	if err != nil {
@@ -273,11 +273,39 @@ func TestValidCredentialsDoNotTouchTheThrottle(t *testing.T) {
 	if n := d.queries.Load() - before; n != 0 {
 		t.Errorf("100 requests with an app password and a token ran %d queries on the throttle's tables", n)
 	}
-	// An account password does (it is what the throttle is for).
-	if _, err := s.Login(ctx, "192.0.2.1:1", "alice", "correct horse battery"); err != nil {
+	// An account password does (it is what the throttle is for): its
+	// first success reserves and releases; then, verified and with no
+	// failures counted, each request only reads the windows.
+	if _, err := s.Login(ctx, "192.0.2.3:1", "alice", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
+	if d.writes.Load() < 3 {
+		t.Errorf("an account password did not go through the throttle: %d write transactions in all", d.writes.Load())
+	}
+	before, writes := d.queries.Load(), d.writes.Load()
+	for i := range 20 {
+		if _, err := s.Login(ctx, "192.0.2.3:"+strconv.Itoa(i), "alice", "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := d.writes.Load() - writes; n != 0 {
+		t.Errorf("20 requests with the account password, verified: %d write transactions, want none", n)
+	}
 	if d.queries.Load() == before {
-		t.Errorf("an account password did not go through the throttle")
+		t.Errorf("20 requests with the account password did not read the windows")
+	}
+	// A failure makes the next right password clear it (a write).
+	if _, err := s.Login(ctx, "192.0.2.4:1", "alice", "wrong password"); !errors.Is(err, ErrWrongPassword) {
+		t.Fatal(err)
+	}
+	writes = d.writes.Load()
+	if _, err := s.Login(ctx, "192.0.2.3:1", "alice", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if d.writes.Load() == writes {
+		t.Errorf("a right password after a failure wrote nothing: the failure is not cleared")
+	}
+	if ws, err := db.LoginWindows(ctx, rowKey(kindUser, throttleKey("alice"))); err != nil || len(ws) != 0 {
+		t.Errorf("alice's failures after her success: %v, %v; want none", ws, err)
 	}
 }

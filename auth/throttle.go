@@ -248,6 +248,30 @@ func (l *limiter) reserve(name, addr string, now time.Time) (ticket, time.Durati
 	return t, 0
 }
 
+// passes reports whether a right password of user name from addr, known
+// to be right without argon2id (verifiedCache), may skip reserve and
+// release: it would be admitted, and its release would clear nothing,
+// since the user name has no failures counted from anywhere and none from
+// addr. It then marks addr known, as release would; the address's window
+// is left as it is (reserve and release would open an empty one). Anything
+// else takes the ordinary way, so a refused right password is refused as
+// a wrong one is, and its failures are cleared.
+func (l *limiter) passes(name, addr string, now time.Time) bool {
+	pk := pairKey(name, addr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pairs.get(pk, now) != nil || l.users.get(throttleKey(name), now) != nil {
+		return false
+	}
+	if !l.isKnown(pk, now) {
+		if a := l.addrs.get(throttleKey(addr), now); a != nil && (a.n >= addrFailuresFactor*l.max || a.names >= l.max) {
+			return false
+		}
+	}
+	l.markKnown(pk, now)
+	return true
+}
+
 // release gives back the slots of t: the attempt was not a wrong password.
 // If ok (the password was right) it also clears the failures of the user
 // name, from anywhere and from this address (not the address's own count),

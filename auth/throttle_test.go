@@ -17,7 +17,7 @@ import (
 
 // envMaker opens an env (newEnv's signature) for one variant of the
 // login throttle.
-type envMaker func(t *testing.T, cfg func(*auth.Config)) *env
+type envMaker func(t testing.TB, cfg func(*auth.Config)) *env
 
 // postgresEnv names the PostgreSQL server (host:port, superuser postgres
 // without a password) the throttle's tests also run on; unset: they are
@@ -35,13 +35,13 @@ func throttleVariants() []struct {
 		name string
 		open envMaker
 	}{
-		{"memory", func(t *testing.T, cfg func(*auth.Config)) *env {
+		{"memory", func(t testing.TB, cfg func(*auth.Config)) *env {
 			return newEnvAt(t, filepath.Join(t.TempDir(), "wharf.db"), auth.ThrottleMemory, cfg)
 		}},
-		{"database", func(t *testing.T, cfg func(*auth.Config)) *env {
+		{"database", func(t testing.TB, cfg func(*auth.Config)) *env {
 			return newEnvAt(t, filepath.Join(t.TempDir(), "wharf.db"), auth.ThrottleDatabase, cfg)
 		}},
-		{"postgres", func(t *testing.T, cfg func(*auth.Config)) *env {
+		{"postgres", func(t testing.TB, cfg func(*auth.Config)) *env {
 			addr := os.Getenv(postgresEnv)
 			if addr == "" {
 				t.Skip(postgresEnv + " is not set: the database throttle is tested on SQLite only")
@@ -240,5 +240,39 @@ func TestThrottleConfig(t *testing.T) {
 	}
 	if _, err := auth.New(auth.Config{DB: e.db, PasswordCost: 1, Throttle: "redis"}); err == nil || !strings.Contains(err.Error(), "Throttle") {
 		t.Errorf("Throttle \"redis\": %v, want an error naming the field", err)
+	}
+}
+
+// BenchmarkLogin measures a login through each variant of the throttle:
+// a wrong account password (never refused: the limit is out of reach), the
+// right one (verified once, then from the cache, as a WebDAV client's
+// requests are), and an app password. argon2id runs with the minimal
+// parameters, so what differs is the throttle's cost.
+func BenchmarkLogin(b *testing.B) {
+	conf := func(c *auth.Config) { c.MaxFailures = 1 << 30; c.FailureDelay = -1 }
+	for _, v := range throttleVariants() {
+		b.Run(v.name, func(b *testing.B) {
+			e := v.open(b, conf)
+			ctx := b.Context()
+			e.addUser(b, "alice", false)
+			_, app, err := e.svc.CreateAppPassword(ctx, "alice", "phone")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range []struct{ name, password string }{
+				{"wrong", "wrong password"},
+				{"right", goodPassword},
+				{"app-password", app},
+			} {
+				b.Run(c.name, func(b *testing.B) {
+					for b.Loop() {
+						_, err := e.svc.Login(ctx, "192.0.2.1:1", "alice", c.password)
+						if (err == nil) == (c.name == "wrong") {
+							b.Fatalf("%s: %v", c.name, err)
+						}
+					}
+				})
+			}
+		})
 	}
 }

@@ -29,6 +29,10 @@ type throttle interface {
 	// release gives back t's slots (the attempt was not a wrong password);
 	// ok: the password was right.
 	release(ctx context.Context, t ticket, ok bool, now time.Time) error
+	// passes reports whether an account password already known to be
+	// right may skip reserve and release (limiter.passes); if so it has
+	// marked addr known.
+	passes(ctx context.Context, name, addr string, now time.Time) (bool, error)
 	// succeeded makes addr a known address of user name after a success
 	// of a credential that is not throttled (an app password).
 	succeeded(ctx context.Context, name, addr string, now time.Time) error
@@ -59,6 +63,10 @@ func (m memThrottle) reserve(_ context.Context, name, addr string, now time.Time
 func (m memThrottle) release(_ context.Context, t ticket, ok bool, now time.Time) error {
 	m.l.release(t, ok, now)
 	return nil
+}
+
+func (m memThrottle) passes(_ context.Context, name, addr string, now time.Time) (bool, error) {
+	return m.l.passes(name, addr, now), nil
 }
 
 func (m memThrottle) succeeded(_ context.Context, name, addr string, now time.Time) error {
@@ -107,7 +115,9 @@ type dbThrottle struct {
 	pruned  time.Time              // this process's last prune
 	written int                    // windows written since
 
-	queries atomic.Int64 // database round trips begun (tests: what touches the tables)
+	// For tests: the statements run on the tables, and the write
+	// transactions among them.
+	queries, writes atomic.Int64
 }
 
 var _ throttle = (*dbThrottle)(nil)
@@ -172,6 +182,47 @@ func (d *dbThrottle) release(ctx context.Context, t ticket, ok bool, now time.Ti
 	return err
 }
 
+// passes reads the windows (no write transaction: the point is that a
+// client's every request with its account password does not write), and
+// marks the address known as succeeded does.
+func (d *dbThrottle) passes(ctx context.Context, name, addr string, now time.Time) (bool, error) {
+	now = dbNow(now)
+	pk := pairKey(name, addr)
+	keys := [][]byte{rowKey(kindUser, throttleKey(name)), rowKey(kindPair, pk), rowKey(kindAddr, throttleKey(addr))}
+	d.queries.Add(1)
+	rows, err := d.db.LoginWindows(ctx, keys...)
+	if err != nil {
+		return false, fmt.Errorf("auth: login throttle: %w", err)
+	}
+	l := newLimiter(d.max, d.window, 0)
+	for _, r := range rows {
+		w := &window{start: r.Start, n: r.N, names: r.Names, countedIn: r.CountedIn}
+		switch string(r.Key) {
+		case string(keys[0]):
+			l.users.m[throttleKey(name)] = w
+		case string(keys[1]):
+			l.pairs.m[pk] = w
+		case string(keys[2]):
+			l.addrs.m[throttleKey(addr)] = w
+		}
+	}
+	if a := l.addrs.m[throttleKey(addr)]; a != nil && (a.n >= addrFailuresFactor*d.max || a.names >= d.max) {
+		// Only a full address window needs to know whether addr is known.
+		d.queries.Add(1)
+		at, err := d.db.LoginKnown(ctx, rowKey(kindPair, pk))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false, fmt.Errorf("auth: login throttle: %w", err)
+		}
+		if err == nil {
+			l.known[pk] = at
+		}
+	}
+	if !l.passes(name, addr, now) {
+		return false, nil
+	}
+	return true, d.succeeded(ctx, name, addr, now)
+}
+
 func (d *dbThrottle) succeeded(ctx context.Context, name, addr string, now time.Time) error {
 	k := pairKey(name, addr)
 	d.mu.Lock()
@@ -182,6 +233,7 @@ func (d *dbThrottle) succeeded(ctx context.Context, name, addr string, now time.
 	}
 	now = dbNow(now)
 	d.queries.Add(1)
+	d.writes.Add(1)
 	err := d.db.UpdateUncached(ctx, func(tx *store.Tx) error {
 		if err := tx.PutLoginKnown(ctx, rowKey(kindPair, k), now); err != nil {
 			return err
@@ -221,6 +273,7 @@ func (d *dbThrottle) run(ctx context.Context, keys ticket, known bool, now time.
 		tab  *table
 		key  [16]byte
 	}
+	d.writes.Add(1)
 	err := d.db.UpdateUncached(ctx, func(tx *store.Tx) error {
 		d.queries.Add(1)
 		l := newLimiter(d.max, d.window, 0)
