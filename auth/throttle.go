@@ -50,6 +50,10 @@ package auth
 // it (replicas on PostgreSQL), so that the rule holds across them as in one
 // process: each reservation and release is one write transaction that
 // reads the windows, applies the code below to them, and writes them back.
+// A right password this process verified recently (verifiedCache) with
+// nothing counted against it skips the reservation (passes): with the
+// counts in the database, a client's every request with its account
+// password is then a read, not two write transactions.
 
 import (
 	"context"

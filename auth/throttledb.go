@@ -91,9 +91,10 @@ func (m memThrottle) tokenFailed(_ context.Context, addr string, now time.Time) 
 // the last prune of this process, or after pruneAfter windows were
 // written, deletes the windows that are over and the known addresses
 // older than knownTTL, then the oldest beyond dbWindowsMax windows and
-// throttleMax known addresses. So the table holds at most dbWindowsMax
-// rows plus what the processes write between two prunes (pruneAfter each,
-// or a minute's worth).
+// throttleMax known addresses. So login_windows holds at most
+// dbWindowsMax rows plus what the processes write between two prunes
+// (pruneAfter each, and one transaction's three), whatever the number of
+// user names and addresses an attacker sprays; login_known likewise.
 //
 // Successes of app passwords are marked known in the database at most
 // once per knownRefresh per (user name, address) and process: the marks
