@@ -23,13 +23,13 @@ func (s *Service) ChangePassword(ctx context.Context, remoteAddr, name, current,
 	}
 	p, err := s.passwordLogin(ctx, name, current, s.now())
 	if err != nil {
-		s.lim.release(t, false, s.now())
+		s.release(ctx, t, false)
 		return err
 	}
 	if p == nil {
 		s.log.Info("password change with a wrong current password", "user", name, "remote_addr", addr)
 		return reason(ErrUnauthenticated, "the current password is wrong")
 	}
-	s.lim.release(t, true, s.now())
+	s.release(ctx, t, true)
 	return s.SetPassword(ctx, p.User.Name, password)
 }

@@ -102,6 +102,12 @@ type Config struct {
 	// checked when its user name keeps failing from its address (the wait
 	// grows with the failures). 0: 2 seconds; negative: no wait.
 	FailureDelay time.Duration
+	// Throttle says where the login throttle keeps its counts and known
+	// addresses: ThrottleMemory (this process only; a restart forgets
+	// them) or ThrottleDatabase (shared by every process on DB, so that
+	// its limits hold across replicas). "": the database when DB is
+	// PostgreSQL (the engine replicas share), memory otherwise.
+	Throttle string
 	// PasswordCost selects the argon2id parameters of new password hashes.
 	// 0: production argon2id parameters (19 MiB, 2 passes, 1 lane); tests
 	// may set 1 for a minimal cost. Existing hashes are always verified with
@@ -124,7 +130,8 @@ type Service struct {
 	verified *verifiedCache
 	fresh    *freshCaches  // credentials and roles as of a store.Epoch (fresh.go)
 	argon    chan struct{} // one slot per argon2id verification running
-	lim      *limiter      // the login throttle (throttle.go)
+	lim      throttle      // the login throttle (throttle.go, throttledb.go)
+	sleepers chan struct{} // the attempts waiting before they are checked (pause)
 	attempts *attempts     // identical password attempts in flight (attempts.go)
 }
 
@@ -152,6 +159,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.FailureDelay == 0 {
 		cfg.FailureDelay = 2 * time.Second
 	}
+	switch cfg.Throttle {
+	case "":
+		cfg.Throttle = ThrottleMemory
+		if cfg.DB.Postgres() {
+			cfg.Throttle = ThrottleDatabase
+		}
+	case ThrottleMemory, ThrottleDatabase:
+	default:
+		return nil, fmt.Errorf("auth: Config.Throttle %q: want %q, %q or empty", cfg.Throttle, ThrottleMemory, ThrottleDatabase)
+	}
 	var params argonParams
 	switch cfg.PasswordCost {
 	case 0:
@@ -169,8 +186,13 @@ func New(cfg Config) (*Service, error) {
 		verified: newVerifiedCache(),
 		fresh:    newFreshCaches(),
 		argon:    make(chan struct{}, argonSlots),
-		lim:      newLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.FailureDelay),
+		sleepers: make(chan struct{}, maxSleepers),
 		attempts: newAttempts(),
+	}
+	if cfg.Throttle == ThrottleDatabase {
+		s.lim = newDBThrottle(cfg.DB, cfg.MaxFailures, cfg.FailureWindow, cfg.FailureDelay)
+	} else {
+		s.lim = memThrottle{newLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.FailureDelay)}
 	}
 	// Made on first need: every store command and every start would pay
 	// for it otherwise.

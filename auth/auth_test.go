@@ -21,16 +21,24 @@ import (
 const goodPassword = "correct horse battery"
 
 type env struct {
-	svc   *auth.Service
-	db    *store.DB
-	clock *fakeclock.Clock
+	svc      *auth.Service
+	db       *store.DB
+	clock    *fakeclock.Clock
+	throttle string // Config.Throttle of every Service of the env
 }
 
 // newEnv opens a real database with spaces s1 and s2 and a Service on it
 // with minimal argon2id cost; cfg may adjust the Config.
 func newEnv(t *testing.T, cfg func(*auth.Config)) *env {
 	t.Helper()
-	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
+	return newEnvAt(t, filepath.Join(t.TempDir(), "wharf.db"), "", cfg)
+}
+
+// newEnvAt is newEnv on the database at location (store.Open's), with
+// Config.Throttle set to throttle in each Service.
+func newEnvAt(t testing.TB, location, throttle string, cfg func(*auth.Config)) *env {
+	t.Helper()
+	db, err := store.Open(t.Context(), location)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,16 +55,16 @@ func newEnv(t *testing.T, cfg func(*auth.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: db, clock: c}
+	e := &env{db: db, clock: c, throttle: throttle}
 	e.svc = e.service(t, cfg)
 	return e
 }
 
 // service returns another Service on the same database, like a second
 // process would have.
-func (e *env) service(t *testing.T, cfg func(*auth.Config)) *auth.Service {
+func (e *env) service(t testing.TB, cfg func(*auth.Config)) *auth.Service {
 	t.Helper()
-	conf := auth.Config{DB: e.db, Now: e.clock.Now, PasswordCost: 1}
+	conf := auth.Config{DB: e.db, Now: e.clock.Now, PasswordCost: 1, Throttle: e.throttle}
 	if cfg != nil {
 		cfg(&conf)
 	}
@@ -67,7 +75,7 @@ func (e *env) service(t *testing.T, cfg func(*auth.Config)) *auth.Service {
 	return svc
 }
 
-func (e *env) addUser(t *testing.T, name string, admin bool) auth.User {
+func (e *env) addUser(t testing.TB, name string, admin bool) auth.User {
 	t.Helper()
 	u, err := e.svc.AddUser(t.Context(), name, goodPassword, admin)
 	if err != nil {
@@ -486,7 +494,9 @@ func basicValue(user, password string) string {
 	return strings.TrimPrefix(r.Header.Get("Authorization"), "Basic ")
 }
 
-func TestThrottling(t *testing.T) {
+func TestThrottling(t *testing.T) { forEachThrottle(t, testThrottling) }
+
+func testThrottling(t *testing.T, newEnv envMaker) {
 	const window = time.Minute
 	setup := func(t *testing.T) (*env, context.Context) {
 		e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 3; c.FailureWindow = window })
@@ -694,7 +704,9 @@ func TestThrottling(t *testing.T) {
 // verified, so many at once cost no more verifications than the limit; and
 // the failures of one account on an address refuse nobody else's valid
 // credentials there.
-func TestThrottleParallelGuesses(t *testing.T) {
+func TestThrottleParallelGuesses(t *testing.T) { forEachThrottle(t, testThrottleParallelGuesses) }
+
+func testThrottleParallelGuesses(t *testing.T, newEnv envMaker) {
 	const limit = 10
 	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = limit })
 	ctx := t.Context()
@@ -778,6 +790,10 @@ func TestThrottleParallelGuesses(t *testing.T) {
 // gets in on every one: identical attempts share one slot of the throttle
 // instead of filling the window before the first is verified.
 func TestThrottleParallelRightPassword(t *testing.T) {
+	forEachThrottle(t, testThrottleParallelRightPassword)
+}
+
+func testThrottleParallelRightPassword(t *testing.T, newEnv envMaker) {
 	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 3 })
 	e.addUser(t, "alice", false)
 	svc := e.service(t, func(c *auth.Config) { c.MaxFailures = 3 }) // nothing verified yet
@@ -805,6 +821,10 @@ func TestThrottleParallelRightPassword(t *testing.T) {
 // address, its attempts there wait before they are checked; another user
 // name from the same address does not.
 func TestThrottleSlowsTheFailingClient(t *testing.T) {
+	forEachThrottle(t, testThrottleSlowsTheFailingClient)
+}
+
+func testThrottleSlowsTheFailingClient(t *testing.T, newEnv envMaker) {
 	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 10; c.FailureDelay = 400 * time.Millisecond })
 	ctx := t.Context()
 	e.addUser(t, "alice", false)

@@ -175,3 +175,137 @@ func TestFailureDelay(t *testing.T) {
 		t.Errorf("pause with every sleeper taken waited %v", d)
 	}
 }
+
+// TestDBThrottleIsBounded: the database throttle's tables stay within
+// their bounds (plus what is written between two prunes) however many
+// user names and addresses fail, and windows that are over are deleted.
+func TestDBThrottleIsBounded(t *testing.T) {
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	d := newDBThrottle(db, 3, time.Minute, 0)
+	d.maxWindows, d.maxKnown, d.pruneAfter = 40, 10, 8
+	now := time.Unix(1000, 0)
+	check := func(when string) {
+		t.Helper()
+		w, k, err := db.CountLogins(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Between two prunes: pruneAfter windows, and one write of three.
+		if w > d.maxWindows+d.pruneAfter+2 || k > d.maxKnown+d.pruneAfter {
+			t.Errorf("%s: %d windows, %d known addresses; want at most %d and %d", when, w, k, d.maxWindows+d.pruneAfter+2, d.maxKnown+d.pruneAfter)
+		}
+	}
+	for i := range 150 {
+		at := now.Add(time.Duration(i) * time.Millisecond)
+		addr := "198.51." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
+		if _, _, err := d.reserve(ctx, "user"+strconv.Itoa(i), addr, at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.tokenFailed(ctx, "203.0."+strconv.Itoa(i/256)+"."+strconv.Itoa(i%256), at); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.succeeded(ctx, "user"+strconv.Itoa(i), addr, at); err != nil {
+			t.Fatal(err)
+		}
+		check("spraying names and addresses")
+	}
+	// The newest windows are kept.
+	ws, err := db.LoginWindows(ctx, rowKey(kindUser, throttleKey("user149")))
+	if err != nil || len(ws) != 1 {
+		t.Errorf("newest window: %v, %v", ws, err)
+	}
+	// Once the window is over, the next write deletes it all.
+	if _, _, err := d.reserve(ctx, "late", "192.0.2.1", now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if w, _, err := db.CountLogins(ctx); err != nil || w != 3 {
+		t.Errorf("after the window: %d windows (%v), want the 3 just written", w, err)
+	}
+}
+
+// TestValidCredentialsDoNotTouchTheThrottle: with the throttle in the
+// database, requests with an app password (after the first success from
+// an address, which records a known address) or a token run no query on
+// its tables, and those with a verified account password only read them.
+func TestValidCredentialsDoNotTouchTheThrottle(t *testing.T) {
+	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "wharf.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	s, err := New(Config{DB: db, PasswordCost: 1, Throttle: ThrottleDatabase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddUser(ctx, "alice", "correct horse battery", false); err != nil {
+		t.Fatal(err)
+	}
+	_, app, err := s.CreateAppPassword(ctx, "alice", "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := s.CreateToken(ctx, "alice", TokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.lim.(*dbThrottle)
+	if _, err := s.Login(ctx, "192.0.2.1:1", "alice", app); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.queries.Load(); n < 1 || n > 2 {
+		t.Errorf("first app password success: %d queries, want the known address (and this process's first prune)", n)
+	}
+	before := d.queries.Load()
+	for i := range 50 {
+		if _, err := s.Login(ctx, "192.0.2.1:"+strconv.Itoa(i), "alice", app); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AuthenticateToken(ctx, "192.0.2.2:1", token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := d.queries.Load() - before; n != 0 {
+		t.Errorf("100 requests with an app password and a token ran %d queries on the throttle's tables", n)
+	}
+	// An account password does (it is what the throttle is for): its
+	// first success reserves and releases; then, verified and with no
+	// failures counted, each request only reads the windows.
+	if _, err := s.Login(ctx, "192.0.2.3:1", "alice", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if d.writes.Load() < 3 {
+		t.Errorf("an account password did not go through the throttle: %d write transactions in all", d.writes.Load())
+	}
+	before, writes := d.queries.Load(), d.writes.Load()
+	for i := range 20 {
+		if _, err := s.Login(ctx, "192.0.2.3:"+strconv.Itoa(i), "alice", "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := d.writes.Load() - writes; n != 0 {
+		t.Errorf("20 requests with the account password, verified: %d write transactions, want none", n)
+	}
+	if d.queries.Load() == before {
+		t.Errorf("20 requests with the account password did not read the windows")
+	}
+	// A failure makes the next right password clear it (a write).
+	if _, err := s.Login(ctx, "192.0.2.4:1", "alice", "wrong password"); !errors.Is(err, ErrWrongPassword) {
+		t.Fatal(err)
+	}
+	writes = d.writes.Load()
+	if _, err := s.Login(ctx, "192.0.2.3:1", "alice", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	if d.writes.Load() == writes {
+		t.Errorf("a right password after a failure wrote nothing: the failure is not cleared")
+	}
+	if ws, err := db.LoginWindows(ctx, rowKey(kindUser, throttleKey("alice"))); err != nil || len(ws) != 0 {
+		t.Errorf("alice's failures after her success: %v, %v; want none", ws, err)
+	}
+}

@@ -244,7 +244,7 @@ func (s *Service) CheckLinkPassword(ctx context.Context, remoteAddr string, l st
 		return err
 	}
 	if err := s.argonSlot(ctx); err != nil {
-		s.lim.release(t, false, s.now())
+		s.release(ctx, t, false)
 		return err
 	}
 	ok, verr := verifyPassword(l.PasswordHash, password)
@@ -256,7 +256,7 @@ func (s *Service) CheckLinkPassword(ctx context.Context, remoteAddr string, l st
 		s.log.Info("wrong link password", "link", l.ID, "remote_addr", addr)
 		return ErrLinkPassword
 	}
-	s.lim.release(t, true, s.now())
+	s.release(ctx, t, true)
 	return nil
 }
 

@@ -143,7 +143,9 @@ func TestLinkPrincipal(t *testing.T) {
 
 // TestLinkPasswordThrottle: a link's password is checked with argon2id;
 // wrong guesses are throttled for that link, even for the right one.
-func TestLinkPasswordThrottle(t *testing.T) {
+func TestLinkPasswordThrottle(t *testing.T) { forEachThrottle(t, testLinkPasswordThrottle) }
+
+func testLinkPasswordThrottle(t *testing.T, newEnv envMaker) {
 	e := newEnv(t, func(c *auth.Config) { c.MaxFailures = 3; c.FailureDelay = -1 })
 	linkNodes(t, e)
 	ctx := t.Context()

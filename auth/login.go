@@ -123,7 +123,10 @@ func (s *Service) Login(ctx context.Context, remoteAddr, name, password string) 
 	ukey := strings.ToLower(name)
 	p, err := s.appPasswordLogin(ctx, name, password, s.now())
 	if p != nil {
-		s.lim.succeeded(ukey, addr, s.now())
+		if err := s.lim.succeeded(ctx, ukey, addr, s.now()); err != nil {
+			// The login stands; the address is not known for it.
+			s.log.Warn("cannot record a known address", "user", name, "remote_addr", addr, "err", err)
+		}
 	}
 	if p != nil || err != nil {
 		return p, err
@@ -160,6 +163,18 @@ func (s *Service) Login(ctx context.Context, remoteAddr, name, password string) 
 // accountLogin checks the account password of a Login through the
 // throttle, and says how it went for the identical attempts waiting.
 func (s *Service) accountLogin(ctx context.Context, ukey, addr, name, password string) (*Principal, int, time.Duration, error) {
+	// A password verified a moment ago (a client's every request carries
+	// it) skips the reservation when nothing is counted against it: with
+	// the throttle in the database that is a read instead of two writes.
+	if p, err := s.cachedPasswordLogin(ctx, name, password, s.now()); p != nil && err == nil {
+		ok, err := s.lim.passes(ctx, ukey, addr, s.now())
+		if err != nil {
+			return nil, attemptFailed, 0, err
+		}
+		if ok {
+			return p, attemptOK, 0, nil
+		}
+	}
 	t, err := s.admit(ctx, ukey, addr, name)
 	if te := (*ThrottledError)(nil); errors.As(err, &te) {
 		return nil, attemptThrottled, te.RetryAfter, err
@@ -169,15 +184,23 @@ func (s *Service) accountLogin(ctx context.Context, ukey, addr, name, password s
 	}
 	p, err := s.passwordLogin(ctx, name, password, s.now())
 	if err != nil {
-		s.lim.release(t, false, s.now())
+		s.release(ctx, t, false)
 		return nil, attemptFailed, 0, err
 	}
 	if p == nil {
 		s.log.Info("login failed", "user", name, "remote_addr", addr)
 		return nil, attemptWrong, 0, reason(ErrWrongPassword, "wrong user name or password")
 	}
-	s.lim.release(t, true, s.now())
+	s.release(ctx, t, true)
 	return p, attemptOK, 0, nil
+}
+
+// release gives back the slots of t (see throttle.release), even if the
+// request is gone: a slot not given back counts as a failure.
+func (s *Service) release(ctx context.Context, t ticket, ok bool) {
+	if err := s.lim.release(context.WithoutCancel(ctx), t, ok, s.now()); err != nil {
+		s.log.Warn("cannot give back a login throttle slot", "err", err)
+	}
 }
 
 // cachedPasswordLogin returns a Principal if password is the account
@@ -201,8 +224,15 @@ func (s *Service) cachedPasswordLogin(ctx context.Context, name, password string
 // from addr wait if that pair keeps failing, then reserves its slot in the
 // throttle or returns a *ThrottledError.
 func (s *Service) admit(ctx context.Context, ukey, addr, name string) (ticket, error) {
-	s.lim.pause(ctx, s.lim.delay(ukey, addr, s.now()))
-	t, wait := s.lim.reserve(ukey, addr, s.now())
+	d, err := s.lim.delay(ctx, ukey, addr, s.now())
+	if err != nil {
+		return ticket{}, err
+	}
+	pause(ctx, s.sleepers, d)
+	t, wait, err := s.lim.reserve(ctx, ukey, addr, s.now())
+	if err != nil {
+		return ticket{}, err
+	}
 	if wait > 0 {
 		return ticket{}, s.throttled(wait, "user", name, addr)
 	}
@@ -309,7 +339,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret stri
 	now := s.now()
 	addr := addrKey(remoteAddr)
 	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 256 {
-		return nil, s.tokenFailed(addr, now, "not a Wharf token")
+		return nil, s.tokenFailed(ctx, addr, now, "not a Wharf token")
 	}
 	v := s.version(ctx)
 	k := s.fresh.credKey("token", "", secret)
@@ -319,7 +349,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret stri
 	st, u, err := s.db.TokenByHash(ctx, sha256Hex(secret))
 	if errors.Is(err, store.ErrNotFound) {
 		s.log.Info("unknown token", "remote_addr", addr)
-		return nil, s.tokenFailed(addr, now, "unknown or revoked token")
+		return nil, s.tokenFailed(ctx, addr, now, "unknown or revoked token")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: check token: %w", err)
@@ -342,8 +372,12 @@ func (s *Service) AuthenticateToken(ctx context.Context, remoteAddr, secret stri
 
 // tokenFailed counts an unknown token from addr and returns the error to
 // answer: msg, or a *ThrottledError if addr sent too many.
-func (s *Service) tokenFailed(addr string, now time.Time, msg string) error {
-	if d := s.lim.tokenFailed(addr, now); d > 0 {
+func (s *Service) tokenFailed(ctx context.Context, addr string, now time.Time, msg string) error {
+	d, err := s.lim.tokenFailed(ctx, addr, now)
+	if err != nil {
+		return err
+	}
+	if d > 0 {
 		return s.throttled(d, "token", "", addr)
 	}
 	return reason(ErrUnauthenticated, "%s", msg)

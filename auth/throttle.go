@@ -44,8 +44,16 @@ package auth
 //     do anyway, so slow answers cannot pile up goroutines. Retry-After is
 //     computed after the wait.
 //
-// Counts live in memory, per process: a restart forgets them, and the
-// known addresses.
+// Where the counts live (throttledb.go): in memory, per process, when the
+// process is alone on its database (SQLite), where a restart forgets them
+// and the known addresses; in the database when several processes share
+// it (replicas on PostgreSQL), so that the rule holds across them as in one
+// process: each reservation and release is one write transaction that
+// reads the windows, applies the code below to them, and writes them back.
+// A right password this process verified recently (verifiedCache) with
+// nothing counted against it skips the reservation (passes): with the
+// counts in the database, a client's every request with its account
+// password is then a read, not two write transactions.
 
 import (
 	"context"
@@ -217,7 +225,7 @@ func (l *limiter) reserve(name, addr string, now time.Time) (ticket, time.Durati
 			wait = max(wait, l.users.retryAfter(u, now))
 		}
 		a = l.addrs.get(t.addr, now)
-		if a != nil && (a.n >= addrFailuresFactor*l.max || a.names >= l.max && (p == nil || p.countedIn != a.start)) {
+		if a != nil && (a.n >= addrFailuresFactor*l.max || a.names >= l.max && (p == nil || !p.countedIn.Equal(a.start))) {
 			// A user name that already failed here may go on up to its
 			// own window: it is one of the address's names already.
 			wait = max(wait, l.addrs.retryAfter(a, now))
@@ -236,12 +244,36 @@ func (l *limiter) reserve(name, addr string, now time.Time) (ticket, time.Durati
 		a = l.addrs.open(t.addr, now)
 		a.n++
 		t.addrStart = a.start
-		if p.countedIn != a.start {
+		if !p.countedIn.Equal(a.start) {
 			p.countedIn = a.start
 			a.names++
 		}
 	}
 	return t, 0
+}
+
+// passes reports whether a right password of user name from addr, known
+// to be right without argon2id (verifiedCache), may skip reserve and
+// release: it would be admitted, and its release would clear nothing,
+// since the user name has no failures counted from anywhere and none from
+// addr. It then marks addr known, as release would; the address's window
+// is left as it is (reserve and release would open an empty one). Anything
+// else takes the ordinary way, so a refused right password is refused as
+// a wrong one is, and its failures are cleared.
+func (l *limiter) passes(name, addr string, now time.Time) bool {
+	pk := pairKey(name, addr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pairs.get(pk, now) != nil || l.users.get(throttleKey(name), now) != nil {
+		return false
+	}
+	if !l.isKnown(pk, now) {
+		if a := l.addrs.get(throttleKey(addr), now); a != nil && (a.n >= addrFailuresFactor*l.max || a.names >= l.max) {
+			return false
+		}
+	}
+	l.markKnown(pk, now)
+	return true
 }
 
 // release gives back the slots of t: the attempt was not a wrong password.
@@ -319,7 +351,7 @@ func (l *limiter) tokenFailed(addr string, now time.Time) time.Duration {
 	p.n++
 	a := l.addrs.open(ak, now)
 	a.n++
-	if p.countedIn != a.start {
+	if !p.countedIn.Equal(a.start) {
 		p.countedIn = a.start
 		a.names++
 	}
@@ -340,28 +372,38 @@ func (l *limiter) delay(name, addr string, now time.Time) time.Duration {
 		n = p.n
 	}
 	l.mu.Unlock()
-	if n < failureDelayAfter {
+	return failureDelay(n, l.maxDelay)
+}
+
+// failureDelay is the wait of an attempt whose (user name, address) has n
+// failures in its window (see delay).
+func failureDelay(n int, maxDelay time.Duration) time.Duration {
+	if maxDelay <= 0 || n < failureDelayAfter {
 		return 0
 	}
 	d := failureDelayStep
-	for i := failureDelayAfter; i < n && d < l.maxDelay; i++ {
+	for i := failureDelayAfter; i < n && d < maxDelay; i++ {
 		d *= 2
 	}
-	return min(d, l.maxDelay)
+	return min(d, maxDelay)
 }
 
 // pause waits d (or until ctx ends) if fewer than maxSleepers requests are
 // waiting already; otherwise it returns at once.
-func (l *limiter) pause(ctx context.Context, d time.Duration) {
+func (l *limiter) pause(ctx context.Context, d time.Duration) { pause(ctx, l.sleepers, d) }
+
+// pause waits d (or until ctx ends) if sleepers has room; otherwise it
+// returns at once.
+func pause(ctx context.Context, sleepers chan struct{}, d time.Duration) {
 	if d <= 0 {
 		return
 	}
 	select {
-	case l.sleepers <- struct{}{}:
+	case sleepers <- struct{}{}:
 	default:
 		return
 	}
-	defer func() { <-l.sleepers }()
+	defer func() { <-sleepers }()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

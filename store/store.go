@@ -223,6 +223,18 @@ func (db *DB) Ping(ctx context.Context) error {
 // it if fn returns nil. fn's error is returned unchanged (not wrapped) so
 // callers can match their own sentinels.
 func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.update(ctx, true, fn)
+}
+
+// UpdateUncached is Update for a transaction that writes only rows no
+// cache labelled with an Epoch holds (the login throttle's): on PostgreSQL
+// it does not move the epoch, so it does not make every replica drop its
+// caches. On SQLite any commit moves data_version, so it is Update.
+func (db *DB) UpdateUncached(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.update(ctx, !db.d.pg, fn)
+}
+
+func (db *DB) update(ctx context.Context, epoch bool, fn func(tx *Tx) error) error {
 	sqlTx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		db.countBusy(err)
@@ -245,7 +257,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		db.countBusy(err)
 		return err
 	}
-	if db.d.pg {
+	if db.d.pg && epoch {
 		if err := bumpEpoch(ctx, sqlTx); err != nil {
 			db.countBusy(err)
 			return err
@@ -255,7 +267,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		db.countBusy(err)
 		return fmt.Errorf("store: commit: %w", err)
 	}
-	db.watch.committed()
+	if epoch {
+		db.watch.committed()
+	}
 	return nil
 }
 
