@@ -142,23 +142,27 @@ func (t *Tree) dropObjects(keys ...string) {
 
 // CollectObjects deletes the objects recorded as orphans for longer than
 // grace that no row names (what a crash left between a write's store and
-// its install, or between a commit and its deletes), and forgets those a
-// row names. The grace must exceed the longest write (storing one content)
-// in progress. It returns how many objects it deleted. Without an object
-// store it does nothing.
+// its install, or between a commit and its deletes). Records of objects a
+// row names (a processing job or a tus upload waiting to install them)
+// stay: their install claims them. The grace must exceed the longest
+// store of one content in progress. It returns how many objects it
+// deleted. Without an object store it does nothing.
 func (t *Tree) CollectObjects(ctx context.Context, grace time.Duration) (int, error) {
 	if !t.objects() {
 		return 0, nil
 	}
-	n := 0
+	const page = 500
+	n, after := 0, ""
 	for {
-		keys, err := t.db.BlobOrphans(ctx, t.now().Add(-grace), 500)
+		keys, err := t.db.BlobOrphans(ctx, t.now().Add(-grace), after, page)
 		if err != nil || len(keys) == 0 {
 			return n, err
 		}
+		after = keys[len(keys)-1]
 		var gone []string
-		// Claimed in one transaction: a write's install, which claims its
-		// own record, fails rather than name an object being deleted.
+		// Claimed in one transaction: an install that comes after, which
+		// claims its own record, fails rather than name an object being
+		// deleted.
 		err = t.db.Update(ctx, func(tx *store.Tx) error {
 			gone = gone[:0]
 			for _, k := range keys {
@@ -166,12 +170,13 @@ func (t *Tree) CollectObjects(ctx context.Context, grace time.Duration) (int, er
 				if err != nil {
 					return err
 				}
+				if named {
+					continue
+				}
 				if err := tx.DropBlobOrphan(ctx, k); err != nil {
 					return err
 				}
-				if !named {
-					gone = append(gone, k)
-				}
+				gone = append(gone, k)
 			}
 			return nil
 		})
@@ -186,11 +191,116 @@ func (t *Tree) CollectObjects(ctx context.Context, grace time.Duration) (int, er
 			}
 			n++
 		}
-		if len(keys) < 500 {
+		if len(keys) < page {
 			return n, nil
 		}
 	}
 }
+
+// ObjectMode reports whether the tree keeps contents in an object store
+// (Config.Blobs): then writers that keep bytes for later (a processing
+// job, a tus upload) keep them as objects (NewObject, StoreStaged), which
+// every replica can read, and install them with PutObject.
+func (t *Tree) ObjectMode() bool { return t.objects() }
+
+// NewObject makes the key of a new content of a file of the space and
+// records it as an orphan: the caller stores the object under it (a tus
+// upload's staging completes there) and installs it with PutObject, or
+// lets it go with DiscardObject; a row of the caller's must name it while
+// it waits (a job's or an upload's blob), or the collector takes it after
+// its grace.
+func (t *Tree) NewObject(ctx context.Context, spaceID string) (string, error) {
+	if !t.objects() {
+		return "", errors.New("space: NewObject: " + errNoObjects)
+	}
+	if !ValidID(spaceID) {
+		return "", fmt.Errorf("space: %w: %q", ErrBadID, spaceID)
+	}
+	key := newObjectKey(spaceID)
+	if err := t.db.Update(ctx, func(tx *store.Tx) error { return tx.AddBlobOrphan(ctx, key, t.clock()) }); err != nil {
+		return "", fmt.Errorf("space: new object: %w", err)
+	}
+	return key, nil
+}
+
+// StoreStaged stores a staged file (Stage's) as a new object of the space
+// and returns its key, recorded as NewObject's are. The staged file stays.
+func (t *Tree) StoreStaged(ctx context.Context, spaceID, name string) (string, error) {
+	if !t.objects() {
+		return "", errors.New("space: StoreStaged: " + errNoObjects)
+	}
+	key, err := t.storeObject(ctx, spaceID, name)
+	if err != nil {
+		return "", fmt.Errorf("space: %w", err)
+	}
+	return key, nil
+}
+
+// PutObject is PutFile for content already in the object store under key
+// (made by NewObject or StoreStaged): the install names it. sha256hex is
+// its SHA-256, which the caller computed (the store's ETags are no
+// checksum); o.KnownSHA1 its SHA-1 if known. ExpectedSize, if >= 0, must
+// equal the object's size. On error the object stays the caller's.
+func (t *Tree) PutObject(ctx context.Context, spaceID, p, key, sha256hex string, o PutOptions) (Node, bool, error) {
+	p, what, st, err := t.fileIn("put", spaceID, p)
+	if err != nil {
+		return Node{}, false, err
+	}
+	if !t.objects() {
+		return Node{}, false, fail(what, errors.New(errNoObjects))
+	}
+	if b, err := hex.DecodeString(sha256hex); err != nil || len(b) != 32 {
+		return Node{}, false, fail(what, fmt.Errorf("bad SHA-256 %q", sha256hex))
+	}
+	info, err := t.blobs.Stat(ctx, key)
+	if errors.Is(err, blob.ErrNotFound) {
+		err = fmt.Errorf("%w: object %s", ErrNotFound, key)
+	}
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	if o.ExpectedSize >= 0 && info.Size != o.ExpectedSize {
+		return Node{}, false, fail(what, fmt.Errorf("%w: %d bytes stored, %d announced", ErrSizeMismatch, info.Size, o.ExpectedSize))
+	}
+	mtime := o.MTime
+	if mtime.IsZero() {
+		mtime = t.now()
+	}
+	o.object = key
+	n, created, err := t.install(ctx, st, spaceID, p, "", info.Size, Sums{SHA256: sha256hex, SHA1: o.KnownSHA1}, stamp(mtime), o)
+	if err != nil {
+		return Node{}, false, fail(what, err)
+	}
+	return n, created, nil
+}
+
+// DiscardObject deletes an object made by NewObject or StoreStaged that
+// will not be installed (a rejected upload, an abandoned one).
+func (t *Tree) DiscardObject(ctx context.Context, key string) error {
+	if !t.objects() {
+		return errors.New("space: DiscardObject: " + errNoObjects)
+	}
+	err := t.db.Update(ctx, func(tx *store.Tx) error { return tx.AddBlobOrphan(ctx, key, t.clock()) })
+	if err != nil {
+		return fmt.Errorf("space: discard object: %w", err)
+	}
+	t.dropObjects(key)
+	return nil
+}
+
+// FetchObject copies an object (made by NewObject or StoreStaged, or a
+// file's) into a new local file name, for a step that reads a file.
+func (t *Tree) FetchObject(ctx context.Context, key, name string) error {
+	if !t.objects() {
+		return errors.New("space: FetchObject: " + errNoObjects)
+	}
+	if err := t.fetchObject(ctx, key, name); err != nil {
+		return fmt.Errorf("space: fetch object %s: %w", key, err)
+	}
+	return nil
+}
+
+const errNoObjects = "the tree keeps no object store"
 
 // openObject opens the content of n in the object store.
 func (t *Tree) openObject(ctx context.Context, n Node) (File, error) {

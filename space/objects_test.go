@@ -115,7 +115,7 @@ func checkObjects(t *testing.T, f *fixture, bs blob.Store) {
 	if !slices.Equal(stored, named) {
 		t.Fatalf("objects stored %v\nobjects named  %v", stored, named)
 	}
-	if orphans, err := f.db.BlobOrphans(ctx, time.Now().Add(time.Hour), 100); err != nil || len(orphans) != 0 {
+	if orphans, err := f.db.BlobOrphans(ctx, time.Now().Add(time.Hour), "", 100); err != nil || len(orphans) != 0 {
 		t.Fatalf("orphans left recorded: %v %v", orphans, err)
 	}
 }

@@ -74,6 +74,8 @@ type PutOptions struct {
 	// staged file (Keep, a job that must survive a restart) fsyncs it
 	// first (SyncStaged) or does not set it.
 	SyncLater bool
+
+	object string // PutObject's key
 }
 
 // Sums are a body's checksums as lowercase hex; SHA1 is "" unless
@@ -411,7 +413,11 @@ func hashReader(ctx context.Context, r io.Reader) (string, error) {
 // (the folder, the index) for all of them rather than for each.
 func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sums Sums, mtime time.Time, o PutOptions) (Node, bool, error) {
 	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o, sync: o.SyncLater}
-	if t.objects() {
+	if t.objects() && staged == "" {
+		// PutObject: r.blob is stored already, and stays the caller's
+		// if the install fails.
+		r.blob, r.sync = o.object, false
+	} else if t.objects() {
 		// The content goes to the object store before the install names
 		// it (outside the space's mutex: installs wait for no upload); the
 		// staged file's own fsync is then of no use.

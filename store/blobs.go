@@ -41,10 +41,11 @@ func (tx *Tx) DropBlobOrphan(ctx context.Context, key string) error {
 	return nil
 }
 
-// BlobOrphans returns at most limit keys recorded before before, oldest
-// first.
-func (r Reader) BlobOrphans(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	rows, err := r.q.QueryContext(ctx, "SELECT key FROM blob_orphans WHERE since < ? ORDER BY since, key LIMIT ?", nanos(before), limit)
+// BlobOrphans returns at most limit keys recorded before before, in key
+// order after the key after ("" from the first).
+func (r Reader) BlobOrphans(ctx context.Context, before time.Time, after string, limit int) ([]string, error) {
+	rows, err := r.q.QueryContext(ctx, "SELECT key FROM blob_orphans WHERE since < ? AND key > ? ORDER BY key LIMIT ?",
+		nanos(before), after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list orphan objects: %w", describe(err))
 	}
@@ -63,16 +64,19 @@ func (r Reader) BlobOrphans(ctx context.Context, before time.Time, limit int) ([
 	return out, nil
 }
 
-// BlobNamed reports whether a row names key: a node, a version, or a node
-// kept in a trash item (whose JSON, written by package space, holds it as
+// BlobNamed reports whether a row names key: a node, a version, a
+// processing job or a tus upload waiting for it, or a node kept in a trash
+// item (whose JSON, written by package space, holds it as
 // "blob":"KEY").
 func (r Reader) BlobNamed(ctx context.Context, key string) (bool, error) {
 	var one int
 	err := r.q.QueryRowContext(ctx,
 		`SELECT 1 WHERE EXISTS (SELECT 1 FROM nodes WHERE blob = ?)
 		 OR EXISTS (SELECT 1 FROM versions WHERE blob = ?)
+		 OR EXISTS (SELECT 1 FROM jobs WHERE blob = ?)
+		 OR EXISTS (SELECT 1 FROM uploads WHERE blob = ?)
 		 OR EXISTS (SELECT 1 FROM trash WHERE nodes LIKE ? ESCAPE '\')`,
-		key, key, "%"+likeEscape(`"blob":"`+key+`"`)+"%").Scan(&one)
+		key, key, key, key, "%"+likeEscape(`"blob":"`+key+`"`)+"%").Scan(&one)
 	if err == nil {
 		return true, nil
 	}

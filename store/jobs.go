@@ -23,7 +23,10 @@ type Job struct {
 	Path    string
 	// Staged is the absolute path of the bytes while they wait to be
 	// installed, quarantined or deleted; "" once disposed of.
-	Staged      string
+	Staged string
+	// Blob is the key of the bytes in the object store (object-store
+	// mode) while they wait, instead of Staged; "" once disposed of.
+	Blob        string
 	Size        int64
 	SHA256      string // lowercase hex, "" until known
 	SHA1        string // lowercase hex, "" unless known
@@ -50,7 +53,7 @@ type Job struct {
 
 const jobCols = `id, space_id, path, staged, size, sha256, sha1, expect, user_id, user_name,
 	mtime, quick, if_match, if_none_match, state, step, percent, message, error, steps_done,
-	node_id, etag, mime, metadata, created_at, updated_at`
+	node_id, etag, mime, metadata, created_at, updated_at, blob`
 
 func scanJob(s rowScanner) (Job, error) {
 	var j Job
@@ -58,7 +61,7 @@ func scanJob(s rowScanner) (Job, error) {
 	err := s.Scan(&j.ID, &j.SpaceID, &j.Path, &j.Staged, &j.Size, &j.SHA256, &j.SHA1, &j.Expect,
 		&j.UserID, &j.UserName, &mtime, &j.Quick, &j.IfMatch, &j.IfNoneMatch, &j.State, &j.Step,
 		&j.Percent, &j.Message, &j.Error, &j.StepsDone, &j.NodeID, &j.ETag, &j.MIME, &j.Metadata,
-		&created, &updated)
+		&created, &updated, &j.Blob)
 	if err != nil {
 		return Job{}, err
 	}
@@ -115,10 +118,10 @@ func (r Reader) PendingJobs(ctx context.Context) ([]Job, error) {
 // id is taken.
 func (tx *Tx) InsertJob(ctx context.Context, j Job) error {
 	_, err := tx.tx.ExecContext(ctx, "INSERT INTO jobs ("+jobCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.ID, j.SpaceID, j.Path, j.Staged, j.Size, j.SHA256, j.SHA1, j.Expect, j.UserID, j.UserName,
 		jobMTime(j.MTime), j.Quick, j.IfMatch, j.IfNoneMatch, j.State, j.Step, j.Percent, j.Message,
-		j.Error, j.StepsDone, j.NodeID, j.ETag, j.MIME, j.Metadata, nanos(j.CreatedAt), nanos(j.UpdatedAt))
+		j.Error, j.StepsDone, j.NodeID, j.ETag, j.MIME, j.Metadata, nanos(j.CreatedAt), nanos(j.UpdatedAt), j.Blob)
 	if err != nil {
 		return fmt.Errorf("store: insert job %q: %w", j.ID, describe(err))
 	}
@@ -132,10 +135,10 @@ func (tx *Tx) InsertJob(ctx context.Context, j Job) error {
 func (tx *Tx) UpdateJob(ctx context.Context, j Job) error {
 	return tx.execOne(ctx, fmt.Sprintf("update job %q", j.ID),
 		`UPDATE jobs SET staged = ?, sha256 = ?, sha1 = ?, state = ?, step = ?, percent = ?, message = ?,
-		 error = ?, steps_done = ?, node_id = ?, etag = ?, mime = ?, metadata = ?, updated_at = ?
+		 error = ?, steps_done = ?, node_id = ?, etag = ?, mime = ?, metadata = ?, updated_at = ?, blob = ?
 		 WHERE id = ?`,
 		j.Staged, j.SHA256, j.SHA1, j.State, j.Step, j.Percent, j.Message, j.Error, j.StepsDone,
-		j.NodeID, j.ETag, j.MIME, j.Metadata, nanos(j.UpdatedAt), j.ID)
+		j.NodeID, j.ETag, j.MIME, j.Metadata, nanos(j.UpdatedAt), j.Blob, j.ID)
 }
 
 // DeleteFinishedJobs removes the jobs done or rejected (with their bytes

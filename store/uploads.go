@@ -51,17 +51,21 @@ type Upload struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	ExpiresAt time.Time
+	// Blob and BlobUpload are, in object-store mode, the key the upload's
+	// content gets and the store's id of its staged upload (blob.Upload).
+	Blob       string
+	BlobUpload string
 }
 
 const uploadCols = `id, user_id, token_id, COALESCE(space_id, ''), path, size, received, partial, state,
-	step, error, hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id`
+	step, error, hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id, blob, blob_upload`
 
 func scanUpload(s rowScanner) (Upload, error) {
 	var u Upload
 	var mtime, created, updated, expires int64
 	err := s.Scan(&u.ID, &u.UserID, &u.TokenID, &u.SpaceID, &u.Path, &u.Size, &u.Received, &u.Partial, &u.State,
 		&u.Step, &u.Error, &u.Hashed, &u.SHA256State, &u.SHA1State, &u.Expect, &mtime, &u.NodeID, &u.ETag,
-		&created, &updated, &expires, &u.LinkID)
+		&created, &updated, &expires, &u.LinkID, &u.Blob, &u.BlobUpload)
 	if err != nil {
 		return Upload{}, err
 	}
@@ -157,11 +161,12 @@ func (tx *Tx) InsertUpload(ctx context.Context, u Upload) error {
 	}
 	_, err := tx.tx.ExecContext(ctx,
 		`INSERT INTO uploads (id, user_id, token_id, space_id, path, size, received, partial, state, step, error,
-			hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id,
+			blob, blob_upload)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.UserID, u.TokenID, space, u.Path, u.Size, u.Received, u.Partial, u.State, u.Step, u.Error,
 		u.Hashed, u.SHA256State, u.SHA1State, u.Expect, mtime, u.NodeID, u.ETag,
-		nanos(u.CreatedAt), nanos(u.UpdatedAt), nanos(u.ExpiresAt), u.LinkID)
+		nanos(u.CreatedAt), nanos(u.UpdatedAt), nanos(u.ExpiresAt), u.LinkID, u.Blob, u.BlobUpload)
 	if err != nil {
 		return fmt.Errorf("store: insert upload %q: %w", u.ID, describeRef(err))
 	}

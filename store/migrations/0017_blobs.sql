@@ -4,6 +4,11 @@
 -- the content is the file at the node's path (the data directory's layout).
 ALTER TABLE nodes ADD COLUMN blob TEXT NOT NULL DEFAULT '';
 ALTER TABLE versions ADD COLUMN blob TEXT NOT NULL DEFAULT '';
+-- A processing job's content waiting in the store (instead of staged); a
+-- tus upload's key and the store's id of its staged (multipart) upload.
+ALTER TABLE jobs ADD COLUMN blob TEXT NOT NULL DEFAULT '';
+ALTER TABLE uploads ADD COLUMN blob TEXT NOT NULL DEFAULT '';
+ALTER TABLE uploads ADD COLUMN blob_upload TEXT NOT NULL DEFAULT '';
 
 -- Objects that may exist in the store without a row naming them: a write
 -- records its key here before it stores the object and deletes the row in
