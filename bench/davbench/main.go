@@ -12,9 +12,11 @@
 //	make build && go run ./bench/davbench            # full run
 //	go run ./bench/davbench -quick                   # smoke run, about a minute
 //	go run ./bench/davbench -small                   # 4 KiB GET/PUT, every credential, one connection (small.go)
+//	go run ./bench/davbench -replicas 3              # 1 replica direct, behind a proxy, 3 behind it (replicas.go)
 //
-// It imports only the standard library and builds bench/xnetdav with the go
-// command unless -xnet names a built one.
+// It imports only the standard library (and, for -replicas -db postgres,
+// internal/testservers to start PostgreSQL) and builds bench/xnetdav with
+// the go command unless -xnet names a built one.
 package main
 
 import (
@@ -96,8 +98,15 @@ func main() {
 	flag.StringVar(&cfg.Base, "baseline", "", "-small: another wharf binary (an older build) measured beside -wharf, with Basic")
 	small := flag.Bool("small", false, "instead: the small-file run (4 KiB GET/PUT, every credential of Wharf, one connection), all servers at once taking turns")
 	rounds := flag.Int("rounds", 5, "-small: rounds of turns (-quick 2)")
-	phase := flag.Duration("phase", 2*time.Second, "-small: length of one turn (-quick 1s)")
+	phase := flag.Duration("phase", 2*time.Second, "-small, -replicas: length of one turn (-quick 1s)")
+	replicas := flag.Int("replicas", 0, "instead: N Wharf replicas on one data directory and database, behind a round-robin proxy started here, taking turns with replica 1 direct and behind the proxy (replicas.go)")
+	db := flag.String("db", "sqlite", "-replicas: the database, sqlite (in the shared data directory) or postgres (a cluster started here; needs initdb and postgres)")
+	profDir := flag.String("profile", "", "-replicas: write CPU profiles of every replica (a -wharf built with -tags pprof), last round, to this directory")
+	proxyFor := flag.String("proxy-for", "", "internal: serve as the round-robin proxy in front of these host:port, comma-separated")
 	flag.Parse()
+	if *proxyFor != "" {
+		os.Exit(serveProxy(*proxyFor))
+	}
 
 	if cfg.Files == 0 {
 		cfg.Files = 10000
@@ -138,7 +147,15 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	var code int
-	if *small {
+	if *replicas > 0 {
+		if *db != "sqlite" && *db != "postgres" {
+			fatalf("-db: %q is neither sqlite nor postgres", *db)
+		}
+		if quick {
+			*rounds, *phase = 2, time.Second
+		}
+		code = replicaRun(ctx, cfg, *replicas, *db, *rounds, *phase, *profDir)
+	} else if *small {
 		if quick {
 			*rounds, *phase = 2, time.Second
 		}
