@@ -102,10 +102,12 @@ func main() {
 	replicas := flag.Int("replicas", 0, "instead: N Wharf replicas on one data directory and database, behind a round-robin proxy started here, taking turns with replica 1 direct and behind the proxy (replicas.go)")
 	db := flag.String("db", "sqlite", "-replicas: the database, sqlite (in the shared data directory) or postgres (a cluster started here; needs initdb and postgres)")
 	profDir := flag.String("profile", "", "-replicas: write CPU profiles of every replica (a -wharf built with -tags pprof), last round, to this directory")
+	lb := flag.String("lb", "http", "-replicas: the proxies to measure, comma-separated: http (round robin per request), tcp (per connection)")
 	proxyFor := flag.String("proxy-for", "", "internal: serve as the round-robin proxy in front of these host:port, comma-separated")
+	proxyMode := flag.String("proxy-mode", "http", "internal: with -proxy-for, http or tcp")
 	flag.Parse()
 	if *proxyFor != "" {
-		os.Exit(serveProxy(*proxyFor))
+		os.Exit(serveProxy(*proxyFor, *proxyMode))
 	}
 
 	if cfg.Files == 0 {
@@ -151,10 +153,22 @@ func main() {
 		if *db != "sqlite" && *db != "postgres" {
 			fatalf("-db: %q is neither sqlite nor postgres", *db)
 		}
-		if quick {
-			*rounds, *phase = 2, time.Second
+		given := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if quick && !given["rounds"] {
+			*rounds = 2
 		}
-		code = replicaRun(ctx, cfg, *replicas, *db, *rounds, *phase, *profDir)
+		if quick && !given["phase"] {
+			*phase = time.Second
+		}
+		var lbs []string
+		for m := range strings.SplitSeq(*lb, ",") {
+			if m = strings.TrimSpace(m); lbTitle[m] == "" {
+				fatalf("-lb: %q is neither http nor tcp", m)
+			}
+			lbs = append(lbs, m)
+		}
+		code = replicaRun(ctx, cfg, *replicas, *db, lbs, *rounds, *phase, *profDir)
 	} else if *small {
 		if quick {
 			*rounds, *phase = 2, time.Second

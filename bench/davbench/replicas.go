@@ -30,14 +30,17 @@ import (
 // The replica run (-replicas N): Wharf as N processes sharing one data
 // directory and one database (SQLite in that directory, or with -db
 // postgres a PostgreSQL cluster started here, durable), behind a
-// round-robin reverse proxy that davbench starts as a process of its own
-// (this program again, with -proxy-for) on loopback. Three variants take
-// turns in rounds, as in -small: replica 1 addressed directly, replica 1
-// behind the proxy (what the proxy itself costs), and all N behind the
-// proxy. Every variant talks to the same replicas, data and database; the
-// replicas a variant does not use sit idle meanwhile. Each cell is the
-// median over the rounds, with the lowest and highest round beside it, so
-// the noise of a shared machine shows.
+// round-robin proxy that davbench starts as a process of its own (this
+// program again, with -proxy-for) on loopback. The variants take turns in
+// rounds, as in -small: replica 1 addressed directly, replica 1 behind the
+// proxy (what the proxy itself costs), and all N behind the proxy, for
+// each proxy of -lb (http: round robin per request, the load balancer of
+// docs/deployment.md; tcp: per connection). Every variant talks to the
+// same replicas, data and database; the replicas a variant does not use
+// sit idle meanwhile. Each cell is the median over the rounds, with the
+// lowest and highest round beside it, so the noise of a shared machine
+// shows; a second table gives the CPU each operation cost the replicas and
+// the proxy.
 
 // replVariant is one way of reaching the replicas.
 type replVariant struct {
@@ -69,7 +72,7 @@ type replResults struct {
 }
 
 // replicaRun is the -replicas mode.
-func replicaRun(ctx context.Context, cfg config, n int, db string, rounds int, phase time.Duration, profDir string) int {
+func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string, rounds int, phase time.Duration, profDir string) int {
 	root, err := os.MkdirTemp(cfg.TmpDir, "davbench-replicas-")
 	if err != nil {
 		progress("%v", err)
@@ -162,7 +165,7 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, rounds int, p
 		progress("%v", err)
 		return 1
 	}
-	startProxy := func(name string, backs []*proc) (*proc, error) {
+	startProxy := func(name, mode string, backs []*proc) (*proc, error) {
 		dir := filepath.Join(root, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
@@ -171,25 +174,29 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, rounds int, p
 		for _, p := range backs {
 			addrs = append(addrs, p.addr)
 		}
-		return startProc(ctx, dir, proxyServing, self, []string{"-proxy-for", strings.Join(addrs, ",")})
+		return startProc(ctx, dir, proxyServing, self, []string{"-proxy-for", strings.Join(addrs, ","), "-proxy-mode", mode})
 	}
 	vs := []*replVariant{{name: "1 replica, direct", origin: "http://" + reps[0].addr}}
 	backs := [][]*proc{reps[:1]}
 	if n > 1 {
 		backs = append(backs, reps)
 	}
-	for _, bs := range backs {
-		p, err := startProxy(fmt.Sprintf("proxy%d", len(bs)), bs)
-		if err != nil {
-			progress("proxy: %v", err)
-			return 1
+	for _, mode := range lbs {
+		for _, bs := range backs {
+			p, err := startProxy(fmt.Sprintf("proxy-%s-%d", mode, len(bs)), mode, bs)
+			if err != nil {
+				progress("proxy: %v", err)
+				return 1
+			}
+			defer p.stop()
+			name := fmt.Sprintf("%d replica(s) behind the %s proxy", len(bs), lbTitle[mode])
+			if len(bs) == 1 {
+				name = strings.Replace(name, "replica(s)", "replica", 1)
+			} else {
+				name = strings.Replace(name, "replica(s)", "replicas", 1)
+			}
+			vs = append(vs, &replVariant{name: name, origin: "http://" + p.addr, proxy: p})
 		}
-		defer p.stop()
-		name := "1 replica behind the proxy"
-		if len(bs) > 1 {
-			name = fmt.Sprintf("%d replicas behind the proxy", len(bs))
-		}
-		vs = append(vs, &replVariant{name: name, origin: "http://" + p.addr, proxy: p})
 	}
 	for _, v := range vs {
 		v.t = newTarget(v.origin, "/dav/spaces/files/", pass)
@@ -244,6 +251,8 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, rounds int, p
 		val: map[replKey][]float64{}, repCPU: map[replKey][]float64{}, prxCPU: map[replKey][]float64{},
 		errs: map[replKey]int{}, lat: map[replKey][]time.Duration{}, ops: map[replKey]int{}, profile: map[string]string{},
 	}
+	// The variant profiled: all replicas behind the first proxy of -lb.
+	profiled := vs[len(backs)].name
 	cpuOf := func(ps []*proc) time.Duration {
 		var sum time.Duration
 		for _, p := range ps {
@@ -256,6 +265,24 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, rounds int, p
 		}
 		return sum
 	}
+	// A warm-up GET phase through every variant, untimed: each replica
+	// verifies the password once (argon2id) and fills its caches, which
+	// 16 connections arriving at once on a cold replica would otherwise
+	// do together inside the first round.
+	for _, v := range vs {
+		progress("warm-up: %s", v.name)
+		if lr := v.t.load(ctx, http.MethodGet, names, payload, time.Second); lr.errs > 0 {
+			b.note("", "%s, warm-up: %d errors; first: %s", v.name, lr.errs, lr.firstErr)
+		}
+	}
+	// What the replicas cost when nobody asks anything.
+	const idleFor = 3 * time.Second
+	ic0 := cpuOf(reps)
+	select {
+	case <-time.After(idleFor):
+	case <-ctx.Done():
+	}
+	b.note("", "idle, the %d replicas together used %s of CPU per second", n, fmtMicros(float64(cpuOf(reps)-ic0)/float64(time.Microsecond)/idleFor.Seconds()))
 	for r := range rounds {
 		progress("round %d of %d", r+1, rounds)
 		last := r == rounds-1
@@ -272,7 +299,7 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, rounds int, p
 				// Profiles of every replica, in the last round, of the
 				// variant with all of them.
 				var profWait func()
-				if profDir != "" && last && vi == len(vs)-1 && n > 1 {
+				if profDir != "" && last && v.name == profiled && n > 1 {
 					secs := phase.Seconds()
 					switch prev := medianF0(res.val[k]); {
 					case row.key == "tus" && prev > 0:
@@ -538,7 +565,9 @@ func printReplicas(w io.Writer, b *bench, vs []*replVariant, rows []replRow, res
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "\nAll replicas share one data directory on one disk and one database; each is `wharf serve` on its own loopback port. "+
-		"The proxy is `davbench -proxy-for` (Go's `httputil.ReverseProxy`, round robin per request, keep-alive to the replicas, streaming both ways), a process of its own. "+
+		"Each proxy is `davbench -proxy-for` (a process of its own): the HTTP proxy is Go's `httputil.ReverseProxy`, round robin per request, keep-alive connections to the replicas, streaming both ways; "+
+		"the TCP proxy hands each new client connection to the next replica and copies bytes (splice), so a keep-alive connection stays on one replica. "+
+		"Before the rounds, one untimed second of GETs through every variant warms every replica. "+
 		"The variants take turns: %d rounds, in each every row for every variant; load rows run %s with %d connections, each connection cycling over its own %d names. "+
 		"Dirty pages are flushed (sync) before the rows that write. The big file is deleted after its GET and each tus upload after it is done, untimed. "+
 		"Whole run: %s.\n", rounds, phase, b.cfg.Conns, loadNames, took.Round(time.Second))
@@ -549,7 +578,7 @@ func printReplicas(w io.Writer, b *bench, vs []*replVariant, rows []replRow, res
 				ps = append(ps, r.key+": "+f)
 			}
 		}
-		b.notes = append(b.notes, "CPU profiles of every replica, last round, "+vs[len(vs)-1].name+": "+strings.Join(ps, "; "))
+		b.notes = append(b.notes, "CPU profiles of every replica, last round, all replicas behind the first proxy: "+strings.Join(ps, "; "))
 	}
 	if len(b.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes:")
@@ -596,13 +625,16 @@ func fmtMicros(us float64) string {
 
 // ---- the proxy (-proxy-for)
 
+// lbTitle names the proxies of -lb.
+var lbTitle = map[string]string{"http": "HTTP", "tcp": "TCP"}
+
 var proxyServing = regexp.MustCompile(`^proxy serving addr=(\S+)`)
 
 // serveProxy is the round-robin reverse proxy: each request goes to the
 // next of backends (host:port, comma-separated), with the client's Host
 // kept so that the Locations Wharf makes point at the proxy. It listens on
 // a free 127.0.0.1 port, prints it, and stops on SIGTERM.
-func serveProxy(backends string) int {
+func serveProxy(backends, mode string) int {
 	var backs []*url.URL
 	for a := range strings.SplitSeq(backends, ",") {
 		u, err := url.Parse("http://" + strings.TrimSpace(a))
@@ -612,6 +644,9 @@ func serveProxy(backends string) int {
 		backs = append(backs, u)
 	}
 	var next atomic.Uint64
+	if mode == "tcp" {
+		return serveTCPProxy(backs, &next)
+	}
 	pool := &bufPool{}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -664,6 +699,52 @@ func serveProxy(backends string) int {
 		fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
 	}
 	return 0
+}
+
+// serveTCPProxy is the round robin per connection: each accepted
+// connection is joined to a new one to the next replica, bytes copied both
+// ways (io.Copy between TCP connections splices on Linux).
+func serveTCPProxy(backs []*url.URL, next *atomic.Uint64) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatalf("proxy: %v", err)
+	}
+	fmt.Printf("proxy serving addr=%s mode=tcp\n", ln.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0
+			}
+			fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
+			return 1
+		}
+		u := backs[(next.Add(1)-1)%uint64(len(backs))]
+		go func() {
+			defer c.Close()
+			d, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
+				return
+			}
+			defer d.Close()
+			done := make(chan struct{})
+			go func() {
+				io.Copy(d, c)
+				d.(*net.TCPConn).CloseWrite()
+				close(done)
+			}()
+			io.Copy(c, d)
+			c.(*net.TCPConn).CloseWrite()
+			<-done
+		}()
+	}
 }
 
 // sizedBody is a request body cut at its Content-Length.
