@@ -251,8 +251,9 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 		val: map[replKey][]float64{}, repCPU: map[replKey][]float64{}, prxCPU: map[replKey][]float64{},
 		errs: map[replKey]int{}, lat: map[replKey][]time.Duration{}, ops: map[replKey]int{}, profile: map[string]string{},
 	}
-	// The variant profiled: all replicas behind the first proxy of -lb.
-	profiled := vs[len(backs)].name
+	// The variants profiled: replica 1 direct, and all replicas behind the
+	// first proxy of -lb.
+	profiled := map[string]string{vs[0].name: "direct", vs[len(backs)].name: "all"}
 	cpuOf := func(ps []*proc) time.Duration {
 		var sum time.Duration
 		for _, p := range ps {
@@ -299,7 +300,7 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 				// Profiles of every replica, in the last round, of the
 				// variant with all of them.
 				var profWait func()
-				if profDir != "" && last && v.name == profiled && n > 1 {
+				if tag := profiled[v.name]; profDir != "" && last && tag != "" {
 					secs := phase.Seconds()
 					switch prev := medianF0(res.val[k]); {
 					case row.key == "tus" && prev > 0:
@@ -308,7 +309,7 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 						secs = float64(cfg.BigSize) / 1e6 / prev
 					}
 					if row.key == "get" || row.key == "put" || row.key == "tus" || row.key == "bigput" {
-						profWait = profileAll(ctx, pprofs, profDir, row.key, max(1, int(secs+0.5)), res)
+						profWait = profileAll(ctx, pprofs, profDir, tag+"-"+row.key, max(1, int(secs+0.5)), res)
 					}
 				}
 				rc0, pc0 := cpuOf(reps), cpuOf([]*proc{v.proxy})
@@ -573,12 +574,14 @@ func printReplicas(w io.Writer, b *bench, vs []*replVariant, rows []replRow, res
 		"Whole run: %s.\n", rounds, phase, b.cfg.Conns, loadNames, took.Round(time.Second))
 	if len(res.profile) > 0 {
 		var ps []string
-		for _, r := range rows {
-			if f := res.profile[r.key]; f != "" {
-				ps = append(ps, r.key+": "+f)
+		for _, tag := range []string{"direct", "all"} {
+			for _, r := range rows {
+				if f := res.profile[tag+"-"+r.key]; f != "" {
+					ps = append(ps, f)
+				}
 			}
 		}
-		b.notes = append(b.notes, "CPU profiles of every replica, last round, all replicas behind the first proxy: "+strings.Join(ps, "; "))
+		b.notes = append(b.notes, "CPU profiles of every replica, last round (direct-: replica 1 direct; all-: all replicas behind the first proxy): "+strings.Join(ps, " "))
 	}
 	if len(b.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes:")
