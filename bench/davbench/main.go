@@ -102,6 +102,7 @@ func main() {
 	replicas := flag.Int("replicas", 0, "instead: N Wharf replicas on one data directory and database, behind a round-robin proxy started here, taking turns with replica 1 direct and behind the proxy (replicas.go)")
 	db := flag.String("db", "sqlite", "-replicas: the database, sqlite (in the shared data directory) or postgres (a cluster started here; needs initdb and postgres)")
 	profDir := flag.String("profile", "", "-replicas: write CPU profiles of every replica (a -wharf built with -tags pprof), last round, to this directory")
+	flag.StringVar(&replicaEnv, "replica-env", "", "-replicas: more environment for every replica, e.g. GOMAXPROCS=1 (comma-separated KEY=VALUE)")
 	lb := flag.String("lb", "http", "-replicas: the proxies to measure, comma-separated: http (round robin per request), tcp (per connection)")
 	proxyFor := flag.String("proxy-for", "", "internal: serve as the round-robin proxy in front of these host:port, comma-separated")
 	proxyMode := flag.String("proxy-mode", "http", "internal: with -proxy-for, http or tcp")

@@ -42,6 +42,10 @@ import (
 // shows; a second table gives the CPU each operation cost the replicas and
 // the proxy.
 
+// replicaEnv is -replica-env: KEY=VALUE,… added to every replica's
+// environment.
+var replicaEnv string
+
 // replVariant is one way of reaching the replicas.
 type replVariant struct {
 	name   string
@@ -98,6 +102,10 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 	}
 	pass := randomPassword()
 	env := []string{"WHARF_DATA=" + data, "WHARF_LISTEN=127.0.0.1:0"}
+	if replicaEnv != "" {
+		env = append(env, strings.Split(replicaEnv, ",")...)
+		b.note("", "environment of every replica: %s", replicaEnv)
+	}
 	dbName := "SQLite in the shared data directory"
 	if db == "postgres" {
 		pg, err := testservers.StartPostgresDurable(ctx)
