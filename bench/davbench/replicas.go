@@ -197,11 +197,9 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 				return 1
 			}
 			defer p.stop()
-			name := fmt.Sprintf("%d replica(s) behind the %s proxy", len(bs), lbTitle[mode])
+			name := fmt.Sprintf("%d replicas behind the %s proxy", len(bs), lbTitle[mode])
 			if len(bs) == 1 {
-				name = strings.Replace(name, "replica(s)", "replica", 1)
-			} else {
-				name = strings.Replace(name, "replica(s)", "replicas", 1)
+				name = "1 replica behind the " + lbTitle[mode] + " proxy"
 			}
 			vs = append(vs, &replVariant{name: name, origin: "http://" + p.addr, proxy: p})
 		}
