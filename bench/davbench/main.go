@@ -12,9 +12,11 @@
 //	make build && go run ./bench/davbench            # full run
 //	go run ./bench/davbench -quick                   # smoke run, about a minute
 //	go run ./bench/davbench -small                   # 4 KiB GET/PUT, every credential, one connection (small.go)
+//	go run ./bench/davbench -replicas 3              # 1 replica direct, behind a proxy, 3 behind it (replicas.go)
 //
-// It imports only the standard library and builds bench/xnetdav with the go
-// command unless -xnet names a built one.
+// It imports only the standard library (and, for -replicas -db postgres,
+// internal/testservers to start PostgreSQL) and builds bench/xnetdav with
+// the go command unless -xnet names a built one.
 package main
 
 import (
@@ -96,8 +98,18 @@ func main() {
 	flag.StringVar(&cfg.Base, "baseline", "", "-small: another wharf binary (an older build) measured beside -wharf, with Basic")
 	small := flag.Bool("small", false, "instead: the small-file run (4 KiB GET/PUT, every credential of Wharf, one connection), all servers at once taking turns")
 	rounds := flag.Int("rounds", 5, "-small: rounds of turns (-quick 2)")
-	phase := flag.Duration("phase", 2*time.Second, "-small: length of one turn (-quick 1s)")
+	phase := flag.Duration("phase", 2*time.Second, "-small, -replicas: length of one turn (-quick 1s)")
+	replicas := flag.Int("replicas", 0, "instead: N Wharf replicas on one data directory and database, behind a round-robin proxy started here, taking turns with replica 1 direct and behind the proxy (replicas.go)")
+	db := flag.String("db", "sqlite", "-replicas: the database, sqlite (in the shared data directory) or postgres (a cluster started here; needs initdb and postgres)")
+	profDir := flag.String("profile", "", "-replicas: write CPU profiles of every replica (a -wharf built with -tags pprof), last round, to this directory")
+	flag.StringVar(&replicaEnv, "replica-env", "", "-replicas: more environment for every replica, e.g. GOMAXPROCS=1 (comma-separated KEY=VALUE)")
+	lb := flag.String("lb", "http", "-replicas: the proxies to measure, comma-separated: http (round robin per request), tcp (per connection)")
+	proxyFor := flag.String("proxy-for", "", "internal: serve as the round-robin proxy in front of these host:port, comma-separated")
+	proxyMode := flag.String("proxy-mode", "http", "internal: with -proxy-for, http or tcp")
 	flag.Parse()
+	if *proxyFor != "" {
+		os.Exit(serveProxy(*proxyFor, *proxyMode))
+	}
 
 	if cfg.Files == 0 {
 		cfg.Files = 10000
@@ -138,7 +150,27 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	var code int
-	if *small {
+	if *replicas > 0 {
+		if *db != "sqlite" && *db != "postgres" {
+			fatalf("-db: %q is neither sqlite nor postgres", *db)
+		}
+		given := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if quick && !given["rounds"] {
+			*rounds = 2
+		}
+		if quick && !given["phase"] {
+			*phase = time.Second
+		}
+		var lbs []string
+		for m := range strings.SplitSeq(*lb, ",") {
+			if m = strings.TrimSpace(m); lbTitle[m] == "" {
+				fatalf("-lb: %q is neither http nor tcp", m)
+			}
+			lbs = append(lbs, m)
+		}
+		code = replicaRun(ctx, cfg, *replicas, *db, lbs, *rounds, *phase, *profDir)
+	} else if *small {
 		if quick {
 			*rounds, *phase = 2, time.Second
 		}

@@ -19,6 +19,7 @@
 //
 //	make build && (cd bench/tusbench && go run . )     # full run: 1 GiB, 3 runs, 8 parallel
 //	(cd bench/tusbench && go run . -quick)             # smoke run: 64 MiB, 1 run, 2 parallel
+//	(cd bench/tusbench && go run . -replicas 3)        # also behind a round-robin proxy: 1 and 3 replicas (replicas.go)
 //
 // bench/tusbench is its own module so that tusd's dependencies (Prometheus,
 // cloud SDKs) stay out of Wharf's go.mod: its go.mod pins tusd with a tool
@@ -66,6 +67,7 @@ type config struct {
 	Parallel int           // concurrent uploads of the peak-RSS phase
 	Timeout  time.Duration // bound on the whole run
 	TmpDir   string        // parent of the temporary directory; "": os.TempDir
+	Replicas int           // -replicas: replicas of the wharf-replicas row; 0: no replica rows
 }
 
 const (
@@ -83,6 +85,9 @@ const (
 	rowDD    = "dd"
 	rowTusd  = "tusd"
 	rowWharf = "wharf"
+	// With -replicas N (replicas.go): Wharf behind a round-robin proxy.
+	rowProxy    = "wharf-proxy"    // one replica
+	rowReplicas = "wharf-replicas" // N replicas on one data directory
 )
 
 var rows = []string{rowCp, rowDD, rowTusd, rowWharf}
@@ -98,8 +103,21 @@ func main() {
 	flag.IntVar(&cfg.Parallel, "parallel", 0, "concurrent uploads while peak RSS is measured (default 8; -quick 2)")
 	flag.DurationVar(&cfg.Timeout, "timeout", 30*time.Minute, "the whole run stops after this long")
 	flag.StringVar(&cfg.TmpDir, "tmp", "", "where to make the temporary directory (default $TMPDIR or /tmp); everything is written there")
-	only := flag.String("rows", strings.Join(rows, ","), "rows to measure, comma-separated (for A/B runs of one server: -rows wharf)")
+	only := flag.String("rows", strings.Join(rows, ","), "rows to measure, comma-separated (for A/B runs of one server: -rows wharf; with -replicas also "+rowProxy+", "+rowReplicas+")")
+	flag.IntVar(&cfg.Replicas, "replicas", 0, "also measure Wharf behind a round-robin HTTP proxy started here: 1 replica ("+rowProxy+") and this many on one data directory and SQLite database ("+rowReplicas+"); replicas.go")
+	proxyFor := flag.String("proxy-for", "", "internal: serve as the round-robin proxy in front of these host:port, comma-separated")
 	flag.Parse()
+	if *proxyFor != "" {
+		os.Exit(serveProxy(*proxyFor))
+	}
+	if cfg.Replicas > 0 {
+		rows = append(rows, rowProxy, rowReplicas)
+		given := false
+		flag.Visit(func(f *flag.Flag) { given = given || f.Name == "rows" })
+		if !given {
+			*only = strings.Join(rows, ",")
+		}
+	}
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments %q", flag.Args())
 	}
@@ -229,8 +247,8 @@ func run(ctx context.Context, cfg config) int {
 			err = b.dd(ctx)
 		case rowTusd:
 			err = b.server(ctx, rowTusd)
-		case rowWharf:
-			err = b.server(ctx, rowWharf)
+		case rowWharf, rowProxy, rowReplicas:
+			err = b.server(ctx, r)
 		}
 		if err != nil {
 			b.note("%s: stopped early: %v", r, err)
@@ -368,7 +386,43 @@ type srv struct {
 	meta     func(name string) string
 	checksum bool // send Upload-Checksum
 	pass     string
-	dir      string // where the uploads land on disk (tusd), to empty between runs
+	dir      string  // where the uploads land on disk (tusd), to empty between runs
+	more     []*proc // the other processes of a replica row: replicas after p, the proxy
+}
+
+// stop stops the server's processes, the proxy first, and returns p's
+// exit status.
+func (s *srv) stop() int {
+	for _, q := range slices.Backward(s.more) {
+		q.stop()
+	}
+	return s.p.stop()
+}
+
+// cpuTime is the CPU time the server's processes have used so far.
+func (s *srv) cpuTime() (time.Duration, error) {
+	var sum time.Duration
+	for _, q := range append([]*proc{s.p}, s.more...) {
+		c, err := cpuTime(q.cmd.Process.Pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += c
+	}
+	return sum, nil
+}
+
+// peakRSS is the highest VmHWM of the server's processes.
+func (s *srv) peakRSS() (int64, error) {
+	var top int64
+	for _, q := range append([]*proc{s.p}, s.more...) {
+		n, err := peakRSS(q.cmd.Process.Pid)
+		if err != nil {
+			return 0, err
+		}
+		top = max(top, n)
+	}
+	return top, nil
 }
 
 // server measures one server: the timed runs on one process, then the
@@ -384,7 +438,7 @@ func (b *bench) server(ctx context.Context, kind string) error {
 			return err
 		}
 		b.tusdVer = moduleVersion(bin, tusdMod)
-	case rowWharf:
+	case rowWharf, rowProxy, rowReplicas:
 		if _, err := os.Stat(b.cfg.Wharf); err != nil {
 			res.cell = "n/a (no binary)"
 			return fmt.Errorf("%s: %w (run make build, or pass -wharf)", b.cfg.Wharf, err)
@@ -397,15 +451,15 @@ func (b *bench) server(ctx context.Context, kind string) error {
 		res.cell = "error: did not start"
 		return err
 	}
-	defer s.p.stop()
+	defer s.stop()
 	for i := -warmups; i < b.cfg.Runs; i++ {
 		flushDisks()
 		progress("%s %s: POST + one PATCH of %s", kind, runName(i, b.cfg.Runs), fmtBytes(b.cfg.Size))
-		cpu0, cerr := cpuTime(s.p.cmd.Process.Pid)
+		cpu0, cerr := s.cpuTime()
 		d, err := b.upload(ctx, s, fmt.Sprintf("%s-%d.bin", namePrefix, i+warmups))
-		cpu1, cerr1 := cpuTime(s.p.cmd.Process.Pid)
+		cpu1, cerr1 := s.cpuTime()
 		if err != nil {
-			s.p.stop()
+			s.stop()
 			res.cell = cellErr(err)
 			if kind == rowWharf && res.cell == "n/a (404)" {
 				res.pcell, res.rcell = "n/a (404)", "n/a (404)"
@@ -432,7 +486,7 @@ func (b *bench) server(ctx context.Context, kind string) error {
 			b.note("%s: cleaning up after %s: %v", kind, runName(i, b.cfg.Runs), err)
 		}
 	}
-	if code := s.p.stop(); code != 0 && code != -1 {
+	if code := s.stop(); code != 0 && code != -1 {
 		b.note("%s: exit status %d after SIGTERM", kind, code)
 	}
 
@@ -442,7 +496,7 @@ func (b *bench) server(ctx context.Context, kind string) error {
 		res.pcell, res.rcell = "error: did not start", "—"
 		return err
 	}
-	defer s.p.stop()
+	defer s.stop()
 	progress("%s: %d parallel uploads of %s", kind, b.cfg.Parallel, fmtBytes(b.cfg.Size))
 	var (
 		wg   sync.WaitGroup
@@ -461,7 +515,7 @@ func (b *bench) server(ctx context.Context, kind string) error {
 	}
 	wg.Wait()
 	res.wall = time.Since(t0)
-	if hwm, err := peakRSS(s.p.cmd.Process.Pid); err != nil {
+	if hwm, err := s.peakRSS(); err != nil {
 		res.rcell = "n/a"
 	} else {
 		res.rss = hwm
@@ -472,7 +526,7 @@ func (b *bench) server(ctx context.Context, kind string) error {
 	} else {
 		progress("  %s for all, %s peak RSS", fmtSeconds(res.wall), fmtMiB(res.rss))
 	}
-	if code := s.p.stop(); code != 0 && code != -1 {
+	if code := s.stop(); code != 0 && code != -1 {
 		b.note("%s: exit status %d after SIGTERM", kind, code)
 	}
 	return ctx.Err()
@@ -488,6 +542,8 @@ func (b *bench) startServer(ctx context.Context, kind, bin, phase string) (*srv,
 	s := &srv{kind: kind, pass: randomPassword()}
 	var err error
 	switch kind {
+	case rowProxy, rowReplicas:
+		err = b.startReplicas(ctx, s, dir, bin)
 	case rowTusd:
 		s.dir = filepath.Join(dir, "uploads")
 		s.p, err = startProc(ctx, dir, tusdServing, bin, []string{"-host", "127.0.0.1", "-port", "0", "-upload-dir", s.dir})
@@ -651,7 +707,7 @@ func (s *srv) request(ctx context.Context, method, u string, body io.Reader) (*h
 		return nil, err
 	}
 	req.Header.Set("Tus-Resumable", "1.0.0")
-	if s.kind == rowWharf {
+	if s.kind != rowTusd {
 		req.SetBasicAuth(user, s.pass)
 	}
 	return req, nil
@@ -735,10 +791,12 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	fmt.Fprintf(w, "\n### tus upload of %s: Wharf, stock tusd, cp\n\n", fmtBytes(cfg.Size))
 	fmt.Fprintf(w, "```\n%s\n```\n\n", commandLine())
 	title := map[string]string{
-		rowCp:    "cp + fsync (`" + or2(b.cpCmd, "cp SRC DST && sync DST") + "`)",
-		rowDD:    "the disk's durable floor (`dd if=SRC of=DST bs=1M oflag=direct conv=fsync`)",
-		rowTusd:  "tusd " + or2(b.tusdVer, "v2 (version unknown)") + " (filestore, no fsync)",
-		rowWharf: "Wharf `/tus/` (Upload-Checksum sha256, waits for processing)",
+		rowCp:       "cp + fsync (`" + or2(b.cpCmd, "cp SRC DST && sync DST") + "`)",
+		rowDD:       "the disk's durable floor (`dd if=SRC of=DST bs=1M oflag=direct conv=fsync`)",
+		rowTusd:     "tusd " + or2(b.tusdVer, "v2 (version unknown)") + " (filestore, no fsync)",
+		rowWharf:    "Wharf `/tus/` (Upload-Checksum sha256, waits for processing)",
+		rowProxy:    "… 1 replica behind a round-robin HTTP proxy (replicas.go)",
+		rowReplicas: fmt.Sprintf("… %d replicas on one data directory and SQLite database, behind the proxy", cfg.Replicas),
 	}
 	med := map[string]time.Duration{}
 	for _, r := range rows {

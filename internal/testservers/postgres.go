@@ -1,6 +1,7 @@
 // A PostgreSQL cluster of the test's own: initdb in a temporary directory,
 // listening on a free loopback port and on a socket inside that directory,
-// with durability turned off (tests throw it away). It uses the server
+// with durability turned off (tests throw it away; StartPostgresDurable
+// keeps it, for benchmarks). It uses the server
 // programs of the machine (on PATH, or Debian's
 // /usr/lib/postgresql/<version>/bin). PostgreSQL refuses to run as root: as
 // root, the cluster runs as the user nobody.
@@ -61,7 +62,14 @@ func pgVersion(binDir string) int {
 
 // StartPostgres makes a new cluster and starts its server; the caller stops it
 // with Stop.
-func StartPostgres(ctx context.Context) (_ *Postgres, err error) {
+func StartPostgres(ctx context.Context) (*Postgres, error) { return startPostgres(ctx, false) }
+
+// StartPostgresDurable is StartPostgres with PostgreSQL's default durability
+// (fsync, synchronous commit, full page writes), for benchmarks that compare
+// it with SQLite's synchronous=FULL.
+func StartPostgresDurable(ctx context.Context) (*Postgres, error) { return startPostgres(ctx, true) }
+
+func startPostgres(ctx context.Context, durable bool) (_ *Postgres, err error) {
 	bin, err := PostgresBinDir()
 	if err != nil {
 		return nil, err
@@ -97,11 +105,13 @@ func StartPostgres(ctx context.Context) (_ *Postgres, err error) {
 	}
 	defer logf.Close()
 	c := &Postgres{dir: dir, port: port, done: make(chan struct{}), log: logf.Name()}
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
-		"-p", strconv.Itoa(port), "-k", dir,
+	args := []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir,
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
+		"-c", "max_connections=300", "-c", "shared_buffers=32MB"}
+	if !durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	c.cmd.Dir = dir
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	// Pdeathsig: the server goes with the test binary even if that dies
