@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/internal/testservers"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -35,6 +36,9 @@ type Options struct {
 	// Auth holds further settings of the auth service (MaxFailures, …).
 	// New sets its DB and Now; PasswordCost 0 means 1, the minimal cost.
 	Auth auth.Config
+	// Blobs puts the tree in object-store mode on this store
+	// (space.Config.Blobs; see Stores). Nil: contents are files of Dir.
+	Blobs blob.Store
 }
 
 // Env is a data directory with the store (Dir/wharf.db), the auth service
@@ -69,7 +73,7 @@ func New(t testing.TB, o Options) *Env {
 		return errors.Join(errTree, e.DB.Close())
 	})
 	t.Cleanup(func() { e.Close() })
-	e.Tree, err = space.New(space.Config{DB: e.DB, Dir: e.Dir, Now: o.Now})
+	e.Tree, err = space.New(space.Config{DB: e.DB, Dir: e.Dir, Now: o.Now, Blobs: o.Blobs})
 	if err != nil {
 		t.Fatal(err)
 	}
