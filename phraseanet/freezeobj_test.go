@@ -5,13 +5,16 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/internal/testenv"
+	"github.com/wharfhq/wharf/space"
 )
 
 // TestCommitFreezesObjects: in object-store mode a commit's files are
@@ -131,6 +134,54 @@ func TestFrozenObjectOrphansAreSwept(t *testing.T) {
 			}
 			if _, err := bs.Stat(f.ctx, frozenKey(live.ID, las[0].ID)); err != nil {
 				t.Errorf("live commit's object: %v", err)
+			}
+		})
+	}
+}
+
+// TestFrozenCommitServedByAnotherReplica: a commit made on one replica is
+// served, acknowledged and released through another, which has its own
+// data directory (the first one's is gone) and shares only the database
+// and the object store.
+func TestFrozenCommitServedByAnotherReplica(t *testing.T) {
+	for name, newStore := range testenv.Stores() {
+		t.Run(name, func(t *testing.T) {
+			bs := newStore(t)
+			a := newFixtureWith(t, testenv.Options{Blobs: bs}, func(c *Config) { c.Dir = t.TempDir(); c.Blobs = bs })
+			tg := a.target(t, TargetSpec{Name: "t", Mode: ModePull})
+			const body = "made on replica A, served by replica B"
+			a.put(t, "a.txt", body)
+			c, as := a.commit(t, tg.ID, "a.txt")
+
+			dirB := t.TempDir()
+			treeB, err := space.New(space.Config{DB: a.db, Dir: dirB, Blobs: bs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { treeB.Close() })
+			b := *a
+			b.tree = treeB
+			var handler http.Handler
+			b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+			t.Cleanup(b.srv.Close)
+			b.cfg.Tree, b.cfg.Dir, b.cfg.PublicURL = treeB, filepath.Join(dirB, "commits"), b.srv.URL
+			b.svc = b.newService(t)
+			handler = b.mux(b.svc)
+			a.srv.Close()
+			if err := os.RemoveAll(a.cfg.Dir); err != nil {
+				t.Fatal(err)
+			}
+
+			meta, st, got := b.fetchAsset(t, c, as[0].ID)
+			if st != http.StatusOK || got != body || meta.Size != int64(len(body)) || meta.SHA256 != sum(body) {
+				t.Fatalf("through replica B: %d %q, size %d sha256 %s", st, got, meta.Size, meta.SHA256)
+			}
+			if st, out, _ := b.do(t, "POST", "/assets/"+as[0].ID+"/ack", "AssetToken "+c.Token, "application/json", `{"acknowledged":true}`); st != 200 || out != "true" {
+				t.Fatalf("ack through B: %d %s", st, out)
+			}
+			b.svc.sweep(b.ctx)
+			if keys := listKeys(t, bs, frozenPrefix); len(keys) != 0 {
+				t.Errorf("frozen objects not released by replica B: %q", keys)
 			}
 		})
 	}
