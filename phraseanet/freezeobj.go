@@ -45,7 +45,7 @@ func frozenKey(commitID, assetID string) string {
 func (s *Service) freezeObjects(ctx context.Context, commitID string, nodes []space.Node, assets []Asset) (err error) {
 	defer func() {
 		if err != nil {
-			s.unfreezeObjects(context.WithoutCancel(ctx), commitID)
+			s.unfreezeObjects(ctx, commitID)
 		}
 	}()
 	for i, n := range nodes {
@@ -118,9 +118,11 @@ func (s *Service) openFrozenObject(ctx context.Context, a Asset) (space.File, ti
 	return r, r.Info().ModTime, nil
 }
 
-// unfreezeObjects deletes a commit's frozen objects. What fails is left
-// to the janitor.
+// unfreezeObjects deletes a commit's frozen objects, even when ctx (a
+// request's) is cancelled. What fails is left to the janitor.
 func (s *Service) unfreezeObjects(ctx context.Context, commitID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	var keys []string
 	err := s.blobs.List(ctx, frozenPrefix+commitID+"/", func(i blob.Info) error {
 		keys = append(keys, i.Key)

@@ -102,6 +102,13 @@ func TestCommitFreezesObjects(t *testing.T) {
 			if _, st, _ := f.fetchAsset(t, c, as[0].ID); st != http.StatusNotFound {
 				t.Errorf("released asset: download %d, want 404", st)
 			}
+
+			// An empty file is frozen and served too.
+			f.put(t, "empty.txt", "")
+			ce, es := f.commit(t, tg.ID, "empty.txt")
+			if meta, st, body := f.fetchAsset(t, ce, es[0].ID); st != http.StatusOK || body != "" || meta.Size != 0 || meta.SHA256 != sum("") {
+				t.Errorf("empty file: download %d %q, size %d sha256 %s", st, body, meta.Size, meta.SHA256)
+			}
 		})
 	}
 }
