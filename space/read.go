@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // Stat returns the node at p from the index, without touching the disk. It
@@ -114,7 +113,7 @@ func (t *Tree) Open(ctx context.Context, spaceID, p string) (*os.File, Node, err
 		if err := t.Vet(ctx, n); err != nil {
 			return nil, Node{}, err
 		}
-		f, err := st.root.Open(filepath.FromSlash(p))
+		f, err := st.openRead(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			t.log.Warn("indexed file missing on disk; run wharf check --repair", "space", spaceID, "path", p)
 			return nil, Node{}, fail(op("open", spaceID, p), fmt.Errorf("%w on disk", ErrNotFound))
