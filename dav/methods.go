@@ -93,7 +93,9 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, res resource
 	// Files are served as data, never rendered as a page of this origin.
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Security-Policy", "sandbox")
-	http.ServeContent(w, r, n.Name, n.MTime, f)
+	content, done := h.content(r, f, n.Size)
+	http.ServeContent(w, r, n.Name, n.MTime, content)
+	done()
 	return 0, nil
 }
 
