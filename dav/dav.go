@@ -190,7 +190,7 @@ type Handler struct {
 	chunkFlight map[int64]int64
 	// smallBufs holds buffers for the small files served from memory
 	// (smallget.go).
-	smallBufs sync.Pool
+	smallBufs [4]sync.Pool
 }
 
 // New checks cfg and returns a Handler.

@@ -25,9 +25,16 @@ func (h *Handler) content(r *http.Request, f *os.File, size int64) (rs io.ReadSe
 	if size > smallBody || r.Method != http.MethodGet || r.Header.Get("Range") != "" {
 		return f, func() {}
 	}
-	bp, _ := h.smallBufs.Get().(*[]byte)
+	// Buffers come in four sizes, 4 KiB to smallBody, so that a small
+	// file neither takes nor clears a large buffer.
+	class, capacity := 0, smallBody>>(len(h.smallBufs)-1)
+	for int64(capacity) < size {
+		class, capacity = class+1, capacity*2
+	}
+	pool := &h.smallBufs[class]
+	bp, _ := pool.Get().(*[]byte)
 	if bp == nil {
-		b := make([]byte, smallBody)
+		b := make([]byte, capacity)
 		bp = &b
 	}
 	buf := (*bp)[:size]
@@ -35,8 +42,17 @@ func (h *Handler) content(r *http.Request, f *os.File, size int64) (rs io.ReadSe
 	if n < len(buf) || (err != nil && err != io.EOF) {
 		// Shorter than it was a moment ago, or unreadable: the file
 		// gives the answer it gives.
-		h.smallBufs.Put(bp)
+		pool.Put(bp)
 		return f, func() {}
 	}
-	return bytes.NewReader(buf), func() { h.smallBufs.Put(bp) }
+	return bytes.NewReader(buf), func() { pool.Put(bp) }
+}
+
+// fileHeaders are the constant header values of a GET of a file, made
+// once. A header's value slice is replaced (Set) or appended to (Add,
+// which copies a full slice) by whoever changes it, never written in
+// place, so one slice can serve every response.
+var fileHeaders = struct{ nosniff, sandbox []string }{
+	nosniff: []string{"nosniff"},
+	sandbox: []string{"sandbox"},
 }
