@@ -88,7 +88,9 @@ func (st *spaceState) openRead(p string) (*os.File, error) {
 	case cerr != nil:
 		return st.root.Open(name)
 	case errno == 0:
-		return os.NewFile(fd, filepath.Join(st.dir, name)), nil
+		// name is clean and relative (Clean): a plain join, as the root's
+		// file names are.
+		return os.NewFile(fd, st.dir+string(filepath.Separator)+name), nil
 	case errno == syscall.ENOSYS || errno == syscall.EPERM || errno == syscall.E2BIG:
 		// Not there, or filtered out (a seccomp profile may answer EPERM).
 		noOpenat2.Store(true)
