@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"hash"
+	"io"
+	"sync"
 	"time"
 
 	"github.com/wharfhq/wharf/store"
@@ -41,6 +44,7 @@ type roleEntry struct {
 
 type freshCaches struct {
 	key   []byte
+	macs  sync.Pool // HMAC-SHA256 keyed with key (credKey)
 	creds *store.EpochCache[credKey, Principal]
 	roles *store.EpochCache[roleKey, roleEntry]
 }
@@ -56,14 +60,21 @@ func newFreshCaches() *freshCaches {
 // credKey keys credential secret of kind (an app password of user name, a
 // token).
 func (c *freshCaches) credKey(kind, name, secret string) credKey {
-	h := hmac.New(sha256.New, c.key)
-	h.Write([]byte(kind))
+	// The keyed HMACs are reused (Reset brings one back to its keyed
+	// start): one made per request cost more than the hashing.
+	h, _ := c.macs.Get().(hash.Hash)
+	if h == nil {
+		h = hmac.New(sha256.New, c.key)
+	}
+	h.Reset()
+	io.WriteString(h, kind)
 	h.Write([]byte{0})
-	h.Write([]byte(name))
+	io.WriteString(h, name)
 	h.Write([]byte{0})
-	h.Write([]byte(secret))
+	io.WriteString(h, secret)
 	var k credKey
 	h.Sum(k[:0])
+	c.macs.Put(h)
 	return k
 }
 

@@ -188,6 +188,9 @@ type Handler struct {
 	// per user id, on top of what their transfers hold on disk.
 	chunkMu     sync.Mutex
 	chunkFlight map[int64]int64
+	// smallBufs holds buffers for the small files served from memory
+	// (smallget.go).
+	smallBufs [4]sync.Pool
 }
 
 // New checks cfg and returns a Handler.

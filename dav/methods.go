@@ -83,17 +83,22 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, res resource
 		return spaceStatus(err)
 	}
 	defer f.Close()
+	// The header is filled by canonical key (what Set does, without a
+	// slice per value; see fileHeaders).
 	hd := w.Header()
-	hd.Set("ETag", n.ETag)
-	hd.Set("OC-ETag", n.ETag)
-	hd.Set("OC-FileId", strconv.FormatInt(n.ID, 10))
+	etag := []string{n.ETag}
+	hd["Etag"] = etag
+	hd["Oc-Etag"] = etag
+	hd["Oc-Fileid"] = []string{strconv.FormatInt(n.ID, 10)}
 	if n.MIME != "" {
-		hd.Set("Content-Type", n.MIME)
+		hd["Content-Type"] = []string{n.MIME}
 	}
 	// Files are served as data, never rendered as a page of this origin.
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Content-Security-Policy", "sandbox")
-	http.ServeContent(w, r, n.Name, n.MTime, f)
+	hd["X-Content-Type-Options"] = fileHeaders.nosniff
+	hd["Content-Security-Policy"] = fileHeaders.sandbox
+	content, done := h.content(r, f, n.Size)
+	http.ServeContent(w, r, n.Name, n.MTime, content)
+	done()
 	return 0, nil
 }
 

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
@@ -255,6 +257,7 @@ type logWriter struct {
 	bytes  int64
 	user   string
 	route  *api.Route // the route that served the request, if it reached one
+	bufs   *sync.Pool // copy buffers (ReadFrom), the app's
 }
 
 // SetUser records who made the request (api.NoteUser).
@@ -280,14 +283,47 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ReadFrom keeps sendfile working for http.ServeContent on an *os.File:
 // net/http's own writer implements io.ReaderFrom, a wrapper hides it.
+// Any other reader (a small file served from memory) is copied through
+// Write with a buffer of the pool: net/http's ReadFrom would hand it to
+// the connection's, which allocates a 32 KiB buffer for every copy.
 func (w *logWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	n, err := io.Copy(w.ResponseWriter, r)
+	if w.bufs == nil || sendfileable(r) {
+		n, err := io.Copy(w.ResponseWriter, r)
+		w.bytes += n
+		return n, err
+	}
+	bp, _ := w.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, copyBufSize)
+		bp = &b
+	}
+	n, err := io.CopyBuffer(writeOnly{w.ResponseWriter}, r, *bp)
+	w.bufs.Put(bp)
 	w.bytes += n
 	return n, err
 }
+
+// copyBufSize is the size of logWriter's copy buffers: a small file
+// served from memory (up to 32 KiB) goes in one Write.
+const copyBufSize = 32 << 10
+
+// sendfileable reports whether r, maybe behind an io.LimitedReader (as
+// http.ServeContent wraps it), is a file the kernel can send.
+func sendfileable(r io.Reader) bool {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		r = lr.R
+	}
+	_, ok := r.(*os.File)
+	return ok
+}
+
+// writeOnly hides every method of a writer but Write.
+type writeOnly struct{ w io.Writer }
+
+func (o writeOnly) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 func (w *logWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
@@ -298,7 +334,7 @@ func (w *logWriter) Flush() {
 func (a *app) withAccessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		lw := &logWriter{ResponseWriter: w}
+		lw := &logWriter{ResponseWriter: w, bufs: &a.copyBufs}
 		var body *countingBody
 		if r.Body != nil && r.Body != http.NoBody {
 			body = &countingBody{ReadCloser: r.Body}

@@ -483,6 +483,7 @@ func (a *app) serve(ctx, bg context.Context, ln net.Listener) error {
 // app is the HTTP face of a running server.
 type app struct {
 	cfg      Config
+	copyBufs sync.Pool // logWriter's copy buffers (http.go)
 	svc      *Services
 	log      *slog.Logger
 	dav      *dav.Handler

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 )
 
 // Stat returns the node at p from the index, without touching the disk. It
@@ -122,7 +121,7 @@ func (t *Tree) Open(ctx context.Context, spaceID, p string) (File, Node, error) 
 			}
 			return f, n, nil
 		}
-		f, err := st.root.Open(filepath.FromSlash(p))
+		f, err := st.openRead(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			t.log.Warn("indexed file missing on disk; run wharf check --repair", "space", spaceID, "path", p)
 			return nil, Node{}, fail(op("open", spaceID, p), fmt.Errorf("%w on disk", ErrNotFound))

@@ -133,6 +133,7 @@ type spaceState struct {
 	id   string
 	dir  string // absolute spaces/<id>
 	root *os.Root
+	rd   readDir // the directory again, for openRead (openread_linux.go)
 	// mu serialises the final disk change and index update of writes to
 	// the space, so two writers never interleave between the two.
 	mu sync.Mutex
@@ -246,6 +247,7 @@ func (t *Tree) Close() error {
 	var errs []error
 	for id, st := range t.state {
 		errs = append(errs, st.root.Close())
+		st.rd.close()
 		delete(t.state, id)
 	}
 	return errors.Join(errs...)
@@ -277,7 +279,7 @@ func (t *Tree) open(id string) (*spaceState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &spaceState{id: id, dir: dir, root: root}
+	st := &spaceState{id: id, dir: dir, root: root, rd: openReadDir(dir)}
 	t.state[id] = st
 	return st, nil
 }
@@ -288,6 +290,7 @@ func (t *Tree) forget(id string) {
 	defer t.mu.Unlock()
 	if st := t.state[id]; st != nil {
 		st.root.Close()
+		st.rd.close()
 		delete(t.state, id)
 	}
 }

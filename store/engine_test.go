@@ -29,6 +29,9 @@ const pgEnv = "WHARF_STORE_TEST_POSTGRES"
 var testPG *testservers.Postgres
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(commitEnv); path != "" {
+		os.Exit(commitAndExit(path)) // walindex_test.go
+	}
 	if addr := os.Getenv(pgEnv); addr != "" {
 		c, err := testservers.AttachPostgres(addr)
 		if err != nil {

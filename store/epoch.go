@@ -38,9 +38,22 @@ type watch struct {
 	stmt *sql.Stmt
 	own  atomic.Uint64
 
+	// SQLite in WAL mode: the WAL index's header, read without a query
+	// (walindex_linux.go). last is the header read just before the last
+	// query and the Epoch that query gave; while the header is still the
+	// same, nothing has committed since, and that Epoch is current.
+	wal    *walIndex
+	anchor *sql.Conn // keeps the WAL index open (see newWatch)
+	last   atomic.Pointer[headerEpoch]
+
 	mu      sync.Mutex
 	running bool
 	next    *versionRead // waiting for the read after the running one
+}
+
+type headerEpoch struct {
+	h walHeader
+	v Epoch
 }
 
 type versionRead struct {
@@ -54,7 +67,27 @@ func newWatch(ctx context.Context, path string) (*watch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startWatch(ctx, db, "PRAGMA data_version")
+	w, err := startWatch(ctx, db, "PRAGMA data_version")
+	if err != nil {
+		return nil, err
+	}
+	// The mapping of the WAL index is trusted only while a connection of
+	// this process has the WAL index open: SQLite rebuilds (truncates)
+	// that file only when no connection of any process has it open.
+	// anchor, a connection set aside and never used again, is that
+	// connection; a pool could close its connections at will.
+	db.SetMaxOpenConns(2)
+	w.anchor, err = db.Conn(ctx)
+	if err == nil {
+		var v uint64
+		err = w.anchor.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
+	}
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	w.wal = openWALIndex(path)
+	return w, nil
 }
 
 // startWatch makes a watch of db, a pool it owns, reading the version with
@@ -76,13 +109,25 @@ func startWatch(ctx context.Context, db *sql.DB, query string) (*watch, error) {
 
 func (w *watch) close() error {
 	w.stmt.Close()
+	if w.anchor != nil {
+		w.anchor.Close()
+	}
 	return w.db.Close()
+}
+
+// closeWAL lets go of the WAL index, once every connection of the DB is
+// closed (see shmFile).
+func (w *watch) closeWAL() {
+	w.wal.close()
+	w.wal = nil
 }
 
 // Epoch returns the current Epoch of the database: its value is read
 // after the call began, or, in a context of NewEpochContext, after that
-// context's first call (see there). Safe for concurrent use; cheap (one small query,
-// shared by the callers that arrive while it runs).
+// context's first call (see there). Safe for concurrent use; cheap: on
+// SQLite in WAL mode on Linux, answered from the WAL index's header while
+// nothing has committed (see unchanged), otherwise one small query, shared
+// by the callers that arrive while it runs.
 func (db *DB) Epoch(ctx context.Context) (Epoch, error) {
 	w := db.watch
 	m := memoFrom(ctx)
@@ -93,7 +138,11 @@ func (db *DB) Epoch(ctx context.Context) (Epoch, error) {
 			return v.v, nil
 		}
 	}
-	v, err := w.version(ctx)
+	v, ok := w.unchanged()
+	var err error
+	if !ok {
+		v, err = w.version(ctx)
+	}
 	if m != nil && err == nil {
 		m.v.Store(&memoized{v: v, at: now})
 	}
@@ -128,14 +177,41 @@ func (w *watch) version(ctx context.Context) (Epoch, error) {
 // read runs one query for r and wakes its waiters.
 func (w *watch) read(r *versionRead) {
 	own := w.own.Load()
+	h, hok := w.wal.header()
 	var data uint64
 	// Not the caller's context: other callers wait for this read.
 	if err := w.stmt.QueryRowContext(context.Background()).Scan(&data); err != nil {
 		r.err = fmt.Errorf("store: read data version: %w", err)
+		w.last.Store(nil)
 	} else {
 		r.v = Epoch{data: data, own: own}
+		if hok {
+			// Reads run one at a time, so last only moves forward.
+			w.last.Store(&headerEpoch{h: h, v: r.v})
+		} else {
+			w.last.Store(nil)
+		}
 	}
 	close(r.done)
+}
+
+// unchanged returns the Epoch of the last query if the WAL index's header
+// is still the one read before that query and this DB has not committed
+// since: then no connection of any process has committed since either
+// (every commit rewrites the header before it returns; a header is never
+// the same twice, see docs/reliability.md), and the Epoch is current.
+// ok is false when that cannot be told without a query.
+func (w *watch) unchanged() (Epoch, bool) {
+	l := w.last.Load()
+	if l == nil {
+		return Epoch{}, false
+	}
+	own := w.own.Load()
+	h, ok := w.wal.header()
+	if !ok || h != l.h || own != l.v.own {
+		return Epoch{}, false
+	}
+	return l.v, true
 }
 
 // finish ends the running read and starts the one waiting, if any.

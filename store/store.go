@@ -204,7 +204,11 @@ func (db *DB) Close() error {
 	if db.watch != nil {
 		errR = errors.Join(errR, db.watch.close())
 	}
-	return errors.Join(db.w.Close(), errR)
+	errW := db.w.Close()
+	if db.watch != nil {
+		db.watch.closeWAL() // after every connection (see shmFile)
+	}
+	return errors.Join(errW, errR)
 }
 
 // Ping checks that both pools can reach the database.

@@ -60,6 +60,7 @@ type config struct {
 	Timeout time.Duration // bound on the whole run
 	TmpDir  string        // parent of the temporary directories; "": os.TempDir
 	Base    string        // -small: another wharf binary measured beside (before/after)
+	BaseAll bool          // -small: the baseline with every credential too, not Basic alone
 }
 
 const (
@@ -96,6 +97,7 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "the whole run stops after this long")
 	flag.StringVar(&cfg.TmpDir, "tmp", "", "where to make temporary directories (default $TMPDIR or /tmp)")
 	flag.StringVar(&cfg.Base, "baseline", "", "-small: another wharf binary (an older build) measured beside -wharf, with Basic")
+	flag.BoolVar(&cfg.BaseAll, "baseline-all", false, "-small: measure -baseline with an app password, a token and a session cookie too")
 	small := flag.Bool("small", false, "instead: the small-file run (4 KiB GET/PUT, every credential of Wharf, one connection), all servers at once taking turns")
 	rounds := flag.Int("rounds", 5, "-small: rounds of turns (-quick 2)")
 	phase := flag.Duration("phase", 2*time.Second, "-small, -replicas: length of one turn (-quick 1s)")

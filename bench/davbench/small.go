@@ -216,7 +216,19 @@ func (b *bench) startAll(ctx context.Context) ([]variant, func(), error) {
 			return nil, stop, fmt.Errorf("%s: %w\n%s", kind, err, p.tail(20))
 		}
 		if kind == "baseline" {
-			vs = append(vs, variant{"Wharf baseline " + filepath.Base(b.cfg.Base) + ", Basic (account password)", kind, t})
+			label := "Wharf baseline " + filepath.Base(b.cfg.Base)
+			vs = append(vs, variant{label + ", Basic (account password)", kind, t})
+			if b.cfg.BaseAll {
+				more, err := wharfCredentials(ctx, origin, prefix, pass)
+				if err != nil {
+					return nil, stop, fmt.Errorf("baseline credentials: %w", err)
+				}
+				for _, m := range more {
+					m.name = strings.Replace(m.name, "Wharf", label, 1)
+					m.server = kind
+					vs = append(vs, m)
+				}
+			}
 			continue
 		}
 		if kind != "wharf" {
