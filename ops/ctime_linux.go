@@ -13,5 +13,5 @@ func changedSince(fi fs.FileInfo, t time.Time) (changed, known bool) {
 	if !ok {
 		return false, false
 	}
-	return !time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Before(t), true
+	return !time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)).Before(t), true
 }

@@ -280,7 +280,7 @@ func (r Reader) Commits(ctx context.Context, f CommitFilter) ([]Commit, int, err
 	if err := r.q.QueryRowContext(ctx, "SELECT COUNT(*) FROM phraseanet_commits"+where, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: %s: %w", what, describe(err))
 	}
-	limit := f.Limit
+	limit := int64(f.Limit)
 	if limit <= 0 {
 		limit = math.MaxInt64 // no limit, in both engines' LIMIT
 	}
