@@ -21,6 +21,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wharfhq/wharf/e2e/phrasesim"
 	"github.com/wharfhq/wharf/internal/testservers"
 )
 
@@ -116,7 +117,7 @@ func TestReplicasS3(t *testing.T) { testReplicas(t, true) }
 func testReplicas(t *testing.T, objects bool) {
 	dsn := startPostgres(t, "replicas-db-pw")
 	nats := testservers.StartNATS(t)
-	env := []string{"WHARF_DB=" + dsn, "WHARF_EVENTS=" + nats.URL()}
+	env := []string{"WHARF_DB=" + dsn, "WHARF_EVENTS=" + nats.URL(), "WHARF_LOG_LEVEL=debug"}
 	shared := t.TempDir()
 	dir := func() string { return shared }
 	if objects {
@@ -124,8 +125,9 @@ func testReplicas(t *testing.T, objects bool) {
 		env = append(append(env, s3.Env()...), "WHARF_BLOBS="+s3.URL())
 		dir = func() string { return t.TempDir() }
 	}
-	reps := []*instance{start(t, dir(), append(env, "WHARF_ADMIN_PASSWORD="+davPW)...)}
-	reps = append(reps, start(t, dir(), env...), start(t, dir(), env...))
+	dirs := []string{dir(), dir(), dir()}
+	reps := []*instance{start(t, dirs[0], append(env, "WHARF_ADMIN_PASSWORD="+davPW)...)}
+	reps = append(reps, start(t, dirs[1], env...), start(t, dirs[2], env...))
 	lb := newRRProxy(t, reps[0].URL, reps[1].URL, reps[2].URL)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -236,6 +238,18 @@ func testReplicas(t *testing.T, objects bool) {
 		t.Errorf("the PATCHes landed on replicas %v, want all three", served)
 	}
 	readEverywhere("spread.bin", spread, []int{0, 1, 2})
+	// Processed once: one replica ran its job.
+	runs := 0
+	for _, in := range reps {
+		for line := range strings.SplitSeq(in.output(), "\n") {
+			if strings.Contains(line, "running a claimed job") && strings.Contains(line, pathpkg.Base(path)) {
+				runs++
+			}
+		}
+	}
+	if runs != 1 {
+		t.Errorf("the upload of spread.bin was processed %d times by the replicas, want once", runs)
+	}
 	for i, c := range subs {
 		if i != last && !heard(ctx, c, "spread.bin") {
 			t.Errorf("a subscriber on replica %d did not hear node.created spread.bin, finished on replica %d", i, last)
@@ -294,6 +308,28 @@ func testReplicas(t *testing.T, objects bool) {
 		t.Fatalf("the rest on replica 1: %d %s", resp.StatusCode, body)
 	}
 	readEverywhere("racy.bin", racy, []int{0, 1, 2})
+
+	// (e): a scheduled Phraseanet target whose public URL is the proxy:
+	// files dropped through the proxy are committed and sent once each,
+	// whichever replica leads, and the assets are fetched through the
+	// proxy from any replica.
+	proxyAddr := strings.TrimPrefix(lb.proxy.URL, "http://")
+	ps := &phServer{instance: &instance{t: t, URL: lb.proxy.URL}, data: dirs[0], addr: proxyAddr}
+	batch := phFiles(t, "rr-")
+	sim := newPhSim(t, phrasesim.Current, ps, expectMap(batch))
+	mustWharf(t, dirs[0], "", append([]string{"--db", dsn, "target", "add", "scheduled", "--space", "files", "--folder", phFolder,
+		"--destination", "42", "--public-url", lb.proxy.URL, "--every", "1s"}, pushArgs(sim)...)...)
+	ps.put(t, batch)
+	recs := waitIngested(t, sim, ps, batch, 60*time.Second)
+	time.Sleep(2500 * time.Millisecond) // two more ticks: nothing may be committed or sent again
+	if got := sim.Records(); len(got) != len(batch) {
+		t.Errorf("%d records, want %d (one per file)", len(got), len(batch))
+	}
+	for _, r := range recs {
+		if n := sim.Enqueued(r.Commit); n != 1 {
+			t.Errorf("commit %s enqueued %d times, want 1", r.Commit, n)
+		}
+	}
 
 	// (c): the replica receiving a PATCH is killed half-way; the client
 	// asks another for the offset and resumes there.
