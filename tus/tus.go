@@ -171,8 +171,8 @@ type Handler struct {
 		handler.Locker
 		UseIn(*handler.StoreComposer)
 	}
-	tusd   *handler.UnroutedHandler
-	serve  http.Handler // tusd's middleware around route
+	tusd  *handler.UnroutedHandler
+	serve http.Handler // tusd's middleware around route
 }
 
 // New checks cfg, creates UploadsDir/tus and returns a Handler.
