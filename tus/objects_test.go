@@ -584,3 +584,36 @@ func TestObjectCreationWithUploadAndEmpty(t *testing.T) {
 }
 
 
+
+// TestObjectModeSuite runs the package's tests that make sense in
+// object-store mode (all but those of the data directory's files, of the
+// flock and of partial uploads, which object-store mode refuses) with
+// newFixture's Handler on each store.
+func TestObjectModeSuite(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"CreationWithUploadAndEmpty", TestCreationWithUploadAndEmpty},
+		{"DeferLength", TestDeferLength},
+		{"Termination", TestTermination},
+		{"WholeFileChecksum", TestWholeFileChecksum},
+		{"CreateRefusals", TestCreateRefusals},
+		{"OwnerOnly", TestOwnerOnly},
+		{"ProcessingThenRejected", TestProcessingThenRejected},
+		{"Accepted", TestAccepted},
+		{"OCISCreation", TestOCISCreation},
+		{"DefaultMaxSize", TestDefaultMaxSize},
+		{"QuotaChargedOnPatch", TestQuotaChargedOnPatch},
+		{"DeferredLengthQuota", TestDeferredLengthQuota},
+		{"PendingCapParallel", TestPendingCapParallel},
+		{"UploadTokenOwnsItsUploads", TestUploadTokenOwnsItsUploads},
+	}
+	forEachBackend(t, func(t *testing.T, bs blob.Backend) {
+		fixtureBlobs = bs
+		defer func() { fixtureBlobs = nil }()
+		for _, tc := range tests {
+			t.Run(tc.name, tc.fn)
+		}
+	})
+}
