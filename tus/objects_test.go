@@ -583,8 +583,6 @@ func TestObjectCreationWithUploadAndEmpty(t *testing.T) {
 	})
 }
 
-
-
 // TestObjectModeSuite runs the package's tests that make sense in
 // object-store mode (all but those of the data directory's files, of the
 // flock and of partial uploads, which object-store mode refuses) with
