@@ -46,6 +46,7 @@ func New(version string, stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "data directory", Value: defaultDataDir()},
 			&cli.StringFlag{Name: "db", Usage: "PostgreSQL database for the metadata, postgres://user:password@host/name (default: SQLite, <data>/wharf.db)"},
+			&cli.StringFlag{Name: "blobs", Usage: "S3 bucket for the file contents, s3://BUCKET[/PREFIX]?endpoint=URL&region=R (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; default: files under <data>/spaces)"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log as JSON lines instead of text"},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"},
 		},
@@ -121,7 +122,7 @@ func (c *commands) open(cx *cli.Context) (*server.Services, error) {
 	if err != nil {
 		return nil, err
 	}
-	return server.OpenDB(cx.Context, cx.String("data"), cx.String("db"), false, log)
+	return server.OpenDB(cx.Context, cx.String("data"), server.Locations{DB: cx.String("db"), Blobs: cx.String("blobs")}, false, log)
 }
 
 // args checks the number of positional arguments against the names given.

@@ -102,6 +102,7 @@ func (c *commands) serve(cx *cli.Context) error {
 		BodyTimeout:      cx.Duration("body-timeout"),
 		Clamd:            cx.String("clamd"),
 		Events:           cx.String("events"),
+		Blobs:            cx.String("blobs"),
 		Reject:           cx.String("reject"),
 		TLS:              cx.String("tls"),
 		Domains:          cx.StringSlice("domain"),

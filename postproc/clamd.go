@@ -31,7 +31,7 @@ func (s *scanStep) off() bool    { return s.network == "" }
 const scanChunk = 64 << 10
 
 func (s *scanStep) run(ctx context.Context, _ *Runner, t *task, progress func(int, string)) error {
-	f, err := os.Open(t.job.Staged)
+	f, err := os.Open(t.file())
 	if err != nil {
 		return fmt.Errorf("cannot read the uploaded file: %w", err)
 	}

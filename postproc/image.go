@@ -56,7 +56,7 @@ func (thumbnailStep) run(ctx context.Context, r *Runner, t *task, progress func(
 		progress(100, "not an image")
 		return nil
 	}
-	f, err := os.Open(t.job.Staged)
+	f, err := os.Open(t.file())
 	if err != nil {
 		return fmt.Errorf("cannot read the uploaded file: %w", err)
 	}
@@ -269,7 +269,7 @@ func (metadataStep) run(ctx context.Context, r *Runner, t *task, progress func(i
 		progress(100, "nothing to read")
 		return nil
 	}
-	f, err := os.Open(t.job.Staged)
+	f, err := os.Open(t.file())
 	if err != nil {
 		return fmt.Errorf("cannot read the uploaded file: %w", err)
 	}

@@ -59,7 +59,12 @@ type Job struct {
 	Space  string // destination space
 	Path   string // destination path in the space (cleaned by the caller)
 	Staged string // absolute path of the bytes
-	Size   int64
+	// Blob is, in object-store mode (space.Tree.ObjectMode), the key of
+	// the bytes in the store (space.Tree.NewObject), instead of Staged. A
+	// job submitted with Staged in that mode has its file stored first,
+	// so that any replica can run it.
+	Blob string
+	Size int64
 	// SHA256 is the bytes' SHA-256 as computed while they streamed in
 	// (lowercase hex). "": the checksum step computes it (one read).
 	SHA256 string

@@ -9,10 +9,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/wharfhq/wharf/blob"
+	"github.com/wharfhq/wharf/blob/local"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -835,5 +838,84 @@ func TestPrune(t *testing.T) {
 	}
 	if _, err := r.Status(ctx, "old"); !errors.Is(err, ErrUnknownJob) {
 		t.Errorf("Status after Prune: %v", err)
+	}
+}
+
+// In object-store mode a job's bytes go to the store when it is submitted
+// (any replica may run it), the steps read a local copy, the install
+// names the object; a rejected job's object is quarantined as a file and
+// deleted from the store. Nothing is left behind.
+func TestObjectModeJobs(t *testing.T) {
+	bs, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := testenv.New(t, testenv.Options{Blobs: bs})
+	env.Space(t, "s", "Space s", 0)
+	bus := events.New()
+	sub := bus.Subscribe(nil, 10000)
+	t.Cleanup(sub.Close)
+	f := &fixture{dir: env.Dir, db: env.DB, tree: env.Tree, bus: bus, sub: sub}
+	r := f.runner(t, nil)
+	ctx := context.Background()
+	objects := func() []string {
+		var keys []string
+		if err := bs.List(ctx, "", func(i blob.Info) error { keys = append(keys, i.Key); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+
+	job := f.stage(t, "j1", "a.txt", []byte("hello objects"))
+	if err := r.Submit(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(job.Staged); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the staged file stays once the job is in the store: %v", err)
+	}
+	st, err := wait(t, r, "j1")
+	if err != nil || st.State != store.JobDone {
+		t.Fatalf("job: %+v, %v", st, err)
+	}
+	n, err := f.tree.Stat(ctx, "s", "a.txt")
+	if err != nil || n.Blob == "" {
+		t.Fatalf("node %+v, %v", n, err)
+	}
+	file, _, err := f.tree.Open(ctx, "s", "a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(file)
+	file.Close()
+	if string(b) != "hello objects" {
+		t.Fatalf("read %q", b)
+	}
+	if rec, _ := f.db.Job(ctx, "j1"); rec.Blob != "" || rec.Staged != "" {
+		t.Fatalf("the record still names bytes: %+v", rec)
+	}
+	if keys := objects(); len(keys) != 1 || keys[0] != n.Blob {
+		t.Fatalf("objects %v, want the node's %s", keys, n.Blob)
+	}
+
+	// Rejected: quarantined as a file, gone from the store.
+	bad := f.stage(t, "j2", "b.txt", []byte("not what was announced"))
+	bad.Expect = []Checksum{{"sha256", strings.Repeat("0", 64)}}
+	if err := r.Submit(ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := wait(t, r, "j2"); st.State != store.JobRejected {
+		t.Fatalf("job: %+v", st)
+	}
+	if q, err := os.ReadFile(filepath.Join(f.dir, "quarantine", "j2")); err != nil || string(q) != "not what was announced" {
+		t.Fatalf("quarantined %q, %v", q, err)
+	}
+	if keys := objects(); len(keys) != 1 {
+		t.Fatalf("objects after a rejection %v", keys)
+	}
+	if orphans, err := f.db.BlobOrphans(ctx, time.Now().Add(time.Hour), "", 10); err != nil || len(orphans) != 0 {
+		t.Fatalf("orphans %v, %v", orphans, err)
+	}
+	if es, _ := os.ReadDir(filepath.Join(f.dir, "uploads")); len(es) != 0 {
+		t.Fatalf("left in uploads/: %v", es)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -289,6 +290,32 @@ func (r *Runner) Submit(ctx context.Context, job Job) error {
 	if err := checkJob(job); err != nil {
 		return fmt.Errorf("postproc: submit %q: %w", job.ID, err)
 	}
+	if job.Blob != "" && !r.tree.ObjectMode() {
+		return fmt.Errorf("postproc: submit %q: a job in the object store, and no object store", job.ID)
+	}
+	if r.tree.ObjectMode() && job.Blob == "" {
+		// Any replica may run the job: its bytes go where all can read
+		// them, and the staged file, once recorded, is of no more use.
+		key, err := r.tree.StoreStaged(ctx, job.Space, job.Staged)
+		if err != nil {
+			return fmt.Errorf("postproc: submit %q: %w", job.ID, err)
+		}
+		staged := job.Staged
+		job.Blob, job.Staged = key, ""
+		if err := r.submit(ctx, job); err != nil {
+			if derr := r.tree.DiscardObject(context.WithoutCancel(ctx), key); derr != nil {
+				r.log.WarnContext(ctx, "cannot delete the object of a job not submitted", "job_id", job.ID, "key", key, "err", derr)
+			}
+			return err
+		}
+		os.Remove(staged)
+		return nil
+	}
+	return r.submit(ctx, job)
+}
+
+// submit is Submit once the job's bytes are where its record says.
+func (r *Runner) submit(ctx context.Context, job Job) error {
 	r.mu.Lock()
 	closed := r.closed
 	r.mu.Unlock()
@@ -311,7 +338,7 @@ func (r *Runner) Submit(ctx context.Context, job Job) error {
 		// durable: fine. Another job under the same id is not.
 		old, rerr := r.db.Job(ctx, job.ID)
 		if rerr != nil || old.SpaceID != rec.SpaceID || old.Path != rec.Path || old.Size != rec.Size ||
-			(old.Staged != rec.Staged && old.Staged != "") {
+			(old.Staged != rec.Staged && old.Staged != "") || (old.Blob != rec.Blob && old.Blob != "") {
 			return fmt.Errorf("%w: %q", ErrJobExists, job.ID)
 		}
 		if job.Record != nil {
@@ -344,7 +371,7 @@ func record(job Job, now time.Time) store.Job {
 		expect = append(expect, strings.ToLower(c.Algo)+":"+strings.ToLower(c.Hex))
 	}
 	return store.Job{
-		ID: job.ID, SpaceID: job.Space, Path: job.Path, Staged: job.Staged, Size: job.Size,
+		ID: job.ID, SpaceID: job.Space, Path: job.Path, Staged: job.Staged, Blob: job.Blob, Size: job.Size,
 		SHA256: strings.ToLower(job.SHA256), SHA1: strings.ToLower(job.SHA1), Expect: strings.Join(expect, " "),
 		UserID: job.UserID, UserName: job.User, MTime: job.MTime, Quick: job.Quick,
 		IfMatch: job.Put.IfMatch, IfNoneMatch: job.Put.IfNoneMatch, State: store.JobQueued,
@@ -458,8 +485,10 @@ func checkJob(j Job) error {
 		return errors.New("bad job id (want letters, digits, '.', '_', '-')")
 	case j.Space == "" || j.Path == "":
 		return errors.New("space and path are required")
-	case !filepath.IsAbs(j.Staged):
+	case j.Blob == "" && !filepath.IsAbs(j.Staged):
 		return fmt.Errorf("staged file %q is not an absolute path", j.Staged)
+	case j.Blob != "" && j.Staged != "":
+		return errors.New("a job's bytes are staged or in the object store, not both")
 	case j.Size < 0:
 		return fmt.Errorf("size %d", j.Size)
 	}
@@ -662,6 +691,18 @@ type task struct {
 	job    store.Job
 	policy Policy
 	meta   map[string]any // recorded as job.Metadata
+	// local is this process's copy of a job's object (job.Blob), which
+	// the steps read; "" when the job has a staged file.
+	local string
+}
+
+// file is the file the steps read: the staged file, or the local copy of
+// the job's object.
+func (t *task) file() string {
+	if t.local != "" {
+		return t.local
+	}
+	return t.job.Staged
 }
 
 // processJob runs a job from where its record says it stands. It reports
@@ -689,6 +730,18 @@ func (r *Runner) processJob(ctx context.Context, id string) (retry bool) {
 		return r.install(ctx, t)
 	}
 	t.policy = r.policy(j.SpaceID)
+	if j.Blob != "" {
+		// The steps read a file: this process's copy of the object.
+		t.local = r.tree.TempName()
+		defer os.Remove(t.local)
+		if err := r.tree.FetchObject(ctx, j.Blob, t.local); err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			r.log.ErrorContext(ctx, "cannot fetch a job's bytes from the object store; trying again later", "job_id", id, "key", j.Blob, "err", err)
+			return true
+		}
+	}
 	recorded := time.Now() // of the last durable record of this job's progress
 	for i := j.StepsDone; i < len(r.steps); i++ {
 		s := r.steps[i]
@@ -828,6 +881,19 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 			return tx.UpdateJob(ctx, *j)
 		},
 	}
+	if j.Blob != "" {
+		// The install names the object and records the job done in one
+		// transaction: a crash leaves it to do again, never half done.
+		n, created, err := r.tree.PutObject(space.WithActor(ctx, j.UserName), j.SpaceID, j.Path, j.Blob, j.SHA256, opts)
+		if err != nil {
+			*j = before
+			if ctx.Err() != nil {
+				return false
+			}
+			return r.reject(ctx, t, "install", installReason(err, r.log, j.ID))
+		}
+		return r.installed(ctx, t, n, created, true)
+	}
 	if _, err := os.Lstat(j.Staged); j.Staged == "" || errors.Is(err, fs.ErrNotExist) {
 		n, err := r.tree.Stat(ctx, j.SpaceID, j.Path)
 		if err == nil && !n.IsDir && j.SHA256 != "" && n.SHA256 == j.SHA256 {
@@ -871,7 +937,7 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 
 // done makes j the record of a job whose file is installed as n.
 func done(j *store.Job, n space.Node) {
-	j.State, j.Step, j.Staged, j.NodeID, j.ETag, j.Message = store.JobDone, "", "", n.ID, n.ETag, ""
+	j.State, j.Step, j.Staged, j.Blob, j.NodeID, j.ETag, j.Message = store.JobDone, "", "", "", n.ID, n.ETag, ""
 }
 
 // installed finishes a job whose file is in place as n; recorded says
@@ -952,12 +1018,37 @@ func (r *Runner) discard(staged, id string) error {
 	return err
 }
 
+// discardObject is discard for a job's object: quarantined as a file
+// (fetched into QuarantineDir/<id>), then deleted from the store.
+func (r *Runner) discardObject(ctx context.Context, key, id string) error {
+	if !r.delete {
+		name := filepath.Join(r.quarantine, id)
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			if err := r.tree.FetchObject(ctx, key, name); err != nil && !errors.Is(err, blob.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return r.tree.DiscardObject(ctx, key)
+}
+
 // dispose quarantines or deletes a rejected job's bytes and records that
 // they are gone. If that fails the record keeps the staged path, and the
 // next Start tries again.
 func (r *Runner) dispose(ctx context.Context, t *task) (retry bool) {
 	j := &t.job
 	defer r.finish(*j, nil, false)
+	if j.Blob != "" {
+		if err := r.discardObject(ctx, j.Blob, j.ID); err != nil {
+			r.log.ErrorContext(ctx, "cannot dispose of a rejected object; trying again at the next start", "job_id", j.ID, "key", j.Blob, "err", err)
+			return false
+		}
+		j.Blob = ""
+		if err := r.record(ctx, t, j.Percent); err != nil {
+			r.log.WarnContext(ctx, "cannot record a disposed object", "job_id", j.ID, "err", err)
+		}
+		return false
+	}
 	if j.Staged == "" {
 		return false
 	}

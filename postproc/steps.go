@@ -85,7 +85,7 @@ func (checksumStep) quick() bool  { return true }
 
 func (checksumStep) run(ctx context.Context, _ *Runner, t *task, progress func(int, string)) error {
 	j := &t.job
-	fi, err := os.Stat(j.Staged)
+	fi, err := os.Stat(t.file())
 	if err != nil {
 		return fmt.Errorf("cannot read the uploaded file: %w", err)
 	}
@@ -122,7 +122,7 @@ func (checksumStep) run(ctx context.Context, _ *Runner, t *task, progress func(i
 		for _, h := range need {
 			ws = append(ws, h)
 		}
-		if err := readFile(ctx, j.Staged, j.Size, io.MultiWriter(ws...), progress, "hashing"); err != nil {
+		if err := readFile(ctx, t.file(), j.Size, io.MultiWriter(ws...), progress, "hashing"); err != nil {
 			return err
 		}
 		for algo, h := range need {
@@ -154,7 +154,7 @@ func (sniffStep) name() string { return "sniff" }
 func (sniffStep) quick() bool  { return true }
 
 func (sniffStep) run(ctx context.Context, _ *Runner, t *task, progress func(int, string)) error {
-	f, err := os.Open(t.job.Staged)
+	f, err := os.Open(t.file())
 	if err != nil {
 		return fmt.Errorf("cannot read the uploaded file: %w", err)
 	}

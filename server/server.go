@@ -113,6 +113,9 @@ type Config struct {
 	// redirects to HTTPS and answers ACME HTTP-01 challenges. "": :80 if
 	// it can be bound (a warning if not); "off": none.
 	HTTPListen string
+	// Blobs is the S3 bucket holding the files' contents (Locations.Blobs,
+	// docs/scale-out.md). "": files under Dir/spaces.
+	Blobs string
 	// Events is the NATS server (nats://host:4222[?stream=…&subject=…])
 	// through which several replicas share their events (events/natsbus).
 	// "": the events stay in this process.
@@ -198,13 +201,16 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		scanner = sc
 	}
-	svc, err := openServices(ctx, cfg.Dir, cfg.DB, true, log, scanner)
+	svc, err := openServices(ctx, cfg.Dir, Locations{DB: cfg.DB, Blobs: cfg.Blobs}, true, log, scanner)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
 	if svc.DB.Postgres() {
 		log.InfoContext(ctx, "metadata in PostgreSQL", "db", svc.DB.Path())
+	}
+	if svc.Blobs != nil {
+		log.InfoContext(ctx, "file contents in an object store", "blobs", fmt.Sprint(svc.Blobs))
 	}
 	if err := recoverRetained(ctx, svc.Tree, log.With("component", "space")); err != nil {
 		return err

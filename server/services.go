@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/blob"
+	"github.com/wharfhq/wharf/blob/s3"
 	"github.com/wharfhq/wharf/internal/diskio"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
@@ -25,6 +27,21 @@ type Services struct {
 	DB   *store.DB
 	Auth *auth.Service
 	Tree *space.Tree
+	// Blobs is the object store holding the files' contents (--blobs),
+	// nil when they are files under Dir/spaces.
+	Blobs blob.Backend
+}
+
+// Locations says where the metadata and the contents live when not in the
+// data directory (docs/scale-out.md).
+type Locations struct {
+	// DB is a PostgreSQL URL (postgres://…, docs/postgres.md); "": the
+	// data directory's wharf.db.
+	DB string
+	// Blobs is an S3 bucket, s3://BUCKET[/PREFIX]?endpoint=…&region=…,
+	// with the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY;
+	// "": the data directory's spaces/.
+	Blobs string
 }
 
 // Open opens the data directory dir. With create, a missing directory is
@@ -32,19 +49,42 @@ type Services struct {
 // an error, so that a mistyped --data does not quietly start an empty
 // instance. The caller closes the Services.
 func Open(ctx context.Context, dir string, create bool, log *slog.Logger) (*Services, error) {
-	return openServices(ctx, dir, "", create, log, nil)
+	return openServices(ctx, dir, Locations{}, create, log, nil)
 }
 
 // OpenDB is Open with the database elsewhere than in dir: db is a
 // PostgreSQL URL (postgres://…, see docs/postgres.md); "" is dir's
 // wharf.db, as Open.
-func OpenDB(ctx context.Context, dir, db string, create bool, log *slog.Logger) (*Services, error) {
-	return openServices(ctx, dir, db, create, log, nil)
+func OpenDB(ctx context.Context, dir string, loc Locations, create bool, log *slog.Logger) (*Services, error) {
+	return openServices(ctx, dir, loc, create, log, nil)
+}
+
+// openBlobs opens the object store of --blobs (nil for ""), its staging
+// parts under dir's uploads/.
+func openBlobs(ctx context.Context, dir, raw string) (blob.Backend, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	cfg, err := s3.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--blobs: %w", err)
+	}
+	cfg.AccessKey, cfg.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	cfg.TempDir = filepath.Join(dir, "uploads")
+	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
+		return nil, err
+	}
+	st, err := s3.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("--blobs %v: %w", cfg, err)
+	}
+	return st, nil
 }
 
 // openServices is OpenDB with the virus scanner of the files found
 // unscanned in a space (nil: none).
-func openServices(ctx context.Context, dir, dbLoc string, create bool, log *slog.Logger, scanner space.Scanner) (*Services, error) {
+func openServices(ctx context.Context, dir string, loc Locations, create bool, log *slog.Logger, scanner space.Scanner) (*Services, error) {
+	dbLoc := loc.DB
 	if log == nil {
 		log = slog.Default()
 	}
@@ -66,6 +106,10 @@ func openServices(ctx context.Context, dir, dbLoc string, create bool, log *slog
 	if dbLoc != "" {
 		dbPath = dbLoc
 	}
+	blobs, err := openBlobs(ctx, dir, loc.Blobs)
+	if err != nil {
+		return nil, err
+	}
 	db, err := store.Open(ctx, dbPath)
 	if err != nil {
 		return nil, err
@@ -75,13 +119,17 @@ func openServices(ctx context.Context, dir, dbLoc string, create bool, log *slog
 			"backup", up.Backup, "backups_kept", store.KeepBackups, "backups_removed", up.Removed)
 	}
 	s := &Services{Dir: dir, DB: db}
+	var contents blob.Store // a nil Backend must stay a nil Store
+	if blobs != nil {
+		s.Blobs, contents = blobs, blobs
+	}
 	s.Auth, err = auth.New(auth.Config{DB: db, Logger: log.With("component", "auth")})
 	if err == nil {
 		// Moves and copies meet the destination's policy, as uploads do
 		// in processing.
 		gate := postproc.PolicyGate(postproc.SpacePolicies(db, log.With("component", "postproc")))
 		s.Tree, err = space.New(space.Config{DB: db, Dir: dir, Logger: log.With("component", "space"), Gate: gate,
-			Scanner: scanner})
+			Scanner: scanner, Blobs: contents})
 	}
 	if err != nil {
 		db.Close()

@@ -300,6 +300,12 @@ func (t *Tree) FetchObject(ctx context.Context, key, name string) error {
 	return nil
 }
 
+// TempName returns the name of a new file in the data directory's
+// uploads/ for a caller's temporary copy (a job's object fetched for its
+// steps); like staging files, one left by a crash is removed at the next
+// start.
+func (t *Tree) TempName() string { return t.trashName() }
+
 const errNoObjects = "the tree keeps no object store"
 
 // openObject opens the content of n in the object store.

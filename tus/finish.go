@@ -91,7 +91,7 @@ func (h *Handler) submit(ctx context.Context, id string, partials []string) (sto
 		UserID: u.UserID, MTime: u.MTime, Expect: parseExpect(u.Expect),
 	}
 	if h.blobs != nil {
-		setJobBlob(&job, u.Blob)
+		job.Blob = u.Blob
 	}
 	if user, err := h.db.UserByID(ctx, u.UserID); err == nil {
 		job.User = user.Name

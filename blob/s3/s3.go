@@ -115,6 +115,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 
 func (s *Store) name(key string) string { return s.cfg.Prefix + key }
 
+// String describes the store (its Config's String: never the secret).
+func (s *Store) String() string { return s.cfg.String() }
+
 // mapErr turns S3's error codes into blob's errors.
 func mapErr(op, key string, err error) error {
 	if err == nil {

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/wharfhq/wharf/blob"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,8 @@ type Options struct {
 	// Auth holds further settings of the auth service (MaxFailures, …).
 	// New sets its DB and Now; PasswordCost 0 means 1, the minimal cost.
 	Auth auth.Config
+	// Blobs, if set, puts the tree in object-store mode on it.
+	Blobs blob.Store
 }
 
 // Env is a data directory with the store (Dir/wharf.db), the auth service
@@ -69,7 +72,7 @@ func New(t testing.TB, o Options) *Env {
 		return errors.Join(errTree, e.DB.Close())
 	})
 	t.Cleanup(func() { e.Close() })
-	e.Tree, err = space.New(space.Config{DB: e.DB, Dir: e.Dir, Now: o.Now})
+	e.Tree, err = space.New(space.Config{DB: e.DB, Dir: e.Dir, Now: o.Now, Blobs: o.Blobs})
 	if err != nil {
 		t.Fatal(err)
 	}
