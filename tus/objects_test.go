@@ -23,6 +23,7 @@ import (
 	"github.com/wharfhq/wharf/internal/fakeclock"
 	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/internal/testservers"
+	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -613,5 +614,74 @@ func TestObjectModeSuite(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name, tc.fn)
 		}
+	})
+}
+
+// TestObjectRealPipeline: two replicas, each with its own processing
+// Runner on the shared database, no shared directory. An upload whose
+// PATCHes land on both, one of them after a write that outlived its record
+// (so the digests are left to the checksum step), is processed once and
+// installed byte-identical from the store.
+func TestObjectRealPipeline(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, bs blob.Backend) {
+		rs := newReplicas(t, bs, 2, nil)
+		for _, f := range rs {
+			r, err := postproc.New(postproc.Config{DB: f.db, Tree: f.tree, Workers: 1,
+				QuarantineDir: filepath.Join(f.dir, "quarantine"), ThumbsDir: filepath.Join(f.dir, "thumbs")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			f.cfg.Pipeline = r
+			f.cfg.ProcessingWait = time.Minute
+			f.start(t)
+		}
+		a, b := rs[0], rs[1]
+		ctx := t.Context()
+		content := testData(2*mib + 4321)
+		url := a.create(t, "alice", "dir/processed.bin", len(content))
+		id := idOf(url)
+		resp, body := b.patch(t, "alice", url, 0, content[:mib])
+		expectStatus(t, "PATCH on B", resp, body, http.StatusNoContent)
+		rec, err := a.db.Upload(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bs.WriteUpload(ctx, staged(rec), mib, bytes.NewReader(content[mib:mib+1000])); err != nil {
+			t.Fatal(err)
+		}
+		if got := headOffset(t, a, url); got != mib+1000 {
+			t.Fatalf("HEAD on A: %d", got)
+		}
+		resp, body = a.patch(t, "alice", url, mib+1000, content[mib+1000:])
+		expectStatus(t, "final PATCH on A", resp, body, http.StatusNoContent)
+		if resp.Header.Get("OC-FileId") == "" || resp.Header.Get("ETag") == "" {
+			t.Errorf("final PATCH headers: %v", resp.Header)
+		}
+		n, err := b.tree.Stat(ctx, "s", "dir/processed.bin")
+		if err != nil || n.Blob != rec.Blob || n.SHA256 != sha256Hex(content) || n.Size != int64(len(content)) {
+			t.Fatalf("node %+v (upload's key %s), %v", n, rec.Blob, err)
+		}
+		file, _, err := b.tree.Open(ctx, "s", "dir/processed.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(file)
+		file.Close()
+		if !bytes.Equal(got, content) {
+			t.Errorf("installed file: %d bytes, differs from the upload", len(got))
+		}
+		if v, err := a.tree.Versions(ctx, "s", "dir/processed.bin"); err != nil || len(v) != 0 {
+			t.Errorf("versions %v, %v: installed more than once", v, err)
+		}
+		resp, _ = b.do(t, "alice", http.MethodHead, url, nil)
+		expectStatus(t, "HEAD on B after done", resp, "", http.StatusOK)
+		if resp.Header.Get("Upload-Offset") != itoa(len(content)) {
+			t.Errorf("HEAD after done: %v", resp.Header)
+		}
+		noChunkFiles(t, a, b)
 	})
 }
