@@ -75,7 +75,7 @@ func (c *commands) backup(cx *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	m, err := ops.Backup(cx.Context, ops.Config{Dir: s.Dir, DB: s.DB, Tree: s.Tree, Logger: log}, cx.Args().First(),
+	m, err := ops.Backup(cx.Context, ops.Config{Dir: s.Dir, DB: s.DB, Tree: s.Tree, Blobs: s.Tree.Objects(), Logger: log}, cx.Args().First(),
 		ops.BackupOptions{Version: c.version, NoThumbs: cx.Bool("no-thumbs"), Copy: cx.Bool("copy")})
 	if err != nil {
 		return err
@@ -109,6 +109,10 @@ func (c *commands) restore(cx *cli.Context) error {
 		// in PostgreSQL comes back with pg_restore.
 		return errors.New("restore: --db is set: the metadata is in PostgreSQL; restore it with pg_restore and the files with your file backup (docs/postgres.md)")
 	}
+	if cx.String("blobs") != "" {
+		// wharf backup refuses with --blobs: nothing of its makes sense here.
+		return errors.New("restore: --blobs is set: the contents are in the bucket; restore the database's dump and the bucket's versions (docs/operations.md)")
+	}
 	m, err := ops.Restore(cx.Context, cx.Args().First(), target, ops.RestoreOptions{Verify: cx.Bool("verify"), Logger: log})
 	if err != nil {
 		return err
@@ -131,7 +135,7 @@ func (c *commands) check(cx *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	cfg := ops.Config{Dir: s.Dir, DB: s.DB, Tree: s.Tree, Logger: log}
+	cfg := ops.Config{Dir: s.Dir, DB: s.DB, Tree: s.Tree, Blobs: s.Tree.Objects(), Logger: log}
 	opts := ops.CheckOptions{Hashes: cx.Bool("verify-hashes"), Repair: cx.Bool("repair")}
 	r, err := ops.Check(cx.Context, cfg, opts)
 	if err != nil {

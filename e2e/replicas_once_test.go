@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/e2e/phrasesim"
+	"github.com/wharfhq/wharf/internal/testservers"
 )
 
 // TestPostgresReplicasOnce: two replicas on one data directory and one
@@ -19,16 +20,30 @@ import (
 // look for unclaimed jobs); the Phraseanet scheduler and push outbox run on
 // the replica holding the lease only, so a scheduled target commits and
 // sends each file dropped through either replica exactly once.
-func TestPostgresReplicasOnce(t *testing.T) {
+func TestPostgresReplicasOnce(t *testing.T) { testReplicasOnce(t, false) }
+
+// TestReplicasOnceS3 is TestPostgresReplicasOnce with the contents in an
+// S3 bucket and a data directory of its own for each replica: a job
+// submitted on one replica may run on the other, and the commits made by
+// the leader are served by the other.
+func TestReplicasOnceS3(t *testing.T) { testReplicasOnce(t, true) }
+
+func testReplicasOnce(t *testing.T, objects bool) {
 	dsn := startPostgres(t, "pg-secret-once")
-	data := t.TempDir()
+	dataA := t.TempDir()
+	dataB := dataA
 	// The public URL (where Phraseanet fetches the files) is b's: a, the
 	// first leader, is killed at the end.
 	addrB := freeAddr(t)
 	env := []string{"WHARF_DB=" + dsn, "WHARF_PUBLIC_URL=http://" + addrB, "WHARF_LOG_LEVEL=debug", "WHARF_ADMIN_PASSWORD=" + davPW}
-	a := start(t, data, env...)
+	if objects {
+		s3 := testservers.StartS3(t)
+		env = append(append(env, s3.Env()...), "WHARF_BLOBS="+s3.URL())
+		dataB = t.TempDir()
+	}
+	a := start(t, dataA, env...)
 	waitLog(t, a, leadsLine, 1, 30*time.Second) // a leads: b starts as a follower
-	b := start(t, data, append(env, "WHARF_LISTEN="+addrB)...)
+	b := start(t, dataB, append(env, "WHARF_LISTEN="+addrB)...)
 	replicas := []*instance{a, b}
 
 	// tus uploads, alternately through a and b.
@@ -92,12 +107,12 @@ func TestPostgresReplicasOnce(t *testing.T) {
 	}
 
 	// A scheduled Phraseanet target; files dropped through both replicas.
-	psA := &phServer{instance: a, data: data, addr: addrB}
-	psB := &phServer{instance: b, data: data, addr: addrB}
+	psA := &phServer{instance: a, data: dataA, addr: addrB}
+	psB := &phServer{instance: b, data: dataB, addr: addrB}
 	batches := [][]phFile{phFiles(t, "a-"), phFiles(t, "b-"), {{"a-late.txt", []byte("late")}}, {{"b-late.txt", []byte("later")}}}
 	failover := []phFile{{"after-failover.txt", []byte("sent by the next leader")}}
 	sim := newPhSim(t, phrasesim.Current, psB, expectMap(append(batches, failover)...))
-	out := mustWharf(t, data, "", append([]string{"--db", dsn, "target", "add", "scheduled", "--space", "files", "--folder", phFolder,
+	out := mustWharf(t, dataA, "", append([]string{"--db", dsn, "target", "add", "scheduled", "--space", "files", "--folder", phFolder,
 		"--destination", "42", "--public-url", "http://" + addrB, "--every", "1s"}, pushArgs(sim)...)...)
 	var target string
 	for line := range strings.SplitSeq(out, "\n") {

@@ -89,6 +89,9 @@ func Backup(ctx context.Context, cfg Config, dst string, opts BackupOptions) (Ma
 	if err := cfg.check(); err != nil {
 		return Manifest{}, err
 	}
+	if cfg.Blobs != nil {
+		return Manifest{}, ErrObjectMode
+	}
 	if cfg.DB.Postgres() {
 		return Manifest{}, fmt.Errorf("backup: the database is PostgreSQL (%s): back it up with pg_dump, and the data directory's files with a file backup; see docs/postgres.md", cfg.DB.Path())
 	}

@@ -24,6 +24,12 @@ type CheckOptions struct {
 	// called orphaned (the record is written just before the file). 0: 1
 	// minute.
 	Grace time.Duration
+	// ObjectGrace, in object-store mode, is how long an object recorded
+	// as named by no row (blob_orphans) is left to the write that stored
+	// it before it is called orphaned (Repair: collected), and how old the
+	// frozen objects of a commit without a record must be to be orphaned.
+	// 0: DefaultObjectGrace (1 hour).
+	ObjectGrace time.Duration
 }
 
 // Report is what Check found and, with Repair, what it fixed.
@@ -40,7 +46,8 @@ type Report struct {
 // Check compares every space's index with its directory, the spaces' used
 // bytes with the sizes indexed, the trash and versions with their records,
 // the uploads area with the upload records, the commits area with the
-// commit records, and runs SQLite's integrity check (on PostgreSQL, a
+// commit records (in object-store mode, the object store with the rows:
+// objects.go), and runs SQLite's integrity check (on PostgreSQL, a
 // note says to run pg_amcheck instead). It may run beside a server (each
 // difference is looked at twice before it is reported; repairs are
 // transactions), but repairs are safer with the server stopped.
@@ -50,6 +57,9 @@ func Check(ctx context.Context, cfg Config, opts CheckOptions) (Report, error) {
 	}
 	if opts.Grace == 0 {
 		opts.Grace = time.Minute
+	}
+	if opts.ObjectGrace == 0 {
+		opts.ObjectGrace = DefaultObjectGrace
 	}
 	var r Report
 	bad, err := cfg.DB.IntegrityCheck(ctx)
@@ -78,6 +88,11 @@ func Check(ctx context.Context, cfg Config, opts CheckOptions) (Report, error) {
 	if err := checkUploads(ctx, cfg, opts, &r); err != nil {
 		return r, err
 	}
+	if cfg.Blobs != nil {
+		if err := checkObjects(ctx, cfg, opts, &r); err != nil {
+			return r, err
+		}
+	}
 	if err := checkCommits(ctx, cfg, opts, &r); err != nil {
 		return r, err
 	}
@@ -88,6 +103,9 @@ func Check(ctx context.Context, cfg Config, opts CheckOptions) (Report, error) {
 }
 
 func checkSpace(ctx context.Context, cfg Config, id string, opts CheckOptions, r *Report) error {
+	if cfg.Blobs != nil {
+		return checkSpaceObjects(ctx, cfg, id, opts, r)
+	}
 	probs, err := cfg.Tree.Verify(ctx, id, opts.Hashes)
 	if errors.Is(err, space.ErrNotFound) {
 		r.Problems = append(r.Problems, fmt.Sprintf("missing: %s: the space has no directory", id))
@@ -210,6 +228,11 @@ func checkUploads(ctx context.Context, cfg Config, opts CheckOptions, r *Report)
 		}
 	}
 	for _, u := range us {
+		if cfg.Blobs != nil {
+			// Staged in the object store, not in uploads/tus: its
+			// expiry aborts an abandoned one.
+			break
+		}
 		if now.Sub(u.UpdatedAt) < opts.Grace {
 			continue
 		}

@@ -17,6 +17,9 @@ import (
 // commit still waiting is a problem nothing can repair (Phraseanet gets 404
 // for it: make the commit again).
 func checkCommits(ctx context.Context, cfg Config, opts CheckOptions, r *Report) error {
+	if cfg.Blobs != nil {
+		return checkCommitObjects(ctx, cfg, opts, r)
+	}
 	dir := filepath.Join(cfg.Dir, "commits")
 	es, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {

@@ -8,7 +8,12 @@
 // space.Tree, and repairs are store transactions. Restore works only on a
 // directory no server uses (it must be empty).
 //
-// It imports space, auth and store; server and main use it.
+// In object-store mode (Config.Blobs) Check also compares the object store
+// with the rows (objects.go) and Backup refuses: the database's own dump
+// and the bucket's versioning or replication are the backup then.
+//
+// It imports space, store, blob and phraseanet (the layout of frozen
+// commits in an object store); server and main use it.
 package ops
 
 import (
@@ -21,6 +26,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
@@ -33,15 +39,28 @@ type Config struct {
 	DB *store.DB
 	// Tree is its space tree. Required.
 	Tree *space.Tree
+	// Blobs is the object store of a Tree in object-store mode
+	// (space.Tree.ObjectMode, the server's --blobs): Check compares it
+	// with the rows, and Backup refuses. Required in that mode; nil
+	// otherwise.
+	Blobs blob.Store
 	// Logger receives progress. Nil: discard.
 	Logger *slog.Logger
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 }
 
+// ErrObjectMode is Backup's refusal in object-store mode: the contents
+// are in the bucket, which Wharf does not copy.
+var ErrObjectMode = errors.New("backup: the file contents are in an object store (--blobs): back up the database with its own tool " +
+	"(pg_dump for PostgreSQL) and the bucket with its versioning or replication; see docs/operations.md")
+
 func (c *Config) check() error {
 	if c.Dir == "" || c.DB == nil || c.Tree == nil {
 		return errors.New("ops: Config needs Dir, DB and Tree")
+	}
+	if c.Tree.ObjectMode() != (c.Blobs != nil) {
+		return errors.New("ops: Config.Blobs must be the object store of a Tree in object-store mode, and only then")
 	}
 	// Absolute, as the paths the store records (jobs' staged files) are.
 	dir, err := filepath.Abs(c.Dir)

@@ -239,7 +239,7 @@ func (s *Service) insertCommit(ctx context.Context, t Target, form map[string]an
 	if err := s.freeze(ctx, c.ID, nodes, assets); err != nil {
 		return Commit{}, nil, err
 	}
-	if s.dir != "" {
+	if s.freezes() {
 		c.TotalSize = 0
 		for _, a := range assets {
 			c.TotalSize += a.Size

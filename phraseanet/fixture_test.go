@@ -43,8 +43,15 @@ const password = "correct horse battery staple"
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, testenv.Options{}, mod)
+}
+
+// newFixtureWith is newFixture on a data directory made with o (an object
+// store, for one).
+func newFixtureWith(t *testing.T, o testenv.Options, mod func(*Config)) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	env := testenv.New(t, testenv.Options{})
+	env := testenv.New(t, o)
 	db, au, tree := env.DB, env.Auth, env.Tree
 	env.Space(t, "s", "Space", 0)
 	for name, role := range map[string]auth.Role{"alice": auth.Editor, "bob": auth.Viewer, "carol": ""} {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -46,6 +47,9 @@ func (s *Service) frozenPath(a Asset) string {
 // nothing (assets are then served from their nodes). On error the folder
 // is removed. Errors: ErrNotFound for a file gone meanwhile.
 func (s *Service) freeze(ctx context.Context, commitID string, nodes []space.Node, assets []Asset) (err error) {
+	if s.blobs != nil {
+		return s.freezeObjects(ctx, commitID, nodes, assets)
+	}
 	if s.dir == "" {
 		return nil
 	}
@@ -82,6 +86,32 @@ func (s *Service) freeze(ctx context.Context, commitID string, nodes []space.Nod
 	return nil
 }
 
+// freezes reports whether commits freeze their files (in the data
+// directory or in the object store).
+func (s *Service) freezes() bool { return s.dir != "" || s.blobs != nil }
+
+// openFrozen opens the frozen copy of asset a (Frozen), with its
+// modification time; ErrNotFound once it is released.
+func (s *Service) openFrozen(ctx context.Context, a Asset) (space.File, time.Time, error) {
+	if s.blobs != nil {
+		return s.openFrozenObject(ctx, a)
+	}
+	f, err := os.Open(s.frozenPath(a))
+	if errors.Is(err, fs.ErrNotExist) {
+		// Released after the after-ack action, or lost: nothing to serve.
+		return nil, time.Time{}, fmt.Errorf("%w: the committed file of asset %q is no longer kept", ErrNotFound, a.ID)
+	}
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, time.Time{}, err
+	}
+	return f, fi.ModTime(), nil
+}
+
 // hashFile returns the length and SHA-256 (lowercase hex) of a file.
 func hashFile(ctx context.Context, name string) (int64, string, error) {
 	f, err := os.Open(name)
@@ -99,6 +129,10 @@ func hashFile(ctx context.Context, name string) (int64, string, error) {
 
 // unfreeze removes a commit's frozen files.
 func (s *Service) unfreeze(ctx context.Context, commitID string) {
+	if s.blobs != nil && commitID != "" {
+		s.unfreezeObjects(ctx, commitID)
+		return
+	}
 	if s.dir == "" || commitID == "" {
 		return
 	}
@@ -132,6 +166,9 @@ func (s *Service) isFreezing(id string) bool {
 // removed target), or a commit whose after-ack action is done. It returns
 // how many it removed.
 func (s *Service) sweepFrozen(ctx context.Context) (int, error) {
+	if s.blobs != nil {
+		return s.sweepFrozenObjects(ctx)
+	}
 	if s.dir == "" {
 		return 0, nil
 	}

@@ -13,8 +13,8 @@
 //   - /api/v1/targets… for scripts and the web UI, behind
 //     Wharf's normal authentication.
 //
-// phraseanet imports events, space, auth, store and internal/api; no other
-// feature package.
+// phraseanet imports events, space, auth, store, blob and internal/api; no
+// other feature package.
 package phraseanet
 
 import (
@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -100,6 +101,12 @@ type Config struct {
 	// frozen and assets are served from their files in the space (the
 	// command line, which makes no commits).
 	Dir string
+	// Blobs is the object store of a Tree in object-store mode
+	// (space.Tree.ObjectMode): each commit's files are then frozen in it
+	// as objects commits/<commit>/<asset> (server-side copies), readable
+	// from every replica, and Dir is not used. Required when the Tree is
+	// in object-store mode and Dir is set (a server); nil otherwise.
+	Blobs blob.Store
 }
 
 // Service is the Phraseanet hand-off. It is safe for concurrent use. Run
@@ -120,6 +127,7 @@ type Service struct {
 	urlTTL    time.Duration
 	tokenTTL  time.Duration
 	dir       string
+	blobs     blob.Store // commits frozen in the object store (freezeobj.go)
 
 	pushKick chan struct{} // wakes the push worker
 	ackKick  chan struct{} // wakes the janitor
@@ -144,9 +152,17 @@ func New(cfg Config) (*Service, error) {
 		db: cfg.DB, tree: cfg.Tree, auth: cfg.Auth, bus: cfg.Bus, log: cfg.Logger,
 		client: cfg.HTTPClient, now: cfg.Now,
 		retryBase: cfg.RetryBase, retryMax: cfg.RetryMax, doubtHold: cfg.DoubtHold, tick: cfg.Tick,
-		urlTTL: cfg.URLTTL, tokenTTL: cfg.TokenTTL, dir: cfg.Dir,
+		urlTTL: cfg.URLTTL, tokenTTL: cfg.TokenTTL, dir: cfg.Dir, blobs: cfg.Blobs,
 		pushKick: make(chan struct{}, 1), ackKick: make(chan struct{}, 1),
 		inflight: map[string]bool{}, freezing: map[string]bool{},
+	}
+	if cfg.Dir != "" && cfg.Tree.ObjectMode() && cfg.Blobs == nil {
+		// Frozen files in the data directory would be this replica's
+		// only: the others could not serve them.
+		return nil, errors.New("phraseanet: Config.Blobs is required when the Tree keeps contents in an object store")
+	}
+	if cfg.Blobs != nil && !cfg.Tree.ObjectMode() {
+		return nil, errors.New("phraseanet: Config.Blobs is set but the Tree keeps contents in the data directory")
 	}
 	if cfg.PublicURL != "" {
 		base, err := BaseURL(cfg.PublicURL)

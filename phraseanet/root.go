@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -260,20 +258,11 @@ func (s *Service) serveAsset(w http.ResponseWriter, r *http.Request, a Asset) er
 	var mtime time.Time
 	etag := ""
 	if a.Frozen {
-		of, err := os.Open(s.frozenPath(a))
-		if errors.Is(err, fs.ErrNotExist) {
-			// Released after the after-ack action, or lost: nothing to serve.
-			return fmt.Errorf("%w: the committed file of asset %q is no longer kept", ErrNotFound, a.ID)
-		}
+		of, mt, err := s.openFrozen(ctx, a)
 		if err != nil {
 			return err
 		}
-		fi, err := of.Stat()
-		if err != nil {
-			of.Close()
-			return err
-		}
-		f, mtime, etag = of, fi.ModTime(), `"`+a.SHA256+`"`
+		f, mtime, etag = of, mt, `"`+a.SHA256+`"`
 	} else {
 		n, err := s.db.NodeByID(ctx, a.NodeID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && n.SpaceID != a.SpaceID) {

@@ -108,7 +108,7 @@ func (thumbnailStep) run(ctx context.Context, r *Runner, t *task, progress func(
 		return err
 	}
 	name := t.job.SHA256 + ".jpg"
-	if err := writeJPEG(filepath.Join(r.thumbs, name), thumb); err != nil {
+	if err := r.saveThumb(ctx, t.job.SHA256, thumb); err != nil {
 		return fmt.Errorf("cannot write the thumbnail: %w", err)
 	}
 	t.meta["thumbnail"] = name
@@ -132,7 +132,7 @@ func writeJPEG(name string, img image.Image) (err error) {
 		}
 	}()
 	w := bufio.NewWriter(f)
-	if err = jpeg.Encode(w, img, &jpeg.Options{Quality: 80}); err != nil {
+	if err = jpeg.Encode(w, img, &jpeg.Options{Quality: thumbQuality}); err != nil {
 		return err
 	}
 	if err = w.Flush(); err != nil {

@@ -394,6 +394,7 @@ func (a *app) startHandOff(bg *background, runner *postproc.Runner, addr net.Add
 	cfg, svc, log := a.cfg, a.svc, a.log
 	var err error
 	a.ph, err = phraseanet.New(phraseanet.Config{
+		Blobs:     svc.Tree.Objects(),
 		DB:        svc.DB,
 		Tree:      svc.Tree,
 		Auth:      svc.Auth,

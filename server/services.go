@@ -129,7 +129,7 @@ func openServices(ctx context.Context, dir string, loc Locations, create bool, l
 		// in processing.
 		gate := postproc.PolicyGate(postproc.SpacePolicies(db, log.With("component", "postproc")))
 		s.Tree, err = space.New(space.Config{DB: db, Dir: dir, Logger: log.With("component", "space"), Gate: gate,
-			Scanner: scanner, Blobs: contents})
+			Scanner: scanner, Blobs: contents, KeepStaging: !create})
 	}
 	if err != nil {
 		db.Close()

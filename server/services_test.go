@@ -70,3 +70,36 @@ func TestFirstStartPasswordNotInLogs(t *testing.T) {
 		})
 	}
 }
+
+// A command of the command line opens the data directory of a running
+// server: the staging files of the server's writes in progress are not its
+// to clean up (they were removed, failing the server's uploads). The
+// server's own start removes what a crash left.
+func TestCommandKeepsTheServersStaging(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), dir, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	staged := filepath.Join(dir, "uploads", ".put-in-progress")
+	if err := os.WriteFile(staged, []byte("a PUT being received"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(t.Context(), dir, false, nil) // wharf user list, say
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(staged); err != nil {
+		t.Fatalf("a command removed a staging file of the server: %v", err)
+	}
+	s, err = Open(t.Context(), dir, true, nil) // the server starting
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(staged); !os.IsNotExist(err) {
+		t.Fatalf("the server's start left a crash's staging file: %v", err)
+	}
+}

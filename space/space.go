@@ -93,6 +93,12 @@ type Config struct {
 	// Scanner scans the files found in a space without having been
 	// scanned, on their first exposure (see Scanner). Nil: no scan.
 	Scanner Scanner
+	// KeepStaging leaves the staging files in Dir/uploads alone: for a
+	// second process on a data directory a server may be using (a
+	// command of the command line), to which the staging files of the
+	// server's writes in progress do not belong. False: New removes
+	// the ones a crash left.
+	KeepStaging bool
 	// Blobs, if set, holds the files' contents (object-store mode,
 	// objects.go); Dir then keeps only the staging files of writes in
 	// progress. Nil: the contents are files under Dir/spaces.
@@ -178,9 +184,12 @@ func New(cfg Config) (*Tree, error) {
 			return nil, fmt.Errorf("space: create %s: %w", d, err)
 		}
 	}
-	entries, err := os.ReadDir(t.uploads)
-	if err != nil {
-		return nil, fmt.Errorf("space: clean %s: %w", t.uploads, err)
+	var entries []os.DirEntry
+	if !cfg.KeepStaging {
+		entries, err = os.ReadDir(t.uploads)
+		if err != nil {
+			return nil, fmt.Errorf("space: clean %s: %w", t.uploads, err)
+		}
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), stagingPfx) {

@@ -19,6 +19,9 @@ func (h *Handler) withMeta(ctx context.Context, out []nodeJSON, nodes []space.No
 		if !n.IsDir {
 			m := postproc.Describe(n, known[n.SHA256])
 			out[i].Meta = &m
+			if m.Thumbnail && h.objectThumbs() && thumbable(n) {
+				out[i].Thumb = apiURL(n.SpaceID, "thumbs", n.Path)
+			}
 		}
 	}
 	return nil

@@ -67,7 +67,7 @@ func apiURL(spaceID, what, p string) string {
 // thumbFile returns the thumbnail the pipeline made of n, or "" if there
 // is none. Only images are looked for, so a listing stats few files.
 func (h *Handler) thumbFile(n space.Node) string {
-	if h.cfg.ThumbsDir == "" || n.IsDir || !strings.HasPrefix(n.MIME, "image/") || !isHex(n.SHA256) {
+	if h.cfg.ThumbsDir == "" || h.objectThumbs() || !thumbable(n) {
 		return ""
 	}
 	name := filepath.Join(h.cfg.ThumbsDir, n.SHA256+".jpg")
@@ -209,14 +209,9 @@ func (h *Handler) handleThumb(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	name := h.thumbFile(n)
-	if name == "" {
-		h.fail(w, r, api.NotFound("no thumbnail"))
-		return
-	}
-	f, err := os.Open(name)
+	f, err := h.openThumb(r.Context(), n)
 	if err != nil {
-		h.fail(w, r, api.NotFound("no thumbnail"))
+		h.fail(w, r, err)
 		return
 	}
 	defer f.Close()

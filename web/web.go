@@ -59,7 +59,9 @@ type Config struct {
 	// Logger receives errors. nil: slog.Default().
 	Logger *slog.Logger
 	// ThumbsDir is where the pipeline writes thumbnails, as
-	// <sha256>.jpg. "": no thumbnails are offered.
+	// <sha256>.jpg. "": no thumbnails are offered. Not read when the Tree
+	// keeps its contents in an object store: thumbnails are then objects of
+	// that store (postproc.ThumbKey), offered whatever ThumbsDir says.
 	ThumbsDir string
 	// SessionTTL is how long a login lasts. 0: 7 days.
 	SessionTTL time.Duration

@@ -40,7 +40,15 @@ const pw = "correct horse battery"
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	env := testenv.New(t, testenv.Options{Auth: auth.Config{MaxFailures: 3}})
+	return newFixtureWith(t, testenv.Options{})
+}
+
+// newFixtureWith is newFixture on a data directory made with o (an object
+// store, for one).
+func newFixtureWith(t *testing.T, o testenv.Options) *fixture {
+	t.Helper()
+	o.Auth = auth.Config{MaxFailures: 3}
+	env := testenv.New(t, o)
 	dir, db, a, tree := env.Dir, env.DB, env.Auth, env.Tree
 	f := &fixture{t: t, db: db, auth: a, tree: tree, bus: events.New(), thumbs: filepath.Join(dir, "thumbs")}
 	if err := os.Mkdir(f.thumbs, 0o700); err != nil {

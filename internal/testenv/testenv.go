@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/wharfhq/wharf/blob"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/internal/testservers"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
@@ -36,7 +36,8 @@ type Options struct {
 	// Auth holds further settings of the auth service (MaxFailures, …).
 	// New sets its DB and Now; PasswordCost 0 means 1, the minimal cost.
 	Auth auth.Config
-	// Blobs, if set, puts the tree in object-store mode on it.
+	// Blobs puts the tree in object-store mode on this store
+	// (space.Config.Blobs; see Stores). Nil: contents are files of Dir.
 	Blobs blob.Store
 }
 
