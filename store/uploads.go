@@ -55,17 +55,20 @@ type Upload struct {
 	// content gets and the store's id of its staged upload (blob.Upload).
 	Blob       string
 	BlobUpload string
+	// BlobSize is the size the staged upload was created with (-1: the
+	// length was deferred then), passed back to the store unchanged.
+	BlobSize int64
 }
 
 const uploadCols = `id, user_id, token_id, COALESCE(space_id, ''), path, size, received, partial, state,
-	step, error, hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id, blob, blob_upload`
+	step, error, hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id, blob, blob_upload, blob_size`
 
 func scanUpload(s rowScanner) (Upload, error) {
 	var u Upload
 	var mtime, created, updated, expires int64
 	err := s.Scan(&u.ID, &u.UserID, &u.TokenID, &u.SpaceID, &u.Path, &u.Size, &u.Received, &u.Partial, &u.State,
 		&u.Step, &u.Error, &u.Hashed, &u.SHA256State, &u.SHA1State, &u.Expect, &mtime, &u.NodeID, &u.ETag,
-		&created, &updated, &expires, &u.LinkID, &u.Blob, &u.BlobUpload)
+		&created, &updated, &expires, &u.LinkID, &u.Blob, &u.BlobUpload, &u.BlobSize)
 	if err != nil {
 		return Upload{}, err
 	}
@@ -162,11 +165,11 @@ func (tx *Tx) InsertUpload(ctx context.Context, u Upload) error {
 	_, err := tx.tx.ExecContext(ctx,
 		`INSERT INTO uploads (id, user_id, token_id, space_id, path, size, received, partial, state, step, error,
 			hashed, sha256_state, sha1_state, expect, mtime, node_id, etag, created_at, updated_at, expires_at, link_id,
-			blob, blob_upload)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			blob, blob_upload, blob_size)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.UserID, u.TokenID, space, u.Path, u.Size, u.Received, u.Partial, u.State, u.Step, u.Error,
 		u.Hashed, u.SHA256State, u.SHA1State, u.Expect, mtime, u.NodeID, u.ETag,
-		nanos(u.CreatedAt), nanos(u.UpdatedAt), nanos(u.ExpiresAt), u.LinkID, u.Blob, u.BlobUpload)
+		nanos(u.CreatedAt), nanos(u.UpdatedAt), nanos(u.ExpiresAt), u.LinkID, u.Blob, u.BlobUpload, u.BlobSize)
 	if err != nil {
 		return fmt.Errorf("store: insert upload %q: %w", u.ID, describeRef(err))
 	}
@@ -182,6 +185,16 @@ func (tx *Tx) SaveUploadProgress(ctx context.Context, id string, received, hashe
 		`UPDATE uploads SET received = ?, hashed = ?, sha256_state = ?, sha1_state = ?, expires_at = ?, updated_at = ?
 		 WHERE id = ?`,
 		received, hashed, sha256State, sha1State, nanos(expires), nanos(now), id)
+}
+
+// SetUploadBlob records, in object-store mode, the key an upload's content
+// gets, the store's id of its staged upload and the size that was created
+// with. It returns an error wrapping ErrNotFound if there is no such
+// upload.
+func (tx *Tx) SetUploadBlob(ctx context.Context, id, key, stagedID string, stagedSize int64, now time.Time) error {
+	return tx.execOne(ctx, fmt.Sprintf("set the object of upload %q", id),
+		"UPDATE uploads SET blob = ?, blob_upload = ?, blob_size = ?, updated_at = ? WHERE id = ?",
+		key, stagedID, stagedSize, nanos(now), id)
 }
 
 // SetUploadSize records the length of an upload that deferred it. It

@@ -397,11 +397,19 @@ type declarer struct {
 }
 
 func (d declarer) DeclareLength(ctx context.Context, length int64) error {
-	h := d.u.h
+	if err := d.u.h.declareLength(ctx, d.u.id, length); err != nil {
+		return err
+	}
+	return d.s.fs.AsLengthDeclarableUpload(d.u.Upload).DeclareLength(ctx, length)
+}
+
+// declareLength records the deferred length of upload id, refusing one
+// over the user's cap or the space's quota.
+func (h *Handler) declareLength(ctx context.Context, id string, length int64) error {
 	ctx = context.WithoutCancel(ctx)
-	rec, err := h.db.Upload(ctx, d.u.id)
+	rec, err := h.db.Upload(ctx, id)
 	if err != nil {
-		return fmt.Errorf("tus: declare length of %s: %w", d.u.id, err)
+		return fmt.Errorf("tus: declare length of %s: %w", id, err)
 	}
 	if length > h.maxPending {
 		return tusError(http.StatusRequestEntityTooLarge, "the upload is larger than your unfinished uploads may hold, %d bytes", h.maxPending)
@@ -409,12 +417,12 @@ func (d declarer) DeclareLength(ctx context.Context, length int64) error {
 	if rec.SpaceID != "" {
 		sp, err := h.tree.Space(ctx, rec.SpaceID)
 		if err != nil {
-			return fmt.Errorf("tus: declare length of %s: %w", d.u.id, err)
+			return fmt.Errorf("tus: declare length of %s: %w", id, err)
 		}
 		if sp.QuotaBytes > 0 {
 			pending, err := h.db.PendingUploadBytes(ctx, rec.SpaceID, rec.ID)
 			if err != nil {
-				return fmt.Errorf("tus: declare length of %s: %w", d.u.id, err)
+				return fmt.Errorf("tus: declare length of %s: %w", id, err)
 			}
 			if free := sp.QuotaBytes - sp.UsedBytes - pending; length > free {
 				return tusError(http.StatusInsufficientStorage, "not enough room in space %q: %d bytes needed, %d free",
@@ -422,8 +430,8 @@ func (d declarer) DeclareLength(ctx context.Context, length int64) error {
 			}
 		}
 	}
-	if err := h.db.Update(ctx, func(tx *store.Tx) error { return tx.SetUploadSize(ctx, d.u.id, length, h.now()) }); err != nil {
-		return fmt.Errorf("tus: declare length of %s: %w", d.u.id, err)
+	if err := h.db.Update(ctx, func(tx *store.Tx) error { return tx.SetUploadSize(ctx, id, length, h.now()) }); err != nil {
+		return fmt.Errorf("tus: declare length of %s: %w", id, err)
 	}
-	return d.s.fs.AsLengthDeclarableUpload(d.u.Upload).DeclareLength(ctx, length)
+	return nil
 }

@@ -70,14 +70,28 @@ func (h *Handler) submit(ctx context.Context, id string, partials []string) (sto
 		return u, nil
 	}
 	bin := h.binPath(id)
-	fi, err := os.Stat(bin)
-	if err != nil {
-		return store.Upload{}, fmt.Errorf("tus: submit %s: %w", id, err)
+	var size int64
+	var objSHA256, objSHA1 string
+	if h.blobs != nil {
+		// Object-store mode: the staged upload becomes the object the
+		// job installs; the job has no staged file.
+		if size, objSHA256, objSHA1, err = h.completeStaged(ctx, u); err != nil {
+			return store.Upload{}, fmt.Errorf("tus: submit %s: %w", id, err)
+		}
+		bin = ""
+	} else {
+		fi, err := os.Stat(bin)
+		if err != nil {
+			return store.Upload{}, fmt.Errorf("tus: submit %s: %w", id, err)
+		}
+		size = fi.Size()
 	}
-	size := fi.Size()
 	job := postproc.Job{
 		ID: id, Space: u.SpaceID, Path: u.Path, Staged: bin, Size: size,
 		UserID: u.UserID, MTime: u.MTime, Expect: parseExpect(u.Expect),
+	}
+	if h.blobs != nil {
+		job.Blob = u.Blob
 	}
 	if user, err := h.db.UserByID(ctx, u.UserID); err == nil {
 		job.User = user.Name
@@ -90,7 +104,9 @@ func (h *Handler) submit(ctx context.Context, id string, partials []string) (sto
 		// since the creation is not replaced (the job fails instead).
 		job.Put.IfNoneMatch = "*"
 	}
-	if len(partials) == 0 {
+	if h.blobs != nil {
+		job.SHA256, job.SHA1 = objSHA256, objSHA1
+	} else if len(partials) == 0 {
 		// The digests cover what WriteChunk saw; only a tail written
 		// before a crash is read again. A concatenated upload had no
 		// WriteChunk: the pipeline's checksum step reads it once.
@@ -222,7 +238,7 @@ func (h *Handler) refresh(ctx context.Context, u store.Upload) store.Upload {
 	st, err := h.pipe.Status(ctx, u.ID)
 	switch {
 	case errors.Is(err, postproc.ErrUnknownJob):
-		if _, serr := os.Stat(h.binPath(u.ID)); serr != nil {
+		if h.bytesGone(u) {
 			// Nothing left to process: the job and its bytes are gone.
 			u = h.record(ctx, u, postproc.Status{}, &postproc.RejectedError{Step: "upload", Reason: "the upload's processing job was lost; upload the file again"})
 			break
@@ -236,7 +252,9 @@ func (h *Handler) refresh(ctx context.Context, u store.Upload) store.Upload {
 			var err error
 			u, err = h.submit(ctx, u.ID, nil)
 			return err
-		}); err != nil {
+		}); errors.Is(err, errStagedLost) {
+			u = h.record(ctx, u, postproc.Status{}, &postproc.RejectedError{Step: "upload", Reason: "the upload's processing job was lost; upload the file again"})
+		} else if err != nil {
 			h.log.ErrorContext(ctx, "cannot resubmit upload", "upload_id", u.ID, "err", err)
 		}
 	case err != nil:
@@ -332,8 +350,13 @@ func (h *Handler) deleteFinished(w http.ResponseWriter, r *http.Request, u store
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// removeUpload deletes an upload's files and row.
+// removeUpload deletes an upload's files and row (in object-store mode,
+// its staged bytes and unused object key).
 func (h *Handler) removeUpload(ctx context.Context, id string) {
+	if h.blobs != nil {
+		h.removeStaged(ctx, id)
+		return
+	}
 	h.removeFiles(id, true)
 	err := h.db.Update(ctx, func(tx *store.Tx) error { return tx.DeleteUpload(ctx, id) })
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -355,6 +378,17 @@ func (h *Handler) removeFiles(id string, bin bool) {
 }
 
 func (h *Handler) binPath(id string) string { return h.dir + "/" + id }
+
+// bytesGone reports whether nothing is left of a processing upload's bytes
+// for a new submission: no file (no object key in object-store mode; a
+// key whose object is gone too is found by the submission).
+func (h *Handler) bytesGone(u store.Upload) bool {
+	if h.blobs != nil {
+		return u.Blob == ""
+	}
+	_, err := os.Stat(h.binPath(u.ID))
+	return err != nil
+}
 
 func (h *Handler) publish(e events.Event) {
 	if h.bus != nil {

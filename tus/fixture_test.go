@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/internal/fakeclock"
 	"github.com/wharfhq/wharf/internal/testenv"
 	"github.com/wharfhq/wharf/postproc"
@@ -131,6 +132,11 @@ func (f *fakePipe) job(t *testing.T, id string) postproc.Job {
 
 var _ Pipeline = (*fakePipe)(nil)
 
+// fixtureBlobs, when set, makes newFixture's Handler and tree keep uploads
+// and files in this object store (TestObjectModeSuite sets it while it
+// runs the tests that make sense in object-store mode).
+var fixtureBlobs blob.Backend
+
 // fixture is a Handler on a real SQLite file and data directory behind a
 // real HTTP server, with space "s" (folder dir/, file dir/existing) where
 // alice and bob are editors and carol a viewer, and space "t" where only bob
@@ -157,8 +163,20 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 	env := testenv.New(t, testenv.Options{Now: f.clock.Now})
 	f.dir, f.db, f.tree, f.auth = env.Dir, env.DB, env.Tree, env.Auth
 	f.pipe.db = f.db
+	if fixtureBlobs != nil {
+		// Object-store mode (TestObjectModeSuite): a tree on the store,
+		// with a data directory of its own.
+		tree, err := space.New(space.Config{DB: env.DB, Dir: t.TempDir(), Blobs: fixtureBlobs, Now: f.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tree.Close() })
+		f.tree = tree
+	}
 	for _, id := range []string{"s", "t"} {
-		env.Space(t, id, "Space "+id, 0)
+		if _, err := f.tree.CreateSpaceWithID(ctx, id, "Space "+id, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := f.tree.Mkdir(ctx, "s", "dir"); err != nil {
 		t.Fatal(err)
@@ -176,7 +194,8 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 		env.Grant(t, m.space, m.name, m.role)
 	}
 	f.cfg = Config{Tree: f.tree, Auth: f.auth, DB: f.db, Pipeline: f.pipe, UploadsDir: filepath.Join(f.dir, "uploads"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: f.clock.Now, ProcessingWait: 5 * time.Second}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: f.clock.Now, ProcessingWait: 5 * time.Second,
+		Blobs: fixtureBlobs}
 	if tweak != nil {
 		tweak(&f.cfg)
 	}

@@ -70,6 +70,9 @@ func (h *Handler) Sweep(ctx context.Context) {
 		h.removeFiles(id, false)
 	}
 	h.removeOrphans(ctx)
+	if h.blobs != nil {
+		h.abortAbandoned(ctx, now)
+	}
 }
 
 // removeOrphans deletes the files of uploads/tus that no record claims: an
@@ -79,6 +82,11 @@ func (h *Handler) removeOrphans(ctx context.Context) {
 	entries, err := os.ReadDir(h.dir)
 	if err != nil {
 		h.log.ErrorContext(ctx, "cannot list uploads", "err", err)
+		return
+	}
+	if h.blobs != nil {
+		// Nothing of an upload is a file here, but a chunk being received.
+		h.removeSpools(ctx, entries)
 		return
 	}
 	for _, e := range entries {

@@ -42,6 +42,17 @@ func (f *fixture) stored(t *testing.T, user, url string, want int) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Upload-Offset") != itoa(want) {
 		t.Errorf("HEAD %s: %d, offset %q; want 200, offset %d", url, resp.StatusCode, resp.Header.Get("Upload-Offset"), want)
 	}
+	if fixtureBlobs != nil {
+		// The staged upload's bytes, or, once completed, the object's.
+		off := stagedOffset(t, f, fixtureBlobs, idOf(url))
+		if off == -1 {
+			off = int64(len(objectOf(t, f, fixtureBlobs, idOf(url))))
+		}
+		if off != int64(want) {
+			t.Errorf("bytes of %s in the object store: %d; want %d", url, off, want)
+		}
+		return
+	}
 	fi, err := os.Stat(filepath.Join(f.cfg.UploadsDir, "tus", idOf(url)))
 	if err != nil || fi.Size() != int64(want) {
 		t.Errorf("file of %s: %v, %v; want %d bytes", url, fi, err, want)

@@ -42,6 +42,7 @@ import (
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/internal/api"
 	"github.com/wharfhq/wharf/postproc"
@@ -128,6 +129,14 @@ type Config struct {
 	AllowOrigin string
 	// Now tells the time. Nil: time.Now.
 	Now func() time.Time
+	// Blobs, if set, keeps uploads in an object store (object-store mode,
+	// docs/scale-out.md; Tree must then be in object-store mode too): the
+	// bytes are staged uploads of the store, the state is in the database,
+	// the upload's lock is a lease in the database, and UploadsDir is this
+	// process's own (temporary chunk files). The concatenation extension
+	// is not offered. Nil: uploads are files of UploadsDir, shared by the
+	// processes serving them.
+	Blobs blob.Stager
 }
 
 // Handler serves tus uploads. It is safe for concurrent use. Start the
@@ -155,9 +164,15 @@ type Handler struct {
 	charging sync.Mutex
 	charges  map[string]charge
 
-	locker *fileLocker
-	tusd   *handler.UnroutedHandler
-	serve  http.Handler // tusd's middleware around route
+	// blobs is Config.Blobs: object-store mode when set (blobstore.go).
+	blobs blob.Stager
+
+	locker interface {
+		handler.Locker
+		UseIn(*handler.StoreComposer)
+	}
+	tusd  *handler.UnroutedHandler
+	serve http.Handler // tusd's middleware around route
 }
 
 // New checks cfg, creates UploadsDir/tus and returns a Handler.
@@ -169,6 +184,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("tus: Config.Pipeline is required")
 	case cfg.UploadsDir == "":
 		return nil, errors.New("tus: Config.UploadsDir is required")
+	case cfg.Blobs != nil && !cfg.Tree.ObjectMode():
+		return nil, errors.New("tus: Config.Blobs needs a Tree in object-store mode")
 	case cfg.MaxSize < 0 || cfg.MaxPendingBytes < 0 || cfg.Expiry < 0 || cfg.ProcessingWait < 0 || cfg.SweepInterval < 0:
 		return nil, errors.New("tus: Config.MaxSize, MaxPendingBytes, Expiry, ProcessingWait and SweepInterval must not be negative")
 	}
@@ -219,21 +236,30 @@ func New(cfg Config) (*Handler, error) {
 		maxSize: cfg.MaxSize, maxPending: cfg.MaxPendingBytes,
 		expiry: cfg.Expiry, wait: cfg.ProcessingWait, sweep: cfg.SweepInterval, now: cfg.Now,
 		charges: map[string]charge{},
+		blobs:   cfg.Blobs,
 	}
 	if err := os.MkdirAll(h.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("tus: create %s: %w", h.dir, err)
 	}
-	if h.locker, err = newFileLocker(filepath.Join(uploads, "tus-locks")); err != nil {
-		return nil, err
-	}
-	fs := filestore.New(h.dir)
-	fs.DirModePerm, fs.FileModePerm = 0o700, 0o600
 	composer := handler.NewStoreComposer()
-	ds := &dataStore{fs: fs, h: h}
-	composer.UseCore(ds)
-	composer.UseTerminater(ds)
-	composer.UseConcater(ds)
-	composer.UseLengthDeferrer(ds)
+	if h.blobs != nil {
+		h.locker = newLeaseLocker(h.db, func(msg string, args ...any) { h.log.Warn(msg, args...) })
+		bs := &blobStore{h: h}
+		composer.UseCore(bs)
+		composer.UseTerminater(bs)
+		composer.UseLengthDeferrer(bs)
+	} else {
+		if h.locker, err = newFileLocker(filepath.Join(uploads, "tus-locks")); err != nil {
+			return nil, err
+		}
+		fs := filestore.New(h.dir)
+		fs.DirModePerm, fs.FileModePerm = 0o700, 0o600
+		ds := &dataStore{fs: fs, h: h}
+		composer.UseCore(ds)
+		composer.UseTerminater(ds)
+		composer.UseConcater(ds)
+		composer.UseLengthDeferrer(ds)
+	}
 	h.locker.UseIn(composer)
 	h.tusd, err = handler.NewUnroutedHandler(handler.Config{
 		StoreComposer:             composer,
@@ -498,6 +524,10 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		if err := checkMetadata(r.Header.Values("Upload-Metadata")); err != nil {
 			h.writeError(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+		if h.blobs != nil && r.Header.Get("Upload-Concat") != "" {
+			h.refuse(w, r, errNoConcat)
 			return
 		}
 		// Before tusd looks at the parts (their state, their sizes):
