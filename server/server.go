@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/dav"
 	"github.com/wharfhq/wharf/events"
 	"github.com/wharfhq/wharf/internal/api"
@@ -327,6 +328,7 @@ func (a *app) buildSurfaces(bg *background, runner *postproc.Runner) error {
 	cfg, svc, log := a.cfg, a.svc, a.log
 	var err error
 	a.tus, err = tus.New(tus.Config{
+		Blobs:           stager(svc.Blobs),
 		Tree:            svc.Tree,
 		Auth:            svc.Auth,
 		DB:              svc.DB,
@@ -518,3 +520,12 @@ func (a *app) publicURL(addr net.Addr) string {
 // Phraseanet commits, frozen there from the commit until its after-ack
 // action (phraseanet.Config.Dir).
 const CommitsDir = "commits"
+
+// stager is the tus staging store of an object store (nil without one: a
+// nil Backend must stay a nil interface).
+func stager(b blob.Backend) blob.Stager {
+	if b == nil {
+		return nil
+	}
+	return b
+}
