@@ -9,25 +9,27 @@ package dav
 //	MOVE   /remote.php/dav/uploads/<user>/<transfer>/.file      assemble, Destination: the file
 //	DELETE the transfer                                         give up
 //
-// The chunks wait in Config.ChunkDir/<user id>/<transfer>/; the MOVE reads
-// them in order into the same path as a PUT's body (putBody: staging,
+// The chunks wait in Config.ChunkDir/<user id>/<transfer>/, or in the
+// object store in object-store mode (chunkstore.go); the MOVE reads them
+// in order into the same path as a PUT's body (putBody: staging,
 // processing, invisible until processed), then removes them.
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
+	"github.com/wharfhq/wharf/blob"
 	"github.com/wharfhq/wharf/postproc"
 )
 
@@ -64,25 +66,25 @@ func (h *Handler) chunks(w http.ResponseWriter, r *http.Request) (int, error) {
 	if p == nil {
 		return http.StatusUnauthorized, errors.New("authentication required")
 	}
+	ctx := r.Context()
 	rest := strings.TrimPrefix(r.URL.Path, UploadsPrefix)
 	user, rest, _ := strings.Cut(rest, "/")
 	if user != p.User.Name {
 		return http.StatusNotFound, clientError("no such upload folder")
 	}
 	transfer, chunk, _ := strings.Cut(strings.Trim(rest, "/"), "/")
-	userDir := filepath.Join(h.cfg.ChunkDir, strconv.FormatInt(p.User.ID, 10))
+	uid, cs := p.User.ID, h.chunkStore
 	if transfer == "" {
 		if r.Method == "PROPFIND" || r.Method == http.MethodOptions {
 			// The folder of transfers exists for everyone, and is empty
 			// as far as listings go.
-			return h.propfindChunks(w, r, userDir, "", nil)
+			return h.propfindChunks(w, r, "", nil)
 		}
 		return http.StatusMethodNotAllowed, clientError("MKCOL a transfer folder below this one")
 	}
 	if !validChunkName(transfer) || strings.Contains(chunk, "/") || chunk != "" && chunk != ".file" && !validChunkName(chunk) {
 		return http.StatusBadRequest, clientError("bad transfer or chunk name")
 	}
-	dir := filepath.Join(userDir, transfer)
 	if r.Method == "MKCOL" || r.Method == http.MethodPut {
 		// Chunks take disk space before any rule of a space can apply:
 		// only someone who may write somewhere stores them.
@@ -93,43 +95,39 @@ func (h *Handler) chunks(w http.ResponseWriter, r *http.Request) (int, error) {
 	switch {
 	case r.Method == "MKCOL" && chunk == "":
 		h.expireChunks(r)
-		if err := os.MkdirAll(userDir, 0o700); err != nil {
+		if n, err := cs.transfers(ctx, uid); err != nil {
 			return http.StatusInternalServerError, err
-		}
-		if es, err := os.ReadDir(userDir); err == nil && len(es) >= maxTransfers {
+		} else if n >= maxTransfers {
 			return http.StatusInsufficientStorage, clientError(fmt.Sprintf("at most %d chunked uploads at once: assemble or delete one first", maxTransfers))
 		}
-		if err := os.Mkdir(dir, 0o700); errors.Is(err, os.ErrExist) {
+		if err := cs.create(ctx, uid, transfer); errors.Is(err, os.ErrExist) {
 			return http.StatusMethodNotAllowed, clientError("the transfer exists")
 		} else if err != nil {
 			return http.StatusInternalServerError, err
 		}
 		return http.StatusCreated, nil
 	case r.Method == http.MethodPut && chunk != "" && chunk != ".file":
-		return h.putChunk(r, p.User.ID, userDir, dir, chunk)
+		return h.putChunk(r, uid, transfer, chunk)
 	case r.Method == "PROPFIND":
-		names, err := chunkFiles(dir)
+		names, err := chunkFiles(ctx, cs, uid, transfer)
 		if err != nil {
 			return statusOfChunkDir(err)
 		}
-		return h.propfindChunks(w, r, userDir, transfer, names)
+		return h.propfindChunks(w, r, transfer, names)
 	case r.Method == http.MethodDelete:
 		if chunk != "" {
-			err := os.Remove(filepath.Join(dir, chunk))
+			err := cs.removeChunk(ctx, uid, transfer, chunk)
 			if errors.Is(err, os.ErrNotExist) {
 				return http.StatusNotFound, clientError("no such chunk")
 			}
 			return cmp.Or(statusOf(err), http.StatusNoContent), err
 		}
-		if _, err := os.Stat(dir); err != nil {
+		if err := cs.removeTransfer(ctx, uid, transfer); err != nil {
 			return statusOfChunkDir(err)
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			return http.StatusInternalServerError, err
 		}
 		return http.StatusNoContent, nil
 	case r.Method == "MOVE" && chunk == ".file":
-		return h.assemble(w, r, p, dir)
+		return h.assemble(w, r, p, transfer)
 	}
 	return http.StatusMethodNotAllowed, clientError("not an operation of chunked uploads")
 }
@@ -163,76 +161,79 @@ func (h *Handler) writerSomewhere(r *http.Request, p *auth.Principal) (int, erro
 }
 
 // putChunk stores one chunk, atomically: a chunk cut short is not there.
-// The chunks of user uid (in userDir) hold at most Config.MaxChunkBytes.
-func (h *Handler) putChunk(r *http.Request, uid int64, userDir, dir, chunk string) (int, error) {
-	if _, err := os.Stat(dir); err != nil {
+// The chunks of user uid hold at most Config.MaxChunkBytes.
+func (h *Handler) putChunk(r *http.Request, uid int64, transfer, chunk string) (int, error) {
+	ctx := r.Context()
+	if err := h.chunkStore.exists(ctx, uid, transfer); err != nil {
 		return statusOfChunkDir(err)
 	}
-	room, release, err := h.reserveChunk(uid, userDir, filepath.Join(dir, chunk), r.ContentLength)
+	room, release, err := h.reserveChunk(ctx, uid, transfer, chunk, r.ContentLength)
 	if err != nil {
-		return http.StatusRequestEntityTooLarge, err
+		if errors.Is(err, errNoRoom) {
+			return http.StatusRequestEntityTooLarge, err
+		}
+		return http.StatusInternalServerError, err
 	}
 	defer release()
-	f, err := os.CreateTemp(dir, ".part-*")
-	if err != nil {
-		return http.StatusInternalServerError, err
+	size := r.ContentLength
+	if size > room {
+		size = -1 // refused by capped, which says why
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	n, err := io.Copy(f, io.LimitReader(r.Body, room+1))
-	if err == nil && n > room {
-		f.Close()
+	err = h.chunkStore.put(ctx, uid, transfer, chunk, &capped{r: r.Body, left: room}, size)
+	var tooBig *chunkTooBig
+	switch {
+	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, h.chunkRoomError()
-	}
-	if err == nil && r.ContentLength >= 0 && n != r.ContentLength {
-		err = io.ErrUnexpectedEOF
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return http.StatusBadRequest, clientError("the chunk arrived incomplete")
-		}
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, blob.ErrTooLarge):
+		return http.StatusBadRequest, clientError("the chunk arrived incomplete")
+	case err != nil:
 		return spaceStatus(err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, chunk)); err != nil {
-		return http.StatusInternalServerError, err
-	}
-	now := h.now()
-	os.Chtimes(dir, now, now) // the transfer is alive
 	return http.StatusCreated, nil
 }
 
+// capped reads r and fails with a *chunkTooBig once it has given more than
+// left bytes, so that no store keeps a chunk past the user's room.
+type capped struct {
+	r    io.Reader
+	left int64
+}
+
+type chunkTooBig struct{}
+
+func (*chunkTooBig) Error() string { return "the chunk is larger than the room left" }
+
+func (c *capped) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.left -= int64(n); c.left < 0 {
+		return n, &chunkTooBig{}
+	}
+	return n, err
+}
+
+// errNoRoom: a user's chunks hold all they may.
+var errNoRoom = errors.New("no room for chunks")
+
 // reserveChunk reserves room for a chunk of size bytes (-1: unknown, then
-// all the room left) that replaces file old, if it exists, among the
-// chunks of user uid in userDir: it returns the bytes the chunk may hold
-// and the function that releases them once the chunk is stored or
-// dropped, or an error when there is no room.
-func (h *Handler) reserveChunk(uid int64, userDir, old string, size int64) (int64, func(), error) {
+// all the room left) that replaces chunk of transfer, if it exists, among
+// the chunks of user uid: it returns the bytes the chunk may hold and the
+// function that releases them once the chunk is stored or dropped, or an
+// error wrapping errNoRoom when there is no room.
+func (h *Handler) reserveChunk(ctx context.Context, uid int64, transfer, chunk string, size int64) (int64, func(), error) {
 	h.chunkMu.Lock()
 	defer h.chunkMu.Unlock()
-	held := h.chunkFlight[uid]
-	// What the user's transfers hold on disk: chunks only (the ".part-"
-	// files being written are counted in chunkFlight).
-	filepath.WalkDir(userDir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") && p != old {
-			if fi, err := d.Info(); err == nil {
-				held += fi.Size()
-			}
-		}
-		return nil
-	})
+	held, err := h.chunkStore.held(ctx, uid, transfer, chunk)
+	if err != nil {
+		return 0, nil, err
+	}
+	held += h.chunkFlight[uid] // chunks being received by this process
 	room := h.cfg.MaxChunkBytes - held
 	want := size
 	if want < 0 {
 		want = room
 	}
 	if want > room || room <= 0 {
-		return 0, nil, h.chunkRoomError()
+		return 0, nil, fmt.Errorf("%w: %w", errNoRoom, h.chunkRoomError())
 	}
 	h.chunkFlight[uid] += want
 	return want, func() {
@@ -256,21 +257,10 @@ type chunkFile struct {
 // chunkFiles lists the chunks of a transfer in the order they are
 // assembled: by number when every name is a number (1…10000, or
 // zero-padded offsets), else by name.
-func chunkFiles(dir string) ([]chunkFile, error) {
-	es, err := os.ReadDir(dir)
+func chunkFiles(ctx context.Context, store chunkStore, uid int64, transfer string) ([]chunkFile, error) {
+	cs, err := store.list(ctx, uid, transfer)
 	if err != nil {
 		return nil, err
-	}
-	var cs []chunkFile
-	for _, e := range es {
-		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, chunkFile{name: e.Name(), size: fi.Size()})
 	}
 	numeric := true
 	for _, c := range cs {
@@ -293,7 +283,7 @@ func chunkFiles(dir string) ([]chunkFile, error) {
 
 // assemble answers the MOVE of .file: the chunks, in order, become the
 // body of a PUT on the Destination.
-func (h *Handler) assemble(w http.ResponseWriter, r *http.Request, p *auth.Principal, dir string) (int, error) {
+func (h *Handler) assemble(w http.ResponseWriter, r *http.Request, p *auth.Principal, transfer string) (int, error) {
 	dst, status, err := h.destination(r, p)
 	if status != 0 {
 		return status, err
@@ -304,7 +294,8 @@ func (h *Handler) assemble(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	case !dst.Role.Allows(auth.Editor) || !p.Covers(dst.Space, dst.Path):
 		return http.StatusForbidden, clientError("your role in the destination space does not allow changes")
 	}
-	cs, err := chunkFiles(dir)
+	ctx, uid := r.Context(), p.User.ID
+	cs, err := chunkFiles(ctx, h.chunkStore, uid, transfer)
 	if err != nil {
 		return statusOfChunkDir(err)
 	}
@@ -327,21 +318,14 @@ func (h *Handler) assemble(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if n, err := h.tree.Stat(r.Context(), dst.Space, dst.Path); err == nil && n.IsDir {
 		return http.StatusConflict, clientError("the destination is a folder")
 	}
-	files := make([]io.Reader, 0, len(cs))
-	for _, c := range cs {
-		f, err := os.Open(filepath.Join(dir, c.name))
-		if err != nil {
-			return http.StatusInternalServerError, err
-		}
-		defer f.Close()
-		files = append(files, f)
-	}
-	status, err = h.putBody(w, r, dst, io.MultiReader(files...), total)
+	body := &chunkReader{ctx: ctx, store: h.chunkStore, uid: uid, transfer: transfer, chunks: cs}
+	defer body.Close()
+	status, err = h.putBody(w, r, dst, body, total)
 	var rej *postproc.RejectedError
 	if status < 300 || errors.As(err, &rej) {
 		// Done, or refused for good: the chunks have no further use.
-		if rerr := os.RemoveAll(dir); rerr != nil {
-			h.log.WarnContext(r.Context(), "cannot remove assembled chunks", "dir", dir, "err", rerr)
+		if rerr := h.chunkStore.removeTransfer(context.WithoutCancel(ctx), uid, transfer); rerr != nil {
+			h.log.WarnContext(ctx, "cannot remove assembled chunks", "transfer", transfer, "err", rerr)
 		}
 	}
 	return status, err
@@ -349,7 +333,7 @@ func (h *Handler) assemble(w http.ResponseWriter, r *http.Request, p *auth.Princ
 
 // propfindChunks lists a transfer's chunks (or, for transfer "", the
 // user's folder of transfers, without its children).
-func (h *Handler) propfindChunks(w http.ResponseWriter, r *http.Request, userDir, transfer string, cs []chunkFile) (int, error) {
+func (h *Handler) propfindChunks(w http.ResponseWriter, r *http.Request, transfer string, cs []chunkFile) (int, error) {
 	base := UploadsPrefix + auth.FromContext(r.Context()).User.Name + "/"
 	if transfer != "" {
 		base += transfer + "/"
@@ -380,19 +364,52 @@ func (h *Handler) propfindChunks(w http.ResponseWriter, r *http.Request, userDir
 // chunkExpiry; each new transfer sweeps (transfers are few, and a user who
 // never comes back must not keep their chunks forever).
 func (h *Handler) expireChunks(r *http.Request) {
-	users, _ := os.ReadDir(h.cfg.ChunkDir)
-	cutoff := h.now().Add(-chunkExpiry)
-	for _, u := range users {
-		userDir := filepath.Join(h.cfg.ChunkDir, u.Name())
-		es, _ := os.ReadDir(userDir)
-		for _, e := range es {
-			if fi, err := e.Info(); err == nil && e.IsDir() && fi.ModTime().Before(cutoff) {
-				if err := os.RemoveAll(filepath.Join(userDir, e.Name())); err != nil {
-					h.log.WarnContext(r.Context(), "cannot remove expired chunked upload", "dir", e.Name(), "err", err)
-				}
-			}
-		}
+	if err := h.chunkStore.expire(r.Context(), h.now().Add(-chunkExpiry)); err != nil {
+		h.log.WarnContext(r.Context(), "cannot remove expired chunked uploads", "err", err)
 	}
+}
+
+// chunkReader reads a transfer's chunks one after the other, opening each
+// when the one before is read: one open chunk at a time.
+type chunkReader struct {
+	ctx      context.Context
+	store    chunkStore
+	uid      int64
+	transfer string
+	chunks   []chunkFile
+	cur      io.ReadCloser
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	for {
+		if c.cur == nil {
+			if len(c.chunks) == 0 {
+				return 0, io.EOF
+			}
+			f, err := c.store.open(c.ctx, c.uid, c.transfer, c.chunks[0].name)
+			if err != nil {
+				return 0, fmt.Errorf("chunk %s: %w", c.chunks[0].name, err)
+			}
+			c.cur, c.chunks = f, c.chunks[1:]
+		}
+		n, err := c.cur.Read(p)
+		if err == io.EOF {
+			c.cur.Close()
+			c.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (c *chunkReader) Close() error {
+	if c.cur != nil {
+		return c.cur.Close()
+	}
+	return nil
 }
 
 func escapePath(p string) string { return (&url.URL{Path: p}).EscapedPath() }

@@ -188,6 +188,8 @@ type Handler struct {
 	// per user id, on top of what their transfers hold on disk.
 	chunkMu     sync.Mutex
 	chunkFlight map[int64]int64
+	// chunkStore keeps the transfers' chunks (chunkstore.go).
+	chunkStore chunkStore
 	// smallBufs holds buffers for the small files served from memory
 	// (smallget.go).
 	smallBufs [4]sync.Pool
@@ -211,6 +213,12 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Now = time.Now
 	}
 	h := &Handler{cfg: cfg, tree: cfg.Tree, auth: cfg.Auth, db: cfg.DB, log: cfg.Logger, now: cfg.Now, chunkFlight: map[int64]int64{}}
+	h.chunkStore = dirChunks{cfg.ChunkDir}
+	if s := cfg.Tree.Objects(); s != nil {
+		// Replicas without a shared directory: a client's chunks may
+		// arrive on one and be assembled on another.
+		h.chunkStore = objChunks{s}
+	}
 	h.locks = newLockSystem(cfg.DB, cfg.MaxLockTimeout, cfg.Now)
 	return h, nil
 }
