@@ -34,6 +34,8 @@ var layers = [][]string{
 	{"internal/testenv"}, // the base of package tests: store, auth and the space tree
 	// natsbus: the bus shared by replicas through NATS (imports events only)
 	{"space", "auth", "events/natsbus"},
+	// test support: the object stores object-store mode is tested on
+	{"internal/teststores"},
 	// the blob stores (a directory, S3) and, below them, their conformance
 	// suite; they import blob (and internal/diskio) only
 	{"blob/local", "blob/s3"},

@@ -4,20 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wharfhq/wharf/blob"
-	"github.com/wharfhq/wharf/blob/local"
-	"github.com/wharfhq/wharf/blob/s3"
-	"github.com/wharfhq/wharf/internal/testservers"
+	"github.com/wharfhq/wharf/internal/teststores"
 	"github.com/wharfhq/wharf/store"
 )
 
@@ -36,38 +32,6 @@ func newObjectFixture(t *testing.T, bs blob.Store) *fixture {
 	}
 	t.Cleanup(func() { tree.Close() })
 	return &fixture{tree: tree, db: db, dir: dir}
-}
-
-var s3Prefix atomic.Int64
-
-// objectStores are the stores the object-mode tests run on: a directory,
-// and SeaweedFS's S3 gateway (skipped loudly without its binary, failed
-// under CI=true, by testservers).
-func objectStores(t *testing.T) map[string]func(t *testing.T) blob.Store {
-	var srv *testservers.S3
-	return map[string]func(t *testing.T) blob.Store{
-		"local": func(t *testing.T) blob.Store {
-			s, err := local.New(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		"s3": func(t *testing.T) blob.Store {
-			if srv == nil {
-				srv = testservers.StartS3(t)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			s, err := s3.New(ctx, s3.Config{Bucket: srv.Bucket, Prefix: fmt.Sprintf("space%d/", s3Prefix.Add(1)),
-				Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: "true",
-				AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, TempDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
 }
 
 // checkObjects fails unless the store holds exactly the objects the rows
@@ -121,7 +85,7 @@ func checkObjects(t *testing.T, f *fixture, bs blob.Store) {
 }
 
 func TestObjectMode(t *testing.T) {
-	for name, open := range objectStores(t) {
+	for name, open := range teststores.Stores() {
 		t.Run(name, func(t *testing.T) {
 			bs := open(t)
 			f := newObjectFixture(t, bs)

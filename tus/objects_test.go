@@ -12,61 +12,23 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wharfhq/wharf/auth"
 	"github.com/wharfhq/wharf/blob"
-	"github.com/wharfhq/wharf/blob/local"
-	"github.com/wharfhq/wharf/blob/s3"
 	"github.com/wharfhq/wharf/internal/fakeclock"
 	"github.com/wharfhq/wharf/internal/testenv"
-	"github.com/wharfhq/wharf/internal/testservers"
+	"github.com/wharfhq/wharf/internal/teststores"
 	"github.com/wharfhq/wharf/postproc"
 	"github.com/wharfhq/wharf/space"
 	"github.com/wharfhq/wharf/store"
 )
 
-var s3Prefix atomic.Int64
-
-// objectBackends are the stores the object-mode tests run on: a directory,
-// and SeaweedFS's S3 gateway (skipped loudly without its binary, failed
-// under CI=true, by testservers).
-func objectBackends(t *testing.T) map[string]func(t *testing.T) blob.Backend {
-	var srv *testservers.S3
-	return map[string]func(t *testing.T) blob.Backend{
-		"local": func(t *testing.T) blob.Backend {
-			s, err := local.New(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-		"s3": func(t *testing.T) blob.Backend {
-			if srv == nil {
-				srv = testservers.StartS3(t)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			s, err := s3.New(ctx, s3.Config{Bucket: srv.Bucket, Prefix: fmt.Sprintf("tus%d/", s3Prefix.Add(1)),
-				Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: "true",
-				AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, TempDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	}
-}
-
 // forEachBackend runs test on each object store. The S3 server is started
 // once for all of them (in the first subtest that needs it).
 func forEachBackend(t *testing.T, test func(t *testing.T, bs blob.Backend)) {
-	for _, name := range []string{"local", "s3"} {
-		mk := objectBackends(t)[name]
-		t.Run(name, func(t *testing.T) { test(t, mk(t)) })
-	}
+	teststores.Each(t, test)
 }
 
 // newReplicas is newFixture in object-store mode: n Handlers (replicas) on
