@@ -52,6 +52,16 @@ func checkCommits(ctx context.Context, cfg Config, opts CheckOptions, r *Report)
 			r.Fixed = append(r.Fixed, "removed orphaned commit files commits/"+id)
 		}
 	}
+	return checkFrozenAssets(ctx, cfg, r, func(commit, asset string) (bool, error) {
+		_, err := os.Lstat(filepath.Join(dir, commit, asset))
+		return err == nil, nil
+	})
+}
+
+// checkFrozenAssets reports, for each commit not yet disposed of, the
+// frozen assets whose copy present says is gone: Phraseanet cannot
+// download them.
+func checkFrozenAssets(ctx context.Context, cfg Config, r *Report, present func(commit, asset string) (bool, error)) error {
 	ids, err := cfg.DB.FrozenCommitIDs(ctx)
 	if err != nil {
 		return err
@@ -75,7 +85,11 @@ func checkCommits(ctx context.Context, cfg Config, opts CheckOptions, r *Report)
 			if !a.Frozen {
 				continue
 			}
-			if _, err := os.Lstat(filepath.Join(dir, id, a.ID)); err != nil {
+			ok, err := present(id, a.ID)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				r.Problems = append(r.Problems, fmt.Sprintf("missing frozen file of asset %s (%s) of commit %s: Phraseanet cannot download it; commit the file again", a.ID, a.Path, id))
 			}
 		}

@@ -269,36 +269,11 @@ func checkCommitObjects(ctx context.Context, cfg Config, opts CheckOptions, r *R
 		}
 		r.Fixed = append(r.Fixed, fmt.Sprintf("deleted orphaned commit files commits/%s/", fc.ID))
 	}
-	ids, err := cfg.DB.FrozenCommitIDs(ctx)
-	if err != nil {
-		return err
-	}
-	for id := range ids {
-		c, err := cfg.DB.Commit(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
+	return checkFrozenAssets(ctx, cfg, r, func(commit, asset string) (bool, error) {
+		_, err := cfg.Blobs.Stat(ctx, phraseanet.FrozenKey(commit, asset))
+		if errors.Is(err, blob.ErrNotFound) {
+			return false, nil
 		}
-		if err != nil {
-			return err
-		}
-		if !c.DisposedAt.IsZero() {
-			continue
-		}
-		as, err := cfg.DB.CommitAssets(ctx, id)
-		if err != nil {
-			return err
-		}
-		for _, a := range as {
-			if !a.Frozen {
-				continue
-			}
-			_, err := cfg.Blobs.Stat(ctx, phraseanet.FrozenKey(id, a.ID))
-			if errors.Is(err, blob.ErrNotFound) {
-				r.Problems = append(r.Problems, fmt.Sprintf("missing frozen file of asset %s (%s) of commit %s: Phraseanet cannot download it; commit the file again", a.ID, a.Path, id))
-			} else if err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return err == nil, err
+	})
 }
