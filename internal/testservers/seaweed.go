@@ -263,7 +263,56 @@ func StartS3(t testing.TB) *S3 {
 	if err := os.Mkdir(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	port := func() string { return strconv.Itoa(freePort(t)) }
+	// A port picked free may be taken by another process before the
+	// server binds it (tests start servers in parallel): a server that
+	// dies before it answers is started again on other ports.
+	var c *minio.Client
+	for attempt := 1; ; attempt++ {
+		err := s.launch(t, bin, dir, data, confPath)
+		if err == nil {
+			c = s.Client(t)
+			break
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("testservers: %v; starting it again on other ports", firstLine(err.Error()))
+		err = os.RemoveAll(data)
+		if err == nil {
+			err = os.Mkdir(data, 0o700)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The bucket exists once the filer has it; writes need a volume too.
+	// One small object written and removed proves the whole path.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := c.PutObject(ctx, s.Bucket, "ready-probe", strings.NewReader("ok"), 2, minio.PutObjectOptions{})
+		if err == nil {
+			err = c.RemoveObject(ctx, s.Bucket, "ready-probe", minio.RemoveObjectOptions{})
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("S3 on %s accepts no write within 60 s: %v", s.Endpoint, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return s
+}
+
+// launch starts weed for StartS3 on new free ports and waits until S3
+// answers and the bucket exists. An error: the server exited first (it
+// is then not running); other failures end the test.
+func (s *S3) launch(t testing.TB, bin, dir, data, confPath string) error {
+	t.Helper()
+	ports := freePorts(t, 9)
+	port := func() string { p := ports[0]; ports = ports[1:]; return strconv.Itoa(p) }
 	s3Port := port()
 	s.Endpoint = "127.0.0.1:" + s3Port
 	// The gRPC ports also name unix sockets the server makes in /tmp
@@ -300,16 +349,13 @@ func StartS3(t testing.TB) *S3 {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
+	cleanup := func() {
 		cmd.Process.Kill()
 		<-exited
 		for svc, p := range grpc {
 			os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%s.sock", svc, p))
 		}
-		if t.Failed() {
-			t.Logf("weed server output (last 8 KiB):\n%s", tail(out.String(), 8<<10))
-		}
-	})
+	}
 
 	c := s.Client(t)
 	deadline := time.Now().Add(90 * time.Second)
@@ -328,33 +374,45 @@ func StartS3(t testing.TB) *S3 {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("weed server exited before S3 answered: %v\n%s", err, tail(out.String(), 8<<10))
+			cleanup()
+			return fmt.Errorf("weed server exited before S3 answered: %v\n%s", err, tail(out.String(), 8<<10))
 		default:
 		}
 		if time.Now().After(deadline) {
+			cleanup()
 			t.Fatalf("S3 on %s did not answer within 90 s: %v", s.Endpoint, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// The bucket exists once the filer has it; writes need a volume too.
-	// One small object written and removed proves the whole path.
-	deadline = time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := c.PutObject(ctx, s.Bucket, "ready-probe", strings.NewReader("ok"), 2, minio.PutObjectOptions{})
-		if err == nil {
-			err = c.RemoveObject(ctx, s.Bucket, "ready-probe", minio.RemoveObjectOptions{})
+	t.Cleanup(func() {
+		cleanup()
+		if t.Failed() {
+			t.Logf("weed server output (last 8 KiB):\n%s", tail(out.String(), 8<<10))
 		}
-		cancel()
-		if err == nil {
-			break
+	})
+	return nil
+}
+
+// freePorts returns n distinct TCP ports free on 127.0.0.1 a moment ago:
+// each is held until all are picked, so that none is picked twice.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testservers: find a free port: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("S3 on %s accepts no write within 60 s: %v", s.Endpoint, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	return s
+	return ports
+}
+
+// firstLine is s up to its first newline.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 func randomHex(t testing.TB, n int) string {
