@@ -19,7 +19,7 @@ import (
 // the caller links prev's file to its path.
 func (t *Tree) keepVersion(ctx context.Context, tx *store.Tx, spaceID string, prev Node, now time.Time) (string, []string, error) {
 	r, err := tx.SpaceRetention(ctx, spaceID)
-	if err != nil || r.KeepVersions == 0 || diskLow(t.versionsDir) {
+	if err != nil || r.KeepVersions == 0 || (!t.objects() && diskLow(t.versionsDir)) {
 		return "", nil, err
 	}
 	s, err := tx.Space(ctx, spaceID)

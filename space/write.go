@@ -176,7 +176,10 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 		// Set the mtime before the final fsync so it is durable with the data.
 		err = os.Chtimes(staged, time.Time{}, mtime)
 	}
-	if err == nil && !o.SyncLater {
+	// In object-store mode the staged file is only the source of the
+	// object the install stores (or a job's, stored when submitted):
+	// nothing reads it after a crash, so it needs no fsync.
+	if err == nil && !o.SyncLater && !t.objects() {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
