@@ -67,14 +67,18 @@ func (s *S3) Env() []string {
 // behind the store's back.
 func (s *S3) Client(t testing.TB) *minio.Client {
 	t.Helper()
-	c, err := minio.New(s.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Region: s.Region,
-	})
+	c, err := s.client()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func (s *S3) client() (*minio.Client, error) {
+	return minio.New(s.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Region: s.Region,
+	})
 }
 
 // skipOrFail skips the test loudly, or fails it under CI=true: a skipped
@@ -236,17 +240,78 @@ func (l *lockedBuffer) String() string {
 // the server talks to nothing but loopback.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
-	bin := Weed(t)
-	dir, err := os.MkdirTemp("", "wharf-s3-") // short: the unix sockets live in it
+	srv, err := startS3(Weed(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		srv.Stop()
+		if t.Failed() {
+			t.Logf("weed server output (last 8 KiB):\n%s", srv.Output())
+		}
+	})
+	return srv.S3
+}
+
+// S3Server is a gateway started by RunS3, outside a test (benchmarks).
+type S3Server struct {
+	*S3
+	cmd    *exec.Cmd
+	exited chan struct{}
+	grpc   map[string]string
+	out    *lockedBuffer
+}
+
+// RunS3 is StartS3 for a program that is not a test: the same server, with
+// the weed binary found as Weed finds it; the caller stops it with Stop.
+func RunS3() (*S3Server, error) {
+	weedBuild.once.Do(func() { weedBuild.bin, weedBuild.err = findWeed() })
+	if weedBuild.err != nil {
+		return nil, fmt.Errorf("testservers: SeaweedFS (weed) unavailable: %w", weedBuild.err)
+	}
+	return startS3(weedBuild.bin)
+}
+
+// Pid is the server's process id (its CPU time is in /proc/PID/stat).
+func (s *S3Server) Pid() int { return s.cmd.Process.Pid }
+
+// Output is the last 8 KiB the server printed.
+func (s *S3Server) Output() string { return tail(s.out.String(), 8<<10) }
+
+// Stop kills the server, waits for it and removes its directory and
+// sockets.
+func (s *S3Server) Stop() {
+	s.cmd.Process.Kill()
+	<-s.exited
+	for svc, p := range s.grpc {
+		os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%s.sock", svc, p))
+	}
+	os.RemoveAll(s.Dir)
+}
+
+func startS3(bin string) (_ *S3Server, err error) {
+	dir, err := os.MkdirTemp("", "wharf-s3-") // short: the unix sockets live in it
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	key, err := randomHexErr(8)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := randomHexErr(20)
+	if err != nil {
+		return nil, err
+	}
 	s := &S3{
 		Region:    "us-east-1",
 		Bucket:    "wharf-test",
-		AccessKey: "WHARF" + strings.ToUpper(randomHex(t, 8)),
-		SecretKey: randomHex(t, 20),
+		AccessKey: "WHARF" + strings.ToUpper(key),
+		SecretKey: secret,
 		Dir:       dir,
 	}
 	conf := map[string]any{"identities": []any{map[string]any{
@@ -257,13 +322,20 @@ func StartS3(t testing.TB) *S3 {
 	b, _ := json.Marshal(conf)
 	confPath := filepath.Join(dir, "s3.json")
 	if err := os.WriteFile(confPath, b, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	data := filepath.Join(dir, "data")
 	if err := os.Mkdir(data, 0o700); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	port := func() string { return strconv.Itoa(freePort(t)) }
+	var perr error
+	port := func() string {
+		p, err := pickPort()
+		if err != nil {
+			perr = err
+		}
+		return strconv.Itoa(p)
+	}
 	s3Port := port()
 	s.Endpoint = "127.0.0.1:" + s3Port
 	// The gRPC ports also name unix sockets the server makes in /tmp
@@ -281,6 +353,9 @@ func StartS3(t testing.TB) *S3 {
 		"-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
 		"-s3.config=" + confPath,
 	}
+	if perr != nil {
+		return nil, perr
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	// The identity comes from the config file only; a developer's own AWS
@@ -296,22 +371,20 @@ func StartS3(t testing.TB) *S3 {
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		for svc, p := range grpc {
-			os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%s.sock", svc, p))
+	srv := &S3Server{S3: s, cmd: cmd, exited: make(chan struct{}), grpc: grpc, out: out}
+	go func() { cmd.Wait(); close(srv.exited) }()
+	defer func() {
+		if err != nil {
+			srv.Stop()
 		}
-		if t.Failed() {
-			t.Logf("weed server output (last 8 KiB):\n%s", tail(out.String(), 8<<10))
-		}
-	})
+	}()
 
-	c := s.Client(t)
+	c, err := s.client()
+	if err != nil {
+		return nil, err
+	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -327,12 +400,12 @@ func StartS3(t testing.TB) *S3 {
 			break
 		}
 		select {
-		case <-exited:
-			t.Fatalf("weed server exited before S3 answered: %v\n%s", err, tail(out.String(), 8<<10))
+		case <-srv.exited:
+			return nil, fmt.Errorf("weed server exited before S3 answered: %v\n%s", err, srv.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("S3 on %s did not answer within 90 s: %v", s.Endpoint, err)
+			return nil, fmt.Errorf("S3 on %s did not answer within 90 s: %v", s.Endpoint, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -350,19 +423,19 @@ func StartS3(t testing.TB) *S3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("S3 on %s accepts no write within 60 s: %v", s.Endpoint, err)
+			return nil, fmt.Errorf("S3 on %s accepts no write within 60 s: %v", s.Endpoint, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return s
+	return srv, nil
 }
 
-func randomHex(t testing.TB, n int) string {
+func randomHexErr(n int) (string, error) {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b), nil
 }
 
 func tail(s string, n int) string {
