@@ -274,7 +274,7 @@ func replicaRun(ctx context.Context, cfg config, n int, db, blobs string, lbs []
 			return 1
 		}
 	}
-	progress("serving: %d replica(s), %s; the proxy at %s", n, dbName, vs[len(vs)-1].origin)
+	progress("serving: %d replica(s), %s; the proxy at %s", n, dbName, vs[len(backs)].origin)
 
 	// What the rows read and overwrite, written once (for each database).
 	names := make([][]string, cfg.Conns)

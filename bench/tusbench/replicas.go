@@ -45,13 +45,32 @@ func (b *bench) startReplicas(ctx context.Context, s *srv, dir, bin string) (err
 		}
 	}()
 	data := filepath.Join(dir, "data")
+	var shared []string
+	if b.cfg.DB != "" {
+		// A database of its own for each start (made beforehand, as
+		// tusbench speaks no PostgreSQL), and the contents under a prefix
+		// of the bucket named after the row and phase.
+		b.starts++
+		shared = append(shared, "WHARF_DB="+fmt.Sprintf(b.cfg.DB, b.starts))
+		if b.cfg.Blobs != "" {
+			u, err := url.Parse(b.cfg.Blobs)
+			if err != nil || u.Scheme != "s3" {
+				return fmt.Errorf("-blobs %q: not an s3:// URL", b.cfg.Blobs)
+			}
+			u.Path = "/" + filepath.Base(dir)
+			shared = append(shared, "WHARF_BLOBS="+u.String())
+		}
+	}
 	var addrs []string
 	for i := range n {
 		rdir := filepath.Join(dir, fmt.Sprintf("replica%d", i+1))
 		if err := os.MkdirAll(rdir, 0o755); err != nil {
 			return err
 		}
-		env := []string{"WHARF_DATA=" + data, "WHARF_LISTEN=127.0.0.1:0"}
+		if b.cfg.Blobs != "" {
+			data = filepath.Join(rdir, "data")
+		}
+		env := append([]string{"WHARF_DATA=" + data, "WHARF_LISTEN=127.0.0.1:0"}, shared...)
 		if i == 0 {
 			// The first one alone creates the schema and the admin.
 			env = append(env, "WHARF_ADMIN_PASSWORD="+s.pass)
