@@ -27,7 +27,11 @@ import (
 // sharing one data directory and its SQLite database, so that an upload's
 // POST and PATCH land on different replicas, and the parallel uploads
 // spread over all of them. A row's CPU time is that of all its processes
-// (replicas and proxy), its peak RSS the highest of them. For PostgreSQL and
+// (replicas and proxy), its peak RSS the highest of them. With -db the
+// replicas share a PostgreSQL database (a fresh one per start, made
+// beforehand: tusbench speaks no PostgreSQL), with -blobs also an S3
+// bucket, each replica then with a data directory of its own; davbench
+// -backends starts both servers for it (bench/davbench/backends.go). For
 // the WebDAV rows, see davbench -replicas.
 
 var proxyServing = regexp.MustCompile(`^proxy serving addr=(\S+)`)
