@@ -41,6 +41,13 @@ import (
 // lowest and highest round beside it, so the noise of a shared machine
 // shows; a second table gives the CPU each operation cost the replicas and
 // the proxy.
+//
+// With -blobs s3 (and -db postgres) the contents are in a bucket of
+// SeaweedFS's S3 gateway started here (testservers.RunS3), each replica
+// has a data directory of its own, the listed folder is PUT (object-store
+// mode adopts no tree), one more variant is a replica on its own with
+// SQLite and the same bucket under a prefix (what S3 costs without
+// PostgreSQL), and the CPU table adds SeaweedFS's CPU per operation.
 
 // replicaEnv is -replica-env: KEY=VALUE,… added to every replica's
 // environment.
