@@ -105,7 +105,9 @@ func main() {
 	db := flag.String("db", "sqlite", "-replicas: the database, sqlite (in the shared data directory) or postgres (a cluster started here; needs initdb and postgres)")
 	profDir := flag.String("profile", "", "-replicas: write CPU profiles of every replica (a -wharf built with -tags pprof), last round, to this directory")
 	flag.StringVar(&replicaEnv, "replica-env", "", "-replicas: more environment for every replica, e.g. GOMAXPROCS=1 (comma-separated KEY=VALUE)")
+	blobs := flag.String("blobs", "", "-replicas: s3 to keep the file contents in an S3 bucket (SeaweedFS's gateway started here, bin/tools/weed-* or $WHARF_WEED; needs -db postgres), each replica with a data directory of its own, plus a column of one more replica on SQLite + S3")
 	lb := flag.String("lb", "http", "-replicas: the proxies to measure, comma-separated: http (round robin per request), tcp (per connection)")
+	backends := flag.String("backends", "", "instead: start PostgreSQL and SeaweedFS's S3 gateway for tusbench -db/-blobs, write their settings to this file as shell exports, serve until interrupted (backends.go)")
 	proxyFor := flag.String("proxy-for", "", "internal: serve as the round-robin proxy in front of these host:port, comma-separated")
 	proxyMode := flag.String("proxy-mode", "http", "internal: with -proxy-for, http or tcp")
 	flag.Parse()
@@ -152,7 +154,9 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	var code int
-	if *replicas > 0 {
+	if *backends != "" {
+		code = serveBackends(ctx, *backends)
+	} else if *replicas > 0 {
 		if *db != "sqlite" && *db != "postgres" {
 			fatalf("-db: %q is neither sqlite nor postgres", *db)
 		}
@@ -171,7 +175,13 @@ func main() {
 			}
 			lbs = append(lbs, m)
 		}
-		code = replicaRun(ctx, cfg, *replicas, *db, lbs, *rounds, *phase, *profDir)
+		if *blobs != "" && *blobs != "s3" {
+			fatalf("-blobs: %q is not s3", *blobs)
+		}
+		if *blobs == "s3" && *db != "postgres" {
+			fatalf("-blobs s3: replicas with a data directory each share only the database: use -db postgres")
+		}
+		code = replicaRun(ctx, cfg, *replicas, *db, *blobs, lbs, *rounds, *phase, *profDir)
 	} else if *small {
 		if quick {
 			*rounds, *phase = 2, time.Second

@@ -41,6 +41,13 @@ import (
 // lowest and highest round beside it, so the noise of a shared machine
 // shows; a second table gives the CPU each operation cost the replicas and
 // the proxy.
+//
+// With -blobs s3 (and -db postgres) the contents are in a bucket of
+// SeaweedFS's S3 gateway started here (testservers.RunS3), each replica
+// has a data directory of its own, the listed folder is PUT (object-store
+// mode adopts no tree), one more variant is a replica on its own with
+// SQLite and the same bucket under a prefix (what S3 costs without
+// PostgreSQL), and the CPU table adds SeaweedFS's CPU per operation.
 
 // replicaEnv is -replica-env: KEY=VALUE,… added to every replica's
 // environment.
@@ -69,6 +76,7 @@ type replResults struct {
 	val     map[replKey][]float64 // one per round, in the row's unit
 	repCPU  map[replKey][]float64 // CPU of all replicas per operation, µs
 	prxCPU  map[replKey][]float64 // CPU of the proxy per operation, µs
+	s3CPU   map[replKey][]float64 // CPU of the S3 server per operation, µs (-blobs s3)
 	errs    map[replKey]int
 	lat     map[replKey][]time.Duration
 	ops     map[replKey]int
@@ -76,7 +84,7 @@ type replResults struct {
 }
 
 // replicaRun is the -replicas mode.
-func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string, rounds int, phase time.Duration, profDir string) int {
+func replicaRun(ctx context.Context, cfg config, n int, db, blobs string, lbs []string, rounds int, phase time.Duration, profDir string) int {
 	root, err := os.MkdirTemp(cfg.TmpDir, "davbench-replicas-")
 	if err != nil {
 		progress("%v", err)
@@ -94,14 +102,21 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 		return 1
 	}
 	data := filepath.Join(root, "data")
-	tree := filepath.Join(data, "spaces", "files", b.folder)
-	progress("creating %d files in %s", cfg.Files, tree)
-	if err := makeTree(tree, cfg.Files); err != nil {
-		progress("%v", err)
-		return 1
+	// Each replica's data directory: the shared one, or with -blobs s3 one
+	// of its own (the contents are in the bucket, the rest in PostgreSQL).
+	dataOf := func(int) string { return data }
+	if blobs == "s3" {
+		dataOf = func(i int) string { return filepath.Join(root, fmt.Sprintf("replica%d", i+1), "data") }
+	} else {
+		tree := filepath.Join(data, "spaces", "files", b.folder)
+		progress("creating %d files in %s", cfg.Files, tree)
+		if err := makeTree(tree, cfg.Files); err != nil {
+			progress("%v", err)
+			return 1
+		}
 	}
 	pass := randomPassword()
-	env := []string{"WHARF_DATA=" + data, "WHARF_LISTEN=127.0.0.1:0"}
+	env := []string{"WHARF_LISTEN=127.0.0.1:0"}
 	if replicaEnv != "" {
 		env = append(env, strings.Split(replicaEnv, ",")...)
 		b.note("", "environment of every replica: %s", replicaEnv)
@@ -122,6 +137,20 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 		dbName = "PostgreSQL (a cluster of its own on loopback, default durability: fsync, synchronous_commit on)"
 		progress("PostgreSQL serving at %s", pg.Addr())
 	}
+	var s3 *testservers.S3Server
+	var s3env []string // what a replica needs to reach the bucket, but the URL
+	if blobs == "s3" {
+		progress("starting SeaweedFS's S3 gateway")
+		if s3, err = testservers.RunS3(); err != nil {
+			progress("-blobs s3: %v", err)
+			return 1
+		}
+		defer s3.Stop()
+		s3env = s3.Env()
+		env = append(append(env, s3env...), "WHARF_BLOBS="+s3.URL())
+		dbName += "; file contents in an S3 bucket (SeaweedFS's S3 gateway, `weed server -s3`, one volume server, on loopback), a data directory of its own for each replica"
+		progress("S3 serving at %s", s3.Endpoint)
+	}
 
 	// The replicas: the first one alone creates the schema, the admin and
 	// adopts the tree; the others join it.
@@ -138,7 +167,7 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 			progress("%v", err)
 			return 1
 		}
-		e := slices.Clone(env)
+		e := append(slices.Clone(env), "WHARF_DATA="+dataOf(i))
 		if i == 0 {
 			e = append(e, "WHARF_ADMIN_PASSWORD="+pass)
 		}
@@ -165,6 +194,44 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 			return 1
 		}
 		progress("replica %d serving at %s", i+1, p.addr)
+	}
+
+	// With -blobs s3, one more replica of its own: SQLite in its data
+	// directory, its contents under a prefix of the same bucket, so that
+	// what S3 costs shows apart from what PostgreSQL and the replicas do.
+	var lone *proc
+	var lonePprof string
+	if s3 != nil {
+		dir := filepath.Join(root, "sqlite-s3")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			progress("%v", err)
+			return 1
+		}
+		e := append([]string{"WHARF_LISTEN=127.0.0.1:0", "WHARF_DATA=" + filepath.Join(dir, "data"), "WHARF_ADMIN_PASSWORD=" + pass,
+			fmt.Sprintf("WHARF_BLOBS=s3://%s/sqlite?endpoint=http://%s&region=%s", s3.Bucket, s3.Endpoint, s3.Region)}, s3env...)
+		if replicaEnv != "" {
+			e = append(e, strings.Split(replicaEnv, ",")...)
+		}
+		if profDir != "" {
+			port, err := freePort()
+			if err != nil {
+				progress("%v", err)
+				return 1
+			}
+			lonePprof = "127.0.0.1:" + strconv.Itoa(port)
+			e = append(e, "PPROF_ADDR="+lonePprof)
+		}
+		if lone, err = startProc(ctx, dir, wharfServing, cfg.Wharf, []string{"serve"}, e...); err != nil {
+			progress("SQLite + S3 replica: %v", err)
+			return 1
+		}
+		defer lone.stop()
+		t := newTarget("http://"+lone.addr, "/dav/spaces/files/", pass)
+		if err := t.waitReady(ctx, lone); err != nil {
+			progress("SQLite + S3 replica: %v\n%s", err, lone.tail(20))
+			return 1
+		}
+		progress("SQLite + S3 replica serving at %s", lone.addr)
 	}
 
 	// The proxies, each a process of its own: davbench again.
@@ -204,6 +271,9 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 			vs = append(vs, &replVariant{name: name, origin: "http://" + p.addr, proxy: p})
 		}
 	}
+	if lone != nil {
+		vs = append(vs, &replVariant{name: "1 replica, SQLite + S3, direct", origin: "http://" + lone.addr})
+	}
 	for _, v := range vs {
 		v.t = newTarget(v.origin, "/dav/spaces/files/", pass)
 		if err := v.t.waitReady(ctx, reps[0]); err != nil {
@@ -211,10 +281,9 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 			return 1
 		}
 	}
-	progress("serving: %d replica(s), %s; the proxy at %s", n, dbName, vs[len(vs)-1].origin)
+	progress("serving: %d replica(s), %s; the proxy at %s", n, dbName, vs[len(backs)].origin)
 
-	// What the rows read and overwrite, written once.
-	direct := vs[0].t
+	// What the rows read and overwrite, written once (for each database).
 	names := make([][]string, cfg.Conns)
 	for w := range names {
 		for i := range loadNames {
@@ -223,21 +292,43 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 	}
 	payload := make([]byte, loadSize)
 	fillPattern(payload, 7)
-	if err := direct.mkcol(ctx, "load/"); err != nil {
-		progress("MKCOL: %v", err)
-		return 1
+	setups := []*target{vs[0].t}
+	if lone != nil {
+		setups = append(setups, vs[len(vs)-1].t)
 	}
-	for _, ns := range names {
-		for _, nm := range ns {
-			if err := direct.put(ctx, nm, payload); err != nil {
-				progress("PUT %s: %v", nm, err)
-				return 1
+	for _, direct := range setups {
+		if err := direct.mkcol(ctx, "load/"); err != nil {
+			progress("MKCOL: %v", err)
+			return 1
+		}
+		for _, ns := range names {
+			for _, nm := range ns {
+				if err := direct.put(ctx, nm, payload); err != nil {
+					progress("PUT %s: %v", nm, err)
+					return 1
+				}
 			}
 		}
+		if s3 != nil {
+			// No tree to adopt: in object-store mode the files are PUT.
+			progress("PUT %d files into %s/ at %s", cfg.Files, b.folder, direct.base)
+			t0 := time.Now()
+			if err := putTree(ctx, direct, b.folder, cfg.Files, cfg.Conns); err != nil {
+				progress("%v", err)
+				return 1
+			}
+			b.note("", "the %s files of the listed folder were PUT through %s in %s (%d connections)", thousands(cfg.Files), direct.base, time.Since(t0).Round(100*time.Millisecond), cfg.Conns)
+		}
+		if _, got, err := direct.propfind(ctx, b.folder+"/", propBody, true); err != nil || got != cfg.Files+1 {
+			progress("PROPFIND %s/: %d entries (want %d), %v", b.folder, got, cfg.Files+1, err)
+			return 1
+		}
 	}
-	if _, got, err := direct.propfind(ctx, b.folder+"/", propBody, true); err != nil || got != cfg.Files+1 {
-		progress("PROPFIND %s/: %d entries (want %d), %v", b.folder, got, cfg.Files+1, err)
-		return 1
+	if profDir != "" {
+		if err := os.MkdirAll(profDir, 0o755); err != nil {
+			progress("%v", err)
+			return 1
+		}
 	}
 	progress("summing the %s of the big file and the tus upload", fmtBytes(cfg.BigSize))
 	h := sha256.New()
@@ -254,12 +345,30 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 		{"tus", fmt.Sprintf("tus upload of %s (POST + one PATCH, Upload-Checksum sha256, waits for processing)", fmtBytes(cfg.BigSize)), "s", "tus upload of " + fmtBytes(cfg.BigSize)},
 	}
 	res := &replResults{
-		val: map[replKey][]float64{}, repCPU: map[replKey][]float64{}, prxCPU: map[replKey][]float64{},
+		val: map[replKey][]float64{}, repCPU: map[replKey][]float64{}, prxCPU: map[replKey][]float64{}, s3CPU: map[replKey][]float64{},
 		errs: map[replKey]int{}, lat: map[replKey][]time.Duration{}, ops: map[replKey]int{}, profile: map[string]string{},
 	}
 	// The variants profiled: replica 1 direct, and all replicas behind the
 	// first proxy of -lb.
 	profiled := map[string]string{vs[0].name: "direct", vs[len(backs)].name: "all"}
+	profAddrs := map[string][]string{"direct": pprofs, "all": pprofs}
+	if lone != nil {
+		profiled[vs[len(vs)-1].name] = "sqlite"
+		profAddrs["sqlite"] = []string{lonePprof}
+	}
+	// Every replica's CPU counts, the SQLite one's too (idle when others
+	// are measured, as the replicas a variant does not use).
+	all := reps
+	if lone != nil {
+		all = append(slices.Clone(reps), lone)
+	}
+	s3CPU := func() time.Duration {
+		if s3 == nil {
+			return 0
+		}
+		c, _ := cpuTime(s3.Pid())
+		return c
+	}
 	cpuOf := func(ps []*proc) time.Duration {
 		var sum time.Duration
 		for _, p := range ps {
@@ -284,12 +393,15 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 	}
 	// What the replicas cost when nobody asks anything.
 	const idleFor = 3 * time.Second
-	ic0 := cpuOf(reps)
+	ic0, is0 := cpuOf(all), s3CPU()
 	select {
 	case <-time.After(idleFor):
 	case <-ctx.Done():
 	}
-	b.note("", "idle, the %d replicas together used %s of CPU per second", n, fmtMicros(float64(cpuOf(reps)-ic0)/float64(time.Microsecond)/idleFor.Seconds()))
+	b.note("", "idle, the %d replicas together used %s of CPU per second", len(all), fmtMicros(float64(cpuOf(all)-ic0)/float64(time.Microsecond)/idleFor.Seconds()))
+	if s3 != nil {
+		b.note("", "idle, SeaweedFS used %s of CPU per second", fmtMicros(float64(s3CPU()-is0)/float64(time.Microsecond)/idleFor.Seconds()))
+	}
 	for r := range rounds {
 		progress("round %d of %d", r+1, rounds)
 		last := r == rounds-1
@@ -311,16 +423,16 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 					switch prev := medianF0(res.val[k]); {
 					case row.key == "tus" && prev > 0:
 						secs = prev
-					case row.key == "bigput" && prev > 0:
+					case (row.key == "bigput" || row.key == "bigget") && prev > 0:
 						secs = float64(cfg.BigSize) / 1e6 / prev
 					}
-					if row.key == "get" || row.key == "put" || row.key == "tus" || row.key == "bigput" {
-						profWait = profileAll(ctx, pprofs, profDir, tag+"-"+row.key, max(1, int(secs+0.5)), res)
+					if row.key == "get" || row.key == "put" || row.key == "tus" || row.key == "bigput" || row.key == "bigget" {
+						profWait = profileAll(ctx, profAddrs[tag], profDir, tag+"-"+row.key, max(1, int(secs+0.5)), res)
 					}
 				}
-				rc0, pc0 := cpuOf(reps), cpuOf([]*proc{v.proxy})
+				rc0, pc0, sc0 := cpuOf(all), cpuOf([]*proc{v.proxy}), s3CPU()
 				ops, val, err := measureRow(ctx, b, v, row.key, names, payload, phase, bigSum, vi, r, res, k)
-				rc1, pc1 := cpuOf(reps), cpuOf([]*proc{v.proxy})
+				rc1, pc1, sc1 := cpuOf(all), cpuOf([]*proc{v.proxy}), s3CPU()
 				if profWait != nil {
 					profWait()
 				}
@@ -336,13 +448,25 @@ func replicaRun(ctx context.Context, cfg config, n int, db string, lbs []string,
 					if v.proxy != nil {
 						res.prxCPU[k] = append(res.prxCPU[k], float64(pc1-pc0)/float64(time.Microsecond)/float64(ops))
 					}
+					if s3 != nil {
+						res.s3CPU[k] = append(res.s3CPU[k], float64(sc1-sc0)/float64(time.Microsecond)/float64(ops))
+					}
 				}
 			}
 		}
 	}
-	for i, p := range reps {
+	for i, p := range all {
 		if hwm, err := peakRSS(p.cmd.Process.Pid); err == nil {
+			if p == lone {
+				b.note("", "the SQLite + S3 replica: peak RSS %.0f MiB", float64(hwm)/(1<<20))
+				continue
+			}
 			b.note("", "replica %d: peak RSS %.0f MiB", i+1, float64(hwm)/(1<<20))
+		}
+	}
+	if s3 != nil {
+		if hwm, err := peakRSS(s3.Pid()); err == nil {
+			b.note("", "SeaweedFS: peak RSS %.0f MiB", float64(hwm)/(1<<20))
 		}
 	}
 	for _, v := range vs {
@@ -545,7 +669,7 @@ func printReplicas(w io.Writer, b *bench, vs []*replVariant, rows []replRow, res
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "\nCPU per operation (user + system, from /proc; median over the rounds): all replicas together / the proxy. "+
+	fmt.Fprintf(w, "\nCPU per operation (user + system, from /proc; median over the rounds): all replicas together / the proxy (/ SeaweedFS, with -blobs s3). "+
 		"An operation is one request of the load rows, one PROPFIND (warm) or one PUT + PROPFIND (cold), one big transfer, one upload.\n\n")
 	fmt.Fprint(w, "| CPU per operation |")
 	for _, v := range vs {
@@ -566,28 +690,35 @@ func printReplicas(w io.Writer, b *bench, vs []*replVariant, rows []replRow, res
 				if p := res.prxCPU[k]; len(p) > 0 {
 					cell += " / proxy " + fmtMicros(medianF(p))
 				}
+				if p := res.s3CPU[k]; len(p) > 0 {
+					cell += " / S3 " + fmtMicros(medianF(p))
+				}
 			}
 			fmt.Fprintf(w, " %s |", cell)
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "\nAll replicas share one data directory on one disk and one database; each is `wharf serve` on its own loopback port. "+
+	shared := "All replicas share one data directory on one disk and one database"
+	if len(res.s3CPU) > 0 {
+		shared = "The replicas share one database and one bucket, each with a data directory of its own on one disk; the SQLite + S3 replica has its own database and its contents under a prefix of the same bucket"
+	}
+	fmt.Fprintf(w, "\n%s; each is `wharf serve` on its own loopback port. "+
 		"Each proxy is `davbench -proxy-for` (a process of its own): the HTTP proxy is Go's `httputil.ReverseProxy`, round robin per request, keep-alive connections to the replicas, streaming both ways; "+
 		"the TCP proxy hands each new client connection to the next replica and copies bytes (splice), so a keep-alive connection stays on one replica. "+
 		"Before the rounds, one untimed second of GETs through every variant warms every replica. "+
 		"The variants take turns: %d rounds, in each every row for every variant; load rows run %s with %d connections, each connection cycling over its own %d names. "+
 		"Dirty pages are flushed (sync) before the rows that write. The big file is deleted after its GET and each tus upload after it is done, untimed. "+
-		"Whole run: %s.\n", rounds, phase, b.cfg.Conns, loadNames, took.Round(time.Second))
+		"Whole run: %s.\n", shared, rounds, phase, b.cfg.Conns, loadNames, took.Round(time.Second))
 	if len(res.profile) > 0 {
 		var ps []string
-		for _, tag := range []string{"direct", "all"} {
+		for _, tag := range []string{"direct", "all", "sqlite"} {
 			for _, r := range rows {
 				if f := res.profile[tag+"-"+r.key]; f != "" {
 					ps = append(ps, f)
 				}
 			}
 		}
-		b.notes = append(b.notes, "CPU profiles of every replica, last round (direct-: replica 1 direct; all-: all replicas behind the first proxy): "+strings.Join(ps, " "))
+		b.notes = append(b.notes, "CPU profiles of every replica, last round (direct-: replica 1 direct; all-: all replicas behind the first proxy; sqlite-: the SQLite + S3 replica): "+strings.Join(ps, " "))
 	}
 	if len(b.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes:")
@@ -801,4 +932,37 @@ func cpuTime(pid int) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+// putTree PUTs the n small files of the listed folder through t, conns at
+// a time (object-store mode adopts no tree from the disk).
+func putTree(ctx context.Context, t *target, folder string, n, conns int) error {
+	if err := t.mkcol(ctx, folder+"/"); err != nil {
+		return fmt.Errorf("MKCOL %s/: %w", folder, err)
+	}
+	var next atomic.Int64
+	errs := make(chan error, conns)
+	for range conns {
+		go func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					errs <- ctx.Err()
+					return
+				}
+				if err := t.put(ctx, folder+"/"+fileName(i), fileBody(i)); err != nil {
+					next.Store(int64(n))
+					errs <- fmt.Errorf("PUT %s: %w", fileName(i), err)
+					return
+				}
+			}
+		}()
+	}
+	var first error
+	for range conns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

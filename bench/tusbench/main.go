@@ -68,6 +68,8 @@ type config struct {
 	Timeout  time.Duration // bound on the whole run
 	TmpDir   string        // parent of the temporary directory; "": os.TempDir
 	Replicas int           // -replicas: replicas of the wharf-replicas row; 0: no replica rows
+	DB       string        // -db: PostgreSQL URL with %d for the replica rows, a database per start; "": SQLite on one data directory
+	Blobs    string        // -blobs: s3://BUCKET?endpoint=… for the replica rows (needs DB); "": contents on disk
 }
 
 const (
@@ -105,6 +107,8 @@ func main() {
 	flag.StringVar(&cfg.TmpDir, "tmp", "", "where to make the temporary directory (default $TMPDIR or /tmp); everything is written there")
 	only := flag.String("rows", strings.Join(rows, ","), "rows to measure, comma-separated (for A/B runs of one server: -rows wharf; with -replicas also "+rowProxy+", "+rowReplicas+")")
 	flag.IntVar(&cfg.Replicas, "replicas", 0, "also measure Wharf behind a round-robin HTTP proxy started here: 1 replica ("+rowProxy+") and this many on one data directory and SQLite database ("+rowReplicas+"); replicas.go")
+	flag.StringVar(&cfg.DB, "db", "", "replica rows: a PostgreSQL URL with %d, a database of that number (1, 2, …) per start of a row, created beforehand (davbench -backends makes them)")
+	flag.StringVar(&cfg.Blobs, "blobs", "", "replica rows: contents in this S3 bucket (s3://BUCKET?endpoint=…&region=…; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), a data directory per replica; needs -db")
 	proxyFor := flag.String("proxy-for", "", "internal: serve as the round-robin proxy in front of these host:port, comma-separated")
 	flag.Parse()
 	if *proxyFor != "" {
@@ -120,6 +124,12 @@ func main() {
 	}
 	if flag.NArg() > 0 {
 		fatalf("unexpected arguments %q", flag.Args())
+	}
+	if cfg.Blobs != "" && cfg.DB == "" {
+		fatalf("-blobs: replicas with a data directory each share only the database: give -db")
+	}
+	if cfg.DB != "" && !strings.Contains(cfg.DB, "%d") {
+		fatalf("-db: %q has no %%d for the number of the database", cfg.DB)
 	}
 
 	if quick {
@@ -201,6 +211,7 @@ type bench struct {
 	notes   []string
 	tusdVer string
 	cpCmd   string
+	starts  int // replica rows started so far, for -db's %d
 }
 
 func (b *bench) note(format string, args ...any) {
@@ -797,6 +808,14 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		rowWharf:    "Wharf `/tus/` (Upload-Checksum sha256, waits for processing)",
 		rowProxy:    "… 1 replica behind a round-robin HTTP proxy (replicas.go)",
 		rowReplicas: fmt.Sprintf("… %d replicas on one data directory and SQLite database, behind the proxy", cfg.Replicas),
+	}
+	if cfg.DB != "" {
+		where := "one data directory, PostgreSQL"
+		if cfg.Blobs != "" {
+			where = "a data directory each, PostgreSQL, contents in S3"
+		}
+		title[rowProxy] = "… 1 replica (" + where + ") behind a round-robin HTTP proxy (replicas.go)"
+		title[rowReplicas] = fmt.Sprintf("… %d replicas (%s) behind the proxy", cfg.Replicas, where)
 	}
 	med := map[string]time.Duration{}
 	for _, r := range rows {

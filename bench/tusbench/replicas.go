@@ -27,7 +27,11 @@ import (
 // sharing one data directory and its SQLite database, so that an upload's
 // POST and PATCH land on different replicas, and the parallel uploads
 // spread over all of them. A row's CPU time is that of all its processes
-// (replicas and proxy), its peak RSS the highest of them. For PostgreSQL and
+// (replicas and proxy), its peak RSS the highest of them. With -db the
+// replicas share a PostgreSQL database (a fresh one per start, made
+// beforehand: tusbench speaks no PostgreSQL), with -blobs also an S3
+// bucket, each replica then with a data directory of its own; davbench
+// -backends starts both servers for it (bench/davbench/backends.go). For
 // the WebDAV rows, see davbench -replicas.
 
 var proxyServing = regexp.MustCompile(`^proxy serving addr=(\S+)`)
@@ -45,13 +49,32 @@ func (b *bench) startReplicas(ctx context.Context, s *srv, dir, bin string) (err
 		}
 	}()
 	data := filepath.Join(dir, "data")
+	var shared []string
+	if b.cfg.DB != "" {
+		// A database of its own for each start (made beforehand, as
+		// tusbench speaks no PostgreSQL), and the contents under a prefix
+		// of the bucket named after the row and phase.
+		b.starts++
+		shared = append(shared, "WHARF_DB="+fmt.Sprintf(b.cfg.DB, b.starts))
+		if b.cfg.Blobs != "" {
+			u, err := url.Parse(b.cfg.Blobs)
+			if err != nil || u.Scheme != "s3" {
+				return fmt.Errorf("-blobs %q: not an s3:// URL", b.cfg.Blobs)
+			}
+			u.Path = "/" + filepath.Base(dir)
+			shared = append(shared, "WHARF_BLOBS="+u.String())
+		}
+	}
 	var addrs []string
 	for i := range n {
 		rdir := filepath.Join(dir, fmt.Sprintf("replica%d", i+1))
 		if err := os.MkdirAll(rdir, 0o755); err != nil {
 			return err
 		}
-		env := []string{"WHARF_DATA=" + data, "WHARF_LISTEN=127.0.0.1:0"}
+		if b.cfg.Blobs != "" {
+			data = filepath.Join(rdir, "data")
+		}
+		env := append([]string{"WHARF_DATA=" + data, "WHARF_LISTEN=127.0.0.1:0"}, shared...)
 		if i == 0 {
 			// The first one alone creates the schema and the admin.
 			env = append(env, "WHARF_ADMIN_PASSWORD="+s.pass)

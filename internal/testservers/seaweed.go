@@ -67,14 +67,18 @@ func (s *S3) Env() []string {
 // behind the store's back.
 func (s *S3) Client(t testing.TB) *minio.Client {
 	t.Helper()
-	c, err := minio.New(s.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Region: s.Region,
-	})
+	c, err := s.client()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func (s *S3) client() (*minio.Client, error) {
+	return minio.New(s.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Region: s.Region,
+	})
 }
 
 // skipOrFail skips the test loudly, or fails it under CI=true: a skipped
@@ -236,17 +240,78 @@ func (l *lockedBuffer) String() string {
 // the server talks to nothing but loopback.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
-	bin := Weed(t)
-	dir, err := os.MkdirTemp("", "wharf-s3-") // short: the unix sockets live in it
+	srv, err := startS3(Weed(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		srv.Stop()
+		if t.Failed() {
+			t.Logf("weed server output (last 8 KiB):\n%s", srv.Output())
+		}
+	})
+	return srv.S3
+}
+
+// S3Server is a gateway started by RunS3, outside a test (benchmarks).
+type S3Server struct {
+	*S3
+	cmd    *exec.Cmd
+	exited chan struct{}
+	grpc   map[string]string
+	out    *lockedBuffer
+}
+
+// RunS3 is StartS3 for a program that is not a test: the same server, with
+// the weed binary found as Weed finds it; the caller stops it with Stop.
+func RunS3() (*S3Server, error) {
+	weedBuild.once.Do(func() { weedBuild.bin, weedBuild.err = findWeed() })
+	if weedBuild.err != nil {
+		return nil, fmt.Errorf("testservers: SeaweedFS (weed) unavailable: %w", weedBuild.err)
+	}
+	return startS3(weedBuild.bin)
+}
+
+// Pid is the server's process id (its CPU time is in /proc/PID/stat).
+func (s *S3Server) Pid() int { return s.cmd.Process.Pid }
+
+// Output is the last 8 KiB the server printed.
+func (s *S3Server) Output() string { return tail(s.out.String(), 8<<10) }
+
+// Stop kills the server, waits for it and removes its directory and
+// sockets.
+func (s *S3Server) Stop() {
+	s.cmd.Process.Kill()
+	<-s.exited
+	for svc, p := range s.grpc {
+		os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%s.sock", svc, p))
+	}
+	os.RemoveAll(s.Dir)
+}
+
+func startS3Once(bin string) (_ *S3Server, err error) {
+	dir, err := os.MkdirTemp("", "wharf-s3-") // short: the unix sockets live in it
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	key, err := randomHexErr(8)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := randomHexErr(20)
+	if err != nil {
+		return nil, err
+	}
 	s := &S3{
 		Region:    "us-east-1",
 		Bucket:    "wharf-test",
-		AccessKey: "WHARF" + strings.ToUpper(randomHex(t, 8)),
-		SecretKey: randomHex(t, 20),
+		AccessKey: "WHARF" + strings.ToUpper(key),
+		SecretKey: secret,
 		Dir:       dir,
 	}
 	conf := map[string]any{"identities": []any{map[string]any{
@@ -257,62 +322,23 @@ func StartS3(t testing.TB) *S3 {
 	b, _ := json.Marshal(conf)
 	confPath := filepath.Join(dir, "s3.json")
 	if err := os.WriteFile(confPath, b, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	data := filepath.Join(dir, "data")
 	if err := os.Mkdir(data, 0o700); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	// A port picked free may be taken by another process before the
-	// server binds it (tests start servers in parallel): a server that
-	// dies before it answers is started again on other ports.
-	var c *minio.Client
-	for attempt := 1; ; attempt++ {
-		err := s.launch(t, bin, dir, data, confPath)
-		if err == nil {
-			c = s.Client(t)
-			break
+	// Nine distinct ports: each picked port is held until all are (two
+	// picks once returned the same port, and the server exited).
+	ports, perr := pickPorts(9)
+	port := func() string {
+		if len(ports) == 0 {
+			return "0"
 		}
-		if attempt == 3 {
-			t.Fatal(err)
-		}
-		t.Logf("testservers: %v; starting it again on other ports", firstLine(err.Error()))
-		err = os.RemoveAll(data)
-		if err == nil {
-			err = os.Mkdir(data, 0o700)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := ports[0]
+		ports = ports[1:]
+		return strconv.Itoa(p)
 	}
-	// The bucket exists once the filer has it; writes need a volume too.
-	// One small object written and removed proves the whole path.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := c.PutObject(ctx, s.Bucket, "ready-probe", strings.NewReader("ok"), 2, minio.PutObjectOptions{})
-		if err == nil {
-			err = c.RemoveObject(ctx, s.Bucket, "ready-probe", minio.RemoveObjectOptions{})
-		}
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("S3 on %s accepts no write within 60 s: %v", s.Endpoint, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return s
-}
-
-// launch starts weed for StartS3 on new free ports and waits until S3
-// answers and the bucket exists. An error: the server exited first (it
-// is then not running); other failures end the test.
-func (s *S3) launch(t testing.TB, bin, dir, data, confPath string) error {
-	t.Helper()
-	ports := freePorts(t, 9)
-	port := func() string { p := ports[0]; ports = ports[1:]; return strconv.Itoa(p) }
 	s3Port := port()
 	s.Endpoint = "127.0.0.1:" + s3Port
 	// The gRPC ports also name unix sockets the server makes in /tmp
@@ -330,6 +356,9 @@ func (s *S3) launch(t testing.TB, bin, dir, data, confPath string) error {
 		"-s3.localSocket=" + filepath.Join(dir, "s3.sock"),
 		"-s3.config=" + confPath,
 	}
+	if perr != nil {
+		return nil, perr
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	// The identity comes from the config file only; a developer's own AWS
@@ -345,19 +374,20 @@ func (s *S3) launch(t testing.TB, bin, dir, data, confPath string) error {
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	cleanup := func() {
-		cmd.Process.Kill()
-		<-exited
-		for svc, p := range grpc {
-			os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%s.sock", svc, p))
+	srv := &S3Server{S3: s, cmd: cmd, exited: make(chan struct{}), grpc: grpc, out: out}
+	go func() { cmd.Wait(); close(srv.exited) }()
+	defer func() {
+		if err != nil {
+			srv.Stop()
 		}
-	}
+	}()
 
-	c := s.Client(t)
+	c, err := s.client()
+	if err != nil {
+		return nil, err
+	}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -373,54 +403,73 @@ func (s *S3) launch(t testing.TB, bin, dir, data, confPath string) error {
 			break
 		}
 		select {
-		case <-exited:
-			cleanup()
-			return fmt.Errorf("weed server exited before S3 answered: %v\n%s", err, tail(out.String(), 8<<10))
+		case <-srv.exited:
+			return nil, fmt.Errorf("%w: %v\n%s", errExitedEarly, err, srv.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			cleanup()
-			t.Fatalf("S3 on %s did not answer within 90 s: %v", s.Endpoint, err)
+			return nil, fmt.Errorf("S3 on %s did not answer within 90 s: %v", s.Endpoint, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Cleanup(func() {
-		cleanup()
-		if t.Failed() {
-			t.Logf("weed server output (last 8 KiB):\n%s", tail(out.String(), 8<<10))
+	// The bucket exists once the filer has it; writes need a volume too.
+	// One small object written and removed proves the whole path.
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := c.PutObject(ctx, s.Bucket, "ready-probe", strings.NewReader("ok"), 2, minio.PutObjectOptions{})
+		if err == nil {
+			err = c.RemoveObject(ctx, s.Bucket, "ready-probe", minio.RemoveObjectOptions{})
 		}
-	})
-	return nil
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("S3 on %s accepts no write within 60 s: %v", s.Endpoint, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return srv, nil
 }
 
-// freePorts returns n distinct TCP ports free on 127.0.0.1 a moment ago:
-// each is held until all are picked, so that none is picked twice.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
+// startS3 starts the gateway for StartS3 and RunS3. A port picked free
+// may be taken by another process before the server binds it (tests
+// start servers in parallel): a server that exits before it answers is
+// started again, on other ports, twice at most.
+func startS3(bin string) (*S3Server, error) {
+	for attempt := 1; ; attempt++ {
+		srv, err := startS3Once(bin)
+		if err == nil || attempt == 3 || !errors.Is(err, errExitedEarly) {
+			return srv, err
+		}
+	}
+}
+
+// errExitedEarly: the server exited before S3 answered.
+var errExitedEarly = errors.New("weed server exited before S3 answered")
+
+// pickPorts returns n distinct TCP ports free on 127.0.0.1 a moment ago:
+// each is held until all are picked.
+func pickPorts(n int) ([]int, error) {
 	var ports []int
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatalf("testservers: find a free port: %v", err)
+			return nil, fmt.Errorf("testservers: find a free port: %w", err)
 		}
 		defer l.Close()
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	return ports
+	return ports, nil
 }
 
-// firstLine is s up to its first newline.
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
-}
-
-func randomHex(t testing.TB, n int) string {
+func randomHexErr(n int) (string, error) {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(b), nil
 }
 
 func tail(s string, n int) string {
