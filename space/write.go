@@ -480,6 +480,7 @@ func (t *Tree) enqueue(st *spaceState, r *installReq) (lead bool) {
 // (syncQueued); they wait for mu, not for each other.
 func (t *Tree) leadBatch(st *spaceState, spaceID string, lead *installReq) {
 	var batch []*installReq
+	var cleanup func()
 	defer func() {
 		// Also when installBatch panics (it has failed batch then): no
 		// write may wait for ever, and the next leads.
@@ -495,6 +496,9 @@ func (t *Tree) leadBatch(st *spaceState, spaceID string, lead *installReq) {
 				w.wake <- false
 			}
 		}
+		if cleanup != nil {
+			cleanup()
+		}
 	}()
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -502,7 +506,7 @@ func (t *Tree) leadBatch(st *spaceState, spaceID string, lead *installReq) {
 	batch = st.queue
 	st.queue = nil
 	st.qmu.Unlock()
-	t.installBatch(st, spaceID, batch)
+	cleanup = t.installBatch(st, spaceID, batch)
 }
 
 // syncQueued fsyncs the staged files of the queued writes that need it,
@@ -595,8 +599,11 @@ type installReq struct {
 // would have on its own; the ones that succeed share one fsync per folder
 // and the commit. If the fsync or the commit fails, they all fail, and
 // their files are put back, in reverse order (a later write may have
-// replaced an earlier one's file). The caller holds st.mu.
-func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq) {
+// replaced an earlier one's file). The caller holds st.mu. It returns
+// what is left to do once the writes are answered, without the mutex:
+// removing the links kept for an undo and the retained files purged, which
+// no index row names any more.
+func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq) (cleanup func()) {
 	now := t.clock()
 	var placed []*installReq
 	defer func() {
@@ -724,17 +731,29 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	} else {
 		t.patchListings(batch, genBefore, genAfter)
 	}
+	var remove []string
+	var purge [][]string
 	for _, r := range batch {
 		if r.err != nil {
 			r.version, r.purge = "", nil
 		}
 		if r.backup != "" && r.version == "" {
-			os.Remove(r.backup) // after a failure undo has renamed it back already
+			remove = append(remove, r.backup) // after a failure undo has renamed it back already
 		}
 		if r.err != nil {
 			r.n, r.created = Node{}, false
 		}
-		t.removeRetained(r.purge)
+		if len(r.purge) > 0 {
+			purge = append(purge, r.purge)
+		}
+	}
+	return func() {
+		for _, name := range remove {
+			os.Remove(name)
+		}
+		for _, p := range purge {
+			t.removeRetained(p)
+		}
 	}
 }
 
