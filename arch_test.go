@@ -17,7 +17,7 @@ const module = "github.com/wharfhq/wharf"
 // package may import only packages of a lower layer, never its own layer
 // (feature packages do not import each other) nor a higher one.
 var layers = [][]string{
-	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench", "bench/blobbench", "packaging"}, // main, black-box tests, benchmark tools, packaging tests
+	{"", "e2e", "bench/davbench", "bench/xnetdav", "bench/tusbench", "bench/blobbench", "bench/fsyncbench", "packaging"}, // main, black-box tests, benchmark tools, packaging tests
 	{"cmd"}, // the command line: flags -> config and calls; only main (and the packaging tests) import it
 	// the Phraseanet simulator the e2e tests drive, and the login, push and
 	// pull engines (cmd imports them); neither imports anything of the

@@ -350,7 +350,7 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 	if mtime.IsZero() {
 		mtime = t.now()
 	}
-	if err := settle(staged, mtime); err != nil {
+	if err := settle(staged, mtime, !o.SyncLater); err != nil {
 		return Node{}, false, fail(what, err)
 	}
 	if fi, err = os.Stat(staged); err != nil {
@@ -364,13 +364,17 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 }
 
 // settle gives an adopted staged file our permissions and its mtime, and
-// makes both durable.
-func settle(name string, mtime time.Time) error {
+// makes both durable if sync (else the install batch's fsync of the staged
+// file does, PutOptions.SyncLater).
+func settle(name string, mtime time.Time, sync bool) error {
 	if err := os.Chmod(name, filePerm); err != nil {
 		return err
 	}
 	if err := os.Chtimes(name, time.Time{}, mtime); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
@@ -437,22 +441,118 @@ func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged s
 			}
 		}()
 	}
+	if t.enqueue(st, r) || <-r.wake {
+		t.leadBatch(st, spaceID, r)
+	}
+	// r was in the batch it led, or in the batch of a write that led
+	// before: either way it is done.
+	return r.n, r.created, r.err
+}
+
+// enqueue queues r for the next install batch of st. If no write leads
+// the next batch, r does (enqueue returns true), else r.wake says when
+// its batch is done (false) or that it is to lead the next (true). If r's staged file needs its
+// fsync and no syncer runs, one is started: the staged files of the writes
+// that queue while a batch installs are fsynced together meanwhile, not
+// one after the other under the mutex.
+func (t *Tree) enqueue(st *spaceState, r *installReq) (lead bool) {
+	r.wake = make(chan bool, 1)
+	if r.sync {
+		r.synced = make(chan struct{})
+	}
 	st.qmu.Lock()
 	st.queue = append(st.queue, r)
+	if !st.installing {
+		st.installing, lead = true, true
+	}
+	startSyncer := r.sync && !st.syncing
+	if startSyncer {
+		st.syncing = true
+	}
 	st.qmu.Unlock()
+	if startSyncer {
+		go st.syncQueued()
+	}
+	return lead
+}
 
+// leadBatch installs, under st.mu, every write queued by then (lead, the
+// caller's, first), then hands the lead to the first write queued
+// since, if any, and wakes the writes of its batch. The next batch's
+// writes had their staged files fsynced while this batch installed
+// (syncQueued); they wait for mu, not for each other.
+func (t *Tree) leadBatch(st *spaceState, spaceID string, lead *installReq) {
+	var batch []*installReq
+	var cleanup func()
+	defer func() {
+		// Also when installBatch panics (it has failed batch then): no
+		// write may wait for ever, and the next leads.
+		st.qmu.Lock()
+		if len(st.queue) > 0 {
+			st.queue[0].wake <- true
+		} else {
+			st.installing = false
+		}
+		st.qmu.Unlock()
+		for _, w := range batch {
+			if w != lead {
+				w.wake <- false
+			}
+		}
+		if cleanup != nil {
+			cleanup()
+		}
+	}()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.qmu.Lock()
-	batch := st.queue
+	batch = st.queue
 	st.queue = nil
 	st.qmu.Unlock()
-	if len(batch) > 0 {
-		t.installBatch(st, spaceID, batch)
+	cleanup = t.installBatch(st, spaceID, batch)
+}
+
+// syncQueued fsyncs the staged files of the queued writes that need it,
+// in parallel, again and again while more queue, then ends. A write taken
+// into a batch before its turn here is claimed and fsynced by the batch
+// (syncStaged).
+func (st *spaceState) syncQueued() {
+	for {
+		st.qmu.Lock()
+		group := claimSyncs(st.queue)
+		if len(group) == 0 {
+			st.syncing = false
+			st.qmu.Unlock()
+			return
+		}
+		st.qmu.Unlock()
+		syncGroup(group)
 	}
-	// r was in batch, or in the batch of a writer that held the mutex
-	// before: either way it is done.
-	return r.n, r.created, r.err
+}
+
+// claimSyncs marks the writes of q whose staged file still needs an fsync
+// as being synced, and returns them. The caller holds st.qmu.
+func claimSyncs(q []*installReq) []*installReq {
+	var group []*installReq
+	for _, r := range q {
+		if r.sync && !r.syncClaimed {
+			r.syncClaimed = true
+			group = append(group, r)
+		}
+	}
+	return group
+}
+
+// syncGroup fsyncs the staged files of group at once and marks them synced.
+func syncGroup(group []*installReq) {
+	var wg sync.WaitGroup
+	for _, r := range group {
+		wg.Go(func() {
+			r.syncErr = SyncStaged(r.staged)
+			close(r.synced)
+		})
+	}
+	wg.Wait()
 }
 
 // failBatch fails every write of batch not failed yet with err, after
@@ -477,8 +577,16 @@ type installReq struct {
 	mtime     time.Time
 	o         PutOptions
 	sync      bool   // the staged file still needs its fsync (PutOptions.SyncLater)
-	syncErr   error  // how that fsync failed
+	syncErr   error  // how that fsync failed; set before synced is closed
 	blob      string // object-store mode: the key of the content, stored already
+
+	// syncClaimed: a syncer or the batch took the fsync on (st.qmu);
+	// synced is closed once it is done.
+	syncClaimed bool
+	synced      chan struct{}
+	// wake tells a queued write that it is to lead the next batch
+	// (true) or that it is done (false).
+	wake chan bool
 
 	n       Node
 	created bool
@@ -494,8 +602,11 @@ type installReq struct {
 // would have on its own; the ones that succeed share one fsync per folder
 // and the commit. If the fsync or the commit fails, they all fail, and
 // their files are put back, in reverse order (a later write may have
-// replaced an earlier one's file). The caller holds st.mu.
-func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq) {
+// replaced an earlier one's file). The caller holds st.mu. It returns
+// what is left to do once the writes are answered, without the mutex:
+// removing the links kept for an undo and the retained files purged, which
+// no index row names any more.
+func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq) (cleanup func()) {
 	now := t.clock()
 	var placed []*installReq
 	defer func() {
@@ -508,7 +619,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			panic(v)
 		}
 	}()
-	syncStaged(batch)
+	syncStaged(st, batch)
 	var genBefore, genAfter int64
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
@@ -623,33 +734,47 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	} else {
 		t.patchListings(batch, genBefore, genAfter)
 	}
+	var remove []string
+	var purge [][]string
 	for _, r := range batch {
 		if r.err != nil {
 			r.version, r.purge = "", nil
 		}
 		if r.backup != "" && r.version == "" {
-			os.Remove(r.backup) // after a failure undo has renamed it back already
+			remove = append(remove, r.backup) // after a failure undo has renamed it back already
 		}
 		if r.err != nil {
 			r.n, r.created = Node{}, false
 		}
-		t.removeRetained(r.purge)
+		if len(r.purge) > 0 {
+			purge = append(purge, r.purge)
+		}
+	}
+	return func() {
+		for _, name := range remove {
+			os.Remove(name)
+		}
+		for _, p := range purge {
+			t.removeRetained(p)
+		}
 	}
 }
 
-// syncStaged fsyncs, all at once, the staged files of batch that still
-// need it, before anything is renamed: each file's bytes are durable
-// before its name in the space can point at them. One that fails fails its
-// write alone.
-func syncStaged(batch []*installReq) {
-	var wg sync.WaitGroup
+// syncStaged makes sure the staged files of batch that needed an fsync
+// have had it before anything is renamed: each file's bytes are durable
+// before its name in the space can point at them. Those no syncer took on
+// yet are fsynced here, all at once; then it waits for those a syncer
+// has under way. One that fails fails its write alone.
+func syncStaged(st *spaceState, batch []*installReq) {
+	st.qmu.Lock()
+	group := claimSyncs(batch)
+	st.qmu.Unlock()
+	syncGroup(group)
 	for _, r := range batch {
-		if !r.sync {
-			continue
+		if r.sync {
+			<-r.synced
 		}
-		wg.Go(func() { r.syncErr = SyncStaged(r.staged) })
 	}
-	wg.Wait()
 }
 
 // SyncStaged fsyncs a staged file written with PutOptions.SyncLater, for
