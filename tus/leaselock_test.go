@@ -12,6 +12,9 @@ import (
 	"github.com/wharfhq/wharf/store"
 )
 
+// leaseTestID is an upload id for the lease tests.
+const leaseTestID = "0123456789abcdef0123456789abcdef"
+
 // TestLeaseLockAcrossLockers: two lease lockers on one database stand for
 // two replicas: while one holds an upload, well past the lease's life (it
 // is renewed), the other gets ErrFileLocked (423); once the first lets go
@@ -22,12 +25,12 @@ func TestLeaseLockAcrossLockers(t *testing.T) {
 	quiet := func(string, ...any) {}
 	a, b := newLeaseLocker(db, quiet), newLeaseLocker(db, quiet)
 	a.ttl, b.ttl = 600*time.Millisecond, 600*time.Millisecond
-	la, _ := a.NewLock(lockTestID)
+	la, _ := a.NewLock(leaseTestID)
 	if err := la.Lock(t.Context(), func() { t.Error("release requested while the lease is renewed") }); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * a.ttl)
-	lb, _ := b.NewLock(lockTestID)
+	lb, _ := b.NewLock(leaseTestID)
 	start := time.Now()
 	if err := lb.Lock(t.Context(), func() {}); !errors.Is(err, handler.ErrFileLocked) {
 		t.Fatalf("second replica's Lock after 3 lease lives: %v, want ErrFileLocked", err)
@@ -55,10 +58,10 @@ func TestLeaseLockAcrossLockers(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := db.Update(t.Context(), func(tx *store.Tx) error {
-		if err := tx.DropLease(t.Context(), "tus:"+lockTestID, lb.(*leaseLock).owner); err != nil {
+		if err := tx.DropLease(t.Context(), "tus:"+leaseTestID, lb.(*leaseLock).owner); err != nil {
 			return err
 		}
-		_, err := tx.TakeLease(t.Context(), "tus:"+lockTestID, "another", time.Now(), time.Now().Add(time.Minute))
+		_, err := tx.TakeLease(t.Context(), "tus:"+leaseTestID, "another", time.Now(), time.Now().Add(time.Minute))
 		return err
 	})
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
 )
 
@@ -93,7 +92,7 @@ func run(root string, n int) error {
 			return err
 		}
 		t5 := time.Now()
-		if err := syscall.Fdatasync(int(wal.Fd())); err != nil {
+		if err := fdatasync(wal); err != nil {
 			return err
 		}
 		t6 := time.Now()
