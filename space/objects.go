@@ -44,8 +44,9 @@ type File interface {
 func (t *Tree) objects() bool { return t.blobs != nil }
 
 // newObjectKey makes the key of a new content of a file of a space:
-// c/<space>/<128 random bits>. The space in the key lets a space's objects
-// be listed (wharf check, a space's deletion).
+// c/<space>/<128 random bits>. The space is the one the content was
+// written in (a move to another space keeps the key), for a person
+// reading the bucket; a space's deletion and wharf check go by the rows.
 func newObjectKey(spaceID string) string {
 	var b [16]byte
 	rand.Read(b[:])
