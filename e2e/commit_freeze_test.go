@@ -88,12 +88,20 @@ func targetCommits(t *testing.T, in *instance, target string) []targetCommit {
 }
 
 // TestDropFolderSkipsJunk: a scheduled target never commits the
-// operating system's junk dropped next to the real files by WebDAV.
+// operating system's junk dropped next to the real files by WebDAV; the
+// commit of the real file names the user who PUT it (the target names no
+// publisher) and carries that user's e-mail address.
 func TestDropFolderSkipsJunk(t *testing.T) {
 	ps := startPh(t)
+	mustWharf(t, ps.data, "editor password 123\n", "user", "add", "eve", "--password-stdin", "--email", "eve@example.org")
+	mustWharf(t, ps.data, "", "space", "grant", "files", "eve", "editor")
 	kv := ps.addTarget(t, "drop", "--mode", "pull", "--every", "1s")
 	ps.put(t, []phFile{{".DS_Store", []byte("Bud1 finder junk")}, {"._photo.jpg", []byte("AppleDouble")},
-		{"Thumbs.db", []byte("thumbs")}, {"~$report.docx", []byte("lock")}, {"photo.jpg", testPNG(t, 16, 16)}})
+		{"Thumbs.db", []byte("thumbs")}, {"~$report.docx", []byte("lock")}})
+	if st, _, body := ps.send("eve", "editor password 123", davReq{method: "PUT", path: "/dav/spaces/files/" + phFolder + "/photo.jpg",
+		body: string(testPNG(t, 16, 16))}); st != http.StatusCreated {
+		t.Fatalf("eve's PUT: %d %s", st, body)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	var cs []targetCommit
 	for {
@@ -113,6 +121,10 @@ func TestDropFolderSkipsJunk(t *testing.T) {
 	}
 	if want := []string{phFolder + "/photo.jpg"}; !slices.Equal(got, want) {
 		t.Errorf("committed %q, want only %q", got, want)
+	}
+	if c := cs[0]; c.UserID == 0 || c.FormData["phraseanet_submiter_email"] != "eve@example.org" {
+		t.Errorf("the scheduled commit names publisher %d with form data %v; want eve, who PUT the file, and her phraseanet_submiter_email",
+			c.UserID, c.FormData)
 	}
 }
 

@@ -7,10 +7,15 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/wharfhq/wharf/postproc"
+	"github.com/wharfhq/wharf/space"
 )
 
 func sum(s string) string {
@@ -196,6 +201,109 @@ func TestScheduledCommitNamesPublisher(t *testing.T) {
 	}
 	if _, _, err := f.svc.AddTarget(f.ctx, TargetSpec{Name: "x", SpaceID: "s", Mode: ModePull, Destination: "1", Publisher: "nobody"}); !errors.Is(err, ErrBadInput) {
 		t.Errorf("unknown publisher: %v, want ErrBadInput", err)
+	}
+}
+
+// TestScheduledCommitNamesUploader: a file the pipeline installs from a
+// WebDAV PUT (no tus upload on record) is committed on schedule in the
+// name of the user who sent it, with that user's e-mail address when there
+// is one; a file nobody is known to have uploaded goes as "0", without an
+// address, when the target names no publisher, and under the target's
+// publisher when it names one, as does a file whose uploader's account was
+// removed.
+func TestScheduledCommitNamesUploader(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Dir = filepath.Join(t.TempDir(), "commits") })
+	if err := f.auth.SetEmail(f.ctx, "alice", "alice@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	runner, err := postproc.New(postproc.Config{DB: f.db, Tree: f.tree, Workers: 1,
+		QuarantineDir: filepath.Join(dir, "quarantine"), ThumbsDir: filepath.Join(dir, "thumbs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.Start(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { runner.Close() })
+	users := map[string]int64{}
+	for _, name := range []string{"alice", "bob", "carol"} {
+		u, err := f.db.UserByName(f.ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users[name] = u.ID
+	}
+	// putAs installs p as dav's PUT handler does: staged, then the quick
+	// steps of the pipeline, in the name of the authenticated user.
+	putAs := func(user, p, content string) {
+		t.Helper()
+		f.mkdirAll(t, path.Dir(p))
+		sf, err := f.tree.Stage(f.ctx, "s", p, strings.NewReader(content), space.PutOptions{ExpectedSize: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = runner.Process(f.ctx, postproc.Job{ID: "put-" + user + "-" + path.Base(p), Space: "s", Path: sf.Path,
+			Staged: sf.Name, Size: sf.Size, SHA256: sf.Sums.SHA256, MTime: sf.MTime, Quick: true,
+			UserID: users[user], User: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	putAs("alice", "drop/a.jpg", "alice's photo")
+	putAs("bob", "drop/b.txt", "bob's notes")
+	f.put(t, "drop/c.txt", "placed without an upload")
+	putAs("carol", "named/d.txt", "carol's file; carol is removed")
+	f.put(t, "named/e.txt", "placed without an upload")
+
+	publishers := func(tg Target) map[int64]map[string]any {
+		t.Helper()
+		if _, err := f.svc.RunSchedule(f.ctx, tg.ID); err != nil {
+			t.Fatalf("RunSchedule %s: %v", tg.Name, err)
+		}
+		cs, assets, err := f.svc.Commits(f.ctx, tg.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int64]map[string]any{}
+		for _, c := range cs {
+			var form map[string]any
+			if err := json.Unmarshal([]byte(c.FormData), &form); err != nil {
+				t.Fatal(err)
+			}
+			var paths []string
+			for _, a := range assets[c.ID] {
+				paths = append(paths, a.Path)
+			}
+			form["paths"] = strings.Join(paths, " ")
+			if _, dup := out[c.UserID]; dup {
+				t.Errorf("%s: two commits name publisher %d", tg.Name, c.UserID)
+			}
+			out[c.UserID] = form
+		}
+		return out
+	}
+
+	got := publishers(f.target(t, TargetSpec{Name: "drop", Mode: ModePull, Folder: "drop"}))
+	if len(got) != 3 {
+		t.Errorf("drop: commits by publisher %v, want alice's, bob's and nobody's", got)
+	}
+	if c := got[users["alice"]]; c["paths"] != "drop/a.jpg" || c[submitterKey] != "alice@example.org" {
+		t.Errorf("alice's commit %v: want drop/a.jpg with %s alice@example.org", c, submitterKey)
+	}
+	if c, ok := got[users["bob"]]; !ok || c["paths"] != "drop/b.txt" || c[submitterKey] != nil {
+		t.Errorf("bob's commit %v (%v): want drop/b.txt without an e-mail address (bob has none)", c, ok)
+	}
+	if c, ok := got[0]; !ok || c["paths"] != "drop/c.txt" || c[submitterKey] != nil {
+		t.Errorf("nobody's commit %v (%v): want drop/c.txt as \"0\", without an e-mail address", c, ok)
+	}
+
+	if err := f.auth.RemoveUser(f.ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	got = publishers(f.target(t, TargetSpec{Name: "named", Mode: ModePull, Folder: "named", Publisher: "alice"}))
+	if c, ok := got[users["alice"]]; len(got) != 1 || !ok || c["paths"] != "named/d.txt named/e.txt" || c[submitterKey] != "alice@example.org" {
+		t.Errorf("named: commits by publisher %v; want one by the target's publisher alice, with her address, of both files", got)
 	}
 }
 

@@ -104,8 +104,9 @@ func (s *Service) RunSchedule(ctx context.Context, targetID string) (int, error)
 		keep = append(keep, n)
 	}
 	// Each commit names one publisher: the user who uploaded its files
-	// when Wharf knows (a tus upload still on record), else the target's
-	// configured publisher, else nobody ("0").
+	// (recorded when each was installed, whatever way it came in; unknown
+	// for a file placed by hand and reindexed, or whose uploader's account
+	// is gone), else the target's configured publisher, else nobody ("0").
 	ids := make([]int64, len(keep))
 	for i, n := range keep {
 		ids[i] = n.ID

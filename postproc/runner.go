@@ -435,7 +435,12 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 	n, created, err := r.tree.PutFile(space.WithActor(ctx, j.UserName), j.SpaceID, j.Path, j.Staged, j.SHA256, space.PutOptions{
 		ExpectedSize: j.Size, MTime: j.MTime, IfMatch: j.IfMatch, IfNoneMatch: j.IfNoneMatch,
 		MIME: j.MIME, KnownSHA1: j.SHA1, SyncLater: job.Put.SyncLater,
-		Record: func(tx *store.Tx, n space.Node, _ bool) error { return r.recordContent(ctx, tx, *j, n) },
+		Record: func(tx *store.Tx, n space.Node, _ bool) error {
+			if err := r.recordContent(ctx, tx, *j, n); err != nil {
+				return err
+			}
+			return tx.SetUploader(ctx, n.ID, j.UserID)
+		},
 	})
 	if err != nil {
 		os.Remove(j.Staged)
@@ -873,6 +878,9 @@ func (r *Runner) install(ctx context.Context, t *task) (retry bool) {
 				return err
 			}
 			if err := r.recordContent(ctx, tx, *j, n); err != nil {
+				return err
+			}
+			if err := tx.SetUploader(ctx, n.ID, j.UserID); err != nil {
 				return err
 			}
 			if err := recordLinkUpload(ctx, tx, *j, n, created); err != nil {

@@ -107,6 +107,9 @@ type manifestNode struct {
 	SHA1     string    `json:"sha1,omitempty"`
 	MIME     string    `json:"mime,omitempty"`
 	Blob     string    `json:"blob,omitempty"` // store.BlobNamed looks for it
+	// Uploader is the user who uploaded the file (store.Tx.SetUploader),
+	// 0 if unknown; a restore gives it back if the user still exists.
+	Uploader int64 `json:"uploader,omitempty"`
 }
 
 // trashOut is Delete's part when the space has a trash: it records the
@@ -125,6 +128,10 @@ func (t *Tree) trashOut(ctx context.Context, tx *store.Tx, st *spaceState, p str
 		}
 		nodes = append(nodes, desc...)
 	}
+	uploaders, err := tx.SubtreeUploaders(ctx, st.id, p)
+	if err != nil {
+		return nil, err
+	}
 	man := make([]manifestNode, len(nodes))
 	files := 0
 	for i, n := range nodes {
@@ -137,7 +144,7 @@ func (t *Tree) trashOut(ctx context.Context, tx *store.Tx, st *spaceState, p str
 			files++
 		}
 		man[i] = manifestNode{ID: n.ID, ParentID: parent, Rel: rel, Dir: n.IsDir, Size: n.Size, MTime: n.MTime, CTime: n.CTime,
-			ETag: n.ETag, SHA256: n.SHA256, SHA1: n.SHA1, MIME: n.MIME, Blob: n.Blob}
+			ETag: n.ETag, SHA256: n.SHA256, SHA1: n.SHA1, MIME: n.MIME, Blob: n.Blob, Uploader: uploaders[n.ID]}
 	}
 	raw, err := json.Marshal(man)
 	if err != nil {
@@ -297,6 +304,11 @@ func (t *Tree) Restore(ctx context.Context, spaceID, id, to string) (Node, error
 			}
 			if err := tx.InsertNodeWithID(ctx, n); err != nil {
 				return nil, err
+			}
+			if m.Uploader != 0 {
+				if err := tx.SetUploader(ctx, m.ID, m.Uploader); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if it.Size != 0 {

@@ -525,3 +525,51 @@ func BenchmarkOverwriteVersion(b *testing.B) {
 		})
 	}
 }
+
+// TestTrashKeepsUploaders: a file restored from the trash names the user
+// who uploaded it again, unless that user's account went meanwhile.
+func TestTrashKeepsUploaders(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.space(t, "s", 0)
+	f.mkdir(t, "s", "a")
+	b := f.put(t, "s", "a/b.txt", "ann's")
+	c := f.put(t, "s", "a/c.txt", "bob's")
+	users := map[string]int64{}
+	err := f.db.Update(ctx, func(tx *store.Tx) error {
+		for _, name := range []string{"ann", "bob"} {
+			u, err := tx.CreateUser(ctx, store.User{Name: name, PasswordHash: "x", CreatedAt: time.Now()})
+			if err != nil {
+				return err
+			}
+			users[name] = u.ID
+		}
+		if err := tx.SetUploader(ctx, b.ID, users["ann"]); err != nil {
+			return err
+		}
+		return tx.SetUploader(ctx, c.ID, users["bob"])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.tree.Delete(ctx, "s", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.db.Uploaders(ctx, []int64{b.ID, c.ID}); err != nil || len(got) != 0 {
+		t.Fatalf("uploaders of trashed files: %v, %v; want none", got, err)
+	}
+	if err := f.db.Update(ctx, func(tx *store.Tx) error { return tx.DeleteUser(ctx, users["bob"]) }); err != nil {
+		t.Fatal(err)
+	}
+	items := f.trash(t, "s")
+	if len(items) != 1 {
+		t.Fatalf("trash %+v", items)
+	}
+	if _, err := f.tree.Restore(ctx, "s", items[0].ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.db.Uploaders(ctx, []int64{b.ID, c.ID})
+	if err != nil || len(got) != 1 || got[b.ID] != users["ann"] {
+		t.Errorf("uploaders after the restore: %v, %v; want a/b.txt by ann (%d), a/c.txt by nobody (bob is gone)", got, err, users["ann"])
+	}
+}

@@ -46,9 +46,13 @@ func TestFinalizeHolds(t *testing.T) {
 			}
 			return tx.InsertJob(ctx, Job{ID: id, SpaceID: "s", Path: n.Path, Size: 3, State: JobRunning, CreatedAt: now, UpdatedAt: now})
 		})
-		// The install: the job is done with its node in one transaction.
+		// The install: the job is done with its node, and its uploader
+		// recorded, in one transaction (as postproc does).
 		mustUpdate(t, db, func(tx *Tx) error {
-			return tx.UpdateJob(ctx, Job{ID: id, State: JobDone, NodeID: n.ID, UpdatedAt: now})
+			if err := tx.UpdateJob(ctx, Job{ID: id, State: JobDone, NodeID: n.ID, UpdatedAt: now}); err != nil {
+				return err
+			}
+			return tx.SetUploader(ctx, n.ID, user.ID)
 		})
 		mustUpdate(t, db, func(tx *Tx) error {
 			return tx.SetUploadState(ctx, Upload{ID: id, State: UploadDone, NodeID: n.ID, Received: 3}, now)

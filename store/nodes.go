@@ -357,9 +357,10 @@ func (tx *Tx) MoveSubtree(ctx context.Context, srcSpace, srcPath, dstSpace, dstP
 // CopySubtree copies the node at srcPath in srcSpace to dstPath in dstSpace
 // with parentID and name, and, if deep, every node below it, all with new
 // ids and ctime now; everything else (sizes, mtimes, etags, checksums, dead
-// properties) is copied. It returns the new top node. The destination must
-// be free and must not lie inside the source; a taken destination gives an
-// error wrapping ErrExists, a missing source one wrapping ErrNotFound.
+// properties, uploaders) is copied. It returns the new top node. The
+// destination must be free and must not lie inside the source; a taken
+// destination gives an error wrapping ErrExists, a missing source one
+// wrapping ErrNotFound.
 func (tx *Tx) CopySubtree(ctx context.Context, srcSpace, srcPath, dstSpace, dstPath string, parentID int64, name string, deep bool, now time.Time) (Node, error) {
 	what := fmt.Sprintf("copy %s/%q to %s/%q", srcSpace, srcPath, dstSpace, dstPath)
 	if srcPath == "" || dstPath == "" {
@@ -398,6 +399,9 @@ func (tx *Tx) CopySubtree(ctx context.Context, srcSpace, srcPath, dstSpace, dstP
 		}
 	}
 	if err := tx.copyProps(ctx, srcSpace, srcPath, dstSpace, dstPath, top, deep); err != nil {
+		return Node{}, fmt.Errorf("store: %s: %w", what, describe(err))
+	}
+	if err := tx.copyUploaders(ctx, srcSpace, srcPath, dstSpace, dstPath, top, deep); err != nil {
 		return Node{}, fmt.Errorf("store: %s: %w", what, describe(err))
 	}
 	return tx.NodeByID(ctx, top)

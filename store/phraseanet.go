@@ -632,25 +632,6 @@ func (r Reader) HoldTokens(ctx context.Context, nodeIDs []int64) (map[int64]stri
 	return out, nil
 }
 
-// Uploaders returns, for each given node that a tus upload installed, the
-// user who uploaded it (the latest upload still on record).
-func (r Reader) Uploaders(ctx context.Context, nodeIDs []int64) (map[int64]int64, error) {
-	out := map[int64]int64{}
-	for _, id := range nodeIDs {
-		var uid int64
-		err := r.q.QueryRowContext(ctx, `SELECT user_id FROM uploads WHERE node_id = ? AND state = 'done'
-			ORDER BY updated_at DESC LIMIT 1`, id).Scan(&uid)
-		if err == nil {
-			out[id] = uid
-			continue
-		}
-		if err = describe(err); !errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("store: uploaders: %w", err)
-		}
-	}
-	return out, nil
-}
-
 // FrozenCommitIDs returns the ids of every commit with a frozen asset.
 func (r Reader) FrozenCommitIDs(ctx context.Context) (map[string]bool, error) {
 	rows, err := r.q.QueryContext(ctx, "SELECT DISTINCT commit_id FROM phraseanet_assets WHERE frozen = 1")
