@@ -43,11 +43,11 @@ bench: build ## Go benchmarks, then WebDAV (vs x/net/webdav, rclone) and tus (vs
 SOAKLOG     ?= bin/soak.log
 
 .PHONY: soak
-soak: ## 100 crash trials (SIGKILL mid-upload/processing/push), a 5-minute, 200-client load test and the noisy-neighbour comparison; summary at the end
+soak: ## 100 crash trials (SIGKILL mid-upload/processing/push), 100 of the trash and versions (mid-delete/restore/purge/overwrite), a 5-minute, 200-client load test and the noisy-neighbour comparison; summary at the end
 	mkdir -p $(dir $(SOAKLOG)); set -o pipefail; CGO_ENABLED=1 WHARF_CRASH_TRIALS=100 WHARF_LOAD_DURATION=5m WHARF_NOISY_DURATION=30s $(GO) test -count=1 -timeout 90m \
-	  -run '^(TestCrashTrials|TestLoad|TestNoisyNeighbour)$$' -v ./e2e/ 2>&1 | tee $(SOAKLOG) | grep -E '^\s*--- (PASS|FAIL): Test[A-Za-z]+ '; \
+	  -run '^(TestCrashTrials|TestCrashTrash|TestLoad|TestNoisyNeighbour)$$' -v ./e2e/ 2>&1 | tee $(SOAKLOG) | grep -E '^\s*--- (PASS|FAIL): Test[A-Za-z]+ '; \
 	  status=$$?; echo "== summary (full log: $(SOAKLOG))"; \
-	  grep -E 'crash trials: |noisy neighbour: |^ +(load: |\||server: peak)|^(ok|FAIL)\s' $(SOAKLOG); exit $$status
+	  grep -E 'crash trials: |crash trash: |noisy neighbour: |^ +(load: |\||server: peak)|^(ok|FAIL)\s' $(SOAKLOG); exit $$status
 
 FUZZTIME    ?= 10m
 FUZZ        := ./dav:FuzzParsePropfind ./dav:FuzzParseProppatch ./dav:FuzzReadLockInfo \

@@ -1,9 +1,11 @@
 package auth_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,10 +21,60 @@ import (
 // login throttle.
 type envMaker func(t testing.TB, cfg func(*auth.Config)) *env
 
-// postgresEnv names the PostgreSQL server (host:port, superuser postgres
-// without a password) the throttle's tests also run on; unset: they are
-// skipped there. It is internal/testenv's variable.
+// postgresEnv names a running PostgreSQL server (host:port, superuser
+// postgres without a password) for the throttle's postgres variant. It is
+// internal/testenv's variable. Unset, the variant starts a cluster of this
+// test binary's own (internal/testservers), stopped by TestMain.
 const postgresEnv = "WHARF_TEST_POSTGRES"
+
+// pg is the server of the postgres variant, attached or started at the
+// first test that needs it.
+var pg struct {
+	once    sync.Once
+	c       *testservers.Postgres
+	started bool  // by this binary: TestMain stops it
+	missing error // no PostgreSQL server programs here
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pg.started {
+		pg.c.Stop()
+	}
+	os.Exit(code)
+}
+
+// postgresServer returns the server of the postgres variant. Without
+// PostgreSQL's programs the test is skipped loudly, or failed under
+// CI=true: a skipped variant is not a passed one.
+func postgresServer(t testing.TB) *testservers.Postgres {
+	t.Helper()
+	pg.once.Do(func() {
+		if addr := os.Getenv(postgresEnv); addr != "" {
+			pg.c, pg.err = testservers.AttachPostgres(addr)
+			return
+		}
+		if _, err := testservers.PostgresBinDir(); err != nil {
+			pg.missing = err
+			return
+		}
+		pg.c, pg.err = testservers.StartPostgres(context.Background())
+		pg.started = pg.err == nil
+	})
+	if pg.missing != nil {
+		msg := fmt.Sprintf("the throttle on PostgreSQL: %v (or set %s to a running server)", pg.missing, postgresEnv)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		fmt.Fprintf(os.Stderr, "\n!!! SKIPPING %s: %s\n\n", t.Name(), msg)
+		t.Skip(msg)
+	}
+	if pg.err != nil {
+		t.Fatal(pg.err)
+	}
+	return pg.c
+}
 
 // throttleVariants are the places the login throttle keeps its counts
 // that its tests run on: memory; the database, on SQLite; the database,
@@ -42,14 +94,7 @@ func throttleVariants() []struct {
 			return newEnvAt(t, filepath.Join(t.TempDir(), "wharf.db"), auth.ThrottleDatabase, cfg)
 		}},
 		{"postgres", func(t testing.TB, cfg func(*auth.Config)) *env {
-			addr := os.Getenv(postgresEnv)
-			if addr == "" {
-				t.Skip(postgresEnv + " is not set: the database throttle is tested on SQLite only")
-			}
-			c, err := testservers.AttachPostgres(addr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := postgresServer(t)
 			sum := sha256.Sum256([]byte(t.TempDir()))
 			name := "auth_" + hex.EncodeToString(sum[:12])
 			if err := c.CreateDatabase(t.Context(), name, ""); err != nil {

@@ -29,7 +29,7 @@ func (c *commands) linkCommand() *cli.Command {
 				&cli.IntFlag{Name: "max-downloads", Usage: "most downloads (files and zips) the link serves", DefaultText: "no limit"},
 				&cli.IntFlag{Name: "max-uploads", Usage: "most uploads a drop link accepts", DefaultText: "no limit"},
 				&cli.StringFlag{Name: "user", Usage: "the user the link is made for, who needs the role (default: the first administrator)"},
-				&cli.StringFlag{Name: "public-url", Usage: "URL people reach this server at (default: from --listen)"},
+				&cli.StringFlag{Name: "public-url", Usage: "URL people reach this server at (default: the one the server recorded at its last start, else from --listen)"},
 				&cli.StringFlag{Name: "listen", Usage: "the server's --listen, for the URL without --public-url", Value: "127.0.0.1:8080"},
 				&cli.StringFlag{Name: "tls", Usage: "the server's --tls, for the URL without --public-url"},
 			}},
@@ -39,15 +39,20 @@ func (c *commands) linkCommand() *cli.Command {
 	}
 }
 
-// linkBase is the URL links start with: --public-url, else the URL the
-// server gives itself from --listen and --tls (as "wharf serve" does: HTTPS
-// unless --tls off, or a loopback --listen without --tls).
-func linkBase(cx *cli.Context) (string, error) {
+// linkBase is the URL links start with: --public-url; else, when neither
+// --listen nor --tls is given, recorded (the URL the server recorded when it
+// last started on this data directory, "" if it never ran); else the URL
+// the server gives itself from --listen and --tls (as "wharf serve" does:
+// HTTPS unless --tls off, or a loopback --listen without --tls).
+func linkBase(cx *cli.Context, recorded string) (string, error) {
 	if pu := cx.String("public-url"); pu != "" {
 		if !strings.HasPrefix(pu, "http://") && !strings.HasPrefix(pu, "https://") {
 			return "", fmt.Errorf("--public-url %q: want http(s)://host[:port]", pu)
 		}
 		return strings.TrimSuffix(pu, "/"), nil
+	}
+	if recorded != "" && !cx.IsSet("listen") && !cx.IsSet("tls") {
+		return strings.TrimSuffix(recorded, "/"), nil
 	}
 	listen := cx.String("listen")
 	host, _, err := net.SplitHostPort(listen)
@@ -92,10 +97,7 @@ func (c *commands) linkCreate(cx *cli.Context) error {
 	if err := args(cx, "SPACE", "PATH"); err != nil {
 		return err
 	}
-	base, err := linkBase(cx)
-	if err != nil {
-		return err
-	}
+	var err error
 	o := auth.LinkOptions{SpaceID: cx.Args().Get(0), Kind: store.LinkRead, Label: cx.String("label"),
 		MaxDownloads: int64(cx.Int("max-downloads")), MaxUploads: int64(cx.Int("max-uploads"))}
 	if o.Path, err = space.Clean(cx.Args().Get(1)); err != nil {
@@ -119,6 +121,14 @@ func (c *commands) linkCreate(cx *cli.Context) error {
 		return err
 	}
 	defer s.Close()
+	recorded, err := s.PublicURL(cx.Context)
+	if err != nil {
+		return err
+	}
+	base, err := linkBase(cx, recorded)
+	if err != nil {
+		return err
+	}
 	p, err := cliPrincipal(cx, s.Auth)
 	if err != nil {
 		return err

@@ -11,9 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -323,18 +325,64 @@ func TestVersionsRestore(t *testing.T) {
 // random moment, restarted. Nothing not purged is lost: every file is in
 // its space or its trash, every acknowledged overwrite's old content is a
 // version or the content; wharf check --verify-hashes finds nothing.
-// WHARF_CRASH_TRIALS sets the number of trials (default 3).
+// WHARF_CRASH_TRIALS sets the number of trials (default 3; make soak runs
+// 100). Each trial logs one line; the test ends with a summary of what
+// the kills interrupted and what the restarts recovered.
 func TestCrashTrash(t *testing.T) {
 	trials := 3
 	if v, err := strconv.Atoi(os.Getenv("WHARF_CRASH_TRIALS")); err == nil && v > 0 {
 		trials = v
 	}
+	st := crashTrashStats{recoveredBy: map[string]int{}}
+	started := time.Now()
 	for i := range trials {
-		t.Run(fmt.Sprintf("trial%02d", i+1), func(t *testing.T) { crashTrashTrial(t) })
+		// A version restore is over in milliseconds and rarely in flight
+		// at a random moment: every fourth trial aims its kill at one.
+		aim := i%4 == 2 // the third of make test's three, too
+		ok := t.Run(fmt.Sprintf("trial%03d", i+1), func(t *testing.T) { crashTrashTrial(t, &st, aim) })
+		st.trials++
+		if !ok {
+			st.failed++
+		}
 	}
+	var phases []string
+	for op := range trashOps {
+		phases = append(phases, fmt.Sprintf("%s %d", trashOpNames[op], st.killDuring[op]))
+	}
+	t.Logf("crash trash: %d trials in %s, %d failed; kills with a request in flight (a kill counts under each kind in flight): %s; "+
+		"with none in flight %d; things recovered at the restarts: %d (deletes put back %d, restores put back in the trash %d, "+
+		"leftovers of purges removed %d, replaced contents put back %d)",
+		st.trials, time.Since(started).Round(time.Second), st.failed, strings.Join(phases, ", "), st.killIdle, st.recovered,
+		st.recoveredBy["its delete did not complete"], st.recoveredBy["its restore did not complete"],
+		st.recoveredBy["(purged)"], st.recoveredBy["its replacement did not complete"])
 }
 
-func crashTrashTrial(t *testing.T) {
+// The kinds of request TestCrashTrash's clients send, to say what a kill
+// interrupted.
+const (
+	opDelete = iota
+	opRestore
+	opPurge
+	opOverwrite
+	opVersionRestore
+	trashOps
+)
+
+var trashOpNames = [trashOps]string{"delete", "restore", "purge", "overwrite", "version restore"}
+
+// crashTrashStats are the counts TestCrashTrash reports.
+type crashTrashStats struct {
+	trials, failed int
+	// killDuring counts the kills that landed while a request of each
+	// kind was in flight; killIdle those that found none.
+	killDuring [trashOps]int
+	killIdle   int
+	recovered  int // "recovered after a crash" lines at the restarts
+	// recoveredBy counts those lines by what they undid or finished.
+	recoveredBy map[string]int
+}
+
+func crashTrashTrial(t *testing.T, stats *crashTrashStats, aimAtVersionRestore bool) {
 	data := t.TempDir()
 	in := start(t, data, "WHARF_ADMIN_PASSWORD="+davPW)
 	const nDirs, nFiles = 6, 5
@@ -369,6 +417,13 @@ func crashTrashTrial(t *testing.T) {
 		}
 		return resp.StatusCode, b.String()
 	}
+	// op is do for a request of kind k, counted while in flight.
+	var inflight [trashOps]atomic.Int32
+	op := func(ctx context.Context, k int, method, path, body string) (int, string) {
+		inflight[k].Add(1)
+		defer inflight[k].Add(-1)
+		return do(ctx, method, path, body)
+	}
 	var mu sync.Mutex
 	written := map[string][]string{} // path -> contents acknowledged, in order
 	ctx, cancel := context.WithCancel(t.Context())
@@ -378,7 +433,7 @@ func crashTrashTrial(t *testing.T) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				p := fmt.Sprintf("d%d", d)
-				if st, _ := do(ctx, "DELETE", "/dav/spaces/files/"+p, ""); st != 204 {
+				if st, _ := op(ctx, opDelete, "DELETE", "/dav/spaces/files/"+p, ""); st != 204 {
 					continue
 				}
 				st, body := do(ctx, "GET", "/api/v1/spaces/files/trash", "")
@@ -388,7 +443,7 @@ func crashTrashTrial(t *testing.T) {
 				var tj trashJSON
 				json.Unmarshal([]byte(body), &tj)
 				if id := tj.id(p); id != "" {
-					do(ctx, "POST", "/api/v1/spaces/files/trash/"+id+"/restore", "")
+					op(ctx, opRestore, "POST", "/api/v1/spaces/files/trash/"+id+"/restore", "")
 				}
 			}
 		})
@@ -396,7 +451,7 @@ func crashTrashTrial(t *testing.T) {
 	// Delete and purge d0, d1.
 	wg.Go(func() {
 		for _, p := range []string{"d0", "d1"} {
-			if st, _ := do(ctx, "DELETE", "/dav/spaces/files/"+p, ""); st != 204 {
+			if st, _ := op(ctx, opDelete, "DELETE", "/dav/spaces/files/"+p, ""); st != 204 {
 				return
 			}
 		}
@@ -406,7 +461,7 @@ func crashTrashTrial(t *testing.T) {
 			return
 		}
 		for _, p := range []string{"d0", "d1"} {
-			do(ctx, "DELETE", "/api/v1/spaces/files/trash/"+tj.id(p), "")
+			op(ctx, opPurge, "DELETE", "/api/v1/spaces/files/trash/"+tj.id(p), "")
 		}
 	})
 	// Overwrite files of d2/, restoring versions now and then.
@@ -414,7 +469,7 @@ func crashTrashTrial(t *testing.T) {
 		for k := 0; ctx.Err() == nil; k++ {
 			p := fmt.Sprintf("d2/f%d.bin", k%nFiles)
 			c := fmt.Sprintf("%s version %d %x", p, k, rand.Uint64())
-			st, _ := do(ctx, "PUT", "/dav/spaces/files/"+(&url.URL{Path: p}).EscapedPath(), c)
+			st, _ := op(ctx, opOverwrite, "PUT", "/dav/spaces/files/"+(&url.URL{Path: p}).EscapedPath(), c)
 			if st == 201 || st == 204 {
 				mu.Lock()
 				written[p] = append(written[p], c)
@@ -425,16 +480,36 @@ func crashTrashTrial(t *testing.T) {
 				st, body := do(ctx, "GET", "/api/v1/spaces/files/versions?path="+p, "")
 				var vj versionsJSON
 				if st == 200 && json.Unmarshal([]byte(body), &vj) == nil && len(vj.Versions) > 0 {
-					do(ctx, "POST", "/api/v1/spaces/files/versions/"+vj.Versions[len(vj.Versions)-1].ID+"/restore?path="+p, "")
+					op(ctx, opVersionRestore, "POST", "/api/v1/spaces/files/versions/"+vj.Versions[len(vj.Versions)-1].ID+"/restore?path="+p, "")
 				}
 			}
 		}
 	})
 	delay := time.Duration(20+rand.IntN(600)) * time.Millisecond
 	time.Sleep(delay)
+	if aimAtVersionRestore {
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && inflight[opVersionRestore].Load() == 0; {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	var during []string
+	for k := range trashOps {
+		if inflight[k].Load() > 0 {
+			during = append(during, trashOpNames[k])
+		}
+	}
 	in.kill()
 	cancel()
 	wg.Wait()
+	for k := range trashOps {
+		if slices.Contains(during, trashOpNames[k]) {
+			stats.killDuring[k]++
+		}
+	}
+	if len(during) == 0 {
+		stats.killIdle++
+		during = []string{"nothing"}
+	}
 
 	in = start(t, data, "WHARF_ADMIN_PASSWORD="+davPW)
 	// Every first content of d2..d5 is somewhere: in the space, in the
@@ -481,13 +556,18 @@ func crashTrashTrial(t *testing.T) {
 		}
 	}
 	recovered := strings.Count(in.output(), "recovered after a crash")
+	stats.recovered += recovered
+	for _, r := range []string{"its delete did not complete", "its restore did not complete", "(purged)", "its replacement did not complete"} {
+		stats.recoveredBy[r] += strings.Count(in.output(), r)
+	}
 	if code := in.stop(); code != 0 {
 		t.Errorf("wharf serve exited %d after SIGTERM", code)
 	}
 	if res := wharf(t, data, "", "check", "--verify-hashes"); res.code != 0 || res.stdout != "" {
 		t.Errorf("wharf check --verify-hashes after the kill at %s: exit %d\n%s%s", delay, res.code, res.stdout, res.stderr)
 	}
-	t.Logf("killed after %s; trash holds %d items; %d things recovered at the restart", delay, len(tj.Items), recovered)
+	t.Logf("killed after %s during %s; trash holds %d items; %d things recovered at the restart",
+		delay, strings.Join(during, ", "), len(tj.Items), recovered)
 	for _, line := range strings.Split(in.output(), "\n") {
 		if strings.Contains(line, "recovered after a crash") {
 			t.Log(line)
