@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,12 +22,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wharfhq/wharf/internal/clamdtest"
 )
 
 // syncTool is one of the two clients and how it is pointed at a space.
@@ -142,10 +146,52 @@ func (r syncRun) summary() string {
 	return b.String()
 }
 
+// syncServer is the sync tests' server: restartable on the same data
+// directory and address, so that the clients, which keep the server's URL,
+// find it again.
+type syncServer struct {
+	*instance
+	addr string
+}
+
+func startSync(t *testing.T) *syncServer {
+	t.Helper()
+	ss := &syncServer{addr: freeAddr(t)}
+	ss.instance = ss.start(t, t.TempDir())
+	return ss
+}
+
+// start runs wharf on data and ss's address with the extra environment.
+// Running requests get 1 s to finish when it is stopped: a restart cuts an
+// upload in flight, as a crash or an impatient service manager does.
+func (ss *syncServer) start(t *testing.T, data string, env ...string) *instance {
+	t.Helper()
+	in := start(t, data, append([]string{"WHARF_ADMIN_PASSWORD=" + syncPW, "WHARF_LISTEN=" + ss.addr,
+		"WHARF_SHUTDOWN_TIMEOUT=1s"}, env...)...)
+	if in.URL != "http://"+ss.addr {
+		t.Fatalf("wharf listens on %s, want %s", in.URL, ss.addr)
+	}
+	return in
+}
+
+// restart stops the server (SIGTERM) and starts it again on the same data
+// and address with the extra environment env (none: the plain set-up).
+func (ss *syncServer) restart(t *testing.T, env ...string) {
+	t.Helper()
+	ss.stop()
+	ss.startAgain(t, env...)
+}
+
+// startAgain starts the stopped server again on the same data and address.
+func (ss *syncServer) startAgain(t *testing.T, env ...string) {
+	t.Helper()
+	ss.instance = ss.start(t, ss.Data, env...)
+}
+
 // syncer runs one client for one user on one local folder.
 type syncer struct {
 	t          *testing.T
-	in         *instance
+	in         *syncServer
 	tool       syncTool
 	bin        string
 	local      string
@@ -156,7 +202,7 @@ type syncer struct {
 	extra      []string // options for the next runs (e.g. --uplimit)
 }
 
-func newSyncer(t *testing.T, in *instance, tool syncTool, bin, user, pass, space string) *syncer {
+func newSyncer(t *testing.T, in *syncServer, tool syncTool, bin, user, pass, space string) *syncer {
 	s := &syncer{t: t, in: in, tool: tool, bin: bin, local: t.TempDir(), user: user, pass: pass, space: space, home: t.TempDir()}
 	// An empty exclude list: the tests choose their names themselves (the
 	// clients still skip their own journal files).
@@ -384,6 +430,11 @@ var syncSeed = map[string]string{
 	"srv-mod.txt":                         "the server will change this",
 	"api-del.txt":                         "the web API will delete this",
 	"conflict.txt":                        "base version",
+	"ren dir/r1.txt":                      "in a folder renamed locally",
+	"ren dir/sub/r2.txt":                  "deeper in the folder renamed locally",
+	"mv dir/m.txt":                        "in a folder moved locally",
+	"srv dir/s1.txt":                      "in a folder renamed on the server",
+	"srv dir/sub/s2.txt":                  "deeper in the folder renamed on the server",
 }
 
 // TestSyncClients drives each client through the rounds a desktop would
@@ -398,13 +449,13 @@ func TestSyncClients(t *testing.T) {
 }
 
 func testSyncClient(t *testing.T, tool syncTool, bin string) {
-	in := start(t, t.TempDir(), "WHARF_ADMIN_PASSWORD="+syncPW)
+	in := startSync(t)
 	big := bigSize(t)
 	const space = "files"
 	for p, body := range syncSeed {
-		davPut(t, in, space, p, strings.NewReader(body))
+		davPut(t, in.instance, space, p, strings.NewReader(body))
 	}
-	davPut(t, in, space, "big/large.bin", bigReader(1, big))
+	davPut(t, in.instance, space, "big/large.bin", bigReader(1, big))
 	want := map[string]string{}
 	for p, body := range syncSeed {
 		want[p] = sumOf(body)
@@ -445,8 +496,16 @@ func testSyncClient(t *testing.T, tool syncTool, bin string) {
 	must(t, os.Rename(L("a/b/move me.txt"), L("moved.txt")))
 	must(t, os.Remove(L("trash/gone.txt")))
 	must(t, os.RemoveAll(L("old folder")))
-	davPut(t, in, space, "server new/srv.txt", strings.NewReader("made on the server"))
-	davPut(t, in, space, "srv-mod.txt", strings.NewReader("changed on the server"))
+	must(t, os.Rename(L("ren dir"), L("renamed dir")))
+	must(t, os.Rename(L("mv dir"), L("docs/mv dir")))
+	photo := exifPhoto(t, "Canon", "EOS R5", "2024:05:06 07:08:09")
+	must(t, os.WriteFile(L("photo.jpg"), photo, 0o644))
+	if st, _, body := in.send("admin", syncPW, davReq{method: "MOVE", path: "/dav/spaces/" + space + "/srv%20dir",
+		headers: map[string]string{"Destination": in.URL + "/dav/spaces/" + space + "/srv%20renamed"}}); st != http.StatusCreated {
+		t.Fatalf("WebDAV MOVE of a folder: %d %s", st, body)
+	}
+	davPut(t, in.instance, space, "server new/srv.txt", strings.NewReader("made on the server"))
+	davPut(t, in.instance, space, "srv-mod.txt", strings.NewReader("changed on the server"))
 	if resp := in.do("DELETE", "/api/v1/spaces/"+space+"/nodes/api-del.txt", "admin", syncPW, nil); resp.StatusCode/100 != 2 {
 		t.Fatalf("web API delete: %s %s", resp.Status, readAll(t, resp.Body))
 	}
@@ -454,6 +513,15 @@ func testSyncClient(t *testing.T, tool syncTool, bin string) {
 	for _, p := range []string{"docs/old name.txt", "a/b/move me.txt", "trash/gone.txt", "old folder/x.txt", "old folder", "api-del.txt"} {
 		delete(want, p)
 	}
+	for from, to := range map[string]string{"ren dir": "renamed dir", "mv dir": "docs/mv dir", "srv dir": "srv renamed"} {
+		for p, v := range want {
+			if p == from || strings.HasPrefix(p, from+"/") {
+				delete(want, p)
+				want[to+strings.TrimPrefix(p, from)] = v
+			}
+		}
+	}
+	want["photo.jpg"] = sumOf(string(photo))
 	want["local new"] = "dir"
 	want["local new/fresh.txt"] = sumOf("made locally")
 	want["docs/readme.txt"] = sumOf("read me, edited locally")
@@ -468,24 +536,80 @@ func testSyncClient(t *testing.T, tool syncTool, bin string) {
 	if d := diffTrees(serverTree(), want); d != "" {
 		t.Errorf("after the two-way sync, the server's tree differs:\n%s\nrequests:\n%s", d, r.summary())
 	}
-	if n := r.count("MOVE"); n < 2 {
-		t.Errorf("the rename and the move were not sent as MOVEs (%d), so file ids did not carry them:\n%s", n, r.summary())
+	// The renamed and moved files and folders went as one MOVE each (so
+	// file ids carried them), and nothing in them was uploaded again: the
+	// uploads are the three new or changed files.
+	var moved []string
+	for _, l := range r.reqs {
+		if l.method == "MOVE" && strings.HasPrefix(l.path, "/remote.php/") {
+			p := strings.TrimSuffix(l.path, "/")
+			for _, root := range []string{"/remote.php/webdav/", "/remote.php/dav/files/eve/"} {
+				p = strings.TrimPrefix(p, root+space+"/")
+			}
+			moved = append(moved, p)
+		}
+	}
+	sort.Strings(moved)
+	if w := []string{"a/b/move me.txt", "docs/old name.txt", "mv dir", "ren dir"}; !slices.Equal(moved, w) {
+		t.Errorf("MOVEs of %q, want one of each renamed or moved file and folder %q:\n%s", moved, w, r.summary())
 	}
 	if tool.tus {
 		if n := r.count("PUT"); n != 0 {
 			t.Errorf("ownCloud client uploaded by PUT (%d), not through tus:\n%s", n, r.summary())
 		}
-		if n := r.count("POST"); n < 2 {
-			t.Errorf("ownCloud client made %d tus creations, want one per new or changed file:\n%s", n, r.summary())
+		if n := r.count("POST"); n != 3 {
+			t.Errorf("ownCloud client made %d tus creations, want one per new or changed file (3):\n%s", n, r.summary())
+		}
+	} else if n := r.count("PUT", "POST"); n != 3 {
+		t.Errorf("Nextcloud client made %d uploads, want one per new or changed file (3):\n%s", n, r.summary())
+	}
+	// The folder renamed on the server was renamed locally, not fetched again.
+	for _, l := range r.reqs {
+		if l.method == "GET" && (strings.Contains(l.path, "/srv dir/") || strings.Contains(l.path, "/srv renamed/")) {
+			t.Errorf("the folder renamed on the server was downloaded again: GET %s", l.path)
 		}
 	}
+	// The photo went through processing like any upload: its checksum,
+	// EXIF metadata and thumbnail are known.
+	checkProcessed(t, in.instance, space, "photo.jpg", sumOf(string(photo)))
 	r = eve.mustRun("idle sync after changes")
 	if n := r.count("GET", "PUT", "POST", "PATCH", "MOVE", "DELETE", "MKCOL"); n != 0 {
 		t.Errorf("a sync after a settled round made %d transfers:\n%s", n, r.summary())
 	}
 
+	// What the client deleted is in the space's trash, deleted by its
+	// user, and restorable: the next sync brings it back.
+	var trashed []string
+	tj := in.trashOf(t, space, "eve", evePW)
+	for _, it := range tj.Items {
+		trashed = append(trashed, fmt.Sprintf("%s dir=%v size=%d by=%s", it.Path, it.Dir, it.Size, it.DeletedBy))
+	}
+	sort.Strings(trashed)
+	wantTrash := []string{
+		fmt.Sprintf("api-del.txt dir=false size=%d by=admin", len(syncSeed["api-del.txt"])),
+		fmt.Sprintf("old folder dir=true size=%d by=eve", len(syncSeed["old folder/x.txt"])),
+		fmt.Sprintf("trash/gone.txt dir=false size=%d by=eve", len(syncSeed["trash/gone.txt"])),
+	}
+	if !slices.Equal(trashed, wantTrash) {
+		t.Errorf("the space's trash after the client's deletes:\n got %q\nwant %q", trashed, wantTrash)
+	}
+	if id := tj.id("trash/gone.txt"); id == "" {
+		t.Error("the file the client deleted is not in the trash")
+	} else if st, _, body := in.send("eve", evePW, davReq{method: "POST", path: "/api/v1/spaces/" + space + "/trash/" + id + "/restore"}); st != 200 {
+		t.Errorf("restoring what the client deleted: %d %s", st, body)
+	} else {
+		want["trash/gone.txt"] = sumOf(syncSeed["trash/gone.txt"])
+		r = eve.mustRun("sync after a restore from the trash")
+		if d := diffTrees(treeOf(t, eve.local), want); d != "" {
+			t.Errorf("after restoring from the trash, the local tree differs:\n%s\nrequests:\n%s", d, r.summary())
+		}
+		if n, up := r.count("GET"), r.count("PUT", "POST", "PATCH", "MOVE", "DELETE", "MKCOL"); n != 1 || up != 0 {
+			t.Errorf("the sync after a restore made %d GETs (want 1) and %d other transfers (want 0):\n%s", n, up, r.summary())
+		}
+	}
+
 	// 4. A conflict keeps both versions.
-	davPut(t, in, space, "conflict.txt", strings.NewReader("edited on the server"))
+	davPut(t, in.instance, space, "conflict.txt", strings.NewReader("edited on the server"))
 	must(t, os.WriteFile(L("conflict.txt"), []byte("edited locally, too"), 0o644))
 	r = eve.run()
 	found := map[string]bool{}
@@ -520,29 +644,62 @@ func testSyncClient(t *testing.T, tool syncTool, bin string) {
 	if _, err := os.Stat(filepath.Join(in.Data, "spaces", space, "tool.exe")); err == nil {
 		t.Error("the refused file is in the space")
 	}
-	tries := func(r syncRun) int {
+	tries := func(r syncRun, name string) int {
 		n := 0
 		for _, l := range r.reqs {
-			if strings.Contains(l.path, "tool.exe") || l.method == "POST" || l.method == "PUT" {
+			if strings.Contains(l.path, name) || l.method == "POST" || l.method == "PUT" {
 				n++
 			}
 		}
 		return n
 	}
-	if tries(r) == 0 {
+	if tries(r, "tool.exe") == 0 {
 		t.Errorf("the client did not even try the refused file:\n%s", r.summary())
 	}
 	r2 := eve.run()
-	if n := tries(r2); n != 0 {
+	if n := tries(r2, "tool.exe"); n != 0 {
 		t.Errorf("the refused file was tried again at once (%d requests):\n%s", n, r2.summary())
 	}
 	mustWharf(t, in.Data, "", "space", "policy", space, "--clear")
 	must(t, os.Remove(L("tool.exe")))
 
-	// 6. An interrupted large upload resumes.
-	testSyncResume(t, eve, in, space, big)
+	// 6. A file the virus scanner refuses: the server restarted with
+	// clamd (one signature, EICAR's).
+	in.restart(t, "WHARF_CLAMD=unix:"+clamdtest.Start(t))
+	quarantined := func() int {
+		es, err := os.ReadDir(filepath.Join(in.Data, "quarantine"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	q0 := quarantined()
+	must(t, os.WriteFile(L("eicar.com"), clamdtest.EICAR, 0o644))
+	r = eve.run()
+	if r.code == 0 || !strings.Contains(r.out, "eicar.com") {
+		t.Errorf("the infected file was not reported (exit %d):\n%s", r.code, tail(r.out, 20))
+	}
+	if _, err := os.Stat(filepath.Join(in.Data, "spaces", space, "eicar.com")); err == nil {
+		t.Error("the infected file is in the space")
+	}
+	if n := tries(r, "eicar.com"); n != 1 {
+		t.Errorf("the client sent the infected file %d times in its run, want once:\n%s", n, r.summary())
+	}
+	if q := quarantined(); q != q0+1 {
+		t.Errorf("quarantine holds %d uploads after the infected one, %d before", q, q0)
+	}
+	r2 = eve.run()
+	if n := tries(r2, "eicar.com"); n != 0 {
+		t.Errorf("the infected file was tried again at once (%d requests):\n%s", n, r2.summary())
+	}
+	must(t, os.Remove(L("eicar.com")))
 
-	// 7. A viewer's client syncs down and never uploads.
+	// 7. An interrupted large upload resumes: the client killed, then
+	// Wharf restarted (back to the plain set-up) during an upload.
+	testSyncResume(t, eve, space, big)
+	testSyncRestart(t, eve, space, big)
+
+	// 8. A viewer's client syncs down and never uploads.
 	mustWharf(t, in.Data, "viewer password 123\n", "user", "add", "vic", "--password-stdin")
 	mustWharf(t, in.Data, "", "space", "grant", space, "vic", "viewer")
 	vic := newSyncer(t, in, tool, bin, "vic", "viewer password 123", space)
@@ -569,9 +726,78 @@ func testSyncClient(t *testing.T, tool syncTool, bin string) {
 	}
 }
 
+// checkProcessed waits until processing has looked at the JPEG p (the
+// exifPhoto of a Canon EOS R5) and checks what it found, as the web API
+// shows it: the file's SHA-256, its EXIF metadata and its thumbnail.
+func checkProcessed(t *testing.T, in *instance, space, p, sum string) {
+	t.Helper()
+	type meta struct {
+		MIME      string `json:"mime"`
+		SHA256    string `json:"sha256"`
+		Extracted bool   `json:"extracted"`
+		Make      string `json:"make"`
+		Model     string `json:"model"`
+		Captured  string `json:"captured"`
+		Thumbnail bool   `json:"thumbnail"`
+	}
+	var node struct {
+		SHA256 string `json:"sha256"`
+		Thumb  string `json:"thumb"`
+		Meta   meta   `json:"meta"`
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, _, js := in.send("admin", syncPW, davReq{method: "GET", path: "/api/v1/spaces/" + space + "/nodes/" + url.PathEscape(p)})
+		var out struct {
+			Node json.RawMessage `json:"node"`
+		}
+		if st != 200 || json.Unmarshal([]byte(js), &out) != nil || json.Unmarshal(out.Node, &node) != nil {
+			t.Fatalf("GET the node of %s: %d %s", p, st, js)
+		}
+		if node.Meta.Extracted || time.Now().After(deadline) {
+			break
+		}
+	}
+	want := meta{MIME: "image/jpeg", SHA256: sum, Extracted: true, Make: "Canon", Model: "EOS R5", Captured: "2024-05-06T07:08:09", Thumbnail: true}
+	if node.Meta != want || node.SHA256 != sum || node.Thumb == "" {
+		t.Fatalf("%s uploaded by the client was not processed:\n got %+v (node sha256 %s, thumb %q)\nwant %+v", p, node.Meta, node.SHA256, node.Thumb, want)
+	}
+	if st, h, _ := in.send("admin", syncPW, davReq{method: "GET", path: node.Thumb}); st != 200 || h.Get("Content-Type") != "image/jpeg" {
+		t.Errorf("thumbnail of %s: %d %s", p, st, h.Get("Content-Type"))
+	}
+}
+
+// cutPoint is how much of a size-byte upload the server must hold before
+// the tests interrupt it: a third, or for a chunked upload the first chunk
+// (Nextcloud 3.7 starts with 10 MB chunks and sizes the next one from the
+// throughput, at --uplimit 8000 the whole rest of the file, so only the
+// first chunk is ever held alone).
+func cutPoint(tool syncTool, size int64) int64 {
+	if tool.tus {
+		return size / 3
+	}
+	return min(size/3, 10_000_000)
+}
+
+// uploadsHeld is the bytes of unfinished uploads the server keeps in data:
+// tus bytes and whole chunks, not the staging of a chunk in flight
+// (".part-…") or of a PUT (".put-…").
+func uploadsHeld(data string) int64 {
+	var n int64
+	filepath.WalkDir(filepath.Join(data, "uploads"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".info") && !strings.HasPrefix(d.Name(), ".") {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
 // testSyncResume kills the client in the middle of a large upload and
 // checks that the next run sends the rest, not the whole file again.
-func testSyncResume(t *testing.T, s *syncer, in *instance, space string, big int64) {
+func testSyncResume(t *testing.T, s *syncer, space string, big int64) {
+	in := s.in
 	size := min(big, 48<<20)
 	name := "resume.bin"
 	f, err := os.Create(filepath.Join(s.local, name))
@@ -587,26 +813,13 @@ func testSyncResume(t *testing.T, s *syncer, in *instance, space string, big int
 	cmd := s.command(ctx)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	must(t, cmd.Start())
-	received := func() int64 {
-		var n int64
-		filepath.WalkDir(filepath.Join(in.Data, "uploads"), func(p string, d fs.DirEntry, err error) error {
-			// What is kept: tus bytes and whole chunks, not the staging
-			// of a chunk in flight (".part-…") or of a PUT (".put-…").
-			if err == nil && d.Type().IsRegular() && !strings.HasSuffix(p, ".info") && !strings.HasPrefix(d.Name(), ".") {
-				if fi, err := d.Info(); err == nil {
-					n += fi.Size()
-				}
-			}
-			return nil
-		})
-		return n
-	}
+	received := func() int64 { return uploadsHeld(in.Data) }
 	deadline := time.Now().Add(5 * time.Minute)
-	for received() < size/3 {
+	for received() < cutPoint(s.tool, size) {
 		if time.Now().After(deadline) {
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			cmd.Wait()
-			t.Fatalf("the upload never reached a third of %d bytes (%d)", size, received())
+			t.Fatalf("the upload never reached %d of %d bytes (%d)", cutPoint(s.tool, size), size, received())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -635,6 +848,91 @@ func testSyncResume(t *testing.T, s *syncer, in *instance, space string, big int
 	} else {
 		t.Logf("resumed: %d of %d bytes sent again (%d were on the server when the client was killed)", sent, size, had)
 	}
+}
+
+// testSyncRestart restarts Wharf (SIGTERM, running requests cut after 1 s,
+// then the same data and address) while the client uploads a large file,
+// and checks what the client sends once Wharf is back: the same run goes
+// on (the clients retry a sync that failed on the network), and the
+// bytes sent after the restart are only what was missing (Nextcloud), or
+// the whole file once (ownCloud 2.11, see below).
+func testSyncRestart(t *testing.T, s *syncer, space string, big int64) {
+	in := s.in
+	size := min(big, 48<<20)
+	name := "restart.bin"
+	f, err := os.Create(filepath.Join(s.local, name))
+	must(t, err)
+	_, err = io.Copy(f, bigReader(9, size))
+	must(t, err)
+	must(t, f.Close())
+	held0 := uploadsHeld(in.Data)
+
+	s.extra = []string{"--uplimit", "8000"}
+	defer func() { s.extra = nil }()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	cmd := s.command(ctx)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 10 * time.Second
+	must(t, cmd.Start())
+	done := make(chan struct{})
+	var ended time.Time
+	go func() { cmd.Wait(); ended = time.Now(); close(done) }()
+	deadline := time.Now().Add(5 * time.Minute)
+	for uploadsHeld(in.Data)-held0 < cutPoint(s.tool, size) {
+		select {
+		case <-done:
+			t.Fatalf("%s ended before %d bytes of %s were uploaded (%d):\n%s", s.tool.name, cutPoint(s.tool, size), name, uploadsHeld(in.Data)-held0, tail(out.String(), 20))
+		default:
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Fatalf("the upload never reached %d of %d bytes (%d)", cutPoint(s.tool, size), size, uploadsHeld(in.Data)-held0)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	in.stop()
+	had := uploadsHeld(in.Data) - held0
+	if _, err := os.Stat(filepath.Join(in.Data, "spaces", space, name)); err == nil {
+		t.Errorf("part of %s is visible in the space before its upload ended", name)
+	}
+	in.startAgain(t)
+	restarted := time.Now()
+	<-done
+	if ctx.Err() != nil {
+		t.Fatalf("%s did not end within 10 minutes", s.tool.name)
+	}
+	// Both clients end the run at once: the cut upload is a fatal error
+	// ("Connection refused") that fails the sync, and a failed sync is not
+	// run again (--max-sync-retries repeats only a sync that succeeded and
+	// asked for another). The scheduler's next run finishes the upload.
+	same := syncRun{out: out.String(), code: cmd.ProcessState.ExitCode(), reqs: s.since(0)}
+	if same.code == 0 || same.uploaded() != 0 || !strings.Contains(same.out, name) {
+		t.Errorf("%s, the run that saw the restart: exit %d, %d bytes sent after the restart; want a failure naming %s and nothing sent:\n%s\noutput (tail):\n%s",
+			s.tool.name, same.code, same.uploaded(), name, same.summary(), tail(same.out, 15))
+	}
+	s.extra = nil
+	next := s.mustRun("sync after a restart of wharf")
+	if got := treeOf(t, filepath.Join(in.Data, "spaces", space))[name]; got != bigSum(9, size) {
+		t.Fatalf("after the restart, the server's %s is wrong (%q)\nrequests:\n%s", name, got, next.summary())
+	}
+	sent := same.uploaded() + next.uploaded()
+	if s.tool.resumes {
+		// Nextcloud lists the chunks the server kept through the restart
+		// and sends only the others.
+		if sent != size-had {
+			t.Errorf("%s sent %d bytes after the restart, want the %d the server did not have (of %d):\n%s", s.tool.name, sent, size-had, size, next.summary())
+		}
+	} else if sent != size {
+		// ownCloud 2.11 sends the file in the tus creation request, so it
+		// never learnt the upload's URL: it sends the whole file again,
+		// once.
+		t.Errorf("%s sent %d bytes after the restart, want the whole file once (%d):\n%s", s.tool.name, sent, size, next.summary())
+	}
+	t.Logf("%s: %d of %d bytes were on the server at the restart of wharf; %d sent after it (the run that saw it ended with exit %d, %v before wharf was back)",
+		s.tool.name, had, size, sent, same.code, restarted.Sub(ended).Round(time.Millisecond))
 }
 
 // TestSyncLoginFlow: Login Flow v2 hands a client an app password once its
