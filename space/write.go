@@ -154,11 +154,13 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 	if err != nil {
 		return Staged{}, fail(what, err)
 	}
-	f, err := os.CreateTemp(t.uploads, stagingPfx+"*")
-	if err != nil {
-		return Staged{}, fail(what, err)
+	f, staged := t.spares.take()
+	if f == nil {
+		if f, err = os.CreateTemp(t.uploads, stagingPfx+"*"); err != nil {
+			return Staged{}, fail(what, err)
+		}
+		staged = f.Name()
 	}
-	staged := f.Name()
 	defer func() {
 		if err != nil {
 			os.Remove(staged)
@@ -752,7 +754,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	}
 	return func() {
 		for _, name := range remove {
-			os.Remove(name)
+			t.spares.offer(name)
 		}
 		for _, p := range purge {
 			t.removeRetained(p)
