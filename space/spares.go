@@ -90,15 +90,18 @@ func (t *Tree) recycle(p string) error {
 	return os.RemoveAll(p)
 }
 
-// take returns a spare opened for writing, emptied, and its name, or nil
-// if there is none that may be reused.
-func (s *spares) take() (*os.File, string) {
+// take returns a spare opened for writing, its name and its size, or nil
+// if there is none that may be reused. Its old bytes are still there:
+// the caller writes over them from the start and truncates the file to
+// its new size (a 4 KiB file rewritten in place frees and allocates no
+// block, where emptying it first would free one and allocate one again).
+func (s *spares) take() (*os.File, string, int64) {
 	for {
 		s.mu.Lock()
 		n := len(s.names)
 		if n == 0 {
 			s.mu.Unlock()
-			return nil, ""
+			return nil, "", 0
 		}
 		name := s.names[n-1]
 		s.names = s.names[:n-1]
@@ -108,8 +111,8 @@ func (s *spares) take() (*os.File, string) {
 			os.Remove(name)
 			continue
 		}
-		if exclusive(f) && f.Truncate(0) == nil {
-			return f, name
+		if size, ok := exclusive(f); ok {
+			return f, name, size
 		}
 		f.Close()
 		os.Remove(name)

@@ -16,4 +16,4 @@ const (
 
 func linkCount(fs.FileInfo) uint64 { return 0 }
 
-func exclusive(*os.File) bool { return false }
+func exclusive(*os.File) (int64, bool) { return 0, false }

@@ -46,6 +46,19 @@ func TestSparesReused(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q", p, got, err, want)
 		}
 	}
+	// A spare longer than the next write: rewritten in place, its old
+	// bytes past the new ones cut off.
+	f.put(t, "s", "long.txt", strings.Repeat("old bytes ", 500))
+	f.put(t, "s", "long.txt", "short")
+	if n := f.put(t, "s", "c.txt", "tiny"); n.Size != 4 {
+		t.Errorf("c.txt indexed with %d bytes", n.Size)
+	}
+	if got, err := f.read("s", "c.txt"); got != "tiny" || err != nil {
+		t.Errorf("c.txt: %q, %v", got, err)
+	}
+	if fi, err := os.Stat(filepath.Join(f.dir, "spaces", "s", "c.txt")); err != nil || fi.Size() != 4 {
+		t.Errorf("c.txt on disk: %v, %v", fi, err)
+	}
 	if problems, err := f.tree.Verify(ctx, "s", true); err != nil || len(problems) > 0 {
 		t.Errorf("Verify: %v %+v", err, problems)
 	}
