@@ -701,6 +701,16 @@ type task struct {
 	local string
 }
 
+// dropLocal removes the local copy of the job's object once the steps
+// are done with it, before the job's outcome is told: a job reported
+// done or rejected has left nothing in uploads/.
+func (t *task) dropLocal() {
+	if t.local != "" {
+		os.Remove(t.local)
+		t.local = ""
+	}
+}
+
 // file is the file the steps read: the staged file, or the local copy of
 // the job's object.
 func (t *task) file() string {
@@ -738,7 +748,7 @@ func (r *Runner) processJob(ctx context.Context, id string) (retry bool) {
 	if j.Blob != "" {
 		// The steps read a file: this process's copy of the object.
 		t.local = r.tree.TempName()
-		defer os.Remove(t.local)
+		defer t.dropLocal()
 		if err := r.tree.FetchObject(ctx, j.Blob, t.local); err != nil {
 			if ctx.Err() != nil {
 				return false
@@ -760,6 +770,7 @@ func (r *Runner) processJob(ctx context.Context, id string) (retry bool) {
 			return false // abandoned: resumes at this step on the next Start
 		}
 		if err != nil {
+			t.dropLocal()
 			return r.reject(ctx, t, s.name(), err.Error())
 		}
 		t.job.StepsDone = i + 1
@@ -775,6 +786,7 @@ func (r *Runner) processJob(ctx context.Context, id string) (retry bool) {
 		}
 		r.report(t, 100, t.job.Message, true)
 	}
+	t.dropLocal()
 	t.job.State, t.job.Step, t.job.StepsDone = store.JobInstalling, "install", len(r.steps)
 	// Recorded before PutFile: a crash after the rename is then recognised
 	// on resume instead of running the steps again on a file that is gone.

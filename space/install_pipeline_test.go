@@ -49,8 +49,7 @@ func TestInstallSyncLaterConcurrent(t *testing.T) {
 	if err != nil || len(problems) > 0 {
 		t.Errorf("Verify: %v %+v", err, problems)
 	}
-	left, _ := filepath.Glob(filepath.Join(f.dir, "uploads", ".put-*"))
-	if len(left) > 0 {
+	if left := f.staging(t); len(left) > 0 {
 		t.Errorf("staging files left behind: %v", left)
 	}
 	st, err := f.tree.open("s")

@@ -126,6 +126,7 @@ type Tree struct {
 
 	listings *listingCache
 	nodes    *store.EpochCache[nodeKey, Node] // see nodecache.go
+	spares   spares                           // replaced files kept for staging (spares.go)
 }
 
 // spaceState is what a Tree keeps per open space.
@@ -176,6 +177,7 @@ func New(cfg Config) (*Tree, error) {
 
 		listings: newListingCache(maxCachedNodes),
 		nodes:    store.NewEpochCache[nodeKey, Node](maxCachedByPath, nodeMaxAge),
+		spares:   spares{off: cfg.KeepStaging},
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
@@ -247,6 +249,7 @@ func (t *Tree) releaseReserve() bool {
 func (t *Tree) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.spares.drop()
 	var errs []error
 	for id, st := range t.state {
 		errs = append(errs, st.root.Close())

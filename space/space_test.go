@@ -86,7 +86,8 @@ func (f *fixture) used(t testing.TB, space string) int64 {
 	return used
 }
 
-// staging lists the staging entries left in uploads/.
+// staging lists the staging entries left in uploads/, but for the spares
+// the tree keeps (spares.go).
 func (f *fixture) staging(t testing.TB) []string {
 	t.Helper()
 	es, err := os.ReadDir(filepath.Join(f.dir, "uploads"))
@@ -95,7 +96,7 @@ func (f *fixture) staging(t testing.TB) []string {
 	}
 	var out []string
 	for _, e := range es {
-		if strings.HasPrefix(e.Name(), stagingPfx) {
+		if strings.HasPrefix(e.Name(), stagingPfx) && !f.tree.spares.holds(filepath.Join(f.dir, "uploads", e.Name())) {
 			out = append(out, e.Name())
 		}
 	}

@@ -474,7 +474,7 @@ func (t *Tree) removeRetained(paths []string) {
 		return
 	}
 	for _, p := range paths {
-		if err := os.RemoveAll(p); err != nil {
+		if err := t.recycle(p); err != nil {
 			t.log.Warn("cannot remove purged files; the next start does", "path", p, "err", err)
 		}
 	}

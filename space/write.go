@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -154,17 +155,22 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 	if err != nil {
 		return Staged{}, fail(what, err)
 	}
-	f, err := os.CreateTemp(t.uploads, stagingPfx+"*")
-	if err != nil {
-		return Staged{}, fail(what, err)
+	f, staged, old := t.spares.take()
+	if f == nil {
+		if f, err = os.CreateTemp(t.uploads, stagingPfx+"*"); err != nil {
+			return Staged{}, fail(what, err)
+		}
+		staged = f.Name()
 	}
-	staged := f.Name()
 	defer func() {
 		if err != nil {
 			os.Remove(staged)
 		}
 	}()
 	size, sums, err := receive(ctx, f, body, limit, o.ExpectedSize, o.SHA1, o.Progress)
+	if err == nil && old > size {
+		err = f.Truncate(size) // a spare's old bytes past the new ones
+	}
 	if err == nil && o.Verify != nil {
 		err = o.Verify(sums)
 	}
@@ -624,6 +630,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
 		dirs := map[string]bool{}
+		folders := folderTouches{}
 		versions := false
 		var err error
 		if genBefore, err = tx.SpaceGeneration(context.Background(), spaceID); err != nil {
@@ -642,7 +649,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				var prev Node
 				var err error
 				ctx := context.WithoutCancel(r.ctx)
-				r.n, r.created, exists, prev, err = indexFile(ctx, tx, spaceID, r.p, r.size, r.sums, r.mtime, r.blob, r.o, now)
+				r.n, r.created, exists, prev, err = indexFile(ctx, tx, spaceID, r.p, r.size, r.sums, r.mtime, r.blob, r.o, now, folders)
 				if err != nil {
 					return err
 				}
@@ -710,10 +717,14 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				continue
 			}
 			placed = append(placed, r)
+			folders.add(r.p, r.created)
 			if !t.objects() {
 				dir, _ := split(r.p)
 				dirs[dir] = true
 			}
+		}
+		if err := folders.touch(context.Background(), tx, spaceID, now); err != nil {
+			return err
 		}
 		// The renames are durable before the index says the files are there.
 		for dir := range dirs {
@@ -752,7 +763,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	}
 	return func() {
 		for _, name := range remove {
-			os.Remove(name)
+			t.spares.offer(name)
 		}
 		for _, p := range purge {
 			t.removeRetained(p)
@@ -796,8 +807,9 @@ func SyncStaged(name string) error {
 
 // indexFile writes the index side of an install of a file at p: the node
 // (created or updated, with blob, its content's key in object-store mode),
-// its folders' ETags, the quota; it checks the conditions and the quota.
-func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, blob string, o PutOptions, now time.Time) (n Node, created, exists bool, prev Node, err error) {
+// its folders' ETags (unless folders is set: the caller updates them, see
+// folderTouches), the quota; it checks the conditions and the quota.
+func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, blob string, o PutOptions, now time.Time, folders folderTouches) (n Node, created, exists bool, prev Node, err error) {
 	dir, name := split(p)
 	parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
 	if err != nil {
@@ -830,12 +842,12 @@ func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64,
 	n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME, n.Blob = size, mtime, sums.SHA256, sums.SHA1, mimeType, blob
 	n.ETag = fileETag(sums.SHA256, size, mtime)
 	if exists {
-		if err = tx.UpdateNode(ctx, n); err == nil {
+		if err = tx.UpdateNode(ctx, n); err == nil && folders == nil {
 			err = tx.SetAncestorETags(ctx, spaceID, p, dirETag(now))
 		}
 	} else {
 		created = true
-		if n, err = tx.InsertNode(ctx, n); err == nil {
+		if n, err = tx.InsertNode(ctx, n); err == nil && folders == nil {
 			err = touchDir(ctx, tx, parent, now)
 		}
 	}
@@ -893,7 +905,7 @@ func (t *Tree) Adopt(ctx context.Context, spaceID, p, sha256hex string, o PutOpt
 	var created bool
 	err = t.db.Update(ctx, func(tx *store.Tx) error {
 		var err error
-		n, created, _, _, err = indexFile(ctx, tx, spaceID, p, fi.Size(), Sums{SHA256: sum, SHA1: o.KnownSHA1}, stamp(fi.ModTime()), "", o, now)
+		n, created, _, _, err = indexFile(ctx, tx, spaceID, p, fi.Size(), Sums{SHA256: sum, SHA1: o.KnownSHA1}, stamp(fi.ModTime()), "", o, now, nil)
 		return err
 	})
 	if err != nil {
@@ -974,6 +986,41 @@ func checkQuota(ctx context.Context, r store.Reader, spaceID string, delta int64
 	}
 	if s.QuotaBytes > 0 && s.UsedBytes+delta > s.QuotaBytes {
 		return fmt.Errorf("%w: %d more bytes, %d used of %d", ErrQuota, delta, s.UsedBytes, s.QuotaBytes)
+	}
+	return nil
+}
+
+// folderTouches is what the writes of an install batch did to their
+// folders, by folder: a file of it (whose ancestors get the batch's
+// folder ETag) and whether an entry was created (the folder's mtime
+// changes too). All writes of a batch share one time, so each folder is
+// touched once for the batch instead of once per write.
+type folderTouches map[string]folderTouch
+
+type folderTouch struct {
+	file    string
+	created bool
+}
+
+func (f folderTouches) add(p string, created bool) {
+	dir, _ := split(p)
+	t := f[dir]
+	t.file, t.created = p, t.created || created
+	f[dir] = t
+}
+
+// touch updates the folders of the batch's writes, in a fixed order.
+func (f folderTouches) touch(ctx context.Context, tx *store.Tx, spaceID string, now time.Time) error {
+	for _, dir := range slices.Sorted(maps.Keys(f)) {
+		var err error
+		if f[dir].created {
+			err = touchPath(ctx, tx, spaceID, dir, now)
+		} else {
+			err = tx.SetAncestorETags(ctx, spaceID, f[dir].file, dirETag(now))
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
