@@ -763,7 +763,11 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	}
 	return func() {
 		for _, name := range remove {
-			t.spares.offer(name)
+			if filepath.Dir(name) == t.uploads {
+				t.spares.offer(name)
+			} else {
+				os.Remove(name) // a version's link an undo could not put back
+			}
 		}
 		for _, p := range purge {
 			t.removeRetained(p)
