@@ -398,22 +398,27 @@ func (tx *Tx) CopySubtree(ctx context.Context, srcSpace, srcPath, dstSpace, dstP
 			return Node{}, fmt.Errorf("store: %s: %w", what, describe(err))
 		}
 	}
-	if err := tx.copyProps(ctx, srcSpace, srcPath, dstSpace, dstPath, top, deep); err != nil {
-		return Node{}, fmt.Errorf("store: %s: %w", what, describe(err))
-	}
-	if err := tx.copyUploaders(ctx, srcSpace, srcPath, dstSpace, dstPath, top, deep); err != nil {
-		return Node{}, fmt.Errorf("store: %s: %w", what, describe(err))
+	// The rows kept per node go with the copy: dead properties, uploaders.
+	for _, t := range []struct{ table, cols string }{
+		{"props", "ns, name, lang, xml"},
+		{"node_uploaders", "user_id"},
+	} {
+		if err := tx.copyNodeRows(ctx, t.table, t.cols, srcSpace, srcPath, dstSpace, dstPath, top, deep); err != nil {
+			return Node{}, fmt.Errorf("store: %s: %w", what, describe(err))
+		}
 	}
 	return tx.NodeByID(ctx, top)
 }
 
-// copyProps gives the copy of a subtree the dead properties of the nodes it
-// was copied from: the top node's to top, and with deep each descendant's
-// to the node at the same place below dstPath.
-func (tx *Tx) copyProps(ctx context.Context, srcSpace, srcPath, dstSpace, dstPath string, top int64, deep bool) error {
+// copyNodeRows gives the copy of a subtree the rows of table (keyed by
+// node_id, with the other columns cols) of the nodes it was copied from:
+// the top node's to top, and with deep each descendant's to the node at
+// the same place below dstPath.
+func (tx *Tx) copyNodeRows(ctx context.Context, table, cols, srcSpace, srcPath, dstSpace, dstPath string, top int64, deep bool) error {
+	src := "r." + strings.ReplaceAll(cols, ", ", ", r.")
 	_, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO props (node_id, ns, name, lang, xml)
-		 SELECT ?, p.ns, p.name, p.lang, p.xml FROM nodes s JOIN props p ON p.node_id = s.id
+		`INSERT INTO `+table+` (node_id, `+cols+`)
+		 SELECT ?, `+src+` FROM nodes s JOIN `+table+` r ON r.node_id = s.id
 		 WHERE s.space_id = ? AND s.path = ?`,
 		top, srcSpace, srcPath)
 	if err != nil || !deep {
@@ -421,10 +426,10 @@ func (tx *Tx) copyProps(ctx context.Context, srcSpace, srcPath, dstSpace, dstPat
 	}
 	cond, args := below(srcSpace, srcPath)
 	_, err = tx.tx.ExecContext(ctx,
-		`INSERT INTO props (node_id, ns, name, lang, xml)
-		 SELECT d.id, p.ns, p.name, p.lang, p.xml
+		`INSERT INTO `+table+` (node_id, `+cols+`)
+		 SELECT d.id, `+src+`
 		 FROM (SELECT id, path FROM nodes WHERE `+cond+`) s
-		 JOIN props p ON p.node_id = s.id
+		 JOIN `+table+` r ON r.node_id = s.id
 		 JOIN nodes d ON d.space_id = ? AND d.path = ? || substr(s.path, length(?) + 1)`,
 		append(args, dstSpace, dstPath, srcPath)...)
 	return err

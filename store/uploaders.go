@@ -19,16 +19,21 @@ import (
 // not exist.
 func (tx *Tx) SetUploader(ctx context.Context, nodeID, userID int64) error {
 	what := fmt.Sprintf("set uploader of node %d", nodeID)
+	if userID != 0 {
+		// One statement for the usual case (every install writes it): the
+		// row made or changed if the user exists; none touched otherwise.
+		res, err := tx.tx.ExecContext(ctx,
+			`INSERT INTO node_uploaders (node_id, user_id) SELECT ?, id FROM users WHERE id = ?
+			 ON CONFLICT (node_id) DO UPDATE SET user_id = excluded.user_id`, nodeID, userID)
+		if err != nil {
+			return fmt.Errorf("store: %s: %w", what, describeRef(err))
+		}
+		if n, err := res.RowsAffected(); err == nil && n > 0 {
+			return nil
+		}
+	}
 	if _, err := tx.tx.ExecContext(ctx, "DELETE FROM node_uploaders WHERE node_id = ?", nodeID); err != nil {
 		return fmt.Errorf("store: %s: %w", what, describe(err))
-	}
-	if userID == 0 {
-		return nil
-	}
-	_, err := tx.tx.ExecContext(ctx,
-		"INSERT INTO node_uploaders (node_id, user_id) SELECT ?, id FROM users WHERE id = ?", nodeID, userID)
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", what, describeRef(err))
 	}
 	return nil
 }
@@ -77,26 +82,4 @@ func (r Reader) SubtreeUploaders(ctx context.Context, spaceID, path string) (map
 		return nil, fmt.Errorf("store: %s: %w", what, describe(err))
 	}
 	return out, nil
-}
-
-// copyUploaders gives the copy of a subtree the uploaders of the nodes it
-// was copied from, as copyProps does their dead properties.
-func (tx *Tx) copyUploaders(ctx context.Context, srcSpace, srcPath, dstSpace, dstPath string, top int64, deep bool) error {
-	_, err := tx.tx.ExecContext(ctx,
-		`INSERT INTO node_uploaders (node_id, user_id)
-		 SELECT ?, u.user_id FROM nodes s JOIN node_uploaders u ON u.node_id = s.id
-		 WHERE s.space_id = ? AND s.path = ?`,
-		top, srcSpace, srcPath)
-	if err != nil || !deep {
-		return err
-	}
-	cond, args := below(srcSpace, srcPath)
-	_, err = tx.tx.ExecContext(ctx,
-		`INSERT INTO node_uploaders (node_id, user_id)
-		 SELECT d.id, u.user_id
-		 FROM (SELECT id, path FROM nodes WHERE `+cond+`) s
-		 JOIN node_uploaders u ON u.node_id = s.id
-		 JOIN nodes d ON d.space_id = ? AND d.path = ? || substr(s.path, length(?) + 1)`,
-		append(args, dstSpace, dstPath, srcPath)...)
-	return err
 }
