@@ -193,6 +193,8 @@ func progress(format string, args ...any) {
 type result struct {
 	times []time.Duration // of the timed runs
 	cpu   []time.Duration // the server's CPU time during each timed run (Linux)
+	tail  []time.Duration // of each timed upload: from its body's last byte leaving the client to the answer
+	pairs []float64       // with paired dd runs: each timed run's time ÷ the dd run just before it
 	cell  string          // instead of the times: why there are none, e.g. "n/a (404)"
 	wall  time.Duration   // of the parallel phase
 	pcell string          // instead of wall: why there is none
@@ -354,29 +356,52 @@ func (b *bench) cp(ctx context.Context) error {
 }
 
 // dd times the disk's durable floor for the file: a copy written around
-// the page cache in 1 MiB blocks and fsynced, nothing hashed.
+// the page cache in 1 MiB blocks and fsynced, nothing hashed. When Wharf's
+// row is measured too, its runs are paired with Wharf's instead (see
+// pairDD): this does nothing.
 func (b *bench) dd(ctx context.Context) error {
-	res := b.res[rowDD]
-	dst := filepath.Join(b.root, "copy.bin")
-	args := []string{"if=" + b.src, "of=" + dst, "bs=1M", "oflag=direct", "conv=fsync", "status=none"}
+	if b.pairDD() {
+		progress("dd: its runs are paired with Wharf's")
+		return nil
+	}
 	for i := -warmups; i < b.cfg.Runs; i++ {
 		flushDisks()
-		progress("dd %s", runName(i, b.cfg.Runs))
-		t0 := time.Now()
-		out, err := exec.CommandContext(ctx, "dd", args...).CombinedOutput()
-		d := time.Since(t0)
-		os.Remove(dst)
-		if err != nil {
-			res.cell = "error: " + firstWords(fmt.Sprintf("%v %s", err, out), 6)
-			return fmt.Errorf("dd %s: %v\n%s", strings.Join(args, " "), err, out)
+		if _, err := b.ddRun(ctx, i); err != nil {
+			return err
 		}
-		if i >= 0 {
-			res.times = append(res.times, d)
-		}
-		progress("  %s (%s)", fmtSeconds(d), fmtRate(b.cfg.Size, d))
 	}
-	res.pcell, res.rcell = "—", "—"
 	return nil
+}
+
+// pairDD reports whether dd's runs are taken in turn with Wharf's timed
+// runs (dd, then Wharf, then dd…), so that both see the disk as it is at
+// that moment: a virtual disk's speed drifts by half within a minute
+// here, more than the difference being measured.
+func (b *bench) pairDD() bool {
+	return slices.Contains(rows, rowDD) && slices.Contains(rows, rowWharf)
+}
+
+// ddRun is dd's run i (negative: a warm-up); the caller has flushed the
+// disks.
+func (b *bench) ddRun(ctx context.Context, i int) (time.Duration, error) {
+	res := b.res[rowDD]
+	res.pcell, res.rcell = "—", "—"
+	dst := filepath.Join(b.root, "copy.bin")
+	args := []string{"if=" + b.src, "of=" + dst, "bs=1M", "oflag=direct", "conv=fsync", "status=none"}
+	progress("dd %s", runName(i, b.cfg.Runs))
+	t0 := time.Now()
+	out, err := exec.CommandContext(ctx, "dd", args...).CombinedOutput()
+	d := time.Since(t0)
+	os.Remove(dst)
+	if err != nil {
+		res.cell = "error: " + firstWords(fmt.Sprintf("%v %s", err, out), 6)
+		return 0, fmt.Errorf("dd %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if i >= 0 {
+		res.times = append(res.times, d)
+	}
+	progress("  %s (%s)", fmtSeconds(d), fmtRate(b.cfg.Size, d))
+	return d, nil
 }
 
 // runName names run i (negative: a warm-up) in progress messages.
@@ -464,10 +489,19 @@ func (b *bench) server(ctx context.Context, kind string) error {
 	}
 	defer s.stop()
 	for i := -warmups; i < b.cfg.Runs; i++ {
+		var floor time.Duration
+		if kind == rowWharf && b.pairDD() {
+			flushDisks()
+			if floor, err = b.ddRun(ctx, i); err != nil {
+				b.note("dd: stopped early: %v", err)
+				b.res[rowWharf].cell = "error: dd failed"
+				return err
+			}
+		}
 		flushDisks()
 		progress("%s %s: POST + one PATCH of %s", kind, runName(i, b.cfg.Runs), fmtBytes(b.cfg.Size))
 		cpu0, cerr := s.cpuTime()
-		d, err := b.upload(ctx, s, fmt.Sprintf("%s-%d.bin", namePrefix, i+warmups))
+		d, tail, err := b.upload(ctx, s, fmt.Sprintf("%s-%d.bin", namePrefix, i+warmups))
 		cpu1, cerr1 := s.cpuTime()
 		if err != nil {
 			s.stop()
@@ -484,7 +518,12 @@ func (b *bench) server(ctx context.Context, kind string) error {
 		}
 		if i >= 0 {
 			res.times = append(res.times, d)
+			res.tail = append(res.tail, tail)
+			if floor > 0 {
+				res.pairs = append(res.pairs, d.Seconds()/floor.Seconds())
+			}
 		}
+		progress("  after the body's last byte: %s", fmtMillis(tail))
 		if cerr == nil && cerr1 == nil {
 			if i >= 0 {
 				res.cpu = append(res.cpu, cpu1-cpu0)
@@ -517,7 +556,7 @@ func (b *bench) server(ctx context.Context, kind string) error {
 	t0 := time.Now()
 	for i := range b.cfg.Parallel {
 		wg.Go(func() {
-			if _, err := b.upload(ctx, s, fmt.Sprintf("%s-p%d.bin", namePrefix, i)); err != nil {
+			if _, _, err := b.upload(ctx, s, fmt.Sprintf("%s-p%d.bin", namePrefix, i)); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -628,36 +667,40 @@ func moduleVersion(bin, mod string) string {
 }
 
 // upload creates an upload of the source file named name and sends it in
-// one PATCH; it returns the time from sending the POST to the PATCH's answer.
-func (b *bench) upload(ctx context.Context, s *srv, name string) (time.Duration, error) {
+// one PATCH; it returns the time from sending the POST to the PATCH's
+// answer, and the part of it after the client's transport read the body's
+// last byte (the server's fsync, processing and answer, plus what was
+// still in the sockets' buffers: a few MiB on loopback).
+func (b *bench) upload(ctx context.Context, s *srv, name string) (total, tail time.Duration, err error) {
 	t0 := time.Now()
 	req, err := s.request(ctx, http.MethodPost, s.create, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Upload-Length", strconv.FormatInt(b.cfg.Size, 10))
 	req.Header.Set("Upload-Metadata", s.meta(name))
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := check(resp, http.StatusCreated); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	drain(resp)
 	loc, err := resp.Location()
 	if err != nil {
-		return 0, fmt.Errorf("POST %s: 201 without a usable Location: %v", s.create, err)
+		return 0, 0, fmt.Errorf("POST %s: 201 without a usable Location: %v", s.create, err)
 	}
 
 	f, err := os.Open(b.src)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
-	req, err = s.request(ctx, http.MethodPatch, loc.String(), f)
+	body := &eofTimer{r: f}
+	req, err = s.request(ctx, http.MethodPatch, loc.String(), body)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.ContentLength = b.cfg.Size
 	req.Header.Set("Upload-Offset", "0")
@@ -667,19 +710,37 @@ func (b *bench) upload(ctx context.Context, s *srv, name string) (time.Duration,
 	}
 	resp, err = b.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// 204 is the contract's answer once processing is done; a 202 would
 	// mean it was not waited for, and the time would flatter the server.
 	if err := check(resp, http.StatusNoContent); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	drain(resp)
-	d := time.Since(t0)
-	if off := resp.Header.Get("Upload-Offset"); off != strconv.FormatInt(b.cfg.Size, 10) {
-		return d, fmt.Errorf("PATCH %s: Upload-Offset %q after the whole file", loc, off)
+	end := time.Now()
+	total = end.Sub(t0)
+	if !body.eof.IsZero() {
+		tail = end.Sub(body.eof)
 	}
-	return d, nil
+	if off := resp.Header.Get("Upload-Offset"); off != strconv.FormatInt(b.cfg.Size, 10) {
+		return total, tail, fmt.Errorf("PATCH %s: Upload-Offset %q after the whole file", loc, off)
+	}
+	return total, tail, nil
+}
+
+// eofTimer is a request body that notes when its last byte was read.
+type eofTimer struct {
+	r   io.Reader
+	eof time.Time
+}
+
+func (e *eofTimer) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF && e.eof.IsZero() {
+		e.eof = time.Now()
+	}
+	return n, err
 }
 
 // clean removes what a timed run left, untimed, so the next run starts on
@@ -824,6 +885,9 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		}
 	}
 	ratio := func(r, base string) string {
+		if base == rowDD && len(b.res[r].pairs) > 0 {
+			return fmt.Sprintf("%.2f× (paired)", medianOf(b.res[r].pairs))
+		}
 		if med[r] == 0 || med[base] == 0 {
 			return "—"
 		}
@@ -856,7 +920,16 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 		"so its VmHWM is that phase's. MB/s is 10^6 bytes per second. Whole run: %s.\n", warmups, took.Round(time.Second))
 	fmt.Fprintf(w, "\nTargets (issue 4): Wharf ≤ 0.5× tusd's time%s, ≤ 1.3× cp's%s; peak RSS under %d parallel uploads < 80 MiB%s.\n",
 		verdict(med[rowWharf], med[rowTusd], 0.5), verdict(med[rowWharf], med[rowCp], 1.3), cfg.Parallel, rssVerdict(b.res[rowWharf]))
-	fmt.Fprintf(w, "Target (issue 21): Wharf ≤ 1.5× the durable floor (dd)%s.\n", verdict(med[rowWharf], med[rowDD], 1.5))
+	if p := b.res[rowWharf].pairs; len(p) > 0 {
+		fmt.Fprintf(w, "Target (issue 21): Wharf ≤ 1.5× the durable floor (dd)%s: the median of each Wharf run's time ÷ the dd run just before it.\n", ratioVerdict(medianOf(p), 1.5))
+		var s []string
+		for _, x := range p {
+			s = append(s, fmt.Sprintf("%.2f×", x))
+		}
+		b.notes = append(b.notes, "dd and Wharf took turns (dd, then Wharf, for each run, warm-ups too), so that each pair saw the disk at the same moment; Wharf ÷ dd per pair: "+strings.Join(s, ", "))
+	} else {
+		fmt.Fprintf(w, "Target (issue 21): Wharf ≤ 1.5× the durable floor (dd)%s.\n", verdict(med[rowWharf], med[rowDD], 1.5))
+	}
 	var runs []string
 	for _, r := range rows {
 		if ts := b.res[r].times; len(ts) > 1 {
@@ -878,6 +951,15 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	}
 	if len(cpus) > 0 {
 		b.notes = append(b.notes, "server CPU time (user + system) per timed upload, median: "+strings.Join(cpus, "; "))
+	}
+	var tails []string
+	for _, r := range rows {
+		if t := b.res[r].tail; len(t) > 0 {
+			tails = append(tails, fmt.Sprintf("%s %s", r, fmtMillis(median(t))))
+		}
+	}
+	if len(tails) > 0 {
+		b.notes = append(b.notes, "after the client's transport read the body's last byte, until the answer (fsync, processing, and what the sockets still held), median: "+strings.Join(tails, "; "))
 	}
 	if len(b.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes:")
@@ -903,7 +985,10 @@ func verdict(got, base time.Duration, factor float64) string {
 	if got == 0 || base == 0 {
 		return " (not measured)"
 	}
-	r := got.Seconds() / base.Seconds()
+	return ratioVerdict(got.Seconds()/base.Seconds(), factor)
+}
+
+func ratioVerdict(r, factor float64) string {
 	if r <= factor {
 		return fmt.Sprintf(" (met: %.2f×)", r)
 	}
@@ -1252,4 +1337,14 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+func medianOf(x []float64) float64 {
+	s := slices.Clone(x)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}
+
+func fmtMillis(d time.Duration) string {
+	return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 }
