@@ -371,9 +371,15 @@ func TestPutQuota(t *testing.T) {
 		t.Errorf("read %d bytes of an endless body before refusing", body.n)
 	}
 	body = &countingReader{}
-	_, _, err = f.tree.Put(ctx, "s", "b", io.LimitReader(body, 200), PutOptions{ExpectedSize: 200})
+	_, _, err = f.tree.Put(ctx, "s", "b", io.LimitReader(body, precheckMin+1), PutOptions{ExpectedSize: precheckMin + 1})
 	if !errors.Is(err, ErrQuota) || body.n != 0 {
 		t.Errorf("Put with ExpectedSize past the quota = %v after %d bytes, want ErrQuota before reading", err, body.n)
+	}
+	// A small body is read first (precheck skips its lookups), and
+	// refused all the same.
+	_, _, err = f.tree.Put(ctx, "s", "b", strings.NewReader(strings.Repeat("b", 200)), PutOptions{ExpectedSize: 200})
+	if !errors.Is(err, ErrQuota) {
+		t.Errorf("Put of a small body past the quota = %v, want ErrQuota", err)
 	}
 	if s := f.staging(t); len(s) != 0 {
 		t.Errorf("staging files left: %v", s)
