@@ -285,7 +285,13 @@ func (policyStep) run(ctx context.Context, r *Runner, t *task, progress func(int
 	if err := t.policy.admit(path.Base(j.Path), j.MIME, j.Size); err != nil {
 		return err
 	}
-	used, quota, err := r.tree.Usage(ctx, j.SpaceID)
+	// The quota first: the used bytes (a fresh read) only when there is
+	// one.
+	quota, err := r.tree.Quota(ctx, j.SpaceID)
+	var used int64
+	if err == nil && quota > 0 {
+		used, quota, err = r.tree.Usage(ctx, j.SpaceID)
+	}
 	if errors.Is(err, space.ErrNotFound) {
 		return errors.New("the space does not exist")
 	}

@@ -534,6 +534,20 @@ func (t *Tree) Usage(ctx context.Context, id string) (used, quota int64, err err
 	return s.UsedBytes, s.QuotaBytes, err
 }
 
+// Quota returns a space's quota in bytes (0: none), or ErrNotFound:
+// Usage without the used bytes, which every write changes, and so from
+// memory while the space's settings stand (store.DB.SpaceQuota).
+func (t *Tree) Quota(ctx context.Context, id string) (int64, error) {
+	q, err := t.db.SpaceQuota(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, &kindError{kind: ErrNotFound, msg: fmt.Sprintf("space %q not found", id)}
+	}
+	if err != nil {
+		return 0, fail(fmt.Sprintf("get quota of space %q", id), err)
+	}
+	return q, nil
+}
+
 // DeleteSpace deletes a space: its rows (nodes, members, tokens) and its
 // directory with every file in it. It returns ErrNotFound for an unknown
 // space.

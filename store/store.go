@@ -83,6 +83,11 @@ type DB struct {
 	// wc, rc: prepared statements of the writer and the read pool (stmt.go).
 	wc, rc *stmtCache
 	watch  *watch // see Epoch (epoch.go)
+
+	// Rows kept in memory while their generation stands (gens.go).
+	gens       gensMemo
+	spaceSet   genMap[string, spaceSettings]
+	lockSpaces genMap[string, bool]
 }
 
 // Reader runs read-only queries, either on the read pool (DB) or inside a

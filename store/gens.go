@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Rows that change rarely but are read on almost every request (a space's
+// quota and upload policy, whether a space has WebDAV locks) are kept in
+// memory labelled with a generation: a counter in the generations table
+// that triggers move with every committed change of that kind of row,
+// whoever makes it (migration 0021). The Epoch alone cannot keep them:
+// every write moves it, so under a stream of uploads an Epoch-labelled
+// entry would never be read twice. The generations are read once per
+// Epoch, after it; a value is read after the generations and labelled
+// with them, so it is at least as new as its label, and it is served
+// while the label is still current.
+
+// gens are the generations, as read at one Epoch.
+type gens struct {
+	spaces, locks int64
+}
+
+// gensMemo is the generations read at the newest Epoch so far.
+type gensMemo struct {
+	v atomic.Pointer[gensAt]
+}
+
+type gensAt struct {
+	ep Epoch
+	g  gens
+}
+
+// generations returns the current generations; ok is false when they
+// cannot be read (the caller then reads the rows themselves).
+func (db *DB) generations(ctx context.Context) (g gens, ok bool) {
+	ep, err := db.Epoch(ctx)
+	if err != nil {
+		return gens{}, false
+	}
+	if at := db.gens.v.Load(); at != nil && at.ep == ep {
+		return at.g, true
+	}
+	rows, err := db.Reader.q.QueryContext(ctx, "SELECT kind, n FROM generations")
+	if err != nil {
+		return gens{}, false
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind string
+		var n int64
+		if err := rows.Scan(&kind, &n); err != nil {
+			return gens{}, false
+		}
+		switch kind {
+		case "spaces":
+			g.spaces = n
+		case "locks":
+			g.locks = n
+		}
+	}
+	if rows.Err() != nil || g.spaces == 0 || g.locks == 0 {
+		return gens{}, false
+	}
+	if at := db.gens.v.Load(); at == nil || !ep.older(at.ep) {
+		db.gens.v.Store(&gensAt{ep: ep, g: g})
+	}
+	return g, true
+}
+
+// genMap holds values of one kind labelled with the generation read
+// before them. The zero value is empty and ready.
+type genMap[K comparable, V any] struct {
+	mu  sync.Mutex
+	gen int64
+	m   map[K]V
+}
+
+// genMapMax bounds a genMap; past it, it starts over empty.
+const genMapMax = 4096
+
+func (c *genMap[K, V]) get(k K, gen int64) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	if !ok || c.gen != gen {
+		var zero V
+		return zero, false
+	}
+	return v, true
+}
+
+// put records v, read after generation gen; entries of an older
+// generation are dropped, and a value of an older one than the entries'
+// is not kept.
+func (c *genMap[K, V]) put(k K, gen int64, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen < c.gen {
+		return
+	}
+	if gen > c.gen || c.m == nil || len(c.m) >= genMapMax {
+		c.gen, c.m = gen, make(map[K]V)
+	}
+	c.m[k] = v
+}
+
+// spaceSettings are the columns of a space that only its manager changes.
+type spaceSettings struct {
+	quota  int64
+	policy string
+}
+
+func (db *DB) spaceSettings(ctx context.Context, id string) (spaceSettings, error) {
+	g, ok := db.generations(ctx)
+	if ok {
+		if s, hit := db.spaceSet.get(id, g.spaces); hit {
+			return s, nil
+		}
+	}
+	var s spaceSettings
+	err := db.Reader.q.QueryRowContext(ctx, "SELECT quota_bytes, policy FROM spaces WHERE id = ?", id).Scan(&s.quota, &s.policy)
+	if err != nil {
+		return spaceSettings{}, fmt.Errorf("store: get space %q: %w", id, describe(err))
+	}
+	if ok {
+		db.spaceSet.put(id, g.spaces, s)
+	}
+	return s, nil
+}
+
+// SpacePolicy returns a space's upload policy (JSON, "" for none), or an
+// error wrapping ErrNotFound; from memory while no space's settings
+// changed (see generations). Inside a transaction, Tx.SpacePolicy reads
+// the row.
+func (db *DB) SpacePolicy(ctx context.Context, id string) (string, error) {
+	s, err := db.spaceSettings(ctx, id)
+	return s.policy, err
+}
+
+// SpaceQuota returns a space's quota in bytes (0: none), or an error
+// wrapping ErrNotFound; from memory as SpacePolicy.
+func (db *DB) SpaceQuota(ctx context.Context, id string) (int64, error) {
+	s, err := db.spaceSettings(ctx, id)
+	return s.quota, err
+}
+
+// PathLocks is Reader.PathLocks, answered without a query for a space
+// known to have no lock at all (expired or not) since the locks last
+// changed: the case of nearly every request.
+func (db *DB) PathLocks(ctx context.Context, spaceID, p string, below bool, now time.Time) ([]Lock, error) {
+	g, ok := db.generations(ctx)
+	if ok {
+		has, hit := db.lockSpaces.get(spaceID, g.locks)
+		if !hit {
+			err := db.Reader.q.QueryRowContext(ctx,
+				"SELECT EXISTS (SELECT 1 FROM locks WHERE space_id = ?)", spaceID).Scan(&has)
+			if err != nil {
+				return nil, fmt.Errorf("store: any lock in %s: %w", spaceID, describe(err))
+			}
+			db.lockSpaces.put(spaceID, g.locks, has)
+		}
+		if !has {
+			return nil, nil
+		}
+	}
+	return db.Reader.PathLocks(ctx, spaceID, p, below, now)
+}

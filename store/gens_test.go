@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestGenerationsKeepRowsCurrent: a space's settings and its locks are
+// served from memory while writes elsewhere move the Epoch, and a change
+// of them made through another handle on the same database (another
+// process, for SQLite) is seen by the next read.
+func TestGenerationsKeepRowsCurrent(t *testing.T) {
+	ctx := context.Background()
+	loc := testLocation(t)
+	db := openAt(t, loc)
+	other := openAt(t, loc)
+	now := time.Unix(1700000000, 0)
+	mustUpdate(t, other, func(tx *Tx) error {
+		return tx.CreateSpace(ctx, Space{ID: "s", Name: "s", CreatedAt: now})
+	})
+	if q, err := db.SpaceQuota(ctx, "s"); err != nil || q != 0 {
+		t.Fatalf("SpaceQuota = %d, %v; want 0", q, err)
+	}
+	if p, err := db.SpacePolicy(ctx, "s"); err != nil || p != "" {
+		t.Fatalf("SpacePolicy = %q, %v; want none", p, err)
+	}
+	if ls, err := db.PathLocks(ctx, "s", "a", true, now); err != nil || len(ls) != 0 {
+		t.Fatalf("PathLocks = %v, %v; want none", ls, err)
+	}
+	before, ok := db.generations(ctx)
+	if !ok {
+		t.Fatal("generations unreadable")
+	}
+
+	// What every upload writes moves the Epoch, not the generations: the
+	// settings stay in memory.
+	epoch, _ := db.Epoch(ctx)
+	mustUpdate(t, other, func(tx *Tx) error { return tx.AddUsed(ctx, "s", 10) })
+	mustUpdate(t, other, func(tx *Tx) error {
+		_, err := tx.InsertNode(ctx, Node{SpaceID: "s", Path: "f", Name: "f", MTime: now, CTime: now})
+		return err
+	})
+	if e, _ := db.Epoch(ctx); e == epoch {
+		t.Fatal("the Epoch did not move")
+	}
+	after, _ := db.generations(ctx)
+	if after != before {
+		t.Fatalf("generations moved from %+v to %+v by used bytes and a node", before, after)
+	}
+	if _, hit := db.spaceSet.get("s", after.spaces); !hit {
+		t.Error("the space's settings were dropped by writes that do not change them")
+	}
+	if _, hit := db.lockSpaces.get("s", after.locks); !hit {
+		t.Error("whether the space has locks was dropped by writes that do not change them")
+	}
+
+	// Changes through the other handle are seen at once.
+	mustUpdate(t, other, func(tx *Tx) error { return tx.SetQuota(ctx, "s", 100) })
+	if q, err := db.SpaceQuota(ctx, "s"); err != nil || q != 100 {
+		t.Errorf("SpaceQuota after SetQuota elsewhere = %d, %v; want 100", q, err)
+	}
+	mustUpdate(t, other, func(tx *Tx) error { return tx.SetSpacePolicy(ctx, "s", `{"maxSize":5}`) })
+	if p, err := db.SpacePolicy(ctx, "s"); err != nil || p != `{"maxSize":5}` {
+		t.Errorf("SpacePolicy after SetSpacePolicy elsewhere = %q, %v", p, err)
+	}
+	mustUpdate(t, other, func(tx *Tx) error {
+		return tx.InsertLock(ctx, Lock{Token: "t1", SpaceID: "s", Root: "a", Depth: -1,
+			Timeout: time.Hour, ExpiresAt: now.Add(time.Hour), CreatedAt: now})
+	})
+	if ls, err := db.PathLocks(ctx, "s", "a/b", false, now); err != nil || len(ls) != 1 || ls[0].Token != "t1" {
+		t.Errorf("PathLocks after a lock taken elsewhere = %v, %v; want t1", ls, err)
+	}
+	mustUpdate(t, other, func(tx *Tx) error { return tx.DeleteLock(ctx, "t1") })
+	if ls, err := db.PathLocks(ctx, "s", "a/b", false, now); err != nil || len(ls) != 0 {
+		t.Errorf("PathLocks after the lock was released elsewhere = %v, %v; want none", ls, err)
+	}
+	mustUpdate(t, other, func(tx *Tx) error { return tx.DeleteSpace(ctx, "s") })
+	if _, err := db.SpaceQuota(ctx, "s"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SpaceQuota of a space deleted elsewhere = %v, want ErrNotFound", err)
+	}
+	mustUpdate(t, other, func(tx *Tx) error {
+		return tx.CreateSpace(ctx, Space{ID: "s", Name: "s", QuotaBytes: 7, CreatedAt: now})
+	})
+	if q, err := db.SpaceQuota(ctx, "s"); err != nil || q != 7 {
+		t.Errorf("SpaceQuota of a space created again elsewhere = %d, %v; want 7", q, err)
+	}
+}
