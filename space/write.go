@@ -640,10 +640,17 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
 		dirs := map[string]bool{}
-		folders := folderTouches{}
+		b := &batchIndex{folders: folderTouches{}, parents: map[string]Node{}}
 		versions := false
 		var err error
 		if genBefore, err = tx.SpaceGeneration(context.Background(), spaceID); err != nil {
+			return err
+		}
+		// Room is made for a write only under a quota, which nothing but
+		// this transaction changes while it runs (checkQuota still reads
+		// the used bytes for each write).
+		sp, err := tx.Space(context.Background(), spaceID)
+		if err != nil {
 			return err
 		}
 		for _, r := range batch {
@@ -659,7 +666,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				var prev Node
 				var err error
 				ctx := context.WithoutCancel(r.ctx)
-				r.n, r.created, exists, prev, err = indexFile(ctx, tx, spaceID, r.p, r.size, r.sums, r.mtime, r.blob, r.o, now, folders)
+				r.n, r.created, exists, prev, err = indexFile(ctx, tx, spaceID, r.p, r.size, r.sums, r.mtime, r.blob, r.o, now, b)
 				if err != nil {
 					return err
 				}
@@ -676,11 +683,13 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 						return err
 					}
 				}
-				more, err := t.makeRoom(ctx, tx, spaceID)
-				if err != nil {
-					return err
+				if sp.QuotaBytes > 0 {
+					more, err := t.makeRoom(ctx, tx, spaceID)
+					if err != nil {
+						return err
+					}
+					r.purge = append(r.purge, more...)
 				}
-				r.purge = append(r.purge, more...)
 				if t.objects() {
 					// Rows only: the replaced content is a version's now,
 					// or nobody's.
@@ -727,13 +736,13 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 				continue
 			}
 			placed = append(placed, r)
-			folders.add(r.p, r.created)
+			b.folders.add(r.p, r.created)
 			if !t.objects() {
 				dir, _ := split(r.p)
 				dirs[dir] = true
 			}
 		}
-		if err := folders.touch(context.Background(), tx, spaceID, now); err != nil {
+		if err := b.folders.touch(context.Background(), tx, spaceID, now); err != nil {
 			return err
 		}
 		// The renames are durable before the index says the files are there.
@@ -821,13 +830,16 @@ func SyncStaged(name string) error {
 
 // indexFile writes the index side of an install of a file at p: the node
 // (created or updated, with blob, its content's key in object-store mode),
-// its folders' ETags (unless folders is set: the caller updates them, see
+// its folders' ETags (unless b is set: the install batch updates them, see
 // folderTouches), the quota; it checks the conditions and the quota.
-func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, blob string, o PutOptions, now time.Time, folders folderTouches) (n Node, created, exists bool, prev Node, err error) {
+func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64, sums Sums, mtime time.Time, blob string, o PutOptions, now time.Time, b *batchIndex) (n Node, created, exists bool, prev Node, err error) {
 	dir, name := split(p)
-	parent, err := parentDir(ctx, tx.Reader, spaceID, dir)
-	if err != nil {
-		return Node{}, false, false, Node{}, err
+	parent, known := b.parent(dir)
+	if !known {
+		if parent, err = parentDir(ctx, tx.Reader, spaceID, dir); err != nil {
+			return Node{}, false, false, Node{}, err
+		}
+		b.found(dir, parent)
 	}
 	cur, err := tx.Node(ctx, spaceID, p)
 	exists = err == nil
@@ -856,12 +868,12 @@ func indexFile(ctx context.Context, tx *store.Tx, spaceID, p string, size int64,
 	n.Size, n.MTime, n.SHA256, n.SHA1, n.MIME, n.Blob = size, mtime, sums.SHA256, sums.SHA1, mimeType, blob
 	n.ETag = fileETag(sums.SHA256, size, mtime)
 	if exists {
-		if err = tx.UpdateNode(ctx, n); err == nil && folders == nil {
+		if err = tx.UpdateNode(ctx, n); err == nil && b == nil {
 			err = tx.SetAncestorETags(ctx, spaceID, p, dirETag(now))
 		}
 	} else {
 		created = true
-		if n, err = tx.InsertNode(ctx, n); err == nil && folders == nil {
+		if n, err = tx.InsertNode(ctx, n); err == nil && b == nil {
 			err = touchDir(ctx, tx, parent, now)
 		}
 	}
@@ -1002,6 +1014,31 @@ func checkQuota(ctx context.Context, r store.Reader, spaceID string, delta int64
 		return fmt.Errorf("%w: %d more bytes, %d used of %d", ErrQuota, delta, s.UsedBytes, s.QuotaBytes)
 	}
 	return nil
+}
+
+// batchIndex is what the writes of one install batch share in its
+// transaction: the touches of their folders, made once at the end, and
+// the folders found so far (a write of a batch installs a file, which
+// removes no folder and turns none into a file, so a folder found stays
+// one for the rest of the batch). The nil *batchIndex is an install on
+// its own.
+type batchIndex struct {
+	folders folderTouches
+	parents map[string]Node
+}
+
+func (b *batchIndex) parent(dir string) (Node, bool) {
+	if b == nil {
+		return Node{}, false
+	}
+	n, ok := b.parents[dir]
+	return n, ok
+}
+
+func (b *batchIndex) found(dir string, n Node) {
+	if b != nil {
+		b.parents[dir] = n
+	}
 }
 
 // folderTouches is what the writes of an install batch did to their

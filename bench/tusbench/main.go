@@ -11,6 +11,12 @@
 // cp is "cp --reflink=never SRC DST" followed by "sync DST" (the coreutils
 // commands; sync with a file argument fsyncs that file), because Wharf
 // fsyncs an upload before acknowledging its last byte; tusd does not fsync.
+// dd is the disk's durable floor of issue 21 ("dd bs=1M oflag=direct
+// conv=fsync"); when Wharf's row is measured too, each of Wharf's runs
+// follows a dd run, and the issue's ratio is the median of the pairs'
+// (this virtual disk's speed drifts by half within a minute). Each
+// upload's time after the client sent its body's last byte (the server's
+// fsync and processing) is reported beside.
 //
 // It prints a markdown table for docs/benchmarks.md on stdout, with the
 // command line and the machine; progress goes to stderr. The run is bounded
