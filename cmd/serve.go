@@ -52,7 +52,9 @@ func (c *commands) serve(cx *cli.Context) error {
 	if err := args(cx); err != nil {
 		return err
 	}
-	log, err := c.logger(cx)
+	sink := newLogSink(c.stderr)
+	defer sink.Close()
+	log, err := newLogger(sink, logJSON(cx), cx.String("log-level"))
 	if err != nil {
 		return err
 	}
