@@ -830,17 +830,25 @@ func startProc(ctx context.Context, dir string, serving *regexp.Regexp, bin stri
 	}
 	pw.Close()
 	go func() {
+		// The server's log costs this process, which also runs the load,
+		// as little as it can: once the address is found no line is
+		// matched, and lines are written to the file in bulk, whenever the
+		// pipe has no more for now (tail reads the file).
 		defer logf.Close()
 		br := bufio.NewReader(pr)
+		bw := bufio.NewWriterSize(logf, 64<<10)
+		defer bw.Flush()
+		match := serving
 		for {
 			line, err := br.ReadString('\n')
-			logf.WriteString(line)
-			if serving != nil {
-				if m := serving.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
-					select {
-					case p.addrc <- firstGroup(m):
-					default:
-					}
+			bw.WriteString(line)
+			if br.Buffered() == 0 {
+				bw.Flush()
+			}
+			if match != nil {
+				if m := match.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+					p.addrc <- firstGroup(m) // room for one
+					match = nil
 				}
 			}
 			if err != nil {
