@@ -9,7 +9,8 @@ import (
 )
 
 // Rows that change rarely but are read on almost every request (a space's
-// quota and upload policy, whether a space has WebDAV locks) are kept in
+// quota and upload policy, whether a space has WebDAV locks, the account
+// an account password names) are kept in
 // memory labelled with a generation: a counter in the generations table
 // that triggers move with every committed change of that kind of row,
 // whoever makes it (migration 0021). The Epoch alone cannot keep them:
@@ -21,7 +22,7 @@ import (
 
 // gens are the generations, as read at one Epoch.
 type gens struct {
-	spaces, locks int64
+	spaces, locks, users int64
 }
 
 // gensMemo is the generations read at the newest Epoch so far.
@@ -60,9 +61,11 @@ func (db *DB) generations(ctx context.Context) (g gens, ok bool) {
 			g.spaces = n
 		case "locks":
 			g.locks = n
+		case "users":
+			g.users = n
 		}
 	}
-	if rows.Err() != nil || g.spaces == 0 || g.locks == 0 {
+	if rows.Err() != nil || g.spaces == 0 || g.locks == 0 || g.users == 0 {
 		return gens{}, false
 	}
 	if at := db.gens.v.Load(); at == nil || !ep.older(at.ep) {
@@ -168,4 +171,21 @@ func (db *DB) PathLocks(ctx context.Context, spaceID, p string, below bool, now 
 		}
 	}
 	return db.Reader.PathLocks(ctx, spaceID, p, below, now)
+}
+
+// UserByName is Reader.UserByName, from memory while no account changed
+// (see generations): every request with an account password reads it.
+// Inside a transaction, Tx.UserByName reads the row.
+func (db *DB) UserByName(ctx context.Context, name string) (User, error) {
+	g, ok := db.generations(ctx)
+	if ok {
+		if u, hit := db.userSet.get(name, g.users); hit {
+			return u, nil
+		}
+	}
+	u, err := db.Reader.UserByName(ctx, name)
+	if err == nil && ok {
+		db.userSet.put(name, g.users, u)
+	}
+	return u, err
 }

@@ -87,3 +87,50 @@ func TestGenerationsKeepRowsCurrent(t *testing.T) {
 		t.Errorf("SpaceQuota of a space created again elsewhere = %d, %v; want 7", q, err)
 	}
 }
+
+// TestGenerationsKeepUsersCurrent: the account an account password names
+// is read from memory while writes elsewhere move the Epoch, and a new
+// password, a removal or a new account of that name made through another
+// handle is seen by the next read.
+func TestGenerationsKeepUsersCurrent(t *testing.T) {
+	ctx := context.Background()
+	loc := testLocation(t)
+	db := openAt(t, loc)
+	other := openAt(t, loc)
+	now := time.Unix(1700000000, 0)
+	var id int64
+	mustUpdate(t, other, func(tx *Tx) error {
+		u, err := tx.CreateUser(ctx, User{Name: "ann", PasswordHash: "h1", CreatedAt: now})
+		id = u.ID
+		return err
+	})
+	if u, err := db.UserByName(ctx, "ann"); err != nil || u.PasswordHash != "h1" {
+		t.Fatalf("UserByName = %+v, %v", u, err)
+	}
+	g, _ := db.generations(ctx)
+	mustUpdate(t, other, func(tx *Tx) error {
+		return tx.CreateSpace(ctx, Space{ID: "s", Name: "s", CreatedAt: now})
+	})
+	mustUpdate(t, other, func(tx *Tx) error { return tx.AddUsed(ctx, "s", 1) })
+	if g2, _ := db.generations(ctx); g2.users != g.users {
+		t.Fatalf("the users' generation moved (%d to %d) with no account changed", g.users, g2.users)
+	}
+	if _, hit := db.userSet.get("ann", g.users); !hit {
+		t.Error("the account was dropped by writes that do not change it")
+	}
+	mustUpdate(t, other, func(tx *Tx) error { return tx.SetPasswordHash(ctx, id, "h2") })
+	if u, err := db.UserByName(ctx, "ann"); err != nil || u.PasswordHash != "h2" {
+		t.Errorf("UserByName after a new password elsewhere = %+v, %v; want h2", u, err)
+	}
+	mustUpdate(t, other, func(tx *Tx) error { return tx.DeleteUser(ctx, id) })
+	if _, err := db.UserByName(ctx, "ann"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UserByName after a removal elsewhere = %v, want ErrNotFound", err)
+	}
+	mustUpdate(t, other, func(tx *Tx) error {
+		_, err := tx.CreateUser(ctx, User{Name: "ann", PasswordHash: "h3", CreatedAt: now})
+		return err
+	})
+	if u, err := db.UserByName(ctx, "ann"); err != nil || u.PasswordHash != "h3" {
+		t.Errorf("UserByName of an account made again elsewhere = %+v, %v; want h3", u, err)
+	}
+}

@@ -88,6 +88,7 @@ type DB struct {
 	gens       gensMemo
 	spaceSet   genMap[string, spaceSettings]
 	lockSpaces genMap[string, bool]
+	userSet    genMap[string, User]
 }
 
 // Reader runs read-only queries, either on the read pool (DB) or inside a

@@ -6,14 +6,15 @@
 -- whoever makes it: a value read after a counter is known to be current
 -- while the counter is unchanged (store/gens.go). Triggers keep them.
 --   spaces: a space created or deleted, its quota or upload policy set;
---   locks:  a WebDAV lock taken, refreshed or released.
+--   locks:  a WebDAV lock taken, refreshed or released;
+--   users:  an account created, changed (password, e-mail, admin) or removed.
 -- Statement triggers: one move per statement is enough (a statement that
 -- changes no row moves it too, which costs a cache refill, nothing more).
 CREATE TABLE generations (
     kind TEXT COLLATE "C" PRIMARY KEY,
     n    BIGINT NOT NULL
 );
-INSERT INTO generations (kind, n) VALUES ('spaces', 1), ('locks', 1);
+INSERT INTO generations (kind, n) VALUES ('spaces', 1), ('locks', 1), ('users', 1);
 
 CREATE FUNCTION wharf_bump_kind() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -27,3 +28,6 @@ CREATE TRIGGER spaces_settings AFTER INSERT OR DELETE OR UPDATE OF id, quota_byt
 
 CREATE TRIGGER locks_generation AFTER INSERT OR UPDATE OR DELETE ON locks
     FOR EACH STATEMENT EXECUTE FUNCTION wharf_bump_kind('locks');
+
+CREATE TRIGGER users_generation AFTER INSERT OR UPDATE OR DELETE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION wharf_bump_kind('users');
