@@ -111,6 +111,28 @@ func (c *genMap[K, V]) put(k K, gen int64, v V) {
 	c.m[k] = v
 }
 
+// fromGen returns the value of k in m if it was read at the current
+// generation of its kind (gen picks that kind's counter), else reads it
+// (read) and keeps it, labelled with the counter read before it. When the
+// generations cannot be read, it reads the value and keeps nothing.
+func fromGen[K comparable, V any](ctx context.Context, db *DB, m *genMap[K, V], gen func(gens) int64, k K, read func() (V, error)) (V, error) {
+	g, ok := db.generations(ctx)
+	if ok {
+		if v, hit := m.get(k, gen(g)); hit {
+			return v, nil
+		}
+	}
+	v, err := read()
+	if err == nil && ok {
+		m.put(k, gen(g), v)
+	}
+	return v, err
+}
+
+func spacesGen(g gens) int64 { return g.spaces }
+func locksGen(g gens) int64  { return g.locks }
+func usersGen(g gens) int64  { return g.users }
+
 // spaceSettings are the columns of a space that only its manager changes.
 type spaceSettings struct {
 	quota  int64
@@ -118,21 +140,14 @@ type spaceSettings struct {
 }
 
 func (db *DB) spaceSettings(ctx context.Context, id string) (spaceSettings, error) {
-	g, ok := db.generations(ctx)
-	if ok {
-		if s, hit := db.spaceSet.get(id, g.spaces); hit {
-			return s, nil
+	return fromGen(ctx, db, &db.spaceSet, spacesGen, id, func() (spaceSettings, error) {
+		var s spaceSettings
+		err := db.Reader.q.QueryRowContext(ctx, "SELECT quota_bytes, policy FROM spaces WHERE id = ?", id).Scan(&s.quota, &s.policy)
+		if err != nil {
+			return spaceSettings{}, fmt.Errorf("store: get space %q: %w", id, describe(err))
 		}
-	}
-	var s spaceSettings
-	err := db.Reader.q.QueryRowContext(ctx, "SELECT quota_bytes, policy FROM spaces WHERE id = ?", id).Scan(&s.quota, &s.policy)
-	if err != nil {
-		return spaceSettings{}, fmt.Errorf("store: get space %q: %w", id, describe(err))
-	}
-	if ok {
-		db.spaceSet.put(id, g.spaces, s)
-	}
-	return s, nil
+		return s, nil
+	})
 }
 
 // SpacePolicy returns a space's upload policy (JSON, "" for none), or an
@@ -155,20 +170,16 @@ func (db *DB) SpaceQuota(ctx context.Context, id string) (int64, error) {
 // known to have no lock at all (expired or not) since the locks last
 // changed: the case of nearly every request.
 func (db *DB) PathLocks(ctx context.Context, spaceID, p string, below bool, now time.Time) ([]Lock, error) {
-	g, ok := db.generations(ctx)
-	if ok {
-		has, hit := db.lockSpaces.get(spaceID, g.locks)
-		if !hit {
-			err := db.Reader.q.QueryRowContext(ctx,
-				"SELECT EXISTS (SELECT 1 FROM locks WHERE space_id = ?)", spaceID).Scan(&has)
-			if err != nil {
-				return nil, fmt.Errorf("store: any lock in %s: %w", spaceID, describe(err))
-			}
-			db.lockSpaces.put(spaceID, g.locks, has)
+	has, err := fromGen(ctx, db, &db.lockSpaces, locksGen, spaceID, func() (bool, error) {
+		var has bool
+		err := db.Reader.q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM locks WHERE space_id = ?)", spaceID).Scan(&has)
+		if err != nil {
+			return false, fmt.Errorf("store: any lock in %s: %w", spaceID, describe(err))
 		}
-		if !has {
-			return nil, nil
-		}
+		return has, nil
+	})
+	if err != nil || !has {
+		return nil, err
 	}
 	return db.Reader.PathLocks(ctx, spaceID, p, below, now)
 }
@@ -177,15 +188,7 @@ func (db *DB) PathLocks(ctx context.Context, spaceID, p string, below bool, now 
 // (see generations): every request with an account password reads it.
 // Inside a transaction, Tx.UserByName reads the row.
 func (db *DB) UserByName(ctx context.Context, name string) (User, error) {
-	g, ok := db.generations(ctx)
-	if ok {
-		if u, hit := db.userSet.get(name, g.users); hit {
-			return u, nil
-		}
-	}
-	u, err := db.Reader.UserByName(ctx, name)
-	if err == nil && ok {
-		db.userSet.put(name, g.users, u)
-	}
-	return u, err
+	return fromGen(ctx, db, &db.userSet, usersGen, name, func() (User, error) {
+		return db.Reader.UserByName(ctx, name)
+	})
 }
