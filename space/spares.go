@@ -60,13 +60,6 @@ func (s *spares) reusable(name string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Size() <= spareMaxSize && linkCount(fi) == 1
 }
 
-// full reports whether the pool has no room.
-func (s *spares) full() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.names) >= sparesMax
-}
-
 func (s *spares) add(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -80,10 +73,12 @@ func (s *spares) add(name string) bool {
 // recycle removes a purged file (a version or a trashed file, outside
 // uploads/), keeping it as a spare if it may be reused.
 func (t *Tree) recycle(p string) error {
-	if t.spares.reusable(p) && !t.spares.full() {
+	if t.spares.reusable(p) {
 		name := filepath.Join(t.uploads, stagingPfx+randomHex())
 		if os.Rename(p, name) == nil {
-			t.spares.offer(name)
+			if !t.spares.add(name) {
+				os.Remove(name)
+			}
 			return nil
 		}
 	}

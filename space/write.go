@@ -208,7 +208,8 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 // A body announced small (at most precheckMin bytes) to a space without
 // a quota is read without these lookups: refusing it first would spare
 // the client next to nothing, the install checks the same and gives the
-// same answers, and the lookups were a fifth of a small PUT's CPU time.
+// same answers, and the lookups were a tenth of a small PUT's CPU time
+// (docs/benchmarks.md, round 6).
 // Under a quota they stay, so that a write past it is told 507 before
 // anything else (its body, its processing) is looked at.
 func (t *Tree) precheck(ctx context.Context, spaceID, p string, o PutOptions) (int64, error) {
@@ -644,7 +645,6 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 	var genBefore, genAfter int64
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
-		dirs := map[string]bool{}
 		b := &batchIndex{folders: folderTouches{}, parents: map[string]Node{}}
 		versions := false
 		var err error
@@ -742,18 +742,18 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			}
 			placed = append(placed, r)
 			b.folders.add(r.p, r.created)
-			if !t.objects() {
-				dir, _ := split(r.p)
-				dirs[dir] = true
-			}
 		}
 		if err := b.folders.touch(context.Background(), tx, spaceID, now); err != nil {
 			return err
 		}
-		// The renames are durable before the index says the files are there.
-		for dir := range dirs {
-			if err := syncDir(st.root, dir); err != nil {
-				return err
+		// The renames are durable before the index says the files are
+		// there: the folders the batch touched are the ones it renamed
+		// into (object-store mode renames nothing).
+		if !t.objects() {
+			for dir := range b.folders {
+				if err := syncDir(st.root, dir); err != nil {
+					return err
+				}
 			}
 		}
 		if versions {
