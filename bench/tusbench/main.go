@@ -863,6 +863,20 @@ func randomPassword() string {
 
 // ---- report
 
+// medianNote adds a note, label then each row's median of what pick
+// gives, for the rows that have any.
+func (b *bench) medianNote(label string, pick func(*result) []time.Duration, format func(time.Duration) string) {
+	var cells []string
+	for _, r := range rows {
+		if d := pick(b.res[r]); len(d) > 0 {
+			cells = append(cells, r+" "+format(median(d)))
+		}
+	}
+	if len(cells) > 0 {
+		b.notes = append(b.notes, label+strings.Join(cells, "; "))
+	}
+}
+
 // print writes the report in markdown.
 func (b *bench) print(w io.Writer, took time.Duration) {
 	cfg := b.cfg
@@ -949,24 +963,10 @@ func (b *bench) print(w io.Writer, took time.Duration) {
 	if len(runs) > 0 {
 		b.notes = append(b.notes, "all runs: "+strings.Join(runs, "; "))
 	}
-	var cpus []string
-	for _, r := range rows {
-		if c := b.res[r].cpu; len(c) > 0 {
-			cpus = append(cpus, fmt.Sprintf("%s %s", r, fmtSeconds(median(c))))
-		}
-	}
-	if len(cpus) > 0 {
-		b.notes = append(b.notes, "server CPU time (user + system) per timed upload, median: "+strings.Join(cpus, "; "))
-	}
-	var tails []string
-	for _, r := range rows {
-		if t := b.res[r].tail; len(t) > 0 {
-			tails = append(tails, fmt.Sprintf("%s %s", r, fmtMillis(median(t))))
-		}
-	}
-	if len(tails) > 0 {
-		b.notes = append(b.notes, "after the client's transport read the body's last byte, until the answer (fsync, processing, and what the sockets still held), median: "+strings.Join(tails, "; "))
-	}
+	b.medianNote("server CPU time (user + system) per timed upload, median: ",
+		func(r *result) []time.Duration { return r.cpu }, fmtSeconds)
+	b.medianNote("after the client's transport read the body's last byte, until the answer (fsync, processing, and what the sockets still held), median: ",
+		func(r *result) []time.Duration { return r.tail }, fmtMillis)
 	if len(b.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes:")
 		for _, n := range b.notes {
