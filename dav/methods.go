@@ -310,7 +310,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body
 	}
 	sub, isSub := h.cfg.Processor.(Submitter)
 	async := isSub && preferAsync(r)
-	// The staged file is fsynced with the others of its install batch
+	// The staged file's fsync runs while it is processed and indexed
 	// (space.PutOptions.SyncLater), unless a background job keeps it.
 	opts.SyncLater = !async
 	if h.cfg.Processor == nil {
@@ -333,7 +333,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body
 	job := postproc.Job{
 		ID: id, Space: res.Space, Path: sf.Path, Staged: sf.Name, Size: sf.Size,
 		SHA256: sf.Sums.SHA256, SHA1: sf.Sums.SHA1, MTime: sf.MTime, Quick: true,
-		Put: space.PutOptions{IfMatch: opts.IfMatch, IfNoneMatch: opts.IfNoneMatch, SyncLater: opts.SyncLater},
+		Put: space.PutOptions{IfMatch: opts.IfMatch, IfNoneMatch: opts.IfNoneMatch, SyncLater: opts.SyncLater, Flush: sf.Flush},
 	}
 	if p := auth.FromContext(ctx); p != nil {
 		job.UserID, job.User = p.User.ID, p.User.Name

@@ -398,14 +398,12 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 	}
 	policy := r.policy(job.Space)
 	if policy.FullOnPut {
-		if job.Put.SyncLater {
-			// A durable job: its bytes must be durable first.
-			if err := space.SyncStaged(job.Staged); err != nil {
-				os.Remove(job.Staged)
-				return Status{}, false, fmt.Errorf("postproc: process %q: %w", job.ID, err)
-			}
-			job.Put.SyncLater = false
+		// A durable job: its bytes must be durable first.
+		if err := job.Put.Flush.Wait(); err != nil {
+			os.Remove(job.Staged)
+			return Status{}, false, fmt.Errorf("postproc: process %q: %w", job.ID, err)
 		}
+		job.Put.SyncLater, job.Put.Flush = false, nil
 		return r.processFully(ctx, job)
 	}
 	job.Quick = true
@@ -434,7 +432,7 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 	// The uploader replaces the file: the trash and versions record them.
 	n, created, err := r.tree.PutFile(space.WithActor(ctx, j.UserName), j.SpaceID, j.Path, j.Staged, j.SHA256, space.PutOptions{
 		ExpectedSize: j.Size, MTime: j.MTime, IfMatch: j.IfMatch, IfNoneMatch: j.IfNoneMatch,
-		MIME: j.MIME, KnownSHA1: j.SHA1, SyncLater: job.Put.SyncLater,
+		MIME: j.MIME, KnownSHA1: j.SHA1, Flush: job.Put.Flush,
 		Record: func(tx *store.Tx, n space.Node, _ bool) error {
 			if err := r.recordContent(ctx, tx, *j, n); err != nil {
 				return err

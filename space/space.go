@@ -139,12 +139,11 @@ type spaceState struct {
 	// the space, so two writers never interleave between the two.
 	mu sync.Mutex
 	// queue holds the installs waiting for mu (see Tree.install); qmu
-	// guards it, installing (a write leads the next batch: it waits for
-	// mu, or holds it) and syncing (a syncer fsyncs queued staged files).
+	// guards it and installing (a write leads the next batch: it waits
+	// for mu, or holds it).
 	qmu        sync.Mutex
 	queue      []*installReq
 	installing bool
-	syncing    bool
 }
 
 // New checks cfg, creates Dir/spaces and Dir/uploads if needed, and removes

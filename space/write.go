@@ -67,14 +67,18 @@ type PutOptions struct {
 	// of what has arrived (events.Progress publishes upload.progress from
 	// it). It is fed as the hashes are, and must not fail.
 	Progress io.Writer
-	// SyncLater makes Stage leave the staged file's fsync to PutFile,
-	// which must be given SyncLater too: it fsyncs the staged files of the
-	// writes it installs together at once, before their renames, so
-	// concurrent small writes share the disk's flushes instead of queueing
-	// one behind the other. A caller that does anything else with the
-	// staged file (Keep, a job that must survive a restart) fsyncs it
-	// first (SyncStaged) or does not set it.
+	// SyncLater makes Stage start the staged file's fsync in the
+	// background instead of waiting for it (Staged.Flush), for the
+	// caller to hand to PutFile (Flush), which waits for it just before
+	// the rename: the flush overlaps the processing and the index writes.
+	// A caller that does anything else with the staged file waits for
+	// it first (Flush.Wait; Keep does).
 	SyncLater bool
+	// Flush is the background fsync of the staged file given to PutFile,
+	// from Stage (Staged.Flush): the install waits for it before the
+	// rename. nil: PutFile fsyncs the file itself, with the mode and
+	// mtime it sets.
+	Flush *Flush
 
 	object string // PutObject's key
 }
@@ -107,6 +111,7 @@ func (t *Tree) Put(ctx context.Context, spaceID, p string, body io.Reader, o Put
 	what := op("put", spaceID, sf.Path)
 	st, err := t.open(spaceID)
 	if err == nil {
+		o.Flush = sf.Flush
 		n, created, err = t.install(ctx, st, spaceID, sf.Path, sf.Name, sf.Size, sf.Sums, sf.MTime, o)
 	}
 	if err != nil {
@@ -123,6 +128,9 @@ type Staged struct {
 	Size  int64
 	Sums  Sums
 	MTime time.Time // as stored on the file
+	// Flush is the file's fsync under way (PutOptions.SyncLater), nil
+	// if it is done or not needed (object-store mode).
+	Flush *Flush
 }
 
 // Keep renames a staging file made by Stage to uploads/<name>, where the
@@ -133,6 +141,9 @@ func (t *Tree) Keep(sf Staged, name string) (string, error) {
 	if name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, `/\`) {
 		return "", fmt.Errorf("%w: keep staged file as %q", ErrBadPath, name)
 	}
+	if err := sf.Flush.Wait(); err != nil {
+		return "", err
+	}
 	kept := filepath.Join(t.uploads, name)
 	if err := os.Rename(sf.Name, kept); err != nil {
 		return "", fmt.Errorf("space: keep staged file: %w", err)
@@ -142,7 +153,8 @@ func (t *Tree) Keep(sf Staged, name string) (string, error) {
 
 // Stage does the first half of Put: it checks p and the quota, then writes
 // body to a staging file in uploads/, hashing it and checking its size,
-// calls o.Verify, and fsyncs it; the file gets o.MTime (or now). The caller
+// calls o.Verify, and fsyncs it (or starts to: o.SyncLater); the file
+// gets o.MTime (or now). The caller
 // installs it with PutFile or removes it (os.Remove(Staged.Name)); staging
 // files left by a crash are removed on the next start. Errors are Put's,
 // but for the conditions (checked by PutFile).
@@ -185,11 +197,18 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 	// In object-store mode the staged file is only the source of the
 	// object the install stores (or a job's, stored when submitted):
 	// nothing reads it after a crash, so it needs no fsync.
-	if err == nil && !o.SyncLater && !t.objects() {
-		err = f.Sync()
+	var fl *Flush
+	if err == nil && !t.objects() {
+		if o.SyncLater {
+			fl, f = startFlush(f), nil // the flush closes f
+		} else {
+			err = f.Sync()
+		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	var fi fs.FileInfo
 	if err == nil {
@@ -198,7 +217,7 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 	if err != nil {
 		return Staged{}, fail(what, err)
 	}
-	return Staged{Name: staged, Path: p, Size: size, Sums: sums, MTime: stamp(fi.ModTime())}, nil
+	return Staged{Name: staged, Path: p, Size: size, Sums: sums, MTime: stamp(fi.ModTime()), Flush: fl}, nil
 }
 
 // precheck looks at the index before any byte is read, so that a request
@@ -372,11 +391,19 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 	if mtime.IsZero() {
 		mtime = t.now()
 	}
-	if err := settle(staged, mtime, !o.SyncLater); err != nil {
-		return Node{}, false, fail(what, err)
-	}
-	if fi, err = os.Stat(staged); err != nil {
-		return Node{}, false, fail(what, err)
+	// A file staged by Stage has its mode and mtime already, set before
+	// its flush began; any other file is given them and fsynced here.
+	if o.Flush == nil || fi.Mode().Perm() != filePerm || !fi.ModTime().Equal(mtime) {
+		if err := o.Flush.Wait(); err != nil {
+			return Node{}, false, fail(what, err)
+		}
+		o.Flush = nil
+		if err := settle(staged, mtime); err != nil {
+			return Node{}, false, fail(what, err)
+		}
+		if fi, err = os.Stat(staged); err != nil {
+			return Node{}, false, fail(what, err)
+		}
 	}
 	n, created, err := t.install(ctx, st, spaceID, p, staged, fi.Size(), Sums{SHA256: sha256hex, SHA1: sha1hex}, stamp(fi.ModTime()), o)
 	if err != nil {
@@ -386,17 +413,13 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 }
 
 // settle gives an adopted staged file our permissions and its mtime, and
-// makes both durable if sync (else the install batch's fsync of the staged
-// file does, PutOptions.SyncLater).
-func settle(name string, mtime time.Time, sync bool) error {
+// makes both durable.
+func settle(name string, mtime time.Time) error {
 	if err := os.Chmod(name, filePerm); err != nil {
 		return err
 	}
 	if err := os.Chtimes(name, time.Time{}, mtime); err != nil {
 		return err
-	}
-	if !sync {
-		return nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
@@ -441,11 +464,11 @@ func hashReader(ctx context.Context, r io.Reader) (string, error) {
 // them gets it (see installBatch): the cost under the mutex is two fsyncs
 // (the folder, the index) for all of them rather than for each.
 func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged string, size int64, sums Sums, mtime time.Time, o PutOptions) (Node, bool, error) {
-	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o, sync: o.SyncLater}
+	r := &installReq{ctx: ctx, p: p, staged: staged, size: size, sums: sums, mtime: mtime, o: o, flush: o.Flush}
 	if t.objects() && staged == "" {
 		// PutObject: r.blob is stored already, and stays the caller's
 		// if the install fails.
-		r.blob, r.sync = o.object, false
+		r.blob = o.object
 	} else if t.objects() {
 		// The content goes to the object store before the install names
 		// it (outside the space's mutex: installs wait for no upload); the
@@ -454,7 +477,7 @@ func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged s
 		if err != nil {
 			return Node{}, false, err
 		}
-		r.blob, r.sync = key, false
+		r.blob, r.flush = key, nil
 		defer func() {
 			if r.err != nil {
 				t.dropObjects(key)
@@ -473,36 +496,23 @@ func (t *Tree) install(ctx context.Context, st *spaceState, spaceID, p, staged s
 
 // enqueue queues r for the next install batch of st. If no write leads
 // the next batch, r does (enqueue returns true), else r.wake says when
-// its batch is done (false) or that it is to lead the next (true). If r's staged file needs its
-// fsync and no syncer runs, one is started: the staged files of the writes
-// that queue while a batch installs are fsynced together meanwhile, not
-// one after the other under the mutex.
+// its batch is done (false) or that it is to lead the next (true).
 func (t *Tree) enqueue(st *spaceState, r *installReq) (lead bool) {
 	r.wake = make(chan bool, 1)
-	if r.sync {
-		r.synced = make(chan struct{})
-	}
 	st.qmu.Lock()
 	st.queue = append(st.queue, r)
 	if !st.installing {
 		st.installing, lead = true, true
 	}
-	startSyncer := r.sync && !st.syncing
-	if startSyncer {
-		st.syncing = true
-	}
 	st.qmu.Unlock()
-	if startSyncer {
-		go st.syncQueued()
-	}
 	return lead
 }
 
 // leadBatch installs, under st.mu, every write queued by then (lead, the
 // caller's, first), then hands the lead to the first write queued
 // since, if any, and wakes the writes of its batch. The next batch's
-// writes had their staged files fsynced while this batch installed
-// (syncQueued); they wait for mu, not for each other.
+// staged files are being fsynced meanwhile (Flush): its writes wait for
+// mu, not for each other.
 func (t *Tree) leadBatch(st *spaceState, spaceID string, lead *installReq) {
 	var batch []*installReq
 	var cleanup func()
@@ -534,49 +544,6 @@ func (t *Tree) leadBatch(st *spaceState, spaceID string, lead *installReq) {
 	cleanup = t.installBatch(st, spaceID, batch)
 }
 
-// syncQueued fsyncs the staged files of the queued writes that need it,
-// in parallel, again and again while more queue, then ends. A write taken
-// into a batch before its turn here is claimed and fsynced by the batch
-// (syncStaged).
-func (st *spaceState) syncQueued() {
-	for {
-		st.qmu.Lock()
-		group := claimSyncs(st.queue)
-		if len(group) == 0 {
-			st.syncing = false
-			st.qmu.Unlock()
-			return
-		}
-		st.qmu.Unlock()
-		syncGroup(group)
-	}
-}
-
-// claimSyncs marks the writes of q whose staged file still needs an fsync
-// as being synced, and returns them. The caller holds st.qmu.
-func claimSyncs(q []*installReq) []*installReq {
-	var group []*installReq
-	for _, r := range q {
-		if r.sync && !r.syncClaimed {
-			r.syncClaimed = true
-			group = append(group, r)
-		}
-	}
-	return group
-}
-
-// syncGroup fsyncs the staged files of group at once and marks them synced.
-func syncGroup(group []*installReq) {
-	var wg sync.WaitGroup
-	for _, r := range group {
-		wg.Go(func() {
-			r.syncErr = SyncStaged(r.staged)
-			close(r.synced)
-		})
-	}
-	wg.Wait()
-}
-
 // failBatch fails every write of batch not failed yet with err, after
 // putting back, last first, the files of those in placed.
 func failBatch(batch, placed []*installReq, err error) {
@@ -598,14 +565,9 @@ type installReq struct {
 	sums      Sums
 	mtime     time.Time
 	o         PutOptions
-	sync      bool   // the staged file still needs its fsync (PutOptions.SyncLater)
-	syncErr   error  // how that fsync failed; set before synced is closed
+	flush     *Flush // the staged file's fsync, waited for before its rename
 	blob      string // object-store mode: the key of the content, stored already
 
-	// syncClaimed: a syncer or the batch took the fsync on (st.qmu);
-	// synced is closed once it is done.
-	syncClaimed bool
-	synced      chan struct{}
 	// wake tells a queued write that it is to lead the next batch
 	// (true) or that it is done (false).
 	wake chan bool
@@ -641,7 +603,6 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			panic(v)
 		}
 	}()
-	syncStaged(st, batch)
 	var genBefore, genAfter int64
 	err := t.db.Update(context.Background(), func(tx *store.Tx) error {
 		placed = placed[:0]
@@ -659,10 +620,6 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			return err
 		}
 		for _, r := range batch {
-			if r.syncErr != nil {
-				r.err = r.syncErr
-				continue
-			}
 			r.err = tx.Part(r.ctx, func() error {
 				if err := r.ctx.Err(); err != nil {
 					return err
@@ -717,6 +674,11 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 						r.version, vpath = "", ""
 					}
 				}
+				// The staged file's bytes are durable before its name in
+				// the space can point at them; its flush ran meanwhile.
+				if err := r.flush.Wait(); err != nil {
+					return err
+				}
 				var linked bool
 				r.undo, r.backup, linked, err = t.place(st, r.staged, r.p, exists, vpath)
 				if err == nil && vpath != "" && !linked {
@@ -743,25 +705,26 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			placed = append(placed, r)
 			b.folders.add(r.p, r.created)
 		}
-		if err := b.folders.touch(context.Background(), tx, spaceID, now); err != nil {
-			return err
-		}
 		// The renames are durable before the index says the files are
-		// there: the folders the batch touched are the ones it renamed
-		// into (object-store mode renames nothing).
+		// there: the folders the batch renamed into (object-store mode
+		// renames nothing) are fsynced while the folders' rows are
+		// updated, and waited for before the commit.
+		var syncs flushes
 		if !t.objects() {
 			for dir := range b.folders {
-				if err := syncDir(st.root, dir); err != nil {
-					return err
-				}
+				syncs.start(func() error { return syncDir(st.root, dir) })
 			}
 		}
 		if versions {
-			if err := syncPath(filepath.Join(t.versionsDir, spaceID)); err != nil {
-				return err
-			}
+			syncs.start(func() error { return syncPath(filepath.Join(t.versionsDir, spaceID)) })
 		}
-		genAfter, err = tx.SpaceGeneration(context.Background(), spaceID)
+		err = b.folders.touch(context.Background(), tx, spaceID, now)
+		if err == nil {
+			genAfter, err = tx.SpaceGeneration(context.Background(), spaceID)
+		}
+		if serr := syncs.wait(); err == nil {
+			err = serr
+		}
 		return err
 	})
 	if err != nil {
@@ -797,40 +760,6 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			t.removeRetained(p)
 		}
 	}
-}
-
-// syncStaged makes sure the staged files of batch that needed an fsync
-// have had it before anything is renamed: each file's bytes are durable
-// before its name in the space can point at them. Those no syncer took on
-// yet are fsynced here, all at once; then it waits for those a syncer
-// has under way. One that fails fails its write alone.
-func syncStaged(st *spaceState, batch []*installReq) {
-	st.qmu.Lock()
-	group := claimSyncs(batch)
-	st.qmu.Unlock()
-	syncGroup(group)
-	for _, r := range batch {
-		if r.sync {
-			<-r.synced
-		}
-	}
-}
-
-// SyncStaged fsyncs a staged file written with PutOptions.SyncLater, for
-// a caller that keeps it rather than install it with PutFile.
-func SyncStaged(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return fmt.Errorf("space: sync staged file: %w", err)
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("space: sync staged file: %w", err)
-	}
-	return nil
 }
 
 // indexFile writes the index side of an install of a file at p: the node
