@@ -14,12 +14,12 @@ import (
 
 // The fresh caches spare a request the database lookups of its credential
 // and of its role, which every WebDAV request repeats. An entry is served
-// only while the database is exactly as it was when the entry was read
-// (store.Epoch: any commit by this process or another one, such as the
-// command line, drops every entry) and for at most freshMaxAge. So a
-// revoked app password or token, a removed user or a lowered role is
-// refused on the first request that begins after the change committed, as
-// without the caches. docs/reliability.md ("What the server keeps in memory between requests")
+// only while no account, app password, token or membership has changed
+// since it was read (store.DB.AccessEpoch: any such commit, by this process
+// or another one such as the command line, drops every entry; the writes
+// of files do not) and for at most freshMaxAge. So a revoked app password
+// or token, a removed user or a lowered role is refused on the first
+// request that begins after the change committed, as without the caches. docs/reliability.md ("What the server keeps in memory between requests")
 // gives the reasoning.
 const (
 	freshMaxAge = 30 * time.Second
@@ -78,15 +78,12 @@ func (c *freshCaches) credKey(kind, name, secret string) credKey {
 	return k
 }
 
-// version returns the database's Epoch, or the zero Epoch (which no
-// cache entry matches) if it cannot be read: then the lookups run as
-// without the caches.
+// version returns the label of the credentials and memberships
+// (store.DB.AccessEpoch), or the zero Epoch (which no cache entry
+// matches) if it cannot be read: then the lookups run as without the
+// caches.
 func (s *Service) version(ctx context.Context) store.Epoch {
-	v, err := s.db.Epoch(ctx)
-	if err != nil {
-		return store.Epoch{}
-	}
-	return v
+	return s.db.AccessEpoch(ctx)
 }
 
 // cachedPrincipal returns a copy of the Principal cached under k at v, if

@@ -54,12 +54,24 @@ type watch struct {
 type headerEpoch struct {
 	h walHeader
 	v Epoch
+	g gens
 }
 
 type versionRead struct {
 	done chan struct{}
 	v    Epoch
+	g    gens // read by the same query (see versionQuery)
 	err  error
+}
+
+// versionQuery is the query of a watch: the version (version, a query
+// giving one integer) and, from the same snapshot, the generations
+// (gens.go), so that a request that needs both asks once.
+func versionQuery(version string) string {
+	return "SELECT (" + version + ")" +
+		", (SELECT n FROM generations WHERE kind = 'spaces')" +
+		", (SELECT n FROM generations WHERE kind = 'locks')" +
+		", (SELECT n FROM generations WHERE kind = 'users')"
 }
 
 func newWatch(ctx context.Context, path string) (*watch, error) {
@@ -67,7 +79,7 @@ func newWatch(ctx context.Context, path string) (*watch, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := startWatch(ctx, db, "PRAGMA data_version")
+	w, err := startWatch(ctx, db, versionQuery("SELECT data_version FROM pragma_data_version"))
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +103,7 @@ func newWatch(ctx context.Context, path string) (*watch, error) {
 }
 
 // startWatch makes a watch of db, a pool it owns, reading the version with
-// query (one integer).
+// query (see versionQuery).
 func startWatch(ctx context.Context, db *sql.DB, query string) (*watch, error) {
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
@@ -129,27 +141,33 @@ func (w *watch) closeWAL() {
 // nothing has committed (see unchanged), otherwise one small query, shared
 // by the callers that arrive while it runs.
 func (db *DB) Epoch(ctx context.Context) (Epoch, error) {
+	v, _, err := db.epochGens(ctx)
+	return v, err
+}
+
+// epochGens is Epoch, with the generations read with it.
+func (db *DB) epochGens(ctx context.Context) (Epoch, gens, error) {
 	w := db.watch
 	m := memoFrom(ctx)
 	var now time.Time
 	if m != nil {
 		now = time.Now()
 		if v := m.v.Load(); v != nil && v.v.own == w.own.Load() && now.Sub(v.at) < memoMaxAge {
-			return v.v, nil
+			return v.v, v.g, nil
 		}
 	}
-	v, ok := w.unchanged()
+	v, g, ok := w.unchanged()
 	var err error
 	if !ok {
-		v, err = w.version(ctx)
+		v, g, err = w.version(ctx)
 	}
 	if m != nil && err == nil {
-		m.v.Store(&memoized{v: v, at: now})
+		m.v.Store(&memoized{v: v, g: g, at: now})
 	}
-	return v, err
+	return v, g, err
 }
 
-func (w *watch) version(ctx context.Context) (Epoch, error) {
+func (w *watch) version(ctx context.Context) (Epoch, gens, error) {
 	w.mu.Lock()
 	if !w.running {
 		w.running = true
@@ -157,7 +175,7 @@ func (w *watch) version(ctx context.Context) (Epoch, error) {
 		r := &versionRead{done: make(chan struct{})}
 		w.read(r)
 		w.finish()
-		return r.v, r.err
+		return r.v, r.g, r.err
 	}
 	// A read is running, but it may have started before this call: wait
 	// for the next one, which starts after it.
@@ -168,9 +186,9 @@ func (w *watch) version(ctx context.Context) (Epoch, error) {
 	w.mu.Unlock()
 	select {
 	case <-r.done:
-		return r.v, r.err
+		return r.v, r.g, r.err
 	case <-ctx.Done():
-		return Epoch{}, ctx.Err()
+		return Epoch{}, gens{}, ctx.Err()
 	}
 }
 
@@ -180,14 +198,14 @@ func (w *watch) read(r *versionRead) {
 	h, hok := w.wal.header()
 	var data uint64
 	// Not the caller's context: other callers wait for this read.
-	if err := w.stmt.QueryRowContext(context.Background()).Scan(&data); err != nil {
+	if err := w.stmt.QueryRowContext(context.Background()).Scan(&data, &r.g.spaces, &r.g.locks, &r.g.users); err != nil {
 		r.err = fmt.Errorf("store: read data version: %w", err)
 		w.last.Store(nil)
 	} else {
 		r.v = Epoch{data: data, own: own}
 		if hok {
 			// Reads run one at a time, so last only moves forward.
-			w.last.Store(&headerEpoch{h: h, v: r.v})
+			w.last.Store(&headerEpoch{h: h, v: r.v, g: r.g})
 		} else {
 			w.last.Store(nil)
 		}
@@ -201,17 +219,17 @@ func (w *watch) read(r *versionRead) {
 // (every commit rewrites the header before it returns; a header is never
 // the same twice, see docs/reliability.md), and the Epoch is current.
 // ok is false when that cannot be told without a query.
-func (w *watch) unchanged() (Epoch, bool) {
+func (w *watch) unchanged() (Epoch, gens, bool) {
 	l := w.last.Load()
 	if l == nil {
-		return Epoch{}, false
+		return Epoch{}, gens{}, false
 	}
 	own := w.own.Load()
 	h, ok := w.wal.header()
 	if !ok || h != l.h || own != l.v.own {
-		return Epoch{}, false
+		return Epoch{}, gens{}, false
 	}
-	return l.v, true
+	return l.v, l.g, true
 }
 
 // finish ends the running read and starts the one waiting, if any.

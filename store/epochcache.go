@@ -15,6 +15,7 @@ type epochMemo struct {
 
 type memoized struct {
 	v  Epoch
+	g  gens
 	at time.Time
 }
 

@@ -4,72 +4,33 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
 // Rows that change rarely but are read on almost every request (a space's
 // quota and upload policy, whether a space has WebDAV locks, the account
-// an account password names) are kept in
-// memory labelled with a generation: a counter in the generations table
-// that triggers move with every committed change of that kind of row,
-// whoever makes it (migration 0021). The Epoch alone cannot keep them:
-// every write moves it, so under a stream of uploads an Epoch-labelled
-// entry would never be read twice. The generations are read once per
-// Epoch, after it; a value is read after the generations and labelled
-// with them, so it is at least as new as its label, and it is served
-// while the label is still current.
+// an account password names, what a credential or a membership allows)
+// are kept in memory labelled with a generation: a counter in the
+// generations table that triggers move with every committed change of
+// that kind of row, whoever makes it (migrations 0021, 0022). The Epoch
+// alone cannot keep them: every write moves it, so under a stream of
+// uploads an Epoch-labelled entry would never be read twice. The
+// generations are read with the Epoch, by the same query (versionQuery);
+// a value is read after the generations and labelled with them, so it is
+// at least as new as its label, and it is served while the label is still
+// current.
 
-// gens are the generations, as read at one Epoch.
+// gens are the generations, as read with one Epoch.
 type gens struct {
 	spaces, locks, users int64
-}
-
-// gensMemo is the generations read at the newest Epoch so far.
-type gensMemo struct {
-	v atomic.Pointer[gensAt]
-}
-
-type gensAt struct {
-	ep Epoch
-	g  gens
 }
 
 // generations returns the current generations; ok is false when they
 // cannot be read (the caller then reads the rows themselves).
 func (db *DB) generations(ctx context.Context) (g gens, ok bool) {
-	ep, err := db.Epoch(ctx)
-	if err != nil {
+	_, g, err := db.epochGens(ctx)
+	if err != nil || g.spaces == 0 || g.locks == 0 || g.users == 0 {
 		return gens{}, false
-	}
-	if at := db.gens.v.Load(); at != nil && at.ep == ep {
-		return at.g, true
-	}
-	rows, err := db.Reader.q.QueryContext(ctx, "SELECT kind, n FROM generations")
-	if err != nil {
-		return gens{}, false
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var kind string
-		var n int64
-		if err := rows.Scan(&kind, &n); err != nil {
-			return gens{}, false
-		}
-		switch kind {
-		case "spaces":
-			g.spaces = n
-		case "locks":
-			g.locks = n
-		case "users":
-			g.users = n
-		}
-	}
-	if rows.Err() != nil || g.spaces == 0 || g.locks == 0 || g.users == 0 {
-		return gens{}, false
-	}
-	if at := db.gens.v.Load(); at == nil || !ep.older(at.ep) {
-		db.gens.v.Store(&gensAt{ep: ep, g: g})
 	}
 	return g, true
 }
@@ -183,6 +144,26 @@ func (db *DB) PathLocks(ctx context.Context, spaceID, p string, below bool, now 
 	}
 	return db.Reader.PathLocks(ctx, spaceID, p, below, now)
 }
+
+// AccessEpoch returns a label of the rows that decide who may do what:
+// the accounts, their app passwords and tokens, the space memberships (the
+// users generation, migrations 0021 and 0022). It is an Epoch that moves
+// only when one of them changes, whoever changes it; the caches of
+// credentials and roles (auth) are labelled with it, so that the writes of
+// files, which move the Epoch at every upload, do not drop them. It is the
+// zero Epoch, which no cache entry matches, when it cannot be read. Only
+// values labelled with AccessEpoch may be compared with it.
+func (db *DB) AccessEpoch(ctx context.Context) Epoch {
+	g, ok := db.generations(ctx)
+	if !ok {
+		return Epoch{}
+	}
+	return Epoch{data: uint64(g.users), own: accessLabel}
+}
+
+// accessLabel is the own field of every AccessEpoch: a count of commits
+// never reaches it, so no Epoch of DB.Epoch equals an AccessEpoch.
+const accessLabel = 1 << 63
 
 // UserByName is Reader.UserByName, from memory while no account changed
 // (see generations): every request with an account password reads it.

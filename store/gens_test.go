@@ -134,3 +134,79 @@ func TestGenerationsKeepUsersCurrent(t *testing.T) {
 		t.Errorf("UserByName of an account made again elsewhere = %+v, %v; want h3", u, err)
 	}
 }
+
+// TestAccessEpochMovesWithCredentials: the label of who may do what
+// (AccessEpoch) stays put while files are written, and moves, seen through
+// another handle, with every change of an app password, a token or a
+// membership: made, touched, revoked, or removed by a cascade (a space
+// deleted with its members, an account with its credentials).
+func TestAccessEpochMovesWithCredentials(t *testing.T) {
+	ctx := context.Background()
+	loc := testLocation(t)
+	db := openAt(t, loc)
+	other := openAt(t, loc)
+	now := time.Unix(1700000000, 0)
+	var uid int64
+	mustUpdate(t, other, func(tx *Tx) error {
+		u, err := tx.CreateUser(ctx, User{Name: "ann", PasswordHash: "h", CreatedAt: now})
+		uid = u.ID
+		if err != nil {
+			return err
+		}
+		return tx.CreateSpace(ctx, Space{ID: "s", Name: "s", CreatedAt: now})
+	})
+	label := db.AccessEpoch(ctx)
+	if label == (Epoch{}) {
+		t.Fatal("AccessEpoch unreadable")
+	}
+	if e, _ := db.Epoch(ctx); e == label {
+		t.Fatal("an AccessEpoch equals an Epoch")
+	}
+	mustUpdate(t, other, func(tx *Tx) error {
+		if err := tx.AddUsed(ctx, "s", 10); err != nil {
+			return err
+		}
+		_, err := tx.InsertNode(ctx, Node{SpaceID: "s", Path: "f", Name: "f", MTime: now, CTime: now})
+		return err
+	})
+	if got := db.AccessEpoch(ctx); got != label {
+		t.Fatalf("AccessEpoch moved (%+v to %+v) with a file written", label, got)
+	}
+	var apID int64
+	changes := []struct {
+		what string
+		fn   func(tx *Tx) error
+	}{
+		{"app password made", func(tx *Tx) error {
+			a, err := tx.CreateAppPassword(ctx, AppPassword{UserID: uid, Label: "phone", Hash: "ah", CreatedAt: now})
+			apID = a.ID
+			return err
+		}},
+		{"app password touched", func(tx *Tx) error { return tx.TouchAppPassword(ctx, apID, now.Add(time.Minute)) }},
+		{"token made", func(tx *Tx) error {
+			return tx.CreateToken(ctx, Token{ID: "t1", Hash: "th", UserID: uid, Kind: "api", CreatedAt: now})
+		}},
+		{"token touched", func(tx *Tx) error { return tx.TouchToken(ctx, "t1", now.Add(time.Minute)) }},
+		{"token revoked", func(tx *Tx) error { return tx.DeleteToken(ctx, "t1") }},
+		{"member added", func(tx *Tx) error { return tx.SetMember(ctx, "s", uid, "editor") }},
+		{"role lowered", func(tx *Tx) error { return tx.SetMember(ctx, "s", uid, "viewer") }},
+		{"member removed", func(tx *Tx) error { return tx.DeleteMember(ctx, "s", uid) }},
+		{"app password revoked", func(tx *Tx) error { return tx.DeleteAppPassword(ctx, uid, apID) }},
+	}
+	for _, c := range changes {
+		mustUpdate(t, other, c.fn)
+		got := db.AccessEpoch(ctx)
+		if got == label || got == (Epoch{}) {
+			t.Fatalf("%s: AccessEpoch %+v, was %+v", c.what, got, label)
+		}
+		label = got
+	}
+	// Cascades: the space's deletion removes its members, the account's
+	// its credentials; only the rows removed by the cascade say so.
+	mustUpdate(t, other, func(tx *Tx) error { return tx.SetMember(ctx, "s", uid, "editor") })
+	label = db.AccessEpoch(ctx)
+	mustUpdate(t, other, func(tx *Tx) error { return tx.DeleteSpace(ctx, "s") })
+	if got := db.AccessEpoch(ctx); got == label {
+		t.Error("a space deleted with a member: AccessEpoch did not move")
+	}
+}

@@ -150,7 +150,7 @@ func newPgWatch(ctx context.Context, cfg *pgx.ConnConfig) (*watch, error) {
 	rcfg := cfg.Copy()
 	rcfg.RuntimeParams["default_transaction_read_only"] = "on"
 	db := stdlib.OpenDB(*rcfg)
-	return startWatch(ctx, db, "SELECT n FROM wharf_epoch")
+	return startWatch(ctx, db, versionQuery("SELECT n FROM wharf_epoch"))
 }
 
 // errNotSQLite wraps the operations only a SQLite database has.

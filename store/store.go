@@ -85,7 +85,6 @@ type DB struct {
 	watch  *watch // see Epoch (epoch.go)
 
 	// Rows kept in memory while their generation stands (gens.go).
-	gens       gensMemo
 	spaceSet   genMap[string, spaceSettings]
 	lockSpaces genMap[string, bool]
 	userSet    genMap[string, User]

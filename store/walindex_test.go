@@ -33,7 +33,7 @@ func TestEpochWithoutQuery(t *testing.T) {
 	}
 	fast := func(what string, want bool) Epoch {
 		t.Helper()
-		v, ok := w.unchanged()
+		v, _, ok := w.unchanged()
 		if ok != want {
 			t.Fatalf("%s: answered without a query = %v, want %v", what, ok, want)
 		}
@@ -124,7 +124,7 @@ func TestWALIndexShared(t *testing.T) {
 	if _, err := b.Epoch(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := b.watch.unchanged(); !ok {
+	if _, _, ok := b.watch.unchanged(); !ok {
 		t.Fatal("no Epoch without a query after the other DB closed")
 	}
 }
