@@ -608,10 +608,6 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 		placed = placed[:0]
 		b := &batchIndex{folders: folderTouches{}, parents: map[string]Node{}}
 		versions := false
-		var err error
-		if genBefore, err = tx.SpaceGeneration(context.Background(), spaceID); err != nil {
-			return err
-		}
 		// Room is made for a write only under a quota, which nothing but
 		// this transaction changes while it runs (checkQuota still reads
 		// the used bytes for each write).
@@ -619,6 +615,7 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 		if err != nil {
 			return err
 		}
+		genBefore = sp.Generation
 		for _, r := range batch {
 			r.err = tx.Part(r.ctx, func() error {
 				if err := r.ctx.Err(); err != nil {

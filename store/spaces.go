@@ -16,14 +16,17 @@ type Space struct {
 	// incrementally by AddUsed and recomputed by SetUsed.
 	UsedBytes int64
 	CreatedAt time.Time
+	// Generation moves with every change of the space's nodes (see
+	// SpaceGeneration); read only, CreateSpace ignores it.
+	Generation int64
 }
 
-const spaceCols = "id, name, quota_bytes, used_bytes, created_at"
+const spaceCols = "id, name, quota_bytes, used_bytes, created_at, generation"
 
 func scanSpace(row interface{ Scan(...any) error }) (Space, error) {
 	var s Space
 	var created int64
-	if err := row.Scan(&s.ID, &s.Name, &s.QuotaBytes, &s.UsedBytes, &created); err != nil {
+	if err := row.Scan(&s.ID, &s.Name, &s.QuotaBytes, &s.UsedBytes, &created, &s.Generation); err != nil {
 		return Space{}, err
 	}
 	s.CreatedAt = fromNanos(created)
