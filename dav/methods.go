@@ -332,7 +332,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, res resource, body
 	}
 	job := postproc.Job{
 		ID: id, Space: res.Space, Path: sf.Path, Staged: sf.Name, Size: sf.Size,
-		SHA256: sf.Sums.SHA256, SHA1: sf.Sums.SHA1, MTime: sf.MTime, Quick: true,
+		SHA256: sf.Sums.SHA256, SHA1: sf.Sums.SHA1, MTime: sf.MTime, Head: sf.Head, Quick: true,
 		Put: space.PutOptions{IfMatch: opts.IfMatch, IfNoneMatch: opts.IfNoneMatch, SyncLater: opts.SyncLater, Flush: sf.Flush},
 	}
 	if p := auth.FromContext(ctx); p != nil {

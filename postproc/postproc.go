@@ -81,6 +81,10 @@ type Job struct {
 	// Put carries the conditions of the install (If-Match, If-None-Match).
 	// ExpectedSize, MIME and Verify are ignored.
 	Put space.PutOptions
+	// Head is the file's first bytes as they streamed in
+	// (space.Staged.Head), if the caller has them: the type is sniffed
+	// from them rather than from the file. nil: read from the file.
+	Head []byte
 	// Quick runs only the quick steps (checksum, sniff, policy, and the
 	// virus scan when clamd is configured), as WebDAV PUTs do unless their
 	// space asks for more.

@@ -407,7 +407,7 @@ func (r *Runner) Process(ctx context.Context, job Job) (st Status, created bool,
 		return r.processFully(ctx, job)
 	}
 	job.Quick = true
-	t := &task{job: record(job, r.now().UTC()), meta: map[string]any{}, policy: policy}
+	t := &task{job: record(job, r.now().UTC()), meta: map[string]any{}, policy: policy, head: job.Head}
 	t.job.State = store.JobRunning
 	for _, s := range r.steps {
 		if !runs(s, true) {
@@ -697,6 +697,9 @@ type task struct {
 	// local is this process's copy of a job's object (job.Blob), which
 	// the steps read; "" when the job has a staged file.
 	local string
+	// head is the file's first bytes, if the job came with them
+	// (Job.Head).
+	head []byte
 }
 
 // dropLocal removes the local copy of the job's object once the steps

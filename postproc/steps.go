@@ -154,19 +154,33 @@ func (sniffStep) name() string { return "sniff" }
 func (sniffStep) quick() bool  { return true }
 
 func (sniffStep) run(ctx context.Context, _ *Runner, t *task, progress func(int, string)) error {
-	f, err := os.Open(t.file())
+	head, err := t.readHead()
 	if err != nil {
-		return fmt.Errorf("cannot read the uploaded file: %w", err)
+		return err
 	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	n, err := io.ReadFull(f, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("cannot read the uploaded file: %w", err)
-	}
-	t.job.MIME = sniff(buf[:n], path.Base(t.job.Path))
+	t.job.MIME = sniff(head, path.Base(t.job.Path))
 	progress(100, t.job.MIME)
 	return nil
+}
+
+// readHead returns the file's first space.HeadSize bytes (all of it if
+// shorter): the ones the job came with when they are all there, else
+// read from the file.
+func (t *task) readHead() ([]byte, error) {
+	if len(t.head) == space.HeadSize || int64(len(t.head)) == t.job.Size {
+		return t.head, nil
+	}
+	f, err := os.Open(t.file())
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the uploaded file: %w", err)
+	}
+	defer f.Close()
+	buf := make([]byte, space.HeadSize)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("cannot read the uploaded file: %w", err)
+	}
+	return buf[:n], nil
 }
 
 // sniff returns the media type of content starting with head: what

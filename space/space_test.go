@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/wharfhq/wharf/store"
@@ -1074,6 +1075,35 @@ func TestStageKeep(t *testing.T) {
 	if len(f.staging(t)) != 0 {
 		t.Errorf("staging files left: %v", f.staging(t))
 	}
+}
+
+// TestStageHead: Stage keeps the body's first HeadSize bytes, gathered
+// across the reads the body comes in, or the whole of a shorter body;
+// with SyncLater it hands the staged file's fsync back under way, and
+// PutFile installs the file once it is done.
+func TestStageHead(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.space(t, "s", 0)
+	body := strings.Repeat("0123456789", 1000)
+	sf, err := f.tree.Stage(ctx, "s", "big.txt", iotest.OneByteReader(strings.NewReader(body)), PutOptions{ExpectedSize: -1, SyncLater: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(sf.Head) != body[:HeadSize] {
+		t.Errorf("Head of a %d-byte body: %d bytes, want its first %d", len(body), len(sf.Head), HeadSize)
+	}
+	if sf.Flush == nil {
+		t.Error("SyncLater: no fsync under way")
+	}
+	if n, _, err := f.tree.PutFile(ctx, "s", sf.Path, sf.Name, sf.Sums.SHA256, PutOptions{ExpectedSize: -1, MTime: sf.MTime, Flush: sf.Flush}); err != nil || n.Size != int64(len(body)) {
+		t.Fatalf("PutFile = %+v, %v", n, err)
+	}
+	sf, err = f.tree.Stage(ctx, "s", "small.txt", strings.NewReader("hello"), PutOptions{ExpectedSize: 5})
+	if err != nil || string(sf.Head) != "hello" || sf.Flush != nil {
+		t.Fatalf("Stage of a short body: Head %q, Flush %v, %v", sf.Head, sf.Flush, err)
+	}
+	os.Remove(sf.Name)
 }
 
 // TestListBatchesCache: a listing served from the cache is never stale,

@@ -131,7 +131,13 @@ type Staged struct {
 	// Flush is the file's fsync under way (PutOptions.SyncLater), nil
 	// if it is done or not needed (object-store mode).
 	Flush *Flush
+	// Head is the body's first HeadSize bytes (all of it if shorter):
+	// what a type is sniffed from, without reading the file again.
+	Head []byte
 }
+
+// HeadSize is how much of a body Stage keeps in Staged.Head.
+const HeadSize = 4096
 
 // Keep renames a staging file made by Stage to uploads/<name>, where the
 // next start will not remove it, for a caller that hands it to a job that
@@ -179,7 +185,8 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 			os.Remove(staged)
 		}
 	}()
-	size, sums, err := receive(ctx, f, body, limit, o.ExpectedSize, o.SHA1, o.Progress)
+	head := headKeeper{b: make([]byte, 0, HeadSize)}
+	size, sums, err := receive(ctx, f, body, limit, o.ExpectedSize, o.SHA1, &head, o.Progress)
 	if err == nil && old > size {
 		err = f.Truncate(size) // a spare's old bytes past the new ones
 	}
@@ -217,7 +224,7 @@ func (t *Tree) Stage(ctx context.Context, spaceID, p string, body io.Reader, o P
 	if err != nil {
 		return Staged{}, fail(what, err)
 	}
-	return Staged{Name: staged, Path: p, Size: size, Sums: sums, MTime: stamp(fi.ModTime()), Flush: fl}, nil
+	return Staged{Name: staged, Path: p, Size: size, Sums: sums, MTime: stamp(fi.ModTime()), Flush: fl, Head: head.b}, nil
 }
 
 // precheck looks at the index before any byte is read, so that a request
@@ -271,12 +278,12 @@ func (t *Tree) precheck(ctx context.Context, spaceID, p string, o PutOptions) (i
 // precheckMin is the largest announced body precheck lets in unchecked.
 const precheckMin = 64 << 10
 
-// receive copies body to f, hashing it, and fails as soon as more than limit
-// bytes (limit >= 0) or more than expected bytes (expected >= 0) arrive, or
-// ctx is done.
-func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected int64, withSHA1 bool, progress io.Writer) (int64, Sums, error) {
+// receive copies body to f, hashing it and feeding it to head, and fails
+// as soon as more than limit bytes (limit >= 0) or more than expected
+// bytes (expected >= 0) arrive, or ctx is done.
+func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected int64, withSHA1 bool, head *headKeeper, progress io.Writer) (int64, Sums, error) {
 	h := sha256.New()
-	hashers := []io.Writer{h}
+	hashers := []io.Writer{h, head}
 	var h1 hash.Hash
 	if withSHA1 {
 		h1 = sha1.New()
@@ -297,6 +304,17 @@ func receive(ctx context.Context, f *os.File, body io.Reader, limit, expected in
 		sums.SHA1 = hex.EncodeToString(h1.Sum(nil))
 	}
 	return size, sums, nil
+}
+
+// headKeeper keeps the first bytes written to it, up to the capacity of
+// b.
+type headKeeper struct{ b []byte }
+
+func (k *headKeeper) Write(p []byte) (int, error) {
+	if room := cap(k.b) - len(k.b); room > 0 {
+		k.b = append(k.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
 }
 
 // bodyGuard reads a request body for receive: it fails once more than
