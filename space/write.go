@@ -410,13 +410,15 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 		mtime = t.now()
 	}
 	// A file staged by Stage has its mode and mtime already, set before
-	// its flush began; any other file is given them and fsynced here.
+	// its flush began; any other file is given them here, and fsynced
+	// unless its content goes to the object store (the install stores it
+	// before naming it, and nothing reads the staged file after a crash).
 	if o.Flush == nil || fi.Mode().Perm() != filePerm || !fi.ModTime().Equal(mtime) {
 		if err := o.Flush.Wait(); err != nil {
 			return Node{}, false, fail(what, err)
 		}
 		o.Flush = nil
-		if err := settle(staged, mtime); err != nil {
+		if err := settle(staged, mtime, !t.objects()); err != nil {
 			return Node{}, false, fail(what, err)
 		}
 		if fi, err = os.Stat(staged); err != nil {
@@ -431,13 +433,16 @@ func (t *Tree) PutFile(ctx context.Context, spaceID, p, staged, sha256hex string
 }
 
 // settle gives an adopted staged file our permissions and its mtime, and
-// makes both durable.
-func settle(name string, mtime time.Time) error {
+// makes the file durable if sync.
+func settle(name string, mtime time.Time, sync bool) error {
 	if err := os.Chmod(name, filePerm); err != nil {
 		return err
 	}
 	if err := os.Chtimes(name, time.Time{}, mtime); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
