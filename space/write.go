@@ -639,8 +639,14 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			return err
 		}
 		genBefore = sp.Generation
+		// Each write is a part of the transaction that can fail alone; a
+		// write alone fails with the transaction, without a savepoint.
+		part := tx.Part
+		if len(batch) == 1 {
+			part = func(_ context.Context, fn func() error) error { return fn() }
+		}
 		for _, r := range batch {
-			r.err = tx.Part(r.ctx, func() error {
+			r.err = part(r.ctx, func() error {
 				if err := r.ctx.Err(); err != nil {
 					return err
 				}
@@ -719,6 +725,9 @@ func (t *Tree) installBatch(st *spaceState, spaceID string, batch []*installReq)
 			if r.err != nil {
 				if r.undo != nil {
 					r.undo()
+				}
+				if len(batch) == 1 {
+					return r.err // its writes go with the transaction
 				}
 				continue
 			}
