@@ -49,6 +49,8 @@ type watch struct {
 	mu      sync.Mutex
 	running bool
 	next    *versionRead // waiting for the read after the running one
+
+	queries atomic.Uint64 // queries run (tests)
 }
 
 type headerEpoch struct {
@@ -68,11 +70,13 @@ type versionRead struct {
 // giving one integer) and, from the same snapshot, the generations
 // (gens.go), so that a request that needs both asks once.
 func versionQuery(version string) string {
-	return "SELECT (" + version + ")" +
-		", (SELECT n FROM generations WHERE kind = 'spaces')" +
-		", (SELECT n FROM generations WHERE kind = 'locks')" +
-		", (SELECT n FROM generations WHERE kind = 'users')"
+	return "SELECT (" + version + "), " + gensCols
 }
+
+// gensCols are the generations, as the columns of a SELECT.
+const gensCols = "(SELECT n FROM generations WHERE kind = 'spaces')" +
+	", (SELECT n FROM generations WHERE kind = 'locks')" +
+	", (SELECT n FROM generations WHERE kind = 'users')"
 
 func newWatch(ctx context.Context, path string) (*watch, error) {
 	db, err := sql.Open("sqlite", dsn(path, true, busyTimeout))
@@ -194,6 +198,7 @@ func (w *watch) version(ctx context.Context) (Epoch, gens, error) {
 
 // read runs one query for r and wakes its waiters.
 func (w *watch) read(r *versionRead) {
+	w.queries.Add(1)
 	own := w.own.Load()
 	h, hok := w.wal.header()
 	var data uint64
@@ -248,10 +253,62 @@ func (w *watch) finish() {
 	}()
 }
 
-// committed is called after each commit of this DB's writer (w is nil
-// while Open migrates, before anyone can ask for a Epoch).
-func (w *watch) committed() {
-	if w != nil {
-		w.own.Add(1)
+// ownCommit is what a commit of this DB's writer knows, before it
+// commits, of the state it will leave (see watch.committed).
+type ownCommit struct {
+	h  walHeader // the WAL index header inside the transaction
+	g  gens      // the generations as the transaction leaves them
+	ok bool
+}
+
+// beforeCommit reads, inside a write transaction about to commit (q), the
+// WAL index header and the generations: with them, committed can tell the
+// Epoch and the generations after the commit without a query. Only where
+// the header can be read and a query gave an Epoch to build on.
+func (w *watch) beforeCommit(ctx context.Context, q querier) ownCommit {
+	if w == nil || w.last.Load() == nil {
+		return ownCommit{}
 	}
+	h, ok := w.wal.header()
+	if !ok {
+		return ownCommit{}
+	}
+	var g gens
+	if err := q.QueryRowContext(ctx, "SELECT "+gensCols).Scan(&g.spaces, &g.locks, &g.users); err != nil {
+		return ownCommit{}
+	}
+	return ownCommit{h: h, g: g, ok: true}
+}
+
+// testAfterCommit, if set (tests), runs between a commit and committed.
+var testAfterCommit func()
+
+// committed is called after each commit of this DB's writer, with what
+// beforeCommit read (w is nil while Open migrates, before anyone can ask
+// for a Epoch).
+//
+// If the header now is the one of the transaction's with its change
+// counter moved by exactly one, no other commit came between this one
+// and the reading of the header (the transaction held the write lock up to
+// its commit, and every commit moves the counter): the state is the one
+// this commit left, whose generations c has. It is recorded as the last
+// read with the Epoch {data of the last read, own}: no Epoch given before
+// has this own, and any query after this commit reads another data (the
+// watch connection's data_version changes with this commit), so the label
+// names this state alone. The next requests are then answered from the
+// header, without a query, until anything else commits.
+func (w *watch) committed(c ownCommit) {
+	if w == nil {
+		return
+	}
+	own := w.own.Add(1)
+	if !c.ok {
+		return
+	}
+	l := w.last.Load()
+	h, ok := w.wal.header()
+	if l == nil || !ok || h.change() != c.h.change()+1 {
+		return
+	}
+	w.last.Store(&headerEpoch{h: h, v: Epoch{data: l.v.data, own: own}, g: c.g})
 }

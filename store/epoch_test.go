@@ -199,3 +199,78 @@ func openAt(t *testing.T, path string) *DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestEpochAfterOwnCommit: after a commit of this DB, the Epoch and the
+// generations are known without a query (the change it made to the users
+// generation included), while a commit through another handle, even one
+// that lands between this DB's commit and its reading of the WAL index,
+// makes the next read query and see it.
+func TestEpochAfterOwnCommit(t *testing.T) {
+	ctx := context.Background()
+	db, other := openTwice(t)
+	if db.d.pg {
+		t.Skip("PostgreSQL: no WAL index, every Epoch is a query")
+	}
+	if _, ok := db.watch.wal.header(); !ok {
+		t.Skip("the WAL index cannot be mapped here")
+	}
+	mkUser := func(d *DB, name string) {
+		t.Helper()
+		err := d.Update(ctx, func(tx *Tx) error {
+			_, err := tx.CreateUser(ctx, User{Name: name, PasswordHash: "x", CreatedAt: time.Unix(1, 0)})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	usersGen := func() int64 {
+		t.Helper()
+		var n int64
+		if err := other.Reader.q.QueryRowContext(ctx, "SELECT n FROM generations WHERE kind = 'users'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	v0, _ := db.Epoch(ctx)
+	a0 := db.AccessEpoch(ctx)
+	queries := db.watch.queries.Load()
+	mkUser(db, "own")
+	v1, _ := db.Epoch(ctx)
+	a1 := db.AccessEpoch(ctx)
+	if v1 == v0 || a1 == a0 {
+		t.Fatalf("after a commit of this DB: Epoch %v -> %v, AccessEpoch %v -> %v; both must move", v0, v1, a0, a1)
+	}
+	if n := db.watch.queries.Load() - queries; n != 0 {
+		t.Errorf("%d queries after a commit of this DB, want none", n)
+	}
+	if g, _ := db.generations(ctx); g.users != usersGen() {
+		t.Errorf("users generation %d after this DB's commit, the database has %d", g.users, usersGen())
+	}
+
+	mkUser(other, "other")
+	v2, _ := db.Epoch(ctx)
+	if a2 := db.AccessEpoch(ctx); v2 == v1 || a2 == a1 {
+		t.Fatalf("after another handle's commit: Epoch %v -> %v, AccessEpoch %v -> %v; both must move", v1, v2, a1, a2)
+	}
+
+	// Another handle commits right after this DB's commit, before it
+	// reads the WAL index: its change must not pass for this DB's.
+	testAfterCommit = func() {
+		testAfterCommit = nil
+		mkUser(other, "between")
+	}
+	defer func() { testAfterCommit = nil }()
+	queries = db.watch.queries.Load()
+	mkUser(db, "own2")
+	v3, _ := db.Epoch(ctx)
+	if v3 == v2 {
+		t.Fatal("the Epoch did not move")
+	}
+	if db.watch.queries.Load() == queries {
+		t.Error("no query after a commit another handle made between this DB's commit and its reading of the WAL index")
+	}
+	if g, _ := db.generations(ctx); g.users != usersGen() {
+		t.Errorf("users generation %d, the database has %d: the other handle's commit was missed", g.users, usersGen())
+	}
+}

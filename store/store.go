@@ -272,12 +272,19 @@ func (db *DB) update(ctx context.Context, epoch bool, fn func(tx *Tx) error) err
 			return err
 		}
 	}
+	var own ownCommit
+	if epoch && !db.d.pg {
+		own = db.watch.beforeCommit(ctx, tq)
+	}
 	if err := sqlTx.Commit(); err != nil {
 		db.countBusy(err)
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	if epoch {
-		db.watch.committed()
+		if testAfterCommit != nil {
+			testAfterCommit()
+		}
+		db.watch.committed(own)
 	}
 	return nil
 }

@@ -149,6 +149,11 @@ func (x *walIndex) header() (h walHeader, ok bool) {
 	return h, h == h2 && h.valid()
 }
 
+// change is the header's change counter (iChange): SQLite adds one to it
+// with each commit and changes it for nothing else (a WAL restart, which
+// rewrites the header inside a write transaction, keeps it).
+func (h *walHeader) change() uint32 { return h[2] }
+
 // valid checks a header copy: iVersion, isInit and the checksum of its
 // first 40 bytes (SQLite's: two running sums over pairs of native-order
 // words), stored in its last 8.
