@@ -76,8 +76,8 @@ type PutOptions struct {
 	SyncLater bool
 	// Flush is the background fsync of the staged file given to PutFile,
 	// from Stage (Staged.Flush): the install waits for it before the
-	// rename. nil: PutFile fsyncs the file itself, with the mode and
-	// mtime it sets.
+	// rename. nil: PutFile gives the file its mode and mtime and fsyncs
+	// it (but in object-store mode, where the content goes to the store).
 	Flush *Flush
 
 	object string // PutObject's key
