@@ -27,22 +27,12 @@ func TestEpoch(t *testing.T) {
 	if v, _ := db.Epoch(ctx); v != v0 {
 		t.Errorf("a read moved the Epoch: %v -> %v", v0, v)
 	}
-	mkUser := func(d *DB, name string) {
-		t.Helper()
-		err := d.Update(ctx, func(tx *Tx) error {
-			_, err := tx.CreateUser(ctx, User{Name: name, PasswordHash: "x", CreatedAt: time.Unix(1, 0)})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	mkUser(db, "own")
+	createUser(t, db, "own")
 	v1, _ := db.Epoch(ctx)
 	if v1 == v0 {
 		t.Error("a commit of this DB did not move the Epoch")
 	}
-	mkUser(other, "other")
+	createUser(t, other, "other")
 	v2, _ := db.Epoch(ctx)
 	if v2 == v1 {
 		t.Error("a commit through another handle did not move the Epoch")
@@ -214,16 +204,6 @@ func TestEpochAfterOwnCommit(t *testing.T) {
 	if _, ok := db.watch.wal.header(); !ok {
 		t.Skip("the WAL index cannot be mapped here")
 	}
-	mkUser := func(d *DB, name string) {
-		t.Helper()
-		err := d.Update(ctx, func(tx *Tx) error {
-			_, err := tx.CreateUser(ctx, User{Name: name, PasswordHash: "x", CreatedAt: time.Unix(1, 0)})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 	usersGen := func() int64 {
 		t.Helper()
 		var n int64
@@ -235,7 +215,7 @@ func TestEpochAfterOwnCommit(t *testing.T) {
 	v0, _ := db.Epoch(ctx)
 	a0 := db.AccessEpoch(ctx)
 	queries := db.watch.queries.Load()
-	mkUser(db, "own")
+	createUser(t, db, "own")
 	v1, _ := db.Epoch(ctx)
 	a1 := db.AccessEpoch(ctx)
 	if v1 == v0 || a1 == a0 {
@@ -248,7 +228,7 @@ func TestEpochAfterOwnCommit(t *testing.T) {
 		t.Errorf("users generation %d after this DB's commit, the database has %d", g.users, usersGen())
 	}
 
-	mkUser(other, "other")
+	createUser(t, other, "other")
 	v2, _ := db.Epoch(ctx)
 	if a2 := db.AccessEpoch(ctx); v2 == v1 || a2 == a1 {
 		t.Fatalf("after another handle's commit: Epoch %v -> %v, AccessEpoch %v -> %v; both must move", v1, v2, a1, a2)
@@ -258,11 +238,11 @@ func TestEpochAfterOwnCommit(t *testing.T) {
 	// reads the WAL index: its change must not pass for this DB's.
 	testAfterCommit = func() {
 		testAfterCommit = nil
-		mkUser(other, "between")
+		createUser(t, other, "between")
 	}
 	defer func() { testAfterCommit = nil }()
 	queries = db.watch.queries.Load()
-	mkUser(db, "own2")
+	createUser(t, db, "own2")
 	v3, _ := db.Epoch(ctx)
 	if v3 == v2 {
 		t.Fatal("the Epoch did not move")
@@ -272,5 +252,17 @@ func TestEpochAfterOwnCommit(t *testing.T) {
 	}
 	if g, _ := db.generations(ctx); g.users != usersGen() {
 		t.Errorf("users generation %d, the database has %d: the other handle's commit was missed", g.users, usersGen())
+	}
+}
+
+// createUser commits an account named name through d.
+func createUser(t testing.TB, d *DB, name string) {
+	t.Helper()
+	err := d.Update(context.Background(), func(tx *Tx) error {
+		_, err := tx.CreateUser(context.Background(), User{Name: name, PasswordHash: "x", CreatedAt: time.Unix(1, 0)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

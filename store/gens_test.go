@@ -139,7 +139,7 @@ func TestGenerationsKeepUsersCurrent(t *testing.T) {
 // (AccessEpoch) stays put while files are written, and moves, seen through
 // another handle, with every change of an app password, a token or a
 // membership: made, touched, revoked, or removed by a cascade (a space
-// deleted with its members, an account with its credentials).
+// deleted with its members).
 func TestAccessEpochMovesWithCredentials(t *testing.T) {
 	ctx := context.Background()
 	loc := testLocation(t)
@@ -201,8 +201,8 @@ func TestAccessEpochMovesWithCredentials(t *testing.T) {
 		}
 		label = got
 	}
-	// Cascades: the space's deletion removes its members, the account's
-	// its credentials; only the rows removed by the cascade say so.
+	// A cascade: the space's deletion removes its members, which only the
+	// members' trigger says (the spaces' moves another generation).
 	mustUpdate(t, other, func(tx *Tx) error { return tx.SetMember(ctx, "s", uid, "editor") })
 	label = db.AccessEpoch(ctx)
 	mustUpdate(t, other, func(tx *Tx) error { return tx.DeleteSpace(ctx, "s") })
