@@ -258,7 +258,10 @@ try {
   fs.writeFileSync(path.join(album, 'day 2', 'notes.txt'), 'notes\n')
   await page.locator('input[data-picker="folder"]').setInputFiles(album)
   await row('album').waitFor({ timeout: 15000 })
-  await page.locator('#uploads li.upload[data-state="done"]', { has: page.locator('strong', { hasText: 'notes.txt' }) }).waitFor({ timeout: 15000 })
+  // Both files upload at once: wait for each, not only the last picked.
+  for (const name of ['cover.txt', 'notes.txt']) {
+    await page.locator('#uploads li.upload[data-state="done"]', { has: page.locator('strong', { hasText: name }) }).waitFor({ timeout: 15000 })
+  }
   const files = await ask('dav-list', { path: 'incoming/album/', depth: 'infinity' })
   check(JSON.stringify(files.paths) === JSON.stringify(['cover.txt', 'day 2/', 'day 2/notes.txt']),
     `the uploaded folder holds ${JSON.stringify(files.paths)}, want cover.txt, day 2/, day 2/notes.txt`)
