@@ -96,6 +96,9 @@ func (h *Handler) handleGet(w http.ResponseWriter, r *http.Request, res resource
 	// Files are served as data, never rendered as a page of this origin.
 	hd["X-Content-Type-Options"] = fileHeaders.nosniff
 	hd["Content-Security-Policy"] = fileHeaders.sandbox
+	if h.servePlain(w, r, f, n) {
+		return 0, nil
+	}
 	content, done := h.content(r, f, n.Size)
 	http.ServeContent(w, r, n.Name, n.MTime, content)
 	done()

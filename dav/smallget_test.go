@@ -2,6 +2,7 @@ package dav
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -14,7 +15,8 @@ import (
 
 // TestGetBodies: a GET answers the same whether the file is served from
 // memory (up to smallBody, no Range) or from the file: the whole body,
-// HEAD without it, a range, several ranges, a conditional request; and a
+// HEAD without it, a range, several ranges, a conditional request, with
+// the same header (a plain GET, servePlain's, against ServeContent's); and a
 // buffer given back and reused never leaks one file's bytes into
 // another's answer.
 func TestGetBodies(t *testing.T) {
@@ -27,11 +29,11 @@ func TestGetBodies(t *testing.T) {
 			b[j] = byte('a' + (i+j)%26)
 		}
 		bodies[size] = string(b)
-		f.put(t, fmt.Sprintf("f%d.bin", size), string(b))
+		f.put(t, fmt.Sprintf("f%d.txt", size), string(b))
 	}
 	for _, size := range sizes {
 		body := bodies[size]
-		target := fmt.Sprintf("/dav/spaces/files/f%d.bin", size)
+		target := fmt.Sprintf("/dav/spaces/files/f%d.txt", size)
 		t.Run(strconv.Itoa(size), func(t *testing.T) {
 			w := f.do(f.admin, http.MethodGet, target, "")
 			if w.Code != http.StatusOK || w.Body.String() != body {
@@ -45,10 +47,23 @@ func TestGetBodies(t *testing.T) {
 				t.Errorf("headers = %v", w.Header())
 			}
 
+			// A plain GET up to smallBody is servePlain's, a HEAD and a
+			// GET with a condition that holds are ServeContent's: the
+			// same header, and the same body.
+			plain := w
+			if n, err := f.tree.Stat(context.Background(), "files", fmt.Sprintf("f%d.txt", size)); err != nil || n.MIME == "" {
+				t.Fatalf("the index has no type for the file (%v): the plain GET would not be tried", err)
+			}
 			w = f.do(f.admin, http.MethodHead, target, "")
 			if w.Code != http.StatusOK || w.Body.Len() != 0 || w.Header().Get("Content-Length") != strconv.Itoa(size) {
 				t.Errorf("HEAD = %d, %d bytes, Content-Length %q", w.Code, w.Body.Len(), w.Header().Get("Content-Length"))
 			}
+			sameHeader(t, "HEAD", w.Header(), plain.Header())
+			w = f.do(f.admin, http.MethodGet, target, "", "If-None-Match", `"other"`, "If-Modified-Since", "Mon, 02 Jan 2006 15:04:05 GMT")
+			if w.Code != http.StatusOK || w.Body.String() != body {
+				t.Errorf("GET with conditions that hold = %d, %d bytes; want 200, %d bytes", w.Code, w.Body.Len(), size)
+			}
+			sameHeader(t, "GET with conditions that hold", w.Header(), plain.Header())
 
 			w = f.do(f.admin, http.MethodGet, target, "", "If-None-Match", etag)
 			if w.Code != http.StatusNotModified || w.Body.Len() != 0 {
@@ -92,9 +107,25 @@ func TestGetBodies(t *testing.T) {
 	// own file's.
 	for range 3 {
 		for _, size := range sizes {
-			w := f.do(f.admin, http.MethodGet, fmt.Sprintf("/dav/spaces/files/f%d.bin", size), "")
+			w := f.do(f.admin, http.MethodGet, fmt.Sprintf("/dav/spaces/files/f%d.txt", size), "")
 			if !bytes.Equal(w.Body.Bytes(), []byte(bodies[size])) {
 				t.Fatalf("GET of the %d-byte file answered other bytes", size)
+			}
+		}
+	}
+}
+
+// sameHeader fails t unless got and want hold the same fields with the
+// same values, Date and the request id aside.
+func sameHeader(t *testing.T, what string, got, want http.Header) {
+	t.Helper()
+	for _, h := range []http.Header{got, want} {
+		for k := range h {
+			if k == "Date" || k == "X-Request-Id" {
+				continue
+			}
+			if g, w := strings.Join(got.Values(k), "|"), strings.Join(want.Values(k), "|"); g != w {
+				t.Errorf("%s: %s = %q, the plain GET's %q", what, k, g, w)
 			}
 		}
 	}
