@@ -39,22 +39,33 @@ func Clean(p string) (string, error) {
 		}
 	}
 	p = norm.NFC.String(p)
-	elems := strings.Split(p, "/")
-	out := elems[:0]
-	for _, e := range elems {
+	// A path clean already (every request's, mostly) is returned as it
+	// is; one with empty or "." elements is joined again without them.
+	first, dropped := true, false
+	for e := range strings.SplitSeq(p, "/") {
 		switch {
 		case e == "" || e == ".":
+			dropped = true
 			continue
 		case e == "..":
 			return "", fmt.Errorf("%w: %q has a \"..\" element", ErrBadPath, p)
 		case len(e) > maxName:
 			return "", fmt.Errorf("%w: an element of %q is longer than %d bytes", ErrBadPath, p, maxName)
-		case len(out) == 0 && len(e) >= 2 && e[1] == ':' && isASCIILetter(e[0]):
+		case first && len(e) >= 2 && e[1] == ':' && isASCIILetter(e[0]):
 			return "", fmt.Errorf("%w: %q looks like a Windows drive path", ErrBadPath, p)
 		}
-		out = append(out, e)
+		first = false
 	}
-	c := strings.Join(out, "/")
+	c := p
+	if dropped {
+		var kept []string
+		for e := range strings.SplitSeq(p, "/") {
+			if e != "" && e != "." {
+				kept = append(kept, e)
+			}
+		}
+		c = strings.Join(kept, "/")
+	}
 	if len(c) > maxPath {
 		return "", fmt.Errorf("%w: %q is longer than %d bytes", ErrBadPath, c[:64]+"…", maxPath)
 	}
