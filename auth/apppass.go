@@ -52,6 +52,17 @@ func newAppSecret() string {
 // appSecretHash returns the stored hash of an app password as typed (with or
 // without dashes or spaces, any case), or false if it cannot be one.
 func appSecretHash(typed string) (string, bool) {
+	s, ok := appSecret(typed)
+	if !ok {
+		return "", false
+	}
+	return sha256Hex(s), true
+}
+
+// appSecret returns an app password as typed in its one spelling (lower
+// case, without dashes or spaces), the one its stored hash is of, or false
+// if it cannot be one.
+func appSecret(typed string) (string, bool) {
 	if len(typed) > 128 {
 		return "", false
 	}
@@ -77,7 +88,7 @@ func appSecretHash(typed string) (string, bool) {
 	if _, err := base32Lower.DecodeString(s); err != nil {
 		return "", false
 	}
-	return sha256Hex(s), true
+	return s, true
 }
 
 func sha256Hex(s string) string {

@@ -242,16 +242,18 @@ func (s *Service) admit(ctx context.Context, ukey, addr, name string) (ticket, e
 // appPasswordLogin returns a Principal if password is an app password of
 // user name, and nil, nil if it is not.
 func (s *Service) appPasswordLogin(ctx context.Context, name, password string, now time.Time) (*Principal, error) {
-	hash, ok := appSecretHash(password)
+	secret, ok := appSecret(password)
 	if !ok {
 		return nil, nil
 	}
 	v := s.version(ctx)
-	k := s.fresh.credKey("app", strings.ToLower(name), hash)
+	// The cache is keyed by the secret itself (as a token's): its hash
+	// is made only to look the row up.
+	k := s.fresh.credKey("app", strings.ToLower(name), secret)
 	if p := s.cachedPrincipal(k, v, now); p != nil {
 		return p, nil
 	}
-	a, u, err := s.db.AppPasswordByHash(ctx, hash)
+	a, u, err := s.db.AppPasswordByHash(ctx, sha256Hex(secret))
 	if errors.Is(err, store.ErrNotFound) || err == nil && !asciiEqualFold(u.Name, name) {
 		return nil, nil
 	}
