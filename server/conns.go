@@ -5,21 +5,37 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 )
 
 // connInfo is what Wharf remembers of one client connection: the last
-// request it carried, for the warning of withLiveContext.
+// request it carried, for the warning of withLiveContext, and for a plain
+// TCP connection its socket, to cork (logWriter).
 type connInfo struct {
 	mu   sync.Mutex
 	last string
+	tcp  syscall.RawConn // nil unless the connection is plain TCP
 }
 
 type connKey struct{}
 
 // connContext is the http.Server's ConnContext: every request's context
 // carries its connection's connInfo.
-func connContext(ctx context.Context, _ net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, &connInfo{})
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	ci := &connInfo{}
+	if tc, ok := c.(*net.TCPConn); ok {
+		ci.tcp, _ = tc.SyscallConn()
+	}
+	return context.WithValue(ctx, connKey{}, ci)
+}
+
+// connSocket is the socket of r's connection if it is plain TCP (not TLS,
+// not a test's pipe), else nil.
+func connSocket(r *http.Request) syscall.RawConn {
+	if ci, _ := r.Context().Value(connKey{}).(*connInfo); ci != nil {
+		return ci.tcp
+	}
+	return nil
 }
 
 // withLiveContext guards against a connection whose context net/http has
