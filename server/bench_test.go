@@ -2,11 +2,9 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 )
@@ -20,27 +18,7 @@ import (
 // machine's time per GET, client included). docs/benchmarks.md
 // (issue 21) says where the time goes.
 func BenchmarkGet4K(b *testing.B) {
-	dir := b.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Dir: dir, Listen: "127.0.0.1:0", AdminPassword: testAdminPW,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(a net.Addr) { addr <- a }})
-	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a.String()
-	case err := <-done:
-		b.Fatalf("Run: %v", err)
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("Run: %v", err)
-		}
-	}()
+	base := runServer(b, b.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	do := func(cl *http.Client, method, path, user, pass string, body []byte) (int, []byte) {
 		r, err := http.NewRequest(method, base+path, bytes.NewReader(body))
 		if err != nil {

@@ -35,26 +35,7 @@ type publishServer struct {
 func startPublish(t *testing.T) *publishServer {
 	t.Helper()
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Dir: dir, Listen: "127.0.0.1:0", AdminPassword: testAdminPW,
-			Logger: slog.New(slog.DiscardHandler), Ready: func(a net.Addr) { addr <- a }})
-	}()
-	ps := &publishServer{}
-	select {
-	case a := <-addr:
-		ps.url = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	ps := &publishServer{url: runServer(t, dir, slog.New(slog.DiscardHandler))}
 	svc, err := Open(t.Context(), dir, false, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +43,34 @@ func startPublish(t *testing.T) *publishServer {
 	t.Cleanup(func() { svc.Close() })
 	ps.svc = svc
 	return ps
+}
+
+// runServer runs a whole server (Run) over dir on a loopback port, logging
+// to log, until the test ends, and returns its base URL.
+func runServer(tb testing.TB, dir string, log *slog.Logger) string {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Dir: dir, Listen: "127.0.0.1:0", AdminPassword: testAdminPW,
+			Logger: log, Ready: func(a net.Addr) { addr <- a }})
+	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a.String()
+	case err := <-done:
+		cancel()
+		tb.Fatalf("Run: %v", err)
+	}
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+	})
+	return url
 }
 
 // req sends a request with Authorization auth ("" for none; "admin" for
