@@ -42,8 +42,10 @@ var layers = [][]string{
 	{"blob/blobtest"},
 	// the bus and its filters; diskio: the copy loop of uploads and the
 	// atomic write of small files; blob: the object store contract; test
-	// support: the real clamd, a settable clock. None of them imports anything of Wharf.
-	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock", "blob"},
+	// support: the real clamd, a settable clock; flushfloor: the disk's
+	// durable-write floor the benchmarks report. None of them imports
+	// anything of Wharf.
+	{"store", "events", "internal/diskio", "internal/clamdtest", "internal/fakeclock", "blob", "internal/flushfloor"},
 	// real outside servers for tests (S3, NATS, PostgreSQL); store's own
 	// tests run on its PostgreSQL, so it sits below store
 	{"internal/testservers"},

@@ -211,6 +211,7 @@ type bench struct {
 	folder string                       // name of the listed folder, e.g. bench10k
 	cells  map[string]map[string]string // server -> row -> cell
 	notes  []string
+	floor  []time.Duration // -small: the disk's three flushes in a row (internal/flushfloor)
 }
 
 func (b *bench) set(server, row, cell string) {

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharfhq/wharf/internal/flushfloor"
 )
 
 // The small-file run (-small): every server runs at once, idle but for the
@@ -122,6 +124,15 @@ func smallRun(ctx context.Context, cfg config, rounds int, phase time.Duration) 
 				}
 			}
 		}
+		// The disk's own floor under a one-connection PUT takes its
+		// turn too, so that it is read against the same minutes.
+		flushDisks()
+		progress("the disk's flushes")
+		ft, err := flushfloor.Measure(b.root, floorWrites)
+		if err != nil {
+			b.note("", "the disk's flushes: %v", err)
+		}
+		b.floor = append(b.floor, ft.All...)
 	}
 	b.printSmall(os.Stdout, vs, putVs, rounds, phase, time.Since(start), func(row, v string) (float64, time.Duration, time.Duration, int, bool) {
 		k := key{row, v}
@@ -324,6 +335,10 @@ func wharfCredentials(ctx context.Context, origin, prefix, pass string) ([]varia
 
 // printSmall writes the small-file table: one row per variant, with the
 // rate and its ratio to x/net/webdav's.
+// floorWrites is how many durable writes measure the disk's flushes in
+// each round of -small.
+const floorWrites = 50
+
 func (b *bench) printSmall(w io.Writer, vs, putVs []variant, rounds int, phase, took time.Duration,
 	get func(row, v string) (rate float64, med, p95 time.Duration, errs int, ok bool)) {
 	fmt.Fprintf(w, "\n### Small files: Wharf and peers, taking turns\n\n```\n%s\n```\n\n", commandLine())
@@ -364,6 +379,10 @@ func (b *bench) printSmall(w io.Writer, vs, putVs []variant, rounds int, phase, 
 		"Each of %d connections GETs or PUTs its own %d names of 4 KiB in turn; the single-connection columns send one request at a time to one name. "+
 		"Dirty pages are flushed (sync) before each PUT phase. Wharf fsyncs every PUT and commits its index before answering, and logs every request; the peers do neither. "+
 		"Whole run: %s.\n", rounds, phase, b.cfg.Conns, loadNames, took.Round(time.Second))
+	if len(b.floor) > 0 {
+		fmt.Fprintf(w, "\nThe disk's floor under a one-connection PUT, in the same turns: a 4 KiB file's fsync, its folder's after the rename and a 4 KiB fdatasync in a row (internal/flushfloor, %d writes a round in the servers' directory) took %s (p90 %s).\n",
+			floorWrites, fmtMS(flushfloor.Median(b.floor)), fmtMS(flushfloor.P90(b.floor)))
+	}
 	if len(b.notes) > 0 {
 		fmt.Fprintln(w, "\nNotes:")
 		for _, n := range b.notes {

@@ -1,4 +1,4 @@
-package main
+package flushfloor
 
 import (
 	"os"
