@@ -333,12 +333,12 @@ func wharfCredentials(ctx context.Context, origin, prefix, pass string) ([]varia
 	}, nil
 }
 
-// printSmall writes the small-file table: one row per variant, with the
-// rate and its ratio to x/net/webdav's.
 // floorWrites is how many durable writes measure the disk's flushes in
 // each round of -small.
 const floorWrites = 50
 
+// printSmall writes the small-file table: one row per variant, with the
+// rate and its ratio to x/net/webdav's, and the disk's flush floor.
 func (b *bench) printSmall(w io.Writer, vs, putVs []variant, rounds int, phase, took time.Duration,
 	get func(row, v string) (rate float64, med, p95 time.Duration, errs int, ok bool)) {
 	fmt.Fprintf(w, "\n### Small files: Wharf and peers, taking turns\n\n```\n%s\n```\n\n", commandLine())
