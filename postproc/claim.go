@@ -96,12 +96,8 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 		return ctx.Err() == nil
 	}
 	if !ok {
-		// Another process runs it. If someone here waits for it, look
-		// again later: once it is final there, processJob finishes it here.
-		r.mu.Lock()
-		waited := r.live[id] != nil
-		r.mu.Unlock()
-		return waited
+		// Another process runs it.
+		return r.waited(id)
 	}
 	r.log.DebugContext(ctx, "running a claimed job", "job_id", id)
 	jctx, stop := context.WithCancel(ctx)
@@ -118,9 +114,20 @@ func (r *Runner) process(ctx context.Context, id string) (retry bool) {
 		r.log.ErrorContext(ctx, "cannot release a job", "job_id", id, "err", err)
 	}
 	if jctx.Err() != nil && ctx.Err() == nil {
-		return false // the claim was lost: the job is another's now
+		// The claim was lost: the job is another's now, and is watched
+		// as any job another process runs.
+		return r.waited(id)
 	}
 	return retry
+}
+
+// waited reports whether someone here waits for job id, which another
+// process runs: then it is to be looked at again later, and once it is
+// final there processJob finishes it here (its waiters get the outcome).
+func (r *Runner) waited(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live[id] != nil
 }
 
 // claimIn claims a job just submitted in the transaction that records it,

@@ -98,6 +98,53 @@ func TestSharedQueueRunsEachJobOnce(t *testing.T) {
 	}
 }
 
+// TestLostClaimStillAnswersItsWaiter: a runner that loses its claim on a
+// job while running it (its renewal finds the job another's) abandons the
+// run, but whoever waits for the job on that runner still gets its
+// outcome once the process that took it over has finished it.
+func TestLostClaimStillAnswersItsWaiter(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const lease = 300 * time.Millisecond
+	var runs atomic.Int32
+	a := shared(mustNew(t, f.config(nil)), lease)
+	a.claims.adopt = time.Hour // only b takes the job over
+	a.steps = []step{countStep{id: "a", runs: &runs}, slowStep{d: time.Minute}}
+	b := shared(mustNew(t, f.config(nil)), lease)
+	b.steps = []step{countStep{id: "b", runs: &runs}}
+	for _, r := range []*Runner{a, b} {
+		if err := r.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+	}
+	if err := a.Submit(ctx, f.stage(t, "j", "j.txt", []byte("j"))); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(10 * time.Second); runs.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the job did not start")
+		}
+	}
+	// Another process takes the claim over (as after a stall of a's
+	// renewals), then gives it up: b adopts the job and finishes it.
+	steal := func(owner string, until time.Time) {
+		t.Helper()
+		if err := f.db.Update(ctx, func(tx *store.Tx) error {
+			_, err := tx.ClaimJob(ctx, "j", owner, time.Now().Add(time.Hour), until)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steal("thief", time.Now().Add(time.Hour))
+	time.Sleep(2 * lease) // a's renewals (every third of it) find the job the thief's
+	steal("", time.Time{})
+	if st, err := wait(t, a, "j"); err != nil || st.State != Done {
+		t.Fatalf("the job as its waiter on the runner that lost it sees it: %+v, %v", st, err)
+	}
+}
+
 // slowStep takes d.
 type slowStep struct{ d time.Duration }
 
